@@ -1,0 +1,5 @@
+import sys
+
+from container_claims.cli import main
+
+sys.exit(main())

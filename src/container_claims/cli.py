@@ -1,0 +1,215 @@
+"""``container-claims``: a thin command line over the pytest plugin.
+
+``run`` builds pytest arguments and calls :func:`pytest.main`; the other commands list
+runtimes, build the test image, and clean up after a crashed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from container_claims import results as verdicts
+from container_claims.errors import ClaimsError, InputError
+
+DESCRIPTION = """\
+Check claims about how containers behave against real container runtimes.
+
+Scenarios (YAML files in scenarios/) say how to start a container, what to type into it and
+observe, and which claims to check. Every claim gets a verdict per runtime: pass, fail,
+not-applicable or error, with the evidence that was observed.
+"""
+
+EXIT_CODES = """\
+exit codes: 0 every claim holds or is not applicable; 1 a claim failed; 2 bad input or usage;
+3 something could not be observed (engine unreachable, timeout); 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="container-claims", description=DESCRIPTION, epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run", help="check the claims of scenario files on runtimes",
+        description="Check the claims of scenario files on one or more runtimes.",
+        epilog=EXIT_CODES + "\nArguments after -- go to pytest unchanged.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("paths", nargs="*", metavar="PATH",
+                     help="scenario files or folders (default: ./scenarios)")
+    run.add_argument("--runtime", action="append", default=[], metavar="NAME",
+                     help="runtime to use; repeat for several (default: the first of the runtimes file)")
+    run.add_argument("--runtimes-file", metavar="FILE", help="YAML file of runtime configurations")
+    run.add_argument("--image", metavar="REF",
+                     help="image to run (default: container-claims/test:bookworm)")
+    run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
+    run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
+    run.add_argument("-n", metavar="N", dest="workers",
+                     help="spread the work over N processes (pytest-xdist; 'auto' = one per core)")
+    run.add_argument("-k", metavar="EXPR", dest="keyword", help="only claims matching EXPR (pytest -k)")
+    run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure or error")
+    run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    commands.add_parser("runtimes", help="list the known runtimes, whether they run here, and why not",
+                        description="List the runtimes of a runtimes file and whether each can run here."
+                        ).add_argument("--runtimes-file", metavar="FILE")
+
+    cleanup = commands.add_parser(
+        "cleanup", help="remove what a crashed run left behind (labelled objects only)",
+        description="Remove containers, volumes and images that carry container-claims' run label, "
+        "and its marker files on the host. Objects without the label are never touched.",
+    )
+    cleanup.add_argument("--runtimes-file", metavar="FILE")
+
+    image = commands.add_parser("image", help="the test image", description="Manage the test image.")
+    image_commands = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
+    build = image_commands.add_parser(
+        "build", help="build the test image offline (debootstrap + docker import)",
+        description="Build the test image offline from Debian's packages. Quick when it is current.",
+    )
+    build.add_argument("--tag", default=None, help="image reference to build")
+    build.add_argument("--force", action="store_true", help="rebuild even when current")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return run(args)
+        if args.command == "runtimes":
+            return list_runtimes(args.runtimes_file)
+        if args.command == "cleanup":
+            return cleanup(args.runtimes_file)
+        return build_image(args)
+    except InputError as exc:
+        print(f"container-claims: {exc}", file=sys.stderr)
+        return verdicts.EXIT_INPUT
+    except ClaimsError as exc:
+        print(f"container-claims: {exc}", file=sys.stderr)
+        return verdicts.EXIT_UNOBSERVED
+    except KeyboardInterrupt:
+        return verdicts.EXIT_INTERRUPTED
+
+
+class _Outcome:
+    """Receives the plugin's results when pytest finishes."""
+
+    results: Any = None
+
+    def pytest_sessionfinish(self, session: Any) -> None:
+        from container_claims.plugin import SESSION
+
+        self.results = session.config.stash[SESSION].results
+
+
+def pytest_arguments(args: argparse.Namespace) -> list[str]:
+    paths = args.paths or ["scenarios"]
+    for path in paths:
+        if not Path(path).exists():
+            raise InputError(f"{path}: no such file or folder (give scenario files or folders)")
+    argv = [*paths]
+    for name in args.runtime:
+        argv += ["--runtime", name]
+    for flag, value in (("--runtimes-file", args.runtimes_file), ("--image", args.image),
+                        ("--claims-json", args.json), ("--junitxml", args.junitxml),
+                        ("-n", args.workers), ("-k", args.keyword)):
+        if value:
+            argv += [flag, value]
+    if args.exitfirst:
+        argv.append("-x")
+    argv.append("-q" if args.quiet else "-v")
+    extra = list(args.pytest_args)
+    return argv + (extra[1:] if extra[:1] == ["--"] else extra)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    outcome = _Outcome()
+    code = pytest.main(pytest_arguments(args), plugins=[outcome])
+    if code == pytest.ExitCode.INTERRUPTED:
+        return verdicts.EXIT_INTERRUPTED
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return verdicts.EXIT_INPUT
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print("container-claims: no claims selected: check the paths and -k", file=sys.stderr)
+        return verdicts.EXIT_INPUT
+    if code == pytest.ExitCode.INTERNAL_ERROR or outcome.results is None:
+        return verdicts.EXIT_UNOBSERVED
+    return int(outcome.results.exit_code())
+
+
+def list_runtimes(runtimes_file: str | None) -> int:
+    from container_claims.errors import ObservationError
+    from container_claims.runtimes import load_runtimes_file, runtime_class
+
+    configs = load_runtimes_file(Path(runtimes_file) if runtimes_file else None)
+    rows = []
+    for config in configs:
+        runtime = runtime_class(config.kind)(config, image="", run_id="list")
+        try:
+            runtime.check()
+            versions = runtime.version()
+            state = "usable"
+            detail = ", ".join(f"{k} {v}" for k, v in versions.items())
+        except ObservationError as exc:
+            state, detail = "unusable", str(exc)
+        finally:
+            runtime.close()
+        rows.append((config.name, config.kind, state, detail, config.description))
+    width = max(len(r[0]) for r in rows) + 2
+    for name, kind, state, detail, description in rows:
+        print(f"{name.ljust(width)}{kind.ljust(8)}{state.ljust(10)}{detail}")
+        if description:
+            print(f"{'':{width}}{description}")
+    return verdicts.EXIT_OK
+
+
+def cleanup(runtimes_file: str | None) -> int:
+    from container_claims.errors import ObservationError
+    from container_claims.probes.host import MARKER_PREFIX
+    from container_claims.runtimes import load_runtimes_file, runtime_class
+
+    removed: list[str] = []
+    problems = 0
+    for config in load_runtimes_file(Path(runtimes_file) if runtimes_file else None):
+        runtime = runtime_class(config.kind)(config, image="", run_id="cleanup")
+        try:
+            runtime.check()
+            removed += [f"{config.name}: {what}" for what in runtime.remove_objects(run_id=None)]
+        except ObservationError as exc:
+            print(f"{config.name}: skipped: {exc}", file=sys.stderr)
+            problems += 1
+        finally:
+            runtime.close()
+    for marker in Path("/").glob(f"{MARKER_PREFIX}*"):
+        marker.unlink(missing_ok=True)
+        removed.append(f"host: file {marker}")
+    for line in removed:
+        print(f"removed {line}")
+    print(f"cleanup: {len(removed)} object(s) removed" + (f", {problems} runtime(s) skipped" if problems else ""))
+    return verdicts.EXIT_OK
+
+
+def build_image(args: argparse.Namespace) -> int:
+    from container_claims import image
+
+    argv = []
+    if args.tag:
+        argv += ["--tag", args.tag]
+    if args.force:
+        argv.append("--force")
+    return image.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The project's own small exception hierarchy.
+
+Everything the suite raises on purpose derives from :class:`ClaimsError`, so the CLI and the
+pytest plugin can tell "your input is wrong" (exit 2) from "we could not observe" (exit 3)
+without catching library exceptions all over the code. Library errors (Docker SDK, pexpect,
+subprocess) are mapped to these in the one module that calls the library, with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+
+class ClaimsError(Exception):
+    """Base class of every error container-claims raises on purpose."""
+
+
+class InputError(ClaimsError):
+    """Bad input from the user: a scenario file, a runtimes file, an option. Exit code 2."""
+
+
+class ScenarioError(InputError):
+    """A scenario file is invalid. ``str()`` is one line: ``file:line: what is wrong``."""
+
+    def __init__(self, path: str, line: int | None, message: str) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class ObservationError(ClaimsError):
+    """Something could not be observed: engine down, timeout, a probe that failed.
+
+    A claim that depends on such an observation gets the verdict *error*, never pass or fail.
+    """
+
+
+class RuntimeUnavailable(ObservationError):
+    """A runtime cannot run here (binary missing, engine not answering)."""

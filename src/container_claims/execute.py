@@ -1,0 +1,273 @@
+"""One scenario on one runtime: start the container once, do the steps, keep what was seen.
+
+The result is the observations by name plus a step-by-step log with timings, which becomes
+the evidence of every claim of the scenario. Nothing here decides a verdict (see
+:mod:`container_claims.checks`); a step that fails to observe stores the error under its
+name, so only the claims that need it become errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from container_claims.errors import ObservationError
+from container_claims.observations import BUILTINS, CommandOutcome, render, render_data, template_names, to_json
+from container_claims.probes import PROBES
+from container_claims.runtimes.base import Names, Runtime, Shell
+from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario, Step
+
+DEFAULT_TIMEOUT = 30.0
+PROMPT_TIMEOUT = 15.0  # a terminal shell prompts within this; without -t none comes
+
+
+class Services(Protocol):
+    """Shared helpers that live for the whole test session (started on first use)."""
+
+    def registry(self) -> str:
+        """Address (host:port on loopback) of a registry the runtime can push to and pull from."""
+        ...
+
+
+@dataclass
+class ProbeContext:
+    """What a probe may use: the runtime, the scenario's names, and a way to clean up."""
+
+    runtime: Runtime
+    names: Names
+    token: str
+    services: Services
+    observations: dict[str, Any]
+    defer: Callable[[Callable[[], object]], None]
+
+
+@dataclass
+class ScenarioResult:
+    observations: dict[str, Any]
+    log: list[dict[str, Any]] = field(default_factory=list)
+    transcript: str = ""
+    fatal: str | None = None  # the scenario could not go on: what stopped it
+    duration_s: float = 0.0
+
+
+def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
+    """Names a claim depends on, directly or through the templates of the steps saving them."""
+    producers = {step.save: step for step in scenario.all_steps() if step.save}
+    pending = [e.that.split(".")[0] for e in claim.expectations]
+    pending += [ref.split(".")[0] for e in claim.expectations if isinstance(e.value, str)
+                for ref in template_names(e.value)]
+    needed: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in needed or name in BUILTINS:
+            continue
+        needed.add(name)
+        if name in producers:
+            pending += [ref.split(".")[0] for text in _step_strings(producers[name])
+                        for ref in template_names(text)]
+    return needed
+
+
+def needed_capabilities(scenario: Scenario, claim: Claim) -> set[str]:
+    """Capabilities a runtime needs for this claim to have a meaning on it."""
+    needed = set(scenario.requires | claim.requires)
+    names = needed_observations(scenario, claim)
+    for step in scenario.all_steps():
+        if step.save in names:
+            needed |= set(_step_capabilities(step))
+    if scenario.volumes:
+        needed.add("volumes")
+    return needed
+
+
+def _step_capabilities(step: Step) -> Iterable[str]:
+    if step.kind == "probe":
+        yield from PROBES[step.probe].requires
+    elif step.kind == "exec":
+        yield "exec"
+    elif step.kind == "run" and step.spec and (step.spec.memory or step.spec.pids_limit or step.spec.cpus):
+        yield "resources"
+
+
+def _step_strings(step: Step) -> Iterable[str]:
+    yield step.text
+    yield from step.command
+    yield from (v for v in _flatten(step.args) if isinstance(v, str))
+    if step.spec:
+        yield from (v for v in _flatten(dataclasses.asdict(step.spec)) if isinstance(v, str))
+
+
+def _flatten(data: Any) -> Iterable[Any]:
+    if isinstance(data, dict):
+        for value in data.values():
+            yield from _flatten(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from _flatten(value)
+    else:
+        yield data
+
+
+class ScenarioRunner:
+    """Runs one scenario on one runtime. Use :meth:`run`; it always cleans up after itself."""
+
+    def __init__(self, scenario: Scenario, runtime: Runtime, services: Services) -> None:
+        self.scenario = scenario
+        self.runtime = runtime
+        self.services = services
+        self.token = secrets.token_hex(4)
+        self.names = Names(prefix=f"cc-{runtime.run_id}-{self.token}")
+        self.observations: dict[str, Any] = {
+            "image": runtime.image,
+            "token": self.token,
+            "runtime": runtime.name,
+            "run_id": runtime.run_id,
+        }
+        self.result = ScenarioResult(self.observations)
+        self._cleanups: list[Callable[[], object]] = []
+        self._shell: Shell | None = None
+        self._run_count = 0
+
+    def run(self) -> ScenarioResult:
+        started = time.monotonic()
+        try:
+            self._run_all()
+        except ObservationError as exc:
+            self.result.fatal = str(exc)
+        finally:
+            self._cleanup()
+            if self._shell is not None:
+                self.result.transcript = self._shell.transcript
+            self.result.duration_s = round(time.monotonic() - started, 3)
+        return self.result
+
+    # -- the sequence -----------------------------------------------------------------------
+    def _run_all(self) -> None:
+        scenario = self.scenario
+        for volume in scenario.volumes:
+            real = self.names.volumes.setdefault(volume, f"{self.names.prefix}-{volume}")
+            self._defer(lambda real=real: self.runtime.remove_volume(real))
+            self.runtime.create_volume(real)
+        main = scenario.container
+        if main is not None:
+            self._start_main(main.spec, main.save)
+        for step in scenario.steps:
+            self._step(step)
+        if main is not None:
+            self._end_main(main.save, main.exit_line)
+        for step in scenario.after:
+            self._step(step)
+
+    def _start_main(self, spec: ContainerSpec, save: str) -> None:
+        name = self.names.container(MAIN)
+        self._defer(lambda: self.runtime.remove_container(name))
+        spec = self._resolve_spec(spec)
+        began = time.monotonic()
+        if spec.interactive:
+            self._shell = self.runtime.open_shell(spec, name, PROMPT_TIMEOUT)
+            self._defer(self._shell.close)
+            value: dict[str, Any] = {"name": name, "prompt": self._shell.prompt}
+        else:
+            outcome = self.runtime.start(dataclasses.replace(spec, detach=True), name, DEFAULT_TIMEOUT)
+            if outcome.status != 0:
+                raise ObservationError(f"the container did not start: {outcome.stderr or outcome.detail}")
+            value = {"name": name, "prompt": None}
+        self.observations[save] = value
+        self._log(0, f"started {name}", save, value, began)
+
+    def _end_main(self, save: str, exit_line: str) -> None:
+        began = time.monotonic()
+        session = self.observations[save]
+        if self._shell is not None:
+            session["exit_status"] = self._shell.exit(exit_line, DEFAULT_TIMEOUT)
+            session["transcript"] = self._shell.transcript
+        else:
+            self.runtime.remove_container(session["name"])
+            session["exit_status"] = None
+        self._log(0, f"ended {session['name']}", save, session.get("exit_status"), began)
+
+    def _step(self, step: Step) -> None:
+        began = time.monotonic()
+        timeout = step.timeout or DEFAULT_TIMEOUT
+        missing = set(_step_capabilities(step)) - self.runtime.capabilities
+        try:
+            if missing:
+                raise ObservationError(f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}")
+            value = self._do(step, timeout)
+        except ObservationError as exc:
+            value = exc
+        if step.save:
+            self.observations[step.save] = value
+        self._log(step.line, step.describe(), step.save, value, began)
+
+    def _do(self, step: Step, timeout: float) -> Any:
+        if step.kind == "type":
+            assert self._shell is not None  # validation guarantees an interactive container
+            return self._shell.type(self._render(step.text), timeout)
+        if step.kind == "exec":
+            command = tuple(self._render(part) for part in step.command)
+            return self.runtime.exec(self.names.container(step.target), command, timeout)
+        if step.kind == "run":
+            assert step.spec is not None
+            return self._run_container(step.spec, timeout)
+        info = PROBES[step.probe]
+        args = render_data(step.args, self.observations)
+        context = ProbeContext(self.runtime, self.names, self.token, self.services,
+                               self.observations, self._defer)
+        try:
+            return info.load()(context, **args)
+        except (OSError, ValueError, KeyError, NotImplementedError) as exc:
+            raise ObservationError(f"probe {step.probe} failed: {exc!r}") from exc
+
+    def _run_container(self, spec: ContainerSpec, timeout: float) -> CommandOutcome:
+        self._run_count += 1
+        name = self.names.container(spec.name or f"run{self._run_count}")
+        self._defer(lambda: self.runtime.remove_container(name))
+        spec = self._resolve_spec(spec)
+        if spec.detach:
+            return self.runtime.start(spec, name, timeout)
+        return self.runtime.run(spec, name, timeout)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _render(self, text: str) -> str:
+        return str(render(text, self.observations))
+
+    def _resolve_spec(self, spec: ContainerSpec) -> ContainerSpec:
+        """Templates filled in, scenario volume names replaced by the engine's names."""
+        values = render_data(dataclasses.asdict(spec), self.observations)
+        values["command"] = tuple(values["command"]) if values["command"] else None
+        values["volumes"] = tuple((self.names.volumes[v], p) for v, p in values["volumes"])
+        values["env"] = tuple(tuple(pair) for pair in values["env"])
+        return ContainerSpec(**values)
+
+    def _defer(self, cleanup: Callable[[], object]) -> None:
+        self._cleanups.append(cleanup)
+
+    def _cleanup(self) -> None:
+        errors = []
+        while self._cleanups:
+            cleanup = self._cleanups.pop()
+            try:
+                cleanup()
+            except Exception as exc:  # every cleanup runs, whatever the others did
+                errors.append(repr(exc))
+        if errors and self.result.fatal is None:
+            self.result.fatal = "cleanup failed: " + "; ".join(errors)
+
+    def _log(self, line: int, what: str, save: str | None, value: Any, began: float) -> None:
+        entry: dict[str, Any] = {
+            "line": line,
+            "step": what,
+            "duration_s": round(time.monotonic() - began, 3),
+        }
+        if save:
+            entry["save"] = save
+        if isinstance(value, ObservationError):
+            entry["error"] = str(value)
+        else:
+            entry["value"] = to_json(value)
+        self.result.log.append(entry)

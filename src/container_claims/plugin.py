@@ -1,0 +1,389 @@
+"""The pytest plugin: scenario files become items, one per claim and runtime.
+
+``pytest scenarios/ --runtime docker`` collects every ``*.yaml`` in a ``scenarios`` folder
+(or any YAML file named on the command line). Each claim on each runtime is one item, e.g.
+``scenarios/process-namespace.yaml::shell-is-pid-1[docker]``. A scenario runs once per
+runtime, on its first selected claim; its other claims reuse the observations.
+
+Verdicts map onto pytest outcomes: pass → passed, fail → failed (expected vs observed),
+not applicable → skipped (with the reason), error (could not observe) → error in setup.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.checks import CheckResult, check_claim
+from container_claims.errors import ClaimsError, InputError, ObservationError
+from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities, needed_observations
+from container_claims.observations import MissingObservation
+from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS, Results
+from container_claims.runtimes import load_runtimes_file, runtime_class, select
+from container_claims.runtimes.base import Runtime, RuntimeConfig
+from container_claims.scenario import Claim, Scenario, load_scenario
+
+SESSION = pytest.StashKey["ClaimsSession"]()
+DEFAULT_IMAGE = "container-claims/test:bookworm"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("container-claims", "container-claims: claims checked on real runtimes")
+    group.addoption(
+        "--runtime", action="append", default=[], dest="claims_runtimes", metavar="NAME",
+        help="runtime to check the claims on (repeat for several); default: the first entry "
+        "of the runtimes file. 'container-claims runtimes' lists them.",
+    )
+    group.addoption(
+        "--runtimes-file", dest="claims_runtimes_file", metavar="FILE", default=None,
+        help="YAML file of runtime configurations (default: the packaged runtimes.yaml).",
+    )
+    group.addoption(
+        "--image", dest="claims_image", metavar="REF", default=None,
+        help=f"image the scenarios run (default: {DEFAULT_IMAGE}, built by "
+        "'container-claims image build').",
+    )
+    group.addoption(
+        "--claims-json", dest="claims_json", metavar="FILE", default=None,
+        help="write every verdict with its evidence to FILE as JSON.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id): a claim from a scenario file")
+    session = ClaimsSession(config)
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "container-claims-session")
+    if getattr(config.option, "dist", "no") == "load":
+        # A scenario's claims share one container start: keep them on one worker.
+        config.option.dist = "loadgroup"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    named = any(Path(arg.split("::")[0]).resolve() == file_path for arg in parent.config.args)
+    if file_path.parent.name == "scenarios" or named:
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ClaimsSession:
+    """Per-process state: runtimes, the scenario results cache, services, the results."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        workerinput = getattr(config, "workerinput", None)
+        self.is_worker = workerinput is not None
+        self.run_id: str = workerinput["claims_run_id"] if workerinput else secrets.token_hex(3)
+        self.image: str = config.getoption("claims_image") or DEFAULT_IMAGE
+        self.results = Results()
+        self._configs: list[RuntimeConfig] | None = None
+        self._runtimes: dict[str, Runtime] = {}
+        self._unusable: dict[str, str] = {}
+        self._scenarios: dict[tuple[Path, str], ScenarioResult] = {}
+        self._claim_ids: dict[str, str] = {}
+        self._registry: Any = None
+        self._previous_sigterm: Any = None
+
+    # -- configuration ----------------------------------------------------------------------
+    def configs(self) -> list[RuntimeConfig]:
+        if self._configs is None:
+            file = self.config.getoption("claims_runtimes_file")
+            path = Path(file) if file else None
+            try:
+                self._configs = select(load_runtimes_file(path), self.config.getoption("claims_runtimes"))
+            except InputError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._configs
+
+    def register_claim(self, claim_id: str, where: str) -> str | None:
+        """Claim ids are unique across all files; returns where it was first defined."""
+        first = self._claim_ids.setdefault(claim_id, where)
+        return None if first == where else first
+
+    def runtime(self, name: str) -> Runtime:
+        """The runtime called ``name``, checked once; raises if it cannot run here."""
+        if name in self._unusable:
+            raise ObservationError(self._unusable[name])
+        if name not in self._runtimes:
+            config = next(c for c in self.configs() if c.name == name)
+            runtime = runtime_class(config.kind)(config, image=self.image, run_id=self.run_id)
+            try:
+                runtime.check()
+            except ObservationError as exc:
+                self._unusable[name] = f"runtime {name!r} cannot run here: {exc}"
+                raise ObservationError(self._unusable[name]) from None
+            self._runtimes[name] = runtime
+        return self._runtimes[name]
+
+    def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
+        key = (scenario.path, runtime.name)
+        if key not in self._scenarios:
+            self._scenarios[key] = ScenarioRunner(scenario, runtime, self).run()
+        return self._scenarios[key]
+
+    def registry(self) -> str:
+        if self._registry is None:
+            from container_claims.localregistry import LocalRegistry, RegistryError
+
+            registry = LocalRegistry()
+            try:
+                registry.start()
+            except RegistryError as exc:
+                raise ObservationError(str(exc)) from exc
+            self._registry = registry
+        return str(self._registry.address)
+
+    # -- hooks ------------------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:  # xdist controller: one run id for all
+        node.workerinput["claims_run_id"] = self.run_id
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")  # so cleanup runs as on Ctrl-C
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "container_claims", None)
+        if record is None:
+            return
+        if record.get("verdict") == "invalid":
+            self.results.input_errors.append(record)
+        else:
+            self.results.add(record)
+            self.results.runtimes.setdefault(record["runtime"], record.pop("runtime_info", {}))
+            record.pop("runtime_info", None)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        try:
+            self._close()
+        finally:
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if self.is_worker:
+            return
+        if self.results.results or self.results.input_errors:
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = self.results.exit_code()
+            path = self.config.getoption("claims_json")
+            if path:
+                self.results.write(Path(path))
+
+    def _close(self) -> None:
+        for runtime in self._runtimes.values():
+            if not self.is_worker:
+                runtime.remove_objects(run_id=self.run_id)  # the safety net; workers are done
+            runtime.close()
+        if self._registry is not None:
+            self._registry.stop()
+            self._registry = None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not self.results.results:
+            return
+        from container_claims.report.terminal import summary_lines
+
+        terminalreporter.section("container-claims")
+        for line in summary_lines(self.results.to_json()):
+            terminalreporter.write_line(line)
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        session = self.config.stash[SESSION]
+        try:
+            scenario = load_scenario(self.path, display=self.nodeid or str(self.path))
+        except InputError as exc:
+            yield InvalidScenario.from_parent(self, name="invalid-scenario", error=exc)
+            return
+        for claim in scenario.claims:
+            where = f"{self.nodeid}:{claim.line}"
+            first = session.register_claim(claim.id, where)
+            if first is not None:
+                error = InputError(f"{where}: claim id {claim.id!r} is already defined at {first}")
+                yield InvalidScenario.from_parent(self, name=f"{claim.id}-duplicate", error=error)
+                continue
+            for config in session.configs():
+                yield ClaimItem.from_parent(
+                    self, name=f"{claim.id}[{config.name}]", scenario=scenario, claim=claim,
+                    runtime_name=config.name,
+                )
+
+
+class ClaimFailed(Exception):
+    """The claim was observed not to hold."""
+
+    def __init__(self, checks: list[CheckResult]) -> None:
+        super().__init__("claim does not hold")
+        self.checks = checks
+
+
+class InvalidScenario(pytest.Item):
+    """Stands for a scenario file that could not be loaded, so the others still run."""
+
+    def __init__(self, *, error: InputError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def setup(self) -> None:
+        raise self.error
+
+    def runtest(self) -> None:  # pragma: no cover - setup always raises
+        raise self.error
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"invalid scenario {self.path.name}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return str(excinfo.value)
+
+    _repr_failure_py = repr_failure  # errors in setup are reported through this one
+
+
+class ClaimItem(pytest.Item):
+    """One claim on one runtime."""
+
+    def __init__(self, *, scenario: Scenario, claim: Claim, runtime_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.claim = claim
+        self.runtime_name = runtime_name
+        self.result: ScenarioResult | None = None
+        self.checks: list[CheckResult] = []
+        self.runtime_info: dict[str, Any] = {}
+        self.add_marker(pytest.mark.claim(claim.id))
+        self.add_marker(pytest.mark.xdist_group(f"{self.path.name}::{runtime_name}"))
+
+    @property
+    def session_state(self) -> ClaimsSession:
+        return self.config.stash[SESSION]
+
+    def setup(self) -> None:
+        state = self.session_state
+        runtime = state.runtime(self.runtime_name)
+        self.runtime_info = {**runtime.config.to_json(), "version": _versions(runtime)}
+        missing = needed_capabilities(self.scenario, self.claim) - runtime.capabilities
+        if missing:
+            pytest.skip(f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}")
+        self.result = state.scenario_result(self.scenario, runtime)
+        try:
+            self.checks = check_claim(self.claim, self.result.observations)
+        except MissingObservation as exc:
+            stopped = f" (the scenario stopped: {self.result.fatal})" if self.result.fatal else ""
+            raise ObservationError(f"{exc}{stopped}") from None
+
+    def runtest(self) -> None:
+        if not all(check.ok for check in self.checks):
+            raise ClaimFailed(self.checks)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.claim.line - 1, f"{self.claim.id} on {self.runtime_name}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ClaimFailed):
+            return self._describe_failure(excinfo.value.checks)
+        if isinstance(excinfo.value, ClaimsError):
+            return f"{self.nodeid}: could not observe: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ClaimsError):
+            return self.repr_failure(excinfo)
+        return super()._repr_failure_py(excinfo, style=style)
+
+    def _describe_failure(self, checks: list[CheckResult]) -> str:
+        lines = [
+            f"claim {self.claim.id} does not hold on {self.runtime_name}",
+            f"  says: {self.claim.says}",
+            f"  at:   {self.path}:{self.claim.line}",
+        ]
+        for check in checks:
+            mark = "ok  " if check.ok else "FAIL"
+            e = check.expectation
+            lines.append(f"  {mark} line {e.line}: {e.that} {e.op.replace('_', ' ')} {check.expected!r}")
+            if not check.ok:
+                lines.append(f"       observed: {_short(check.observed)}")
+        evidence = self.evidence()
+        for entry in evidence.get("steps", []):
+            value = entry.get("error") or entry.get("value")
+            lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
+        return "\n".join(lines)
+
+    def evidence(self) -> dict[str, Any]:
+        """What this verdict rests on: the checks, the steps that made its observations."""
+        if self.result is None:
+            return {}
+        needed = needed_observations(self.scenario, self.claim)
+        steps = [entry for entry in self.result.log if entry.get("save") in needed]
+        evidence: dict[str, Any] = {
+            "checks": [check.to_json() for check in self.checks],
+            "steps": steps,
+        }
+        if self.result.transcript and any(
+            s.kind == "type" and s.save in needed for s in self.scenario.steps
+        ) | (self.scenario.container is not None and self.scenario.container.save in needed):
+            evidence["transcript"] = self.result.transcript
+        if self.result.fatal:
+            evidence["stopped"] = self.result.fatal
+        return evidence
+
+
+def _versions(runtime: Runtime) -> dict[str, str]:
+    try:
+        return runtime.version()
+    except ObservationError as exc:
+        return {"error": str(exc)}
+
+
+def _short(value: Any, limit: int = 400) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report: pytest.TestReport = yield
+    if isinstance(item, InvalidScenario) and call.when == "setup":
+        error = item.error
+        report.container_claims = {  # type: ignore[attr-defined]
+            "verdict": "invalid",
+            "file": getattr(error, "path", str(item.path)),
+            "line": getattr(error, "line", None),
+            "message": str(error),
+        }
+    elif isinstance(item, ClaimItem) and (call.when == "call" or (call.when == "setup" and not report.passed)):
+        if call.when == "setup":
+            verdict = NOT_APPLICABLE if report.skipped else ERROR
+        else:
+            verdict = PASS if report.passed else FAIL
+        message = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2]).removeprefix("Skipped: ")
+        elif call.excinfo is not None and verdict == ERROR:
+            message = str(call.excinfo.value)
+        report.container_claims = {  # type: ignore[attr-defined]
+            "scenario": item.scenario.name,
+            "file": str(item.path.relative_to(item.config.rootpath)) if item.path.is_relative_to(item.config.rootpath) else str(item.path),
+            "line": item.claim.line,
+            "claim": item.claim.id,
+            "says": item.claim.says,
+            "section": item.claim.section,
+            "runtime": item.runtime_name,
+            "verdict": verdict,
+            "duration_s": round(report.duration, 3),
+            "scenario_duration_s": item.result.duration_s if item.result else None,
+            "message": message,
+            "evidence": item.evidence(),
+            "runtime_info": item.runtime_info or {"name": item.runtime_name},
+        }
+    return report

@@ -1,0 +1,225 @@
+"""Readings of the host itself, from its own ``/proc`` and filesystem.
+
+These are the same for every runtime: they look at the machine, not at what an engine says
+about it. Probes that change the host (a marker file, a marker process) undo it through
+``ctx.defer`` when the scenario ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from container_claims.errors import ObservationError
+
+if TYPE_CHECKING:
+    from container_claims.execute import ProbeContext
+
+PROC = Path("/proc")
+MARKER_PREFIX = "container-claims-host-marker-"
+NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup")
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace").strip()
+
+
+def _cmdline(pid: int) -> str:
+    raw = (PROC / str(pid) / "cmdline").read_bytes()
+    return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+
+
+def _status(pid: int) -> dict[str, str]:
+    fields = {}
+    for line in _read(PROC / str(pid) / "status").splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+def _ns(pid: int | str, kind: str) -> str | None:
+    try:
+        return os.readlink(PROC / str(pid) / "ns" / kind)
+    except OSError:
+        return None
+
+
+def kernel_release(ctx: ProbeContext) -> str:
+    return os.uname().release
+
+
+def boot_id(ctx: ProbeContext) -> str:
+    return _read(PROC / "sys/kernel/random/boot_id")
+
+
+def hostname(ctx: ProbeContext) -> str:
+    return os.uname().nodename
+
+
+def pid1(ctx: ProbeContext) -> dict[str, Any]:
+    return {"pid": 1, "cmdline": _cmdline(1), "comm": _read(PROC / "1/comm")}
+
+
+def _ancestry(pid: int) -> list[dict[str, Any]]:
+    chain = []
+    while pid > 0 and len(chain) < 64:
+        try:
+            status = _status(pid)
+        except OSError:
+            break
+        chain.append({"pid": pid, "comm": status.get("Name", "?")})
+        pid = int(status.get("PPid", "0"))
+    return chain
+
+
+def _locate(pid_namespace: str, ns_pid: str) -> int | None:
+    """Host PID of the process that is ``ns_pid`` inside the namespace ``pid_namespace``."""
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or _ns(entry.name, "pid") != pid_namespace:
+            continue
+        try:
+            nspid = _status(int(entry.name)).get("NSpid", "").split()
+        except OSError:
+            continue  # it ended while we looked
+        if nspid and nspid[-1] == str(ns_pid).strip():
+            return int(entry.name)
+    return None
+
+
+def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str, Any]:
+    """The host's view of a container process, found from what the container said of itself.
+
+    The container reports its PID namespace (``readlink /proc/$$/ns/pid``) and its own PID;
+    the host process table is searched for that pair, without asking any engine.
+    """
+    pid = _locate(str(pid_namespace).strip(), str(ns_pid))
+    if pid is None:  # same shape as a find, so claims read "not found" and fail, not error
+        return {"found": False, "pid": None, "nspid": [], "pid_levels": 0, "cmdline": "",
+                "comm": "", "ancestry": [], "reaches_host_pid1": False, "own_namespaces": []}
+    status = _status(pid)
+    own = os.getpid()
+    namespaces = {kind: _ns(pid, kind) != _ns(own, kind) for kind in NAMESPACES}
+    chain = _ancestry(pid)
+    return {
+        "found": True,
+        "pid": pid,
+        "nspid": [int(p) for p in status.get("NSpid", "").split()],
+        "pid_levels": len(status.get("NSpid", "").split()),
+        "cmdline": _cmdline(pid),
+        "comm": status.get("Name"),
+        "ancestry": chain,
+        "reaches_host_pid1": chain[-1]["pid"] == 1 if chain else False,
+        "own_namespaces": sorted(kind for kind, differs in namespaces.items() if differs),
+    }
+
+
+def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str) -> dict[str, Any]:
+    """How a container process is kept inside its root filesystem, as the host sees it.
+
+    ``sandbox-kernel``: the container runs on another kernel (its boot id differs);
+    ``chroot``: the process's root is a directory of the host's tree (``/proc/PID/root``);
+    ``pivot_root``: its root is the root of its own mount namespace; ``none``: the host's root.
+    """
+    host_boot = _read(PROC / "sys/kernel/random/boot_id")
+    if str(boot_id).strip() != host_boot:
+        return {"mechanism": "sandbox-kernel", "container_boot_id": boot_id, "host_boot_id": host_boot}
+    pid = _locate(str(pid_namespace).strip(), str(ns_pid))
+    if pid is None:
+        raise ObservationError(f"no host process is PID {ns_pid} in {pid_namespace}")
+    root = os.readlink(PROC / str(pid) / "root")
+    own_mounts = _ns(pid, "mnt") != _ns(os.getpid(), "mnt")
+    if root != "/":
+        mechanism = "chroot"
+    elif own_mounts:
+        mechanism = "pivot_root"
+    else:
+        mechanism = "none"
+    return {"mechanism": mechanism, "pid": pid, "root_link": root, "own_mount_namespace": own_mounts}
+
+
+def marker_file(ctx: ProbeContext) -> str:
+    """Create a file in the host's ``/`` that no image has; removed when the scenario ends."""
+    path = Path("/") / f"{MARKER_PREFIX}{ctx.token}"
+    path.write_text("created by container-claims on the host\n")
+    ctx.defer(lambda: path.unlink(missing_ok=True))
+    return path.name
+
+
+def marker_process(ctx: ProbeContext) -> str:
+    """Start a process on the host with a unique name; ended (by its PID) with the scenario."""
+    marker = f"{MARKER_PREFIX}{ctx.token}"
+    process = subprocess.Popen(
+        [marker, "3600"], executable="sleep", stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+    def stop() -> None:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    ctx.defer(stop)
+    return marker
+
+
+def which(ctx: ProbeContext, program: str) -> str:
+    """The host's path of ``program`` ("" when the host has none), through testinfra."""
+    import testinfra
+
+    host = testinfra.get_host("local://")
+    try:
+        return str(host.find_command(program))
+    except ValueError:
+        return ""
+
+
+def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
+    """The kernel's limit on a process: ``memory`` (bytes) or ``pids``; ``max`` if none.
+
+    Read from the host's cgroup filesystem, v1 or v2, where the kernel enforces it.
+    """
+    files = {"memory": ("memory", "memory.limit_in_bytes", "memory.max"),
+             "pids": ("pids", "pids.max", "pids.max")}
+    if resource not in files:
+        raise ValueError(f"resource must be one of {', '.join(files)}, not {resource!r}")
+    controller, v1_file, v2_file = files[resource]
+    for line in _read(PROC / str(pid) / "cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            value = _read(Path("/sys/fs/cgroup", controller, path.lstrip("/"), v1_file))
+            break
+        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
+            value = _read(Path("/sys/fs/cgroup", path.lstrip("/"), v2_file))
+            break
+    else:
+        raise ObservationError(f"process {pid} is in no {controller} cgroup")
+    # cgroup v1 writes "no limit" as the largest page-aligned number.
+    return "max" if value == "max" or int(value) >= 2**62 else value
+
+
+def find_file(ctx: ProbeContext, dirs: list[str] | str, path: str) -> dict[str, Any]:
+    """Which of the host directories ``dirs`` hold ``path`` (relative to each)."""
+    candidates = [dirs] if isinstance(dirs, str) else list(dirs)
+    found = [d for d in candidates if d and (Path(d) / path.lstrip("/")).exists()]
+    return {"count": len(found), "found_in": found, "searched": candidates}
+
+
+def disk_usage(ctx: ProbeContext, dirs: list[str] | str, compare_to: int) -> dict[str, Any]:
+    """Bytes the host's disk holds for ``dirs`` (like ``du -s``, hard links counted once),
+    and their ratio to ``compare_to`` bytes (an image's size, say)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for top in [dirs] if isinstance(dirs, str) else dirs:
+        for root, subdirs, files in os.walk(top):
+            for name in subdirs + files:
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return {"bytes": total, "ratio": round(total / int(compare_to), 6), "dirs": dirs}

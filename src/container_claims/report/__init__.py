@@ -1,0 +1,1 @@
+"""Reports made from results (the JSON that ``--json`` writes)."""

@@ -1,0 +1,81 @@
+"""Verdicts, their records, the results file, and the exit code: one place for each.
+
+A result record is what reports, baselines and CI read; its keys are a public interface
+(``--json``): ``runtimes`` and ``results`` with ``scenario``, ``claim``, ``runtime``,
+``verdict``, ``duration_s``, ``evidence``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+PASS, FAIL, NOT_APPLICABLE, ERROR = "pass", "fail", "not-applicable", "error"
+VERDICTS = (PASS, FAIL, NOT_APPLICABLE, ERROR)
+
+#: Exit codes of ``container-claims run`` (and of pytest when it ran claims).
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNOBSERVED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def exit_code(verdicts: Iterable[str], *, input_errors: int = 0) -> int:
+    """Bad input outranks could-not-observe, which outranks a claim that failed."""
+    counts = Counter(verdicts)
+    if input_errors:
+        return EXIT_INPUT
+    if counts[ERROR]:
+        return EXIT_UNOBSERVED
+    if counts[FAIL]:
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+@dataclass
+class Results:
+    """Everything one run found, ready to be written as JSON."""
+
+    runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    input_errors: list[dict[str, Any]] = field(default_factory=list)
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.results.append(record)
+
+    def exit_code(self) -> int:
+        return exit_code((r["verdict"] for r in self.results), input_errors=len(self.input_errors))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tool": "container-claims",
+            "started": self.started,
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": {
+                "kernel": platform.release(),
+                "machine": platform.machine(),
+                "boot_id": _boot_id(),
+            },
+            "runtimes": list(self.runtimes.values()),
+            "results": sorted(self.results, key=lambda r: (r["scenario"], r["claim"], r["runtime"])),
+            "input_errors": self.input_errors,
+            "summary": dict(Counter(r["verdict"] for r in self.results)),
+        }
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        os.replace(tmp, path)  # a reader never sees half a file
+
+
+def _boot_id() -> str | None:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None

@@ -1,0 +1,122 @@
+"""Runtime kinds by name, and runtimes files (YAML lists of runtime configurations).
+
+Kinds are looked up in :data:`KINDS` and imported only when used, so an unused kind costs
+nothing and an unknown one is an error that lists the known ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from container_claims.errors import InputError, ScenarioError
+from container_claims.runtimes.base import RuntimeConfig, Runtime
+
+KINDS: dict[str, str] = {
+    "docker": "container_claims.runtimes.docker:DockerRuntime",
+    "fake": "container_claims.runtimes.fake:FakeRuntime",
+}
+
+_FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["runtimes"],
+    "properties": {
+        "runtimes": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "kind"],
+                "properties": {
+                    "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]*$"},
+                    "kind": {"type": "string"},
+                    "binary": {"type": "string"},
+                    "run_args": {"type": "array", "items": {"type": "string"}},
+                    "env": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "description": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+
+
+def runtime_class(kind: str) -> type[Runtime]:
+    """The class of a runtime kind. Raises :class:`InputError` naming the known kinds."""
+    if kind not in KINDS:
+        near = difflib.get_close_matches(kind, list(KINDS), n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise InputError(f"unknown runtime kind {kind!r}{hint}; known kinds: {', '.join(KINDS)}")
+    module, _, cls = KINDS[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def default_runtimes_file() -> Path:
+    return Path(str(resources.files("container_claims").joinpath("runtimes.yaml")))
+
+
+def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
+    """Read a runtimes file (the packaged default when ``path`` is None)."""
+    from container_claims.scenario.loader import MarkedDict, load_yaml
+    from container_claims.scenario.validate import check_schema
+
+    path = path or default_runtimes_file()
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(where, None, f"cannot read the runtimes file: {exc.strerror}") from None
+    document = load_yaml(text, where)
+    if not isinstance(document, MarkedDict):
+        raise ScenarioError(where, 1, "a runtimes file is a mapping with a 'runtimes' list")
+    check_schema(document, _FILE_SCHEMA, where)
+    configs: list[RuntimeConfig] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(document["runtimes"]):
+        line = document["runtimes"].item_lines[index]
+        if entry["name"] in seen:
+            raise ScenarioError(where, line, f"duplicate runtime name {entry['name']!r} (first at line {seen[entry['name']]})")
+        seen[entry["name"]] = line
+        if entry["kind"] not in KINDS:
+            try:
+                runtime_class(entry["kind"])
+            except InputError as exc:
+                raise ScenarioError(where, entry.key_lines["kind"], str(exc)) from None
+        binary = entry.get("binary", "docker")
+        if "/" in binary and not Path(binary).is_absolute():
+            binary = str((path.parent / binary).resolve())  # relative to the file, not the cwd
+        configs.append(
+            RuntimeConfig(
+                name=entry["name"],
+                kind=entry["kind"],
+                binary=binary,
+                run_args=tuple(entry.get("run_args", ())),
+                env=tuple(entry.get("env", {}).items()),
+                description=entry.get("description", ""),
+                source=f"{where}:{line}",
+            )
+        )
+    return configs
+
+
+def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig]:
+    """The configurations named, in order; the file's first entry when ``names`` is empty."""
+    if not names:
+        return configs[:1]
+    by_name = {config.name: config for config in configs}
+    chosen = []
+    for name in names:
+        if name not in by_name:
+            near = difflib.get_close_matches(name, list(by_name), n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise InputError(f"unknown runtime {name!r}{hint}; known: {', '.join(by_name)}")
+        chosen.append(by_name[name])
+    return chosen
+
+
+__all__ = ["KINDS", "Runtime", "RuntimeConfig", "load_runtimes_file", "runtime_class", "select"]

@@ -1,0 +1,161 @@
+"""The runtime interface: a handful of operations every runtime kind implements.
+
+A :class:`Runtime` starts containers from :class:`ContainerSpec` s, drives an interactive
+shell, runs commands beside it, and answers what its engine knows. Host-side readings do not
+belong here: they are the same for every runtime and live in :mod:`container_claims.probes.host`.
+"""
+
+from __future__ import annotations
+
+import abc
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from container_claims.errors import RuntimeUnavailable
+from container_claims.observations import CommandOutcome
+from container_claims.scenario.model import ContainerSpec
+
+#: Label on every object the suite creates; its value is the run id.
+RUN_LABEL = "org.container-claims.run"
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """One entry of a runtimes file: data, not code."""
+
+    name: str
+    kind: str
+    binary: str = "docker"
+    run_args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    description: str = ""
+    source: str = ""  # file:line it came from, for messages
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "binary": self.binary,
+            "run_args": list(self.run_args),
+            "env": dict(self.env),
+        }
+
+
+@dataclass
+class Names:
+    """Real engine names of a scenario's containers and volumes, by their scenario names."""
+
+    prefix: str
+    containers: dict[str, str] = field(default_factory=dict)
+    volumes: dict[str, str] = field(default_factory=dict)
+
+    def container(self, name: str) -> str:
+        return self.containers.setdefault(name, f"{self.prefix}-{name}")
+
+
+class Shell(abc.ABC):
+    """An interactive session with the main container, typed into like a person would."""
+
+    prompt: str | None
+    transcript: str
+
+    @abc.abstractmethod
+    def type(self, line: str, timeout: float) -> CommandOutcome:
+        """Type one line and return what it printed, its status, and whether it completed."""
+
+    @abc.abstractmethod
+    def exit(self, line: str, timeout: float) -> int | None:
+        """Type the exit line and wait for the session to end; return its exit status."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the session's client process if it still runs (idempotent)."""
+
+
+class Runtime(abc.ABC):
+    """A way to run containers. Subclasses set :attr:`kind` and :attr:`capabilities`."""
+
+    kind: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]]
+
+    def __init__(self, config: RuntimeConfig, *, image: str, run_id: str) -> None:
+        self.config = config
+        self.image = image
+        self.run_id = run_id
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def env(self) -> dict[str, str]:
+        """Environment for the runtime's processes: ours plus the entry's ``env``."""
+        import os
+
+        return {**os.environ, **dict(self.config.env)}
+
+    def check(self) -> None:
+        """Raise :class:`RuntimeUnavailable` with the reason when this runtime cannot run here."""
+        if shutil.which(self.config.binary, path=self.env().get("PATH")) is None:
+            raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
+
+    @abc.abstractmethod
+    def version(self) -> dict[str, str]:
+        """Versions that make a verdict trustworthy (client, engine, OCI runtime)."""
+
+    # -- containers -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
+        """Start the main container attached to a terminal and return the session."""
+
+    @abc.abstractmethod
+    def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        """Start a container in the background (detached)."""
+
+    @abc.abstractmethod
+    def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        """Run a container to completion and return its output and status."""
+
+    @abc.abstractmethod
+    def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
+        """Run a command in a running container."""
+
+    @abc.abstractmethod
+    def create_volume(self, name: str) -> None:
+        """Create a named volume labelled with the run id."""
+
+    @abc.abstractmethod
+    def remove_container(self, name: str) -> None:
+        """Remove one of our containers by its exact name, if it still exists."""
+
+    @abc.abstractmethod
+    def remove_image(self, ref: str) -> None:
+        """Remove an image reference the suite made, if it still exists."""
+
+    @abc.abstractmethod
+    def remove_volume(self, name: str) -> None:
+        """Remove one of our volumes by its exact name, if it still exists."""
+
+    @abc.abstractmethod
+    def remove_objects(self, *, run_id: str | None) -> list[str]:
+        """Remove containers, volumes and images labelled with ``run_id`` (any run if None).
+
+        Returns what was removed, for the log. Never touches unlabelled objects.
+        """
+
+    # -- what the engine knows --------------------------------------------------------------
+    def info(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def inspect_container(self, name: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def inspect_image(self, ref: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def stage_in_registry(self, registry: str, token: str) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release clients and connections."""

@@ -1,0 +1,302 @@
+"""Docker-compatible runtimes: any binary that speaks the Docker CLI, plus the engine's API.
+
+Containers are started through the configured binary (so wrappers and run arguments apply,
+exactly as a user's command line would); what the engine knows (inspect, sizes, layer
+directories, labels, versions) comes from the Docker SDK, talking to the same engine through
+the same environment (``DOCKER_HOST`` and friends from the runtime's ``env``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.observations import CommandOutcome
+from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
+from container_claims.scenario.model import ContainerSpec
+
+
+class DockerRuntime(Runtime):
+    """Docker (or a Docker-compatible CLI and engine)."""
+
+    kind: ClassVar[str] = "docker"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"engine", "images", "registry", "layers", "volumes", "exec", "resources", "host-processes"}
+    )
+
+    _client: Any = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def client(self) -> Any:
+        """The Docker SDK client for this runtime's engine (created on first use)."""
+        if self._client is None:
+            import docker  # heavy import: only when the engine is asked something
+
+            try:
+                self._client = docker.DockerClient.from_env(environment=self.env(), timeout=60)
+            except docker.errors.DockerException as exc:
+                raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}") from exc
+        return self._client
+
+    def _engine(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call the SDK, mapping its errors to ours (one place for all of them)."""
+        import docker
+        import requests
+
+        try:
+            return call(*args, **kwargs)
+        except docker.errors.NotFound:
+            raise
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise ObservationError(f"the engine could not tell {what}: {exc}") from exc
+
+    def _cli(
+        self, args: list[str], *, timeout: float, stdin: str | None = None, what: str = ""
+    ) -> CommandOutcome:
+        """Run the runtime's binary; a timeout is an outcome that did not complete."""
+        argv = [self.config.binary, *args]
+        try:
+            proc = subprocess.run(
+                argv,
+                input=stdin if stdin is not None else "",
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=self.env(),
+                timeout=timeout,
+            )
+        except FileNotFoundError as exc:
+            raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable") from exc
+        except subprocess.TimeoutExpired as exc:  # subprocess.run killed it (our child)
+            out = exc.stdout if isinstance(exc.stdout, str) else ""
+            return CommandOutcome(
+                output=out.rstrip("\n"),
+                status=None,
+                completed=False,
+                detail=f"{what or args[0]} gave no result within {timeout:g} s",
+            )
+        return CommandOutcome(
+            output=proc.stdout.rstrip("\n"), status=proc.returncode, stderr=proc.stderr.rstrip("\n")
+        )
+
+    def run_argv(self, spec: ContainerSpec, name: str, image: str) -> list[str]:
+        """The ``BINARY run ...`` command line for a spec (image and names already resolved)."""
+        argv = [self.config.binary, "run", *self.config.run_args]
+        argv += ["--name", name, "--label", f"{RUN_LABEL}={self.run_id}"]
+        argv += ["--network", spec.network]
+        if spec.detach:
+            argv.append("-d")
+        if spec.interactive:
+            argv.append("-i")
+        if spec.tty:
+            argv.append("-t")
+        if spec.remove and not spec.detach:
+            argv.append("--rm")
+        for flag, value in (
+            ("--user", spec.user),
+            ("--workdir", spec.workdir),
+            ("--memory", spec.memory),
+            ("--pids-limit", spec.pids_limit),
+            ("--cpus", spec.cpus),
+        ):
+            if value is not None:
+                argv += [flag, str(value)]
+        for key, value in spec.env:
+            argv += ["--env", f"{key}={value}"]
+        for volume, path in spec.volumes:
+            argv += ["--volume", f"{volume}:{path}"]
+        argv.append(image)
+        if spec.command:
+            argv += list(spec.command)
+        return argv
+
+    # -- Runtime ----------------------------------------------------------------------------
+    def check(self) -> None:
+        super().check()
+        self.version()
+
+    def version(self) -> dict[str, str]:
+        data = self._engine("its version", self.client().version)
+        versions = {"engine": str(data.get("Version", "?")), "api": str(data.get("ApiVersion", "?"))}
+        for component in data.get("Components", []):
+            if component.get("Name") in ("runc", "containerd"):
+                versions[component["Name"]] = str(component.get("Version", "?"))
+        return versions
+
+    def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
+        from container_claims.terminal import TerminalShell
+
+        argv = self.run_argv(spec, name, spec.image or self.image)
+        return TerminalShell(argv, self.env(), prompt_timeout=timeout if spec.tty else 0)
+
+    def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        argv = self.run_argv(spec, name, spec.image or self.image)
+        return self._cli(argv[1:], timeout=timeout, what=f"starting {name}")
+
+    def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        argv = self.run_argv(spec, name, spec.image or self.image)
+        return self._cli(argv[1:], timeout=timeout, stdin=spec.stdin, what=f"running {name}")
+
+    def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
+        return self._cli(["exec", name, *command], timeout=timeout, what=f"exec in {name}")
+
+    def create_volume(self, name: str) -> None:
+        self._engine(
+            f"volume {name}", self.client().volumes.create, name=name, labels={RUN_LABEL: self.run_id}
+        )
+
+    def remove_container(self, name: str) -> None:
+        import docker
+
+        try:
+            container = self._engine(f"container {name}", self.client().containers.get, name)
+            self._engine(f"container {name}", container.remove, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def remove_image(self, ref: str) -> None:
+        import docker
+
+        try:
+            self._engine(f"image {ref}", self.client().images.remove, ref, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def remove_volume(self, name: str) -> None:
+        import docker
+
+        try:
+            volume = self._engine(f"volume {name}", self.client().volumes.get, name)
+            self._engine(f"volume {name}", volume.remove, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def remove_objects(self, *, run_id: str | None) -> list[str]:
+        import docker
+
+        label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+        client = self.client()
+        removed: list[str] = []
+        for container in self._engine("containers", client.containers.list, all=True, filters={"label": label}):
+            try:
+                container.remove(force=True, v=True)
+                removed.append(f"container {container.name}")
+            except docker.errors.NotFound:
+                pass
+        for volume in self._engine("volumes", client.volumes.list, filters={"label": label}):
+            try:
+                volume.remove(force=True)
+                removed.append(f"volume {volume.name}")
+            except docker.errors.NotFound:
+                pass
+        for image in self._engine("images", client.images.list, filters={"label": label}):
+            try:
+                client.images.remove(image.id, force=True)
+                removed.append(f"image {', '.join(image.tags) or image.short_id}")
+            except docker.errors.NotFound:
+                pass
+        return removed
+
+    # -- what the engine knows --------------------------------------------------------------
+    def info(self) -> Mapping[str, Any]:
+        data = self._engine("its configuration", self.client().info)
+        return {
+            "version": data.get("ServerVersion"),
+            "root_dir": data.get("DockerRootDir"),
+            "storage_driver": data.get("Driver"),
+            "default_runtime": data.get("DefaultRuntime"),
+            "kernel": data.get("KernelVersion"),
+        }
+
+    def inspect_container(self, name: str) -> Mapping[str, Any]:
+        import docker
+
+        api = self.client().api
+
+        def inspect_with_size() -> Any:
+            # The SDK's inspect_container() cannot ask for sizes; the API's ?size=1 can.
+            return api._result(api._get(api._url("/containers/{0}/json", name), params={"size": 1}), True)
+
+        try:
+            data = self._engine(f"container {name}", inspect_with_size)
+        except docker.errors.NotFound:
+            return {"exists": False, "name": name, "running": False}
+        state = data.get("State", {})
+        graph = (data.get("GraphDriver") or {}).get("Data") or {}
+        result: dict[str, Any] = {
+            "exists": True,
+            "name": name,
+            "id": data.get("Id"),
+            "running": bool(state.get("Running")),
+            "status": state.get("Status"),
+            "host_pid": state.get("Pid"),
+            "hostname": (data.get("Config") or {}).get("Hostname"),
+            "image_id": data.get("Image"),
+            "size_rw": data.get("SizeRw"),
+            "size_root_fs": data.get("SizeRootFs"),
+            "storage_driver": (data.get("GraphDriver") or {}).get("Name"),
+            "upper_dir": graph.get("UpperDir"),
+            "lower_dirs": [d for d in (graph.get("LowerDir") or "").split(":") if d],
+            "merged_dir": graph.get("MergedDir"),
+            "volume_dirs": [m["Source"] for m in data.get("Mounts", []) if m.get("Type") == "volume"],
+        }
+        # Where the container's own files live on the host: its writable layer when the
+        # storage driver has one, else its whole root directory (a full copy), plus volumes.
+        own = graph.get("UpperDir") or graph.get("Dir") or ""
+        result["storage_dirs"] = [d for d in [own, *result["volume_dirs"]] if d]
+        result["upper_dir"] = result["upper_dir"] or ""
+        return result
+
+    def inspect_image(self, ref: str) -> Mapping[str, Any]:
+        import docker
+
+        try:
+            data = self._engine(f"image {ref}", self.client().api.inspect_image, ref)
+        except docker.errors.NotFound:
+            return {"present": False, "ref": ref}
+        graph = (data.get("GraphDriver") or {}).get("Data") or {}
+        config = data.get("Config") or {}
+        layer_dirs = [graph["UpperDir"]] if graph.get("UpperDir") else []
+        layer_dirs += [d for d in (graph.get("LowerDir") or "").split(":") if d]
+        return {
+            "present": True,
+            "ref": ref,
+            "id": data.get("Id"),
+            "size": data.get("Size"),
+            "layers": len((data.get("RootFS") or {}).get("Layers", [])),
+            "command": " ".join((config.get("Entrypoint") or []) + (config.get("Cmd") or [])),
+            "layer_dirs": layer_dirs,
+            "storage_driver": (data.get("GraphDriver") or {}).get("Name"),
+        }
+
+    def stage_in_registry(self, registry: str, token: str) -> Mapping[str, Any]:
+        """Make an image that exists only in the registry: commit a fresh layer, push, remove."""
+        ref = f"{registry}/container-claims/pull:{token}"
+        builder = f"cc-{self.run_id}-{token}-stage"
+        label = f"{RUN_LABEL}={self.run_id}"
+        steps = [
+            ["run", "--name", builder, "--label", label, "--network", "none", self.image,
+             "sh", "-c", f"echo {token} > /etc/container-claims-pull-token"],
+            ["commit", "--change", f"LABEL {label}", builder, ref],
+            ["rm", "-f", builder],
+            ["push", ref],
+            ["rmi", ref],
+        ]
+        try:
+            for args in steps:
+                outcome = self._cli(args, timeout=120, what=args[0])
+                if outcome.status != 0:
+                    raise ObservationError(
+                        f"could not stage an image in the registry: {args[0]} failed: "
+                        f"{(outcome.stderr or outcome.output or outcome.detail).strip()[-300:]}"
+                    )
+        finally:
+            self.remove_container(builder)
+        return {"ref": ref, "token": token, "registry": registry}
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

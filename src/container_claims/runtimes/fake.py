@@ -1,0 +1,133 @@
+"""A scripted runtime for the project's own unit tests: no engine, canned answers.
+
+Never evidence that a claim holds: it exists to test the loader, the checks, the plugin and
+the reports. Its script is a YAML file named by the runtime entry's ``env``::
+
+    runtimes:
+      - {name: fake, kind: fake, env: {CONTAINER_CLAIMS_FAKE: fake.yaml}}
+
+and says what each typed line, exec and run prints (``"echo $$": "1"``), what inspect answers,
+or that the runtime is unusable (``unusable: "engine down"``). Unknown lines print nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.observations import CommandOutcome
+from container_claims.runtimes.base import Runtime, Shell
+from container_claims.scenario.model import ContainerSpec
+
+SCRIPT_VARIABLE = "CONTAINER_CLAIMS_FAKE"
+
+
+def _outcome(answer: Any) -> CommandOutcome:
+    if isinstance(answer, Mapping):
+        return CommandOutcome(
+            output=str(answer.get("output", "")),
+            status=answer.get("status", 0),
+            completed=answer.get("completed", True),
+            detail=answer.get("detail", ""),
+            stderr=answer.get("stderr", ""),
+        )
+    return CommandOutcome(output=str(answer), status=0)
+
+
+class FakeShell(Shell):
+    def __init__(self, script: Mapping[str, Any], log: list[str]) -> None:
+        self.script = script
+        self.prompt = script.get("prompt", "root@fake:/#")
+        self.transcript = f"{self.prompt} "
+        self.log = log
+        self.closed = False
+
+    def type(self, line: str, timeout: float) -> CommandOutcome:
+        self.log.append(f"type {line}")
+        answer = self.script.get("typed", {}).get(line, "")
+        if answer == "!error":
+            raise ObservationError(f"scripted failure for {line!r}")
+        outcome = _outcome(answer)
+        self.transcript += f"{line}\n{outcome.output}\n{self.prompt} "
+        return outcome
+
+    def exit(self, line: str, timeout: float) -> int | None:
+        self.log.append(f"exit {line}")
+        return int(self.script.get("exit_status", 0))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeRuntime(Runtime):
+    kind: ClassVar[str] = "fake"
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {"engine", "images", "registry", "layers", "volumes", "exec", "resources", "host-processes"}
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        path = dict(self.config.env).get(SCRIPT_VARIABLE)
+        self.script: dict[str, Any] = yaml.safe_load(Path(path).read_text()) if path else {}
+        self.log: list[str] = []
+        self.removed: list[str] = []
+        if "capabilities" in self.script:  # an instance attribute: this fake lacks some
+            self.capabilities = frozenset(self.script["capabilities"])  # type: ignore[misc]
+
+    def check(self) -> None:
+        if self.script.get("unusable"):
+            raise RuntimeUnavailable(str(self.script["unusable"]))
+
+    def version(self) -> dict[str, str]:
+        return {"engine": "fake 1.0"}
+
+    def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
+        self.log.append(f"open {name}")
+        if self.script.get("start_fails"):
+            raise ObservationError(str(self.script["start_fails"]))
+        return FakeShell(self.script, self.log)
+
+    def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        self.log.append(f"start {name}")
+        return CommandOutcome(output=name, status=0)
+
+    def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        command = " ".join(spec.command or ())
+        self.log.append(f"run {command}")
+        return _outcome(self.script.get("run", {}).get(command, ""))
+
+    def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
+        self.log.append(f"exec {' '.join(command)}")
+        return _outcome(self.script.get("exec", {}).get(" ".join(command), ""))
+
+    def create_volume(self, name: str) -> None:
+        self.log.append(f"volume {name}")
+
+    def remove_container(self, name: str) -> None:
+        self.removed.append(name)
+
+    def remove_image(self, ref: str) -> None:
+        self.removed.append(ref)
+
+    def remove_volume(self, name: str) -> None:
+        self.removed.append(name)
+
+    def remove_objects(self, *, run_id: str | None) -> list[str]:
+        return []
+
+    def info(self) -> Mapping[str, Any]:
+        return dict(self.script.get("info", {}))
+
+    def inspect_container(self, name: str) -> Mapping[str, Any]:
+        suffix = name.rsplit("-", 1)[-1]
+        return dict(self.script.get("containers", {}).get(suffix, {"exists": False}))
+
+    def inspect_image(self, ref: str) -> Mapping[str, Any]:
+        return dict(self.script.get("images", {}).get(ref, {"present": False}))
+
+    def stage_in_registry(self, registry: str, token: str) -> Mapping[str, Any]:
+        return {"ref": f"{registry}/fake:{token}", "token": token}

@@ -1,0 +1,11 @@
+"""Scenarios: YAML files that describe claims and how to observe them.
+
+Flow: :mod:`.loader` reads YAML and keeps line numbers, :mod:`.validate` checks it against the
+JSON Schema (``schema.json``) and the rules a schema cannot express, :mod:`.model` holds the
+result as typed, immutable objects.
+"""
+
+from container_claims.scenario.model import Claim, Expectation, Scenario, Step
+from container_claims.scenario.validate import load_scenario
+
+__all__ = ["Claim", "Expectation", "Scenario", "Step", "load_scenario"]

@@ -1,0 +1,134 @@
+"""Typed, immutable form of a validated scenario. Built only by :mod:`.validate`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+#: What a runtime may be able to do; a claim needing something its runtime lacks is
+#: not applicable there (decided from declared capabilities, never from expected verdicts).
+CAPABILITIES = (
+    "engine",  # an engine that knows containers and images (inspect, labels)
+    "images",  # images addressed by reference, with ids
+    "registry",  # pulls images from a registry
+    "layers",  # copy-on-write layers the host can read
+    "volumes",  # named volumes
+    "exec",  # running a command beside the main process
+    "resources",  # per-container resource limits
+    "host-processes",  # container processes are host processes
+)
+
+OPERATORS = (
+    "equals",
+    "not_equals",
+    "contains",
+    "not_contains",
+    "matches",
+    "not_matches",
+    "rows",
+    "less_than",
+    "greater_than",
+)
+
+MAIN = "main"
+"""Name of the scenario's main container, for exec steps and engine probes."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How to start one container, runtime-neutrally. Strings may hold ``{{ templates }}``."""
+
+    image: str | None = None
+    command: tuple[str, ...] | None = None
+    tty: bool = False
+    interactive: bool = False
+    remove: bool = True
+    user: str | None = None
+    workdir: str | None = None
+    memory: str | None = None
+    pids_limit: int | None = None
+    cpus: str | None = None
+    network: str = "none"
+    volumes: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    stdin: str | None = None
+    detach: bool = False
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class MainContainer:
+    spec: ContainerSpec
+    save: str = "session"
+    exit_line: str = "exit"
+
+
+StepKind = Literal["type", "exec", "run", "probe"]
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    line: int
+    save: str | None = None
+    text: str = ""  # type: the line typed
+    command: tuple[str, ...] = ()  # exec
+    target: str = MAIN  # exec: which container
+    spec: ContainerSpec | None = None  # run
+    probe: str = ""  # probe: its registered name
+    args: dict[str, Any] = field(default_factory=dict)  # probe arguments
+    timeout: float | None = None
+
+    def describe(self) -> str:
+        """A short human description for evidence and error messages."""
+        if self.kind == "type":
+            return f"typed {self.text!r}"
+        if self.kind == "exec":
+            return f"exec in {self.target}: {' '.join(self.command)}"
+        if self.kind == "run":
+            command = " ".join(self.spec.command) if self.spec and self.spec.command else "(default)"
+            return f"run {command}"
+        return f"probe {self.probe}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One check: observation ``that``, compared by ``op`` with ``value``."""
+
+    that: str
+    op: str
+    value: Any
+    line: int
+    header: bool = False
+
+    def describe(self) -> str:
+        extra = " (after a header line)" if self.header else ""
+        return f"{self.that} {self.op.replace('_', ' ')} {self.value!r}{extra}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    says: str
+    section: str
+    expectations: tuple[Expectation, ...]
+    line: int
+    requires: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: Path
+    name: str
+    summary: str
+    claims: tuple[Claim, ...]
+    container: MainContainer | None = None
+    steps: tuple[Step, ...] = ()
+    after: tuple[Step, ...] = ()
+    volumes: tuple[str, ...] = ()
+    requires: frozenset[str] = frozenset()
+    source: str = ""
+
+    def all_steps(self) -> tuple[Step, ...]:
+        return self.steps + self.after

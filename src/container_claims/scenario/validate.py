@@ -1,0 +1,280 @@
+"""Scenario files in, :class:`Scenario` out, or one ``file:line: what is wrong`` error.
+
+Two layers: the JSON Schema (``schema.json``, also used by editors) checks shapes and types;
+the rules after it check what a schema cannot: one operator per expectation, regexes that
+compile, references to observations that some step saves, unique ids and names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from container_claims.errors import ScenarioError
+from container_claims.observations import BUILTINS, template_names
+from container_claims.probes import PROBES
+from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
+from container_claims.scenario.model import (
+    MAIN,
+    OPERATORS,
+    Claim,
+    ContainerSpec,
+    Expectation,
+    MainContainer,
+    Scenario,
+    Step,
+)
+
+_SPEC_FIELDS = (
+    "image command tty interactive remove user workdir memory pids_limit cpus network "
+    "volumes env stdin detach name"
+).split()
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The scenario JSON Schema shipped with the package."""
+    text = resources.files("container_claims.scenario").joinpath("schema.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def load_scenario(path: Path, display: str | None = None) -> Scenario:
+    """Read, validate and build one scenario file. Raises :class:`ScenarioError`."""
+    where = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(where, None, f"cannot read the file: {exc}") from None
+    document = load_yaml(text, where)
+    if not isinstance(document, MarkedDict):
+        raise ScenarioError(where, 1, "a scenario is a mapping with at least a 'claims' list")
+    check_schema(document, schema(), where)
+    return _Builder(document, path, where).build()
+
+
+def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> None:
+    """Raise a one-line :class:`ScenarioError` for the most relevant schema violation."""
+    validator = jsonschema.Draft202012Validator(against)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is None:
+        return
+    path: list[str | int] = list(error.absolute_path)
+    if error.validator == "additionalProperties":  # point at the unknown key itself
+        path.append(sorted(set(error.instance) - set(error.schema.get("properties", {})))[0])
+    raise ScenarioError(where, line_of(document, path), _describe(error))
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    location = ".".join(str(p) for p in error.absolute_path) or "the top level"
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hints = []
+        for key in extra:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"unknown key {key!r} in {location}"
+            hints.append(hint + (f" (did you mean {near[0]!r}?)" if near else ""))
+        return "; ".join(hints) + f"; allowed keys: {', '.join(allowed)}"
+    if error.validator == "oneOf" and error.schema.get("description", "").startswith("Exactly one"):
+        return f"{location}: a step has exactly one of type, exec, run, probe"
+    if error.validator == "required":
+        return f"{location}: {error.message}"
+    if error.validator == "pattern":
+        return f"{location}: {error.instance!r} does not have the expected form ({error.schema['pattern']})"
+    return f"{location}: {error.message}"
+
+
+class _Builder:
+    """Turns a schema-valid document into the model, checking the rules the schema cannot."""
+
+    def __init__(self, document: MarkedDict, path: Path, where: str) -> None:
+        self.doc = document
+        self.path = path
+        self.where = where
+        self.saved: dict[str, int] = {}  # observation name -> line that saves it
+        self.containers: set[str] = set()
+        self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
+
+    def error(self, line: int | None, message: str) -> ScenarioError:
+        return ScenarioError(self.where, line, message)
+
+    def build(self) -> Scenario:
+        doc = self.doc
+        main = None
+        if "container" in doc:
+            block = doc["container"]
+            main = MainContainer(
+                spec=self.spec(block, block.line),
+                save=block.get("save", "session"),
+                exit_line=block.get("exit", "exit"),
+            )
+            self.containers.add(MAIN)
+            self.save(main.save, block.line)
+        steps = self.steps(doc.get("steps", ()), "steps", main)
+        if steps and main is None and any(s.kind in ("type", "exec") for s in steps):
+            raise self.error(doc.key_lines["steps"], "type and exec steps need a 'container'")
+        after = self.steps(doc.get("after", ()), "after", None)
+        claims = self.claims(doc["claims"])
+        return Scenario(
+            path=self.path,
+            name=doc.get("scenario", self.path.stem),
+            summary=doc.get("summary", ""),
+            claims=claims,
+            container=main,
+            steps=steps,
+            after=after,
+            volumes=self.volumes,
+            requires=frozenset(doc.get("requires", ())),
+            source=doc.get("source", ""),
+        )
+
+    def save(self, name: str | None, line: int) -> None:
+        if name is None:
+            return
+        if name in BUILTINS:
+            raise self.error(line, f"{name!r} is a built-in observation; save under another name")
+        if name in self.saved:
+            raise self.error(line, f"observation {name!r} is already saved at line {self.saved[name]}")
+        self.saved[name] = line
+
+    def check_refs(self, data: Any, line: int) -> None:
+        """Every ``{{ name }}`` must refer to something saved before this point."""
+        for text in _strings(data):
+            for ref in template_names(text):
+                self.check_ref(ref.split(".")[0], line)
+
+    def check_ref(self, name: str, line: int, *, anywhere: bool = False) -> None:
+        if name in BUILTINS or name in self.saved:
+            return
+        known = list(self.saved) + list(BUILTINS)
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        when = "" if anywhere else " before this point"
+        raise self.error(line, f"no step saves an observation named {name!r}{when}{hint}")
+
+    def spec(self, block: Mapping[str, Any], line: int) -> ContainerSpec:
+        self.check_refs(block, line)
+        for volume in block.get("volumes", {}):
+            if volume not in self.volumes:
+                raise self.error(line, f"volume {volume!r} is not declared in the top-level 'volumes'")
+        values = {key: block[key] for key in _SPEC_FIELDS if key in block}
+        if "command" in values:
+            values["command"] = tuple(values["command"])
+        values["volumes"] = tuple(block.get("volumes", {}).items())
+        values["env"] = tuple(block.get("env", {}).items())
+        if values.get("stdin") is not None and not values.get("interactive"):
+            raise self.error(line, "'stdin' needs 'interactive: true' to reach the container")
+        return ContainerSpec(**values)
+
+    def steps(self, items: MarkedList | tuple[()], section: str, main: MainContainer | None) -> tuple[Step, ...]:
+        result = []
+        for index, raw in enumerate(items):
+            line = items.item_lines[index] if isinstance(items, MarkedList) else 0
+            result.append(self.step(raw, line, section, main))
+        return tuple(result)
+
+    def step(self, raw: MarkedDict, line: int, section: str, main: MainContainer | None) -> Step:
+        timeout = raw.get("timeout")
+        if "type" in raw:
+            if section == "after":
+                raise self.error(line, "'type' steps belong in 'steps': the container has ended in 'after'")
+            if main is not None and not main.spec.interactive:
+                raise self.error(line, "'type' needs the container to be interactive: true")
+            self.check_refs(raw["type"], line)
+            step = Step("type", line, raw.get("save"), text=raw["type"], timeout=timeout)
+        elif "exec" in raw:
+            target_cmd = raw["exec"]
+            target, command = (MAIN, target_cmd) if isinstance(target_cmd, list) else (
+                target_cmd.get("in", MAIN), target_cmd["command"])
+            if target not in self.containers:
+                raise self.error(line, f"exec in {target!r}: no running container has that name")
+            if section == "after" and target == MAIN:
+                raise self.error(line, "exec in the main container is not possible after it ended")
+            self.check_refs(command, line)
+            step = Step("exec", line, raw.get("save"), command=tuple(command), target=target,
+                        timeout=timeout)
+        elif "run" in raw:
+            spec = self.spec(raw["run"], line)
+            if spec.name is not None:
+                if spec.name in self.containers:
+                    raise self.error(line, f"a container named {spec.name!r} already exists")
+                self.containers.add(spec.name)
+            step = Step("run", line, raw.get("save"), spec=spec, timeout=timeout)
+        else:
+            name = raw["probe"]
+            if name not in PROBES:
+                near = difflib.get_close_matches(name, list(PROBES), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise self.error(line, f"unknown probe {name!r}{hint}")
+            args = dict(raw.get("with", {}))
+            unknown = sorted(set(args) - set(PROBES[name].args))
+            if unknown:
+                allowed = ", ".join(PROBES[name].args) or "none"
+                raise self.error(line, f"probe {name} takes no argument {unknown[0]!r} (it takes: {allowed})")
+            self.check_refs(args, line)
+            step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
+        if "with" in raw and step.kind != "probe":
+            raise self.error(line, "'with' gives arguments to a probe; this step is not a probe")
+        self.save(step.save, line)
+        return step
+
+    def claims(self, items: MarkedList) -> tuple[Claim, ...]:
+        seen: dict[str, int] = {}
+        claims = []
+        default_section = self.doc.get("section", "")
+        for index, raw in enumerate(items):
+            line = items.item_lines[index]
+            claim_id = raw["id"]
+            if claim_id in seen:
+                raise self.error(raw.key_lines["id"], f"duplicate claim id {claim_id!r} (first at line {seen[claim_id]})")
+            seen[claim_id] = line
+            section = raw.get("section", default_section)
+            if not section:
+                raise self.error(line, f"claim {claim_id!r} has no 'section' (and the file sets none)")
+            expect = raw["expect"]
+            expectations = tuple(
+                self.expectation(item, expect.item_lines[i]) for i, item in enumerate(expect)
+            )
+            claims.append(Claim(claim_id, raw["says"], section, expectations, line,
+                                frozenset(raw.get("requires", ()))))
+        return tuple(claims)
+
+    def expectation(self, raw: MarkedDict, line: int) -> Expectation:
+        ops = [key for key in raw if key in OPERATORS]
+        if len(ops) != 1:
+            found = ", ".join(ops) if ops else "none"
+            raise self.error(line, f"an expectation has exactly one of {', '.join(OPERATORS)} (found: {found})")
+        op = ops[0]
+        if "header" in raw and op != "rows":
+            raise self.error(line, "'header' only applies to 'rows'")
+        self.check_ref(raw["that"].split(".")[0], line, anywhere=True)
+        value = raw[op]
+        if isinstance(value, str):
+            for ref in template_names(value):
+                self.check_ref(ref.split(".")[0], line, anywhere=True)
+        if op in ("matches", "not_matches"):
+            probe_text = re.sub(r"\{\{[^}]*\}\}", "x", value)
+            try:
+                re.compile(probe_text)
+            except re.error as exc:
+                raise self.error(raw.key_lines[op], f"invalid regular expression {value!r}: {exc}") from None
+        return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
+
+
+def _strings(data: Any) -> Iterable[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, Mapping):
+        for value in data.values():
+            yield from _strings(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from _strings(value)
