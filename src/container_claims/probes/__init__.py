@@ -61,10 +61,10 @@ PROBES: dict[str, ProbeInfo] = {
         args=("dirs", "path"),
         summary="which of the host directories hold the file",
     ),
-    "host.disk_usage": ProbeInfo(
-        f"{_HOST}:disk_usage",
-        args=("dirs", "compare_to"),
-        summary="bytes used on the host by these dirs, and their ratio to compare_to bytes",
+    "host.container_storage": ProbeInfo(
+        f"{_HOST}:container_storage",
+        args=("pid", "compare_to"),
+        summary="host dirs holding a process's writable files, their bytes, ratio to compare_to",
     ),
     "engine.info": ProbeInfo(
         f"{_ENGINE}:info", requires=("engine",), summary="engine version, root dir, storage"

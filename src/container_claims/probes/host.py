@@ -8,6 +8,7 @@ about it. Probes that change the host (a marker file, a marker process) undo it 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -207,12 +208,67 @@ def find_file(ctx: ProbeContext, dirs: list[str] | str, path: str) -> dict[str, 
     return {"count": len(found), "found_in": found, "searched": candidates}
 
 
-def disk_usage(ctx: ProbeContext, dirs: list[str] | str, compare_to: int) -> dict[str, Any]:
-    """Bytes the host's disk holds for ``dirs`` (like ``du -s``, hard links counted once),
-    and their ratio to ``compare_to`` bytes (an image's size, say)."""
+def container_storage(ctx: ProbeContext, pid: int, compare_to: int) -> dict[str, Any]:
+    """Where a process's writable files live on the host, and how much disk they take.
+
+    Read from the process's own mount table: an overlay root counts its upper directory (its
+    changes), a root or volume bound from a host directory counts that whole directory (for
+    a root, that is a full copy). Read-only mounts and single files (hostname, resolv.conf)
+    hold no data of the container and are left out. ``ratio`` compares with ``compare_to``
+    bytes (the image's size).
+    """
+    dirs = []
+    host_mounts = _mountinfo("self")
+    for mount in _mountinfo(pid):
+        if "rw" not in mount["options"]:
+            continue
+        if mount["fstype"] == "overlay":
+            upper = dict(
+                opt.partition("=")[::2] for opt in mount["super"].split(",")
+            ).get("upperdir")
+            if upper:
+                dirs.append(upper)
+            continue
+        host_path = _host_path(mount, host_mounts)
+        if host_path and os.path.isdir(host_path) and mount["point"] not in ("/dev", "/proc", "/sys"):
+            dirs.append(host_path)
+    used = _disk_usage(dirs)
+    return {"dirs": dirs, "bytes": used, "ratio": round(used / int(compare_to), 6)}
+
+
+def _mountinfo(pid: int | str) -> list[dict[str, str]]:
+    mounts = []
+    for line in _read(PROC / str(pid) / "mountinfo").splitlines():
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        mounts.append({
+            "device": fields[2], "root": _unescape(fields[3]), "point": _unescape(fields[4]),
+            "options": fields[5].split(","), "fstype": tail[0], "super": tail[2] if len(tail) > 2 else "",
+        })
+    return mounts
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def _host_path(mount: dict[str, str], host_mounts: list[dict[str, str]]) -> str | None:
+    """The host path of a bind mount's source: a host mount of the same device whose root
+    contains the bound directory. None for filesystems the host has not mounted (tmpfs...)."""
+    for host in host_mounts:
+        if host["device"] == mount["device"] and (
+            mount["root"] == host["root"] or mount["root"].startswith(host["root"].rstrip("/") + "/")
+        ):
+            rest = mount["root"][len(host["root"].rstrip("/")):]
+            return os.path.normpath(host["point"] + "/" + rest)
+    return None
+
+
+def _disk_usage(dirs: list[str]) -> int:
+    """Bytes the host's disk holds for ``dirs`` (like ``du -s``, hard links counted once)."""
     seen: set[tuple[int, int]] = set()
     total = 0
-    for top in [dirs] if isinstance(dirs, str) else dirs:
+    for top in dirs:
         for root, subdirs, files in os.walk(top):
             for name in subdirs + files:
                 try:
@@ -222,4 +278,4 @@ def disk_usage(ctx: ProbeContext, dirs: list[str] | str, compare_to: int) -> dic
                 if (st.st_dev, st.st_ino) not in seen:
                     seen.add((st.st_dev, st.st_ino))
                     total += st.st_blocks * 512
-    return {"bytes": total, "ratio": round(total / int(compare_to), 6), "dirs": dirs}
+    return total

@@ -242,11 +242,7 @@ class DockerRuntime(Runtime):
             "merged_dir": graph.get("MergedDir"),
             "volume_dirs": [m["Source"] for m in data.get("Mounts", []) if m.get("Type") == "volume"],
         }
-        # Where the container's own files live on the host: its writable layer when the
-        # storage driver has one, else its whole root directory (a full copy), plus volumes.
-        own = graph.get("UpperDir") or graph.get("Dir") or ""
-        result["storage_dirs"] = [d for d in [own, *result["volume_dirs"]] if d]
-        result["upper_dir"] = result["upper_dir"] or ""
+        result["upper_dir"] = result["upper_dir"] or ""  # none: the driver keeps no layer apart
         return result
 
     def inspect_image(self, ref: str) -> Mapping[str, Any]:
