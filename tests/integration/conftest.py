@@ -1,0 +1,95 @@
+"""Fixtures for tests that drive a real Docker engine (marker ``engine``).
+
+They run the suite the way a user does, through ``python -m container_claims run``, and read
+the verdicts from its ``--json`` file. Everything they create carries the suite's run label
+or is removed by the fixture that made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+CONTROLS = REPO / "tests" / "controls"
+RUN_LABEL = "org.container-claims.run"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.path).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.engine)
+
+
+@dataclass
+class Run:
+    """One run of the suite: its exit code, output, and results by (claim, runtime)."""
+
+    returncode: int
+    output: str
+    data: dict[str, Any]
+
+    def verdict(self, claim: str, runtime: str) -> str:
+        return self.record(claim, runtime)["verdict"]
+
+    def record(self, claim: str, runtime: str) -> dict[str, Any]:
+        for record in self.data.get("results", []):
+            if record["claim"] == claim and record["runtime"] == runtime:
+                return record
+        raise AssertionError(f"no result for {claim} on {runtime}:\n{self.output[-3000:]}")
+
+
+def run_suite(*args: str, tmp: Path, env: dict[str, str] | None = None, timeout: float = 900) -> Run:
+    """``container-claims run ARGS --json FILE`` in the repository, as a user would."""
+    out = tmp / f"results-{len(list(tmp.glob('results-*.json')))}.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "container_claims", "run", "-q", *args, "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    data = json.loads(out.read_text()) if out.exists() else {}
+    return Run(proc.returncode, proc.stdout + proc.stderr, data)
+
+
+def docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def labelled_objects() -> list[str]:
+    """Containers, volumes and images that carry the suite's run label, right now."""
+    found = []
+    for kind, command in (("container", ["ps", "-a"]), ("volume", ["volume", "ls"]),
+                          ("image", ["images"])):
+        ids = docker(*command, "-q", "--filter", f"label={RUN_LABEL}").split()
+        found += [f"{kind} {i}" for i in ids]
+    return found
+
+
+def host_markers() -> list[Path]:
+    return list(Path("/").glob("container-claims-host-marker-*"))
+
+
+@pytest.fixture(scope="session")
+def engine() -> None:
+    """Skip nothing: these tests need the engine, and its absence is an error to see."""
+    try:
+        docker("info", "--format", "{{.ServerVersion}}")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"no Docker engine answers ({exc}); run scripts/setup first", pytrace=False)
+
+
+@pytest.fixture
+def leaves_nothing(engine: None) -> Iterator[None]:
+    """The test must leave no labelled object and no host marker behind."""
+    yield
+    assert labelled_objects() == []
+    assert host_markers() == []

@@ -1,0 +1,71 @@
+"""The whole catalogue of the article on the article's own system: Docker with runc."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, Run, run_suite
+
+CATALOGUE = REPO / "tests" / "claims.txt"
+
+
+def catalogue() -> list[str]:
+    return [line.split()[0] for line in CATALOGUE.read_text().splitlines() if line.strip()
+            and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def docker_run(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_suite("scenarios", "--runtime", "docker", tmp=tmp_path_factory.mktemp("docker"))
+
+
+def test_catalogue_matches_the_claims_file() -> None:
+    """tests/claims.txt is the CLAIMS.md list; when ../shared is beside the repo, they agree."""
+    shared = REPO.parent / "shared" / "CLAIMS.md"
+    if not shared.exists():
+        pytest.skip("../shared/CLAIMS.md is not beside the repository")
+    ids = re.findall(r"^\| `([a-z0-9-]+)` \|", shared.read_text(), flags=re.MULTILINE)
+    assert sorted(ids) == sorted(catalogue())
+
+
+def test_every_claim_has_a_verdict_on_docker(docker_run: Run) -> None:
+    seen = {r["claim"] for r in docker_run.data["results"] if r["runtime"] == "docker"}
+    assert seen == set(catalogue()), docker_run.output[-3000:]
+
+
+@pytest.mark.parametrize("claim", [c for c in catalogue() if c != "confined-by-chroot"])
+def test_claim_holds_on_docker(docker_run: Run, claim: str) -> None:
+    record = docker_run.record(claim, "docker")
+    assert record["verdict"] == "pass", record
+
+
+def test_confinement_is_pivot_root_not_chroot(docker_run: Run) -> None:
+    """The article says chroot; runc uses pivot_root. The verdict is fail, and says why."""
+    record = docker_run.record("confined-by-chroot", "docker")
+    assert record["verdict"] == "fail"
+    observed = [check["observed"] for check in record["evidence"]["checks"]]
+    assert observed == ["pivot_root"]
+
+
+def test_run_exit_code_says_a_claim_failed(docker_run: Run) -> None:
+    assert docker_run.returncode == 1  # confined-by-chroot fails on runc
+
+
+def test_results_record_what_makes_them_trustworthy(docker_run: Run) -> None:
+    data = docker_run.data
+    (runtime,) = data["runtimes"]
+    assert runtime["name"] == "docker" and runtime["kind"] == "docker"
+    assert runtime["version"]["engine"] and runtime["version"].get("runc")
+    assert data["host"]["kernel"]
+    for record in data["results"]:
+        assert record["duration_s"] >= 0
+        assert record["evidence"]["checks"], record["claim"]
+
+
+def test_parallel_run_gives_the_same_verdicts(docker_run: Run, tmp_path: Path) -> None:
+    parallel = run_suite("scenarios", "--runtime", "docker", "-n", "2", tmp=tmp_path)
+    verdicts = {(r["claim"], r["verdict"]) for r in docker_run.data["results"]}
+    assert {(r["claim"], r["verdict"]) for r in parallel.data["results"]} == verdicts

@@ -1,0 +1,355 @@
+"""A second, throwaway Docker engine: the negative control for the filesystem claims.
+
+Every claim needs a configuration under which it does *not* hold, so that a check is shown to be
+able to fail. The main engine runs overlay2 with runc's ``pivot_root``; this one differs exactly
+where the article's filesystem claims live:
+
+* storage driver ``vfs``: each container gets a full copy of the image, not a copy-on-write
+  layer, so ``copy-on-write-no-full-copy``, ``changes-stored-separately`` and
+  ``layered-root-filesystem`` must FAIL here (``/`` inside is a plain directory of the host's
+  filesystem, not an overlay mount);
+* its data root is not ``/var/lib/docker``, so ``images-stored-under-engine-root`` must FAIL.
+
+It coexists with the main dockerd because everything it owns is under its own temporary
+directory: ``--data-root``, ``--exec-root`` (so its *managed* containerd gets its own socket,
+state and root, and the containerd namespaces need not differ), ``--pidfile``, its API socket,
+and ``--config-file`` (an empty one: ``/etc/docker/daemon.json`` may set keys that conflict with
+these flags). It touches no host networking: ``--bridge none``, ``--iptables=false``,
+``--ip6tables=false``, ``--ip-masq=false``, ``--ip-forward=false``; run its containers with
+``--network none``.
+
+Needs root and Debian's ``docker.io``. Example::
+
+    with ControlEngine() as engine:          # also copies the test image into it
+        subprocess.run(["docker", "run", "--rm", "--network", "none", DEFAULT_IMAGE, "true"],
+                       env={**os.environ, **engine.env}, check=True)
+
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+from container_claims.image import DEFAULT_IMAGE, export_image
+
+__all__ = ["ControlEngine", "ControlEngineError"]
+
+
+class ControlEngineError(RuntimeError):
+    """The control engine could not be started, used or cleaned up."""
+
+
+class ControlEngine:
+    """A private dockerd (vfs storage) under a temporary directory.
+
+    ``env`` is ``{"DOCKER_HOST": "unix://.../docker.sock"}``: add it to a ``docker`` command's
+    environment (or pass ``base_url`` to the Docker SDK) to talk to this engine. ``stop()``
+    removes its containers, stops dockerd and its containerd, unmounts what is left under its
+    directory and deletes it; it is idempotent and runs from ``__exit__``.
+    """
+
+    def __init__(
+        self,
+        image: str | None = DEFAULT_IMAGE,
+        *,
+        dockerd_binary: str = "dockerd",
+        docker_binary: str = "docker",
+        start_timeout: float = 60.0,
+        stop_timeout: float = 20.0,
+    ) -> None:
+        self.image = image
+        self.dockerd_binary = dockerd_binary
+        self.docker_binary = docker_binary
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.timings: dict[str, float] = {}
+        self._root: pathlib.Path | None = None
+        self._dockerd: subprocess.Popen[bytes] | None = None
+        self._containerd_pid: int | None = None
+
+    # -- paths and addresses ----------------------------------------------------------------
+
+    @property
+    def root(self) -> pathlib.Path:
+        """The temporary directory holding everything this engine owns."""
+        if self._root is None:
+            raise ControlEngineError("The control engine is not running: call start() first.")
+        return self._root
+
+    @property
+    def data_root(self) -> pathlib.Path:
+        return self.root / "data"
+
+    @property
+    def exec_root(self) -> pathlib.Path:
+        return self.root / "exec"
+
+    @property
+    def socket(self) -> pathlib.Path:
+        return self.root / "docker.sock"
+
+    @property
+    def host(self) -> str:
+        """``unix:///tmp/.../docker.sock``, for ``DOCKER_HOST`` or the SDK's ``base_url``."""
+        return f"unix://{self.socket}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment additions that point the Docker CLI at this engine."""
+        return {"DOCKER_HOST": self.host}
+
+    @property
+    def pid(self) -> int | None:
+        """PID of this engine's dockerd while it runs."""
+        return self._dockerd.pid if self._dockerd is not None else None
+
+    @property
+    def log_path(self) -> pathlib.Path:
+        return self.root / "dockerd.log"
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> ControlEngine:
+        """Start dockerd, wait until it answers, check its storage driver, load the image."""
+        if self._dockerd is not None:
+            raise ControlEngineError(f"The control engine is already running ({self.host}).")
+        if os.geteuid() != 0:
+            raise ControlEngineError("The control engine runs its own dockerd and needs root.")
+        dockerd = shutil.which(self.dockerd_binary) or shutil.which(
+            self.dockerd_binary, path="/usr/sbin:/sbin"
+        )
+        if dockerd is None:
+            raise ControlEngineError(
+                f"{self.dockerd_binary!r} is not installed: apt-get install docker.io, "
+                "or run scripts/setup."
+            )
+        started = time.monotonic()
+        # Under /tmp, not beside the test's files: unix socket paths must stay short.
+        self._root = pathlib.Path(tempfile.mkdtemp(prefix="cc-control-engine-"))
+        try:
+            self._launch(dockerd)
+            self._wait_ready()
+            self.timings["start"] = time.monotonic() - started
+            driver = self.docker("info", "--format", "{{.Driver}}").stdout.strip()
+            if driver != "vfs":
+                raise ControlEngineError(f"The control engine uses storage driver {driver!r}.")
+            if self.image is not None:
+                loading = time.monotonic()
+                export_image(self.image, self.env, docker_binary=self.docker_binary)
+                self.timings["image_load"] = time.monotonic() - loading
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Remove all containers, stop the daemons, unmount leftovers, delete the directory."""
+        if self._root is None:
+            return
+        problems: list[str] = []
+        stopping = time.monotonic()
+        try:
+            if self._dockerd is not None and self._dockerd.poll() is None:
+                with contextlib.suppress(ControlEngineError, subprocess.TimeoutExpired):
+                    self._remove_containers()
+            self._stop_dockerd()
+            for point in _mounts_under(self._root):
+                result = subprocess.run(
+                    ["umount", "--lazy", point], capture_output=True, text=True, check=False
+                )
+                if result.returncode != 0:
+                    problems.append(f"umount {point}: {result.stderr.strip()}")
+            left = _mounts_under(self._root)
+            if left:
+                problems.append(f"still mounted: {', '.join(left)}")
+            else:
+                shutil.rmtree(self._root)
+        finally:
+            self.timings["stop"] = time.monotonic() - stopping
+            if not problems:
+                self._root = None
+        if problems:
+            raise ControlEngineError(
+                f"The control engine under {self._root} was not fully cleaned up: "
+                + "; ".join(problems)
+            )
+
+    def __enter__(self) -> ControlEngine:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.host if self._dockerd is not None else "stopped"
+        return f"<ControlEngine {state}>"
+
+    # -- use --------------------------------------------------------------------------------
+
+    def docker(
+        self, *args: str, check: bool = True, timeout: float = 120.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the Docker CLI against this engine; raises ControlEngineError if ``check``."""
+        result = subprocess.run(
+            [self.docker_binary, *args],
+            env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise ControlEngineError(
+                f"docker {' '.join(args)} failed on the control engine "
+                f"({result.returncode}): {result.stderr.strip()}"
+            )
+        return result
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _launch(self, dockerd: str) -> None:
+        for directory in (self.data_root, self.exec_root):
+            directory.mkdir(mode=0o711)
+        config = self.root / "daemon.json"
+        config.write_text("{}\n", encoding="utf-8")
+        command = [
+            dockerd,
+            f"--config-file={config}",
+            f"--data-root={self.data_root}",
+            f"--exec-root={self.exec_root}",
+            f"--pidfile={self.root / 'docker.pid'}",
+            f"--host={self.host}",
+            "--storage-driver=vfs",
+            "--bridge=none",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-masq=false",
+            "--ip-forward=false",
+        ]
+        env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"}
+        with open(self.log_path, "wb") as log:
+            self._dockerd = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.root,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    def _wait_ready(self) -> None:
+        assert self._dockerd is not None
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            code = self._dockerd.poll()
+            if code is not None:
+                raise ControlEngineError(
+                    f"The control engine's dockerd exited with status {code}; "
+                    f"its log ends with: {self._log_tail()}"
+                )
+            if self.socket.exists():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    if self.docker("version", check=False, timeout=5).returncode == 0:
+                        break
+            if time.monotonic() > deadline:
+                raise ControlEngineError(
+                    f"The control engine did not answer within {self.start_timeout:.0f} s; "
+                    f"its log ends with: {self._log_tail()}"
+                )
+            time.sleep(0.2)
+        pid_file = self.exec_root / "containerd" / "containerd.pid"
+        with contextlib.suppress(OSError, ValueError):
+            self._containerd_pid = int(pid_file.read_text().strip())
+
+    def _remove_containers(self) -> None:
+        ids = self.docker("ps", "--all", "--quiet", timeout=30).stdout.split()
+        if ids:
+            self.docker("rm", "--force", "--volumes", *ids, check=False, timeout=60)
+
+    def _stop_dockerd(self) -> None:
+        process = self._dockerd
+        if process is None:
+            return
+        _terminate(process.pid, lambda: process.poll() is not None, self.stop_timeout)
+        process.wait()
+        self._dockerd = None
+        # dockerd stops its managed containerd when it shuts down cleanly, not when killed.
+        pid = self._containerd_pid
+        if pid is not None and self._root is not None and _cmdline_mentions(pid, self._root):
+            _terminate(pid, lambda: not _cmdline_mentions(pid, self._root), 10.0)
+        self._containerd_pid = None
+
+    def _log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        tail = [line.strip() for line in text.strip().splitlines()[-lines:]]
+        return " | ".join(tail) if tail else "(empty)"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies, even by
+    SIGKILL, so a killed test run does not leave this dockerd serving."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _terminate(pid: int, gone: Callable[[], bool], timeout: float) -> None:
+    """SIGTERM ``pid``, wait up to ``timeout`` for ``gone()``, then SIGKILL."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+        if gone():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not gone():
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _cmdline_mentions(pid: int, path: pathlib.Path | None) -> bool:
+    if path is None:
+        return False
+    try:
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return str(path).encode() in cmdline and _alive(pid)
+
+
+def _mounts_under(path: pathlib.Path) -> list[str]:
+    """Mount points at or below ``path`` in our mount namespace, deepest first."""
+    prefix = str(path).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        for line in mountinfo:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
+            if point == str(path) or point.startswith(prefix):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
