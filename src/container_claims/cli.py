@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-k", metavar="EXPR", dest="keyword", help="only claims matching EXPR (pytest -k)")
     run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure or error")
     run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     commands.add_parser("runtimes", help="list the known runtimes, whether they run here, and why not",
                         description="List the runtimes of a runtimes file and whether each can run here."
@@ -81,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # what follows goes to pytest unchanged
+        argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
+    args.pytest_args = extra
     try:
         if args.command == "run":
             return run(args)
@@ -116,7 +120,9 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     for path in paths:
         if not Path(path).exists():
             raise InputError(f"{path}: no such file or folder (give scenario files or folders)")
-    argv = [*paths]
+    # The plugin's package is imported already (this module), so pytest cannot rewrite its
+    # asserts; it has none to rewrite, so the warning would only be noise.
+    argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     for name in args.runtime:
         argv += ["--runtime", name]
     for flag, value in (("--runtimes-file", args.runtimes_file), ("--image", args.image),
@@ -127,8 +133,7 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     if args.exitfirst:
         argv.append("-x")
     argv.append("-q" if args.quiet else "-v")
-    extra = list(args.pytest_args)
-    return argv + (extra[1:] if extra[:1] == ["--"] else extra)
+    return argv + list(args.pytest_args)
 
 
 def run(args: argparse.Namespace) -> int:
