@@ -30,47 +30,71 @@ exit codes: 0 every claim holds or is not applicable; 1 a claim failed; 2 bad in
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="container-claims", description=DESCRIPTION, epilog=EXIT_CODES,
+        prog="container-claims",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
-        "run", help="check the claims of scenario files on runtimes",
+        "run",
+        help="check the claims of scenario files on runtimes",
         description="Check the claims of scenario files on one or more runtimes.",
         epilog=EXIT_CODES + "\nArguments after -- go to pytest unchanged.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("paths", nargs="*", metavar="PATH",
-                     help="scenario files or folders (default: ./scenarios)")
-    run.add_argument("--runtime", action="append", default=[], metavar="NAME",
-                     help="runtime to use; repeat for several (default: the first of the runtimes file)")
+    run.add_argument(
+        "paths", nargs="*", metavar="PATH", help="scenario files or folders (default: ./scenarios)"
+    )
+    run.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="runtime to use; repeat for several (default: the first of the runtimes file)",
+    )
     run.add_argument("--runtimes-file", metavar="FILE", help="YAML file of runtime configurations")
-    run.add_argument("--image", metavar="REF",
-                     help="image to run (default: container-claims/test:bookworm)")
+    run.add_argument(
+        "--image", metavar="REF", help="image to run (default: container-claims/test:bookworm)"
+    )
     run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
     run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
-    run.add_argument("-n", metavar="N", dest="workers",
-                     help="spread the work over N processes (pytest-xdist; 'auto' = one per core)")
-    run.add_argument("-k", metavar="EXPR", dest="keyword", help="only claims matching EXPR (pytest -k)")
-    run.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure or error")
+    run.add_argument(
+        "-n",
+        metavar="N",
+        dest="workers",
+        help="spread the work over N processes (pytest-xdist; 'auto' = one per core)",
+    )
+    run.add_argument(
+        "-k", metavar="EXPR", dest="keyword", help="only claims matching EXPR (pytest -k)"
+    )
+    run.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop at the first failure or error"
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
 
-    commands.add_parser("runtimes", help="list the known runtimes, whether they run here, and why not",
-                        description="List the runtimes of a runtimes file and whether each can run here."
-                        ).add_argument("--runtimes-file", metavar="FILE")
+    commands.add_parser(
+        "runtimes",
+        help="list the known runtimes, whether they run here, and why not",
+        description="List the runtimes of a runtimes file and whether each can run here.",
+    ).add_argument("--runtimes-file", metavar="FILE")
 
     cleanup = commands.add_parser(
-        "cleanup", help="remove what a crashed run left behind (labelled objects only)",
+        "cleanup",
+        help="remove what a crashed run left behind (labelled objects only)",
         description="Remove containers, volumes and images that carry container-claims' run label, "
         "and its marker files on the host. Objects without the label are never touched.",
     )
     cleanup.add_argument("--runtimes-file", metavar="FILE")
 
-    image = commands.add_parser("image", help="the test image", description="Manage the test image.")
+    image = commands.add_parser(
+        "image", help="the test image", description="Manage the test image."
+    )
     image_commands = image.add_subparsers(dest="image_command", metavar="ACTION", required=True)
     build = image_commands.add_parser(
-        "build", help="build the test image offline (debootstrap + docker import)",
+        "build",
+        help="build the test image offline (debootstrap + docker import)",
         description="Build the test image offline from Debian's packages. Quick when it is current.",
     )
     build.add_argument("--tag", default=None, help="image reference to build")
@@ -125,9 +149,14 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     for name in args.runtime:
         argv += ["--runtime", name]
-    for flag, value in (("--runtimes-file", args.runtimes_file), ("--image", args.image),
-                        ("--claims-json", args.json), ("--junitxml", args.junitxml),
-                        ("-n", args.workers), ("-k", args.keyword)):
+    for flag, value in (
+        ("--runtimes-file", args.runtimes_file),
+        ("--image", args.image),
+        ("--claims-json", args.json),
+        ("--junitxml", args.junitxml),
+        ("-n", args.workers),
+        ("-k", args.keyword),
+    ):
         if value:
             argv += [flag, value]
     if args.exitfirst:
@@ -201,7 +230,10 @@ def cleanup(runtimes_file: str | None) -> int:
         removed.append(f"host: file {marker}")
     for line in removed:
         print(f"removed {line}")
-    print(f"cleanup: {len(removed)} object(s) removed" + (f", {problems} runtime(s) skipped" if problems else ""))
+    print(
+        f"cleanup: {len(removed)} object(s) removed"
+        + (f", {problems} runtime(s) skipped" if problems else "")
+    )
     return verdicts.EXIT_OK
 
 

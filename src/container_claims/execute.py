@@ -9,6 +9,7 @@ name, so only the claims that need it become errors.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from container_claims.errors import ObservationError
-from container_claims.observations import BUILTINS, CommandOutcome, render, render_data, template_names, to_json
+from container_claims.observations import (
+    BUILTINS,
+    CommandOutcome,
+    render,
+    render_data,
+    template_names,
+    to_json,
+)
 from container_claims.probes import PROBES
 from container_claims.runtimes.base import Names, Runtime, Shell
 from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario, Step
@@ -58,8 +66,12 @@ def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
     """Names a claim depends on, directly or through the templates of the steps saving them."""
     producers = {step.save: step for step in scenario.all_steps() if step.save}
     pending = [e.that.split(".")[0] for e in claim.expectations]
-    pending += [ref.split(".")[0] for e in claim.expectations if isinstance(e.value, str)
-                for ref in template_names(e.value)]
+    pending += [
+        ref.split(".")[0]
+        for e in claim.expectations
+        if isinstance(e.value, str)
+        for ref in template_names(e.value)
+    ]
     needed: set[str] = set()
     while pending:
         name = pending.pop()
@@ -67,8 +79,11 @@ def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
             continue
         needed.add(name)
         if name in producers:
-            pending += [ref.split(".")[0] for text in _step_strings(producers[name])
-                        for ref in template_names(text)]
+            pending += [
+                ref.split(".")[0]
+                for text in _step_strings(producers[name])
+                for ref in template_names(text)
+            ]
     return needed
 
 
@@ -89,7 +104,11 @@ def _step_capabilities(step: Step) -> Iterable[str]:
         yield from PROBES[step.probe].requires
     elif step.kind == "exec":
         yield "exec"
-    elif step.kind == "run" and step.spec and (step.spec.memory or step.spec.pids_limit or step.spec.cpus):
+    elif (
+        step.kind == "run"
+        and step.spec
+        and (step.spec.memory or step.spec.pids_limit or step.spec.cpus)
+    ):
         yield "resources"
 
 
@@ -150,7 +169,7 @@ class ScenarioRunner:
         scenario = self.scenario
         for volume in scenario.volumes:
             real = self.names.volumes.setdefault(volume, f"{self.names.prefix}-{volume}")
-            self._defer(lambda real=real: self.runtime.remove_volume(real))
+            self._defer(functools.partial(self.runtime.remove_volume, real))
             self.runtime.create_volume(real)
         main = scenario.container
         if main is not None:
@@ -172,9 +191,13 @@ class ScenarioRunner:
             self._defer(self._shell.close)
             value: dict[str, Any] = {"name": name, "prompt": self._shell.prompt}
         else:
-            outcome = self.runtime.start(dataclasses.replace(spec, detach=True), name, DEFAULT_TIMEOUT)
+            outcome = self.runtime.start(
+                dataclasses.replace(spec, detach=True), name, DEFAULT_TIMEOUT
+            )
             if outcome.status != 0:
-                raise ObservationError(f"the container did not start: {outcome.stderr or outcome.detail}")
+                raise ObservationError(
+                    f"the container did not start: {outcome.stderr or outcome.detail}"
+                )
             value = {"name": name, "prompt": None}
         self.observations[save] = value
         self._log(0, f"started {name}", save, value, began)
@@ -196,7 +219,9 @@ class ScenarioRunner:
         missing = set(_step_capabilities(step)) - self.runtime.capabilities
         try:
             if missing:
-                raise ObservationError(f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}")
+                raise ObservationError(
+                    f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}"
+                )
             value = self._do(step, timeout)
         except ObservationError as exc:
             value = exc
@@ -216,8 +241,9 @@ class ScenarioRunner:
             return self._run_container(step.spec, timeout)
         info = PROBES[step.probe]
         args = render_data(step.args, self.observations)
-        context = ProbeContext(self.runtime, self.names, self.token, self.services,
-                               self.observations, self._defer)
+        context = ProbeContext(
+            self.runtime, self.names, self.token, self.services, self.observations, self._defer
+        )
         try:
             return info.load()(context, **args)
         except (OSError, ValueError, KeyError, NotImplementedError) as exc:

@@ -22,7 +22,12 @@ import pytest
 
 from container_claims.checks import CheckResult, check_claim
 from container_claims.errors import ClaimsError, InputError, ObservationError
-from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities, needed_observations
+from container_claims.execute import (
+    ScenarioResult,
+    ScenarioRunner,
+    needed_capabilities,
+    needed_observations,
+)
 from container_claims.observations import MissingObservation
 from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS, Results
 from container_claims.runtimes import load_runtimes_file, runtime_class, select
@@ -36,21 +41,34 @@ DEFAULT_IMAGE = "container-claims/test:bookworm"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("container-claims", "container-claims: claims checked on real runtimes")
     group.addoption(
-        "--runtime", action="append", default=[], dest="claims_runtimes", metavar="NAME",
+        "--runtime",
+        action="append",
+        default=[],
+        dest="claims_runtimes",
+        metavar="NAME",
         help="runtime to check the claims on (repeat for several); default: the first entry "
         "of the runtimes file. 'container-claims runtimes' lists them.",
     )
     group.addoption(
-        "--runtimes-file", dest="claims_runtimes_file", metavar="FILE", default=None,
+        "--runtimes-file",
+        dest="claims_runtimes_file",
+        metavar="FILE",
+        default=None,
         help="YAML file of runtime configurations (default: the packaged runtimes.yaml).",
     )
     group.addoption(
-        "--image", dest="claims_image", metavar="REF", default=None,
+        "--image",
+        dest="claims_image",
+        metavar="REF",
+        default=None,
         help=f"image the scenarios run (default: {DEFAULT_IMAGE}, built by "
         "'container-claims image build').",
     )
     group.addoption(
-        "--claims-json", dest="claims_json", metavar="FILE", default=None,
+        "--claims-json",
+        dest="claims_json",
+        metavar="FILE",
+        default=None,
         help="write every verdict with its evidence to FILE as JSON.",
     )
 
@@ -98,7 +116,9 @@ class ClaimsSession:
             file = self.config.getoption("claims_runtimes_file")
             path = Path(file) if file else None
             try:
-                self._configs = select(load_runtimes_file(path), self.config.getoption("claims_runtimes"))
+                self._configs = select(
+                    load_runtimes_file(path), self.config.getoption("claims_runtimes")
+                )
             except InputError as exc:
                 raise pytest.UsageError(str(exc)) from None
         return self._configs
@@ -215,7 +235,10 @@ class ScenarioFile(pytest.File):
                 continue
             for config in session.configs():
                 yield ClaimItem.from_parent(
-                    self, name=f"{claim.id}[{config.name}]", scenario=scenario, claim=claim,
+                    self,
+                    name=f"{claim.id}[{config.name}]",
+                    scenario=scenario,
+                    claim=claim,
                     runtime_name=config.name,
                 )
 
@@ -247,13 +270,18 @@ class InvalidScenario(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         return str(excinfo.value)
 
-    _repr_failure_py = repr_failure  # errors in setup are reported through this one
+    def _repr_failure_py(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
+        return str(excinfo.value)  # errors in setup are reported through this one
 
 
 class ClaimItem(pytest.Item):
     """One claim on one runtime."""
 
-    def __init__(self, *, scenario: Scenario, claim: Claim, runtime_name: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, scenario: Scenario, claim: Claim, runtime_name: str, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
         self.claim = claim
@@ -296,7 +324,9 @@ class ClaimItem(pytest.Item):
             return f"{self.nodeid}: could not observe: {excinfo.value}"
         return super().repr_failure(excinfo)
 
-    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+    def _repr_failure_py(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> Any:
         if isinstance(excinfo.value, ClaimsError):
             return self.repr_failure(excinfo)
         return super()._repr_failure_py(excinfo, style=style)
@@ -310,7 +340,9 @@ class ClaimItem(pytest.Item):
         for check in checks:
             mark = "ok  " if check.ok else "FAIL"
             e = check.expectation
-            lines.append(f"  {mark} line {e.line}: {e.that} {e.op.replace('_', ' ')} {check.expected!r}")
+            lines.append(
+                f"  {mark} line {e.line}: {e.that} {e.op.replace('_', ' ')} {check.expected!r}"
+            )
             if not check.ok:
                 lines.append(f"       observed: {_short(check.observed)}")
         evidence = self.evidence()
@@ -361,7 +393,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "line": getattr(error, "line", None),
             "message": str(error),
         }
-    elif isinstance(item, ClaimItem) and (call.when == "call" or (call.when == "setup" and not report.passed)):
+    elif isinstance(item, ClaimItem) and (
+        call.when == "call" or (call.when == "setup" and not report.passed)
+    ):
         if call.when == "setup":
             verdict = NOT_APPLICABLE if report.skipped else ERROR
         else:
@@ -373,7 +407,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             message = str(call.excinfo.value)
         report.container_claims = {  # type: ignore[attr-defined]
             "scenario": item.scenario.name,
-            "file": str(item.path.relative_to(item.config.rootpath)) if item.path.is_relative_to(item.config.rootpath) else str(item.path),
+            "file": str(item.path.relative_to(item.config.rootpath))
+            if item.path.is_relative_to(item.config.rootpath)
+            else str(item.path),
             "line": item.claim.line,
             "claim": item.claim.id,
             "says": item.claim.says,

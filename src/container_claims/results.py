@@ -62,7 +62,9 @@ class Results:
                 "boot_id": _boot_id(),
             },
             "runtimes": list(self.runtimes.values()),
-            "results": sorted(self.results, key=lambda r: (r["scenario"], r["claim"], r["runtime"])),
+            "results": sorted(
+                self.results, key=lambda r: (r["scenario"], r["claim"], r["runtime"])
+            ),
             "input_errors": self.input_errors,
             "summary": dict(Counter(r["verdict"] for r in self.results)),
         }

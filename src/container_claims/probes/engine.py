@@ -30,8 +30,8 @@ def image(ctx: ProbeContext, ref: str | None = None) -> dict[str, Any]:
         dirs = data.get("layer_dirs", [])
         data["root_dir"] = root
         data["layer_dirs_are_directories"] = bool(dirs) and all(os.path.isdir(d) for d in dirs)
-        data["layer_dirs_under_root"] = bool(dirs) and bool(root) and all(
-            os.path.commonpath([root, d]) == root for d in dirs
+        data["layer_dirs_under_root"] = (
+            bool(dirs) and bool(root) and all(os.path.commonpath([root, d]) == root for d in dirs)
         )
     return data
 

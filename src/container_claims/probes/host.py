@@ -65,7 +65,7 @@ def pid1(ctx: ProbeContext) -> dict[str, Any]:
 
 
 def _ancestry(pid: int) -> list[dict[str, Any]]:
-    chain = []
+    chain: list[dict[str, Any]] = []
     while pid > 0 and len(chain) < 64:
         try:
             status = _status(pid)
@@ -98,8 +98,17 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
     """
     pid = _locate(str(pid_namespace).strip(), str(ns_pid))
     if pid is None:  # same shape as a find, so claims read "not found" and fail, not error
-        return {"found": False, "pid": None, "nspid": [], "pid_levels": 0, "cmdline": "",
-                "comm": "", "ancestry": [], "reaches_host_pid1": False, "own_namespaces": []}
+        return {
+            "found": False,
+            "pid": None,
+            "nspid": [],
+            "pid_levels": 0,
+            "cmdline": "",
+            "comm": "",
+            "ancestry": [],
+            "reaches_host_pid1": False,
+            "own_namespaces": [],
+        }
     status = _status(pid)
     own = os.getpid()
     namespaces = {kind: _ns(pid, kind) != _ns(own, kind) for kind in NAMESPACES}
@@ -126,7 +135,11 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
     """
     host_boot = _read(PROC / "sys/kernel/random/boot_id")
     if str(boot_id).strip() != host_boot:
-        return {"mechanism": "sandbox-kernel", "container_boot_id": boot_id, "host_boot_id": host_boot}
+        return {
+            "mechanism": "sandbox-kernel",
+            "container_boot_id": boot_id,
+            "host_boot_id": host_boot,
+        }
     pid = _locate(str(pid_namespace).strip(), str(ns_pid))
     if pid is None:
         raise ObservationError(f"no host process is PID {ns_pid} in {pid_namespace}")
@@ -138,7 +151,12 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
         mechanism = "pivot_root"
     else:
         mechanism = "none"
-    return {"mechanism": mechanism, "pid": pid, "root_link": root, "own_mount_namespace": own_mounts}
+    return {
+        "mechanism": mechanism,
+        "pid": pid,
+        "root_link": root,
+        "own_mount_namespace": own_mounts,
+    }
 
 
 def marker_file(ctx: ProbeContext) -> str:
@@ -153,8 +171,12 @@ def marker_process(ctx: ProbeContext) -> str:
     """Start a process on the host with a unique name; ended (by its PID) with the scenario."""
     marker = f"{MARKER_PREFIX}{ctx.token}"
     process = subprocess.Popen(
-        [marker, "3600"], executable="sleep", stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [marker, "3600"],
+        executable="sleep",
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
     def stop() -> None:
@@ -182,8 +204,10 @@ def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
 
     Read from the host's cgroup filesystem, v1 or v2, where the kernel enforces it.
     """
-    files = {"memory": ("memory", "memory.limit_in_bytes", "memory.max"),
-             "pids": ("pids", "pids.max", "pids.max")}
+    files = {
+        "memory": ("memory", "memory.limit_in_bytes", "memory.max"),
+        "pids": ("pids", "pids.max", "pids.max"),
+    }
     if resource not in files:
         raise ValueError(f"resource must be one of {', '.join(files)}, not {resource!r}")
     controller, v1_file, v2_file = files[resource]
@@ -223,28 +247,38 @@ def container_storage(ctx: ProbeContext, pid: int, compare_to: int) -> dict[str,
         if "rw" not in mount["options"]:
             continue
         if mount["fstype"] == "overlay":
-            upper = dict(
-                opt.partition("=")[::2] for opt in mount["super"].split(",")
-            ).get("upperdir")
+            upper = dict(opt.partition("=")[::2] for opt in mount["super"].split(",")).get(
+                "upperdir"
+            )
             if upper:
                 dirs.append(upper)
             continue
         host_path = _host_path(mount, host_mounts)
-        if host_path and os.path.isdir(host_path) and mount["point"] not in ("/dev", "/proc", "/sys"):
+        if (
+            host_path
+            and os.path.isdir(host_path)
+            and mount["point"] not in ("/dev", "/proc", "/sys")
+        ):
             dirs.append(host_path)
     used = _disk_usage(dirs)
     return {"dirs": dirs, "bytes": used, "ratio": round(used / int(compare_to), 6)}
 
 
-def _mountinfo(pid: int | str) -> list[dict[str, str]]:
-    mounts = []
+def _mountinfo(pid: int | str) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = []
     for line in _read(PROC / str(pid) / "mountinfo").splitlines():
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
-        mounts.append({
-            "device": fields[2], "root": _unescape(fields[3]), "point": _unescape(fields[4]),
-            "options": fields[5].split(","), "fstype": tail[0], "super": tail[2] if len(tail) > 2 else "",
-        })
+        mounts.append(
+            {
+                "device": fields[2],
+                "root": _unescape(fields[3]),
+                "point": _unescape(fields[4]),
+                "options": fields[5].split(","),
+                "fstype": tail[0],
+                "super": tail[2] if len(tail) > 2 else "",
+            }
+        )
     return mounts
 
 
@@ -252,15 +286,16 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
-def _host_path(mount: dict[str, str], host_mounts: list[dict[str, str]]) -> str | None:
+def _host_path(mount: dict[str, Any], host_mounts: list[dict[str, Any]]) -> str | None:
     """The host path of a bind mount's source: a host mount of the same device whose root
     contains the bound directory. None for filesystems the host has not mounted (tmpfs...)."""
     for host in host_mounts:
         if host["device"] == mount["device"] and (
-            mount["root"] == host["root"] or mount["root"].startswith(host["root"].rstrip("/") + "/")
+            mount["root"] == host["root"]
+            or mount["root"].startswith(host["root"].rstrip("/") + "/")
         ):
-            rest = mount["root"][len(host["root"].rstrip("/")):]
-            return os.path.normpath(host["point"] + "/" + rest)
+            rest = mount["root"][len(host["root"].rstrip("/")) :]
+            return os.path.normpath(f"{host['point']}/{rest}")
     return None
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError, ScenarioError
-from container_claims.runtimes.base import RuntimeConfig, Runtime
+from container_claims.runtimes.base import Runtime, RuntimeConfig
 
 KINDS: dict[str, str] = {
     "docker": "container_claims.runtimes.docker:DockerRuntime",
@@ -80,7 +80,11 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
     for index, entry in enumerate(document["runtimes"]):
         line = document["runtimes"].item_lines[index]
         if entry["name"] in seen:
-            raise ScenarioError(where, line, f"duplicate runtime name {entry['name']!r} (first at line {seen[entry['name']]})")
+            raise ScenarioError(
+                where,
+                line,
+                f"duplicate runtime name {entry['name']!r} (first at line {seen[entry['name']]})",
+            )
         seen[entry["name"]] = line
         if entry["kind"] not in KINDS:
             try:

@@ -157,5 +157,5 @@ class Runtime(abc.ABC):
     def stage_in_registry(self, registry: str, token: str) -> Mapping[str, Any]:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most runtimes hold nothing open
         """Release clients and connections."""

@@ -8,6 +8,7 @@ the same environment (``DOCKER_HOST`` and friends from the runtime's ``env``).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -119,7 +120,10 @@ class DockerRuntime(Runtime):
 
     def version(self) -> dict[str, str]:
         data = self._engine("its version", self.client().version)
-        versions = {"engine": str(data.get("Version", "?")), "api": str(data.get("ApiVersion", "?"))}
+        versions = {
+            "engine": str(data.get("Version", "?")),
+            "api": str(data.get("ApiVersion", "?")),
+        }
         for component in data.get("Components", []):
             if component.get("Name") in ("runc", "containerd"):
                 versions[component["Name"]] = str(component.get("Version", "?"))
@@ -144,7 +148,10 @@ class DockerRuntime(Runtime):
 
     def create_volume(self, name: str) -> None:
         self._engine(
-            f"volume {name}", self.client().volumes.create, name=name, labels={RUN_LABEL: self.run_id}
+            f"volume {name}",
+            self.client().volumes.create,
+            name=name,
+            labels={RUN_LABEL: self.run_id},
         )
 
     def remove_container(self, name: str) -> None:
@@ -159,10 +166,8 @@ class DockerRuntime(Runtime):
     def remove_image(self, ref: str) -> None:
         import docker
 
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self._engine(f"image {ref}", self.client().images.remove, ref, force=True)
-        except docker.errors.NotFound:
-            pass
 
     def remove_volume(self, name: str) -> None:
         import docker
@@ -179,7 +184,9 @@ class DockerRuntime(Runtime):
         label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
         client = self.client()
         removed: list[str] = []
-        for container in self._engine("containers", client.containers.list, all=True, filters={"label": label}):
+        for container in self._engine(
+            "containers", client.containers.list, all=True, filters={"label": label}
+        ):
             try:
                 container.remove(force=True, v=True)
                 removed.append(f"container {container.name}")
@@ -217,7 +224,9 @@ class DockerRuntime(Runtime):
 
         def inspect_with_size() -> Any:
             # The SDK's inspect_container() cannot ask for sizes; the API's ?size=1 can.
-            return api._result(api._get(api._url("/containers/{0}/json", name), params={"size": 1}), True)
+            return api._result(
+                api._get(api._url("/containers/{0}/json", name), params={"size": 1}), True
+            )
 
         try:
             data = self._engine(f"container {name}", inspect_with_size)
@@ -240,7 +249,9 @@ class DockerRuntime(Runtime):
             "upper_dir": graph.get("UpperDir"),
             "lower_dirs": [d for d in (graph.get("LowerDir") or "").split(":") if d],
             "merged_dir": graph.get("MergedDir"),
-            "volume_dirs": [m["Source"] for m in data.get("Mounts", []) if m.get("Type") == "volume"],
+            "volume_dirs": [
+                m["Source"] for m in data.get("Mounts", []) if m.get("Type") == "volume"
+            ],
         }
         result["upper_dir"] = result["upper_dir"] or ""  # none: the driver keeps no layer apart
         return result
@@ -273,8 +284,19 @@ class DockerRuntime(Runtime):
         builder = f"cc-{self.run_id}-{token}-stage"
         label = f"{RUN_LABEL}={self.run_id}"
         steps = [
-            ["run", "--name", builder, "--label", label, "--network", "none", self.image,
-             "sh", "-c", f"echo {token} > /etc/container-claims-pull-token"],
+            [
+                "run",
+                "--name",
+                builder,
+                "--label",
+                label,
+                "--network",
+                "none",
+                self.image,
+                "sh",
+                "-c",
+                f"echo {token} > /etc/container-claims-pull-token",
+            ],
             ["commit", "--change", f"LABEL {label}", builder, ref],
             ["rm", "-f", builder],
             ["push", ref],

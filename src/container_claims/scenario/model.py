@@ -87,7 +87,9 @@ class Step:
         if self.kind == "exec":
             return f"exec in {self.target}: {' '.join(self.command)}"
         if self.kind == "run":
-            command = " ".join(self.spec.command) if self.spec and self.spec.command else "(default)"
+            command = (
+                " ".join(self.spec.command) if self.spec and self.spec.command else "(default)"
+            )
             return f"run {command}"
         return f"probe {self.probe}"
 

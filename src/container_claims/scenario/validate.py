@@ -33,10 +33,24 @@ from container_claims.scenario.model import (
     Step,
 )
 
-_SPEC_FIELDS = (
-    "image command tty interactive remove user workdir memory pids_limit cpus network "
-    "volumes env stdin detach name"
-).split()
+_SPEC_FIELDS = [
+    "image",
+    "command",
+    "tty",
+    "interactive",
+    "remove",
+    "user",
+    "workdir",
+    "memory",
+    "pids_limit",
+    "cpus",
+    "network",
+    "volumes",
+    "env",
+    "stdin",
+    "detach",
+    "name",
+]
 
 
 @functools.cache
@@ -68,27 +82,37 @@ def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> N
         return
     path: list[str | int] = list(error.absolute_path)
     if error.validator == "additionalProperties":  # point at the unknown key itself
-        path.append(sorted(set(error.instance) - set(error.schema.get("properties", {})))[0])
+        path.append(_unknown_keys(error)[0])
     raise ScenarioError(where, line_of(document, path), _describe(error))
+
+
+def _schema_of(error: jsonschema.ValidationError) -> dict[str, Any]:
+    return error.schema if isinstance(error.schema, dict) else {}
+
+
+def _unknown_keys(error: jsonschema.ValidationError) -> list[str]:
+    return sorted(set(error.instance or ()) - set(_schema_of(error).get("properties", {})))  # type: ignore[arg-type]
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
     location = ".".join(str(p) for p in error.absolute_path) or "the top level"
+    schema_ = _schema_of(error)
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
+        allowed = sorted(schema_.get("properties", {}))
         hints = []
-        for key in extra:
+        for key in _unknown_keys(error):
             near = difflib.get_close_matches(key, allowed, n=1)
             hint = f"unknown key {key!r} in {location}"
             hints.append(hint + (f" (did you mean {near[0]!r}?)" if near else ""))
         return "; ".join(hints) + f"; allowed keys: {', '.join(allowed)}"
-    if error.validator == "oneOf" and error.schema.get("description", "").startswith("Exactly one"):
+    if error.validator == "oneOf" and schema_.get("description", "").startswith("Exactly one"):
         return f"{location}: a step has exactly one of type, exec, run, probe"
     if error.validator == "required":
         return f"{location}: {error.message}"
     if error.validator == "pattern":
-        return f"{location}: {error.instance!r} does not have the expected form ({error.schema['pattern']})"
+        return (
+            f"{location}: {error.instance!r} does not have the expected form ({schema_['pattern']})"
+        )
     return f"{location}: {error.message}"
 
 
@@ -142,7 +166,9 @@ class _Builder:
         if name in BUILTINS:
             raise self.error(line, f"{name!r} is a built-in observation; save under another name")
         if name in self.saved:
-            raise self.error(line, f"observation {name!r} is already saved at line {self.saved[name]}")
+            raise self.error(
+                line, f"observation {name!r} is already saved at line {self.saved[name]}"
+            )
         self.saved[name] = line
 
     def check_refs(self, data: Any, line: int) -> None:
@@ -164,7 +190,9 @@ class _Builder:
         self.check_refs(block, line)
         for volume in block.get("volumes", {}):
             if volume not in self.volumes:
-                raise self.error(line, f"volume {volume!r} is not declared in the top-level 'volumes'")
+                raise self.error(
+                    line, f"volume {volume!r} is not declared in the top-level 'volumes'"
+                )
         values = {key: block[key] for key in _SPEC_FIELDS if key in block}
         if "command" in values:
             values["command"] = tuple(values["command"])
@@ -174,7 +202,9 @@ class _Builder:
             raise self.error(line, "'stdin' needs 'interactive: true' to reach the container")
         return ContainerSpec(**values)
 
-    def steps(self, items: MarkedList | tuple[()], section: str, main: MainContainer | None) -> tuple[Step, ...]:
+    def steps(
+        self, items: MarkedList | tuple[()], section: str, main: MainContainer | None
+    ) -> tuple[Step, ...]:
         result = []
         for index, raw in enumerate(items):
             line = items.item_lines[index] if isinstance(items, MarkedList) else 0
@@ -185,22 +215,33 @@ class _Builder:
         timeout = raw.get("timeout")
         if "type" in raw:
             if section == "after":
-                raise self.error(line, "'type' steps belong in 'steps': the container has ended in 'after'")
+                raise self.error(
+                    line, "'type' steps belong in 'steps': the container has ended in 'after'"
+                )
             if main is not None and not main.spec.interactive:
                 raise self.error(line, "'type' needs the container to be interactive: true")
             self.check_refs(raw["type"], line)
             step = Step("type", line, raw.get("save"), text=raw["type"], timeout=timeout)
         elif "exec" in raw:
             target_cmd = raw["exec"]
-            target, command = (MAIN, target_cmd) if isinstance(target_cmd, list) else (
-                target_cmd.get("in", MAIN), target_cmd["command"])
+            target, command = (
+                (MAIN, target_cmd)
+                if isinstance(target_cmd, list)
+                else (target_cmd.get("in", MAIN), target_cmd["command"])
+            )
             if target not in self.containers:
                 raise self.error(line, f"exec in {target!r}: no running container has that name")
             if section == "after" and target == MAIN:
                 raise self.error(line, "exec in the main container is not possible after it ended")
             self.check_refs(command, line)
-            step = Step("exec", line, raw.get("save"), command=tuple(command), target=target,
-                        timeout=timeout)
+            step = Step(
+                "exec",
+                line,
+                raw.get("save"),
+                command=tuple(command),
+                target=target,
+                timeout=timeout,
+            )
         elif "run" in raw:
             spec = self.spec(raw["run"], line)
             if spec.name is not None:
@@ -218,7 +259,9 @@ class _Builder:
             unknown = sorted(set(args) - set(PROBES[name].args))
             if unknown:
                 allowed = ", ".join(PROBES[name].args) or "none"
-                raise self.error(line, f"probe {name} takes no argument {unknown[0]!r} (it takes: {allowed})")
+                raise self.error(
+                    line, f"probe {name} takes no argument {unknown[0]!r} (it takes: {allowed})"
+                )
             self.check_refs(args, line)
             step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
         if "with" in raw and step.kind != "probe":
@@ -234,24 +277,39 @@ class _Builder:
             line = items.item_lines[index]
             claim_id = raw["id"]
             if claim_id in seen:
-                raise self.error(raw.key_lines["id"], f"duplicate claim id {claim_id!r} (first at line {seen[claim_id]})")
+                raise self.error(
+                    raw.key_lines["id"],
+                    f"duplicate claim id {claim_id!r} (first at line {seen[claim_id]})",
+                )
             seen[claim_id] = line
             section = raw.get("section", default_section)
             if not section:
-                raise self.error(line, f"claim {claim_id!r} has no 'section' (and the file sets none)")
+                raise self.error(
+                    line, f"claim {claim_id!r} has no 'section' (and the file sets none)"
+                )
             expect = raw["expect"]
             expectations = tuple(
                 self.expectation(item, expect.item_lines[i]) for i, item in enumerate(expect)
             )
-            claims.append(Claim(claim_id, raw["says"], section, expectations, line,
-                                frozenset(raw.get("requires", ()))))
+            claims.append(
+                Claim(
+                    claim_id,
+                    raw["says"],
+                    section,
+                    expectations,
+                    line,
+                    frozenset(raw.get("requires", ())),
+                )
+            )
         return tuple(claims)
 
     def expectation(self, raw: MarkedDict, line: int) -> Expectation:
         ops = [key for key in raw if key in OPERATORS]
         if len(ops) != 1:
             found = ", ".join(ops) if ops else "none"
-            raise self.error(line, f"an expectation has exactly one of {', '.join(OPERATORS)} (found: {found})")
+            raise self.error(
+                line, f"an expectation has exactly one of {', '.join(OPERATORS)} (found: {found})"
+            )
         op = ops[0]
         if "header" in raw and op != "rows":
             raise self.error(line, "'header' only applies to 'rows'")
@@ -265,7 +323,9 @@ class _Builder:
             try:
                 re.compile(probe_text)
             except re.error as exc:
-                raise self.error(raw.key_lines[op], f"invalid regular expression {value!r}: {exc}") from None
+                raise self.error(
+                    raw.key_lines[op], f"invalid regular expression {value!r}: {exc}"
+                ) from None
         return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
 
 
