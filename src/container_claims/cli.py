@@ -7,6 +7,7 @@ runtimes, build the test image, and clean up after a crashed run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return verdicts.EXIT_UNOBSERVED
     except KeyboardInterrupt:
         return verdicts.EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return verdicts.EXIT_OK
 
 
 class _Outcome:
@@ -201,6 +205,7 @@ def list_runtimes(runtimes_file: str | None) -> int:
             runtime.close()
         rows.append((config.name, config.kind, state, detail, config.description))
     width = max(len(r[0]) for r in rows) + 2
+    print(f"{'NAME'.ljust(width)}{'KIND'.ljust(8)}{'STATE'.ljust(10)}VERSIONS, OR WHY NOT")
     for name, kind, state, detail, description in rows:
         print(f"{name.ljust(width)}{kind.ljust(8)}{state.ljust(10)}{detail}")
         if description:
