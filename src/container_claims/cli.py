@@ -133,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class _Outcome:
-    """Receives the plugin's results when pytest finishes."""
+    """Receives the plugin's results when pytest finishes, and whether it was interrupted."""
 
     results: Any = None
+    interrupted = False
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
 
     def pytest_sessionfinish(self, session: Any) -> None:
         from container_claims.plugin import SESSION
@@ -172,18 +176,25 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import pytest
 
+    from container_claims.runtimes import load_runtimes_file, select
+
+    # Unknown runtimes and bad runtimes files: one line and exit 2, before pytest starts.
+    runtimes_file = Path(args.runtimes_file) if args.runtimes_file else None
+    select(load_runtimes_file(runtimes_file), args.runtime)
     outcome = _Outcome()
     code = pytest.main(pytest_arguments(args), plugins=[outcome])
-    if code == pytest.ExitCode.INTERRUPTED:
+    if outcome.interrupted:
         return verdicts.EXIT_INTERRUPTED
+    if outcome.results is not None and (outcome.results.results or outcome.results.input_errors):
+        return int(outcome.results.exit_code())
     if code == pytest.ExitCode.USAGE_ERROR:
         return verdicts.EXIT_INPUT
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         print("container-claims: no claims selected: check the paths and -k", file=sys.stderr)
         return verdicts.EXIT_INPUT
-    if code == pytest.ExitCode.INTERNAL_ERROR or outcome.results is None:
-        return verdicts.EXIT_UNOBSERVED
-    return int(outcome.results.exit_code())
+    if code == pytest.ExitCode.INTERRUPTED:
+        return verdicts.EXIT_INTERRUPTED
+    return verdicts.EXIT_UNOBSERVED if code != pytest.ExitCode.OK else verdicts.EXIT_OK
 
 
 def list_runtimes(runtimes_file: str | None) -> int:

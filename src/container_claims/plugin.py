@@ -78,6 +78,8 @@ def pytest_configure(config: pytest.Config) -> None:
     session = ClaimsSession(config)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "container-claims-session")
+    if config.getoption("claims_runtimes") or config.getoption("claims_runtimes_file"):
+        session.configs()  # asked for explicitly: a bad name or file is a usage error now
     if getattr(config.option, "dist", "no") == "load":
         # A scenario's claims share one container start: keep them on one worker.
         config.option.dist = "loadgroup"
@@ -302,7 +304,8 @@ class ClaimItem(pytest.Item):
         self.runtime_info = {**runtime.config.to_json(), "version": _versions(runtime)}
         missing = needed_capabilities(self.scenario, self.claim) - runtime.capabilities
         if missing:
-            pytest.skip(f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}")
+            reason = f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}"
+            raise pytest.skip.Exception(reason, _use_item_location=True)  # report the scenario
         self.result = state.scenario_result(self.scenario, runtime)
         try:
             self.checks = check_claim(self.claim, self.result.observations)

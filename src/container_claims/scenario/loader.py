@@ -42,9 +42,11 @@ def load_yaml(text: str, path: str) -> Any:
             return None
         return _convert(loader, node, path)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # "while scanning a quoted scalar" (context) points where the trouble starts; the
+        # problem mark may lie past the end of the file.
+        mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = "; ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise ScenarioError(path, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(path, None, f"invalid YAML: {exc}") from None

@@ -186,12 +186,17 @@ class _Builder:
         when = "" if anywhere else " before this point"
         raise self.error(line, f"no step saves an observation named {name!r}{when}{hint}")
 
-    def spec(self, block: Mapping[str, Any], line: int) -> ContainerSpec:
-        self.check_refs(block, line)
+    def spec(self, block: MarkedDict, line: int) -> ContainerSpec:
+        def line_of_key(key: str) -> int:
+            return block.key_lines.get(key, line)
+
+        for key, value in block.items():
+            self.check_refs(value, line_of_key(key))
         for volume in block.get("volumes", {}):
             if volume not in self.volumes:
                 raise self.error(
-                    line, f"volume {volume!r} is not declared in the top-level 'volumes'"
+                    line_of_key("volumes"),
+                    f"volume {volume!r} is not declared in the top-level 'volumes'",
                 )
         values = {key: block[key] for key in _SPEC_FIELDS if key in block}
         if "command" in values:
@@ -199,7 +204,9 @@ class _Builder:
         values["volumes"] = tuple(block.get("volumes", {}).items())
         values["env"] = tuple(block.get("env", {}).items())
         if values.get("stdin") is not None and not values.get("interactive"):
-            raise self.error(line, "'stdin' needs 'interactive: true' to reach the container")
+            raise self.error(
+                line_of_key("stdin"), "'stdin' needs 'interactive: true' to reach the container"
+            )
         return ContainerSpec(**values)
 
     def steps(

@@ -1,0 +1,42 @@
+"""Shared setup of the unit tests: pytester, and runtimes files for the scripted fake runtime.
+
+Engine fixtures live elsewhere (they need Docker); nothing here does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytest_plugins = ["pytester"]
+
+FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
+
+
+@pytest.fixture
+def fake_runtimes() -> FakeRuntimes:
+    """Write a runtimes file of fake runtimes, one script each; return the file's path.
+
+    The script says what the fake answers (see ``container_claims.runtimes.fake``)::
+
+        runtimes_file = fake_runtimes(tmp_path, {"fake": {"typed": {"echo $$": "1"}},
+                                                 "fake-down": {"unusable": "engine down"}})
+    """
+
+    def write(directory: Path, scripts: Mapping[str, Mapping[str, Any]]) -> Path:
+        entries = []
+        for name, script in scripts.items():
+            script_path = directory / f"{name}.script.yaml"
+            script_path.write_text(yaml.safe_dump(dict(script)))
+            entries.append(
+                {"name": name, "kind": "fake", "env": {"CONTAINER_CLAIMS_FAKE": str(script_path)}}
+            )
+        path = directory / "runtimes.yaml"
+        path.write_text(yaml.safe_dump({"runtimes": entries}, sort_keys=False))
+        return path
+
+    return write

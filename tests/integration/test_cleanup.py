@@ -1,0 +1,74 @@
+"""Nothing of a run survives it: not a finished run, not an interrupted one; and cleanup
+touches only what carries the suite's label."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import REPO, RUN_LABEL, docker, host_markers, labelled_objects
+
+
+def _wait_for_a_labelled_container(process: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if docker("ps", "-q", "--filter", f"label={RUN_LABEL}").strip():
+            return
+        if process.poll() is not None:
+            pytest.fail(f"the run ended before it started a container: {process.communicate()}")
+        time.sleep(0.1)
+    pytest.fail("no labelled container appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "container_claims", "run", "-q", "scenarios/process-namespace.yaml",
+         "scenarios/interactive-shell.yaml"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        _wait_for_a_labelled_container(process)
+        os.kill(process.pid, sig)  # the run we started, by its PID
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, output[-2000:]
+    assert labelled_objects() == []
+    assert host_markers() == []
+
+
+def test_a_finished_run_leaves_nothing(engine: None, tmp_path: object) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "container_claims", "run", "-q", "scenarios"],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-2000:]
+    assert labelled_objects() == []
+    assert host_markers() == []
+
+
+def test_cleanup_removes_labelled_objects_and_nothing_else(engine: None) -> None:
+    suffix = os.urandom(4).hex()
+    ours, theirs = f"cc-test-ours-{suffix}", f"cc-test-theirs-{suffix}"
+    image = "container-claims/test:bookworm"
+    docker("run", "-d", "--network", "none", "--name", ours, "--label", f"{RUN_LABEL}=crashed",
+           image, "sleep", "600")
+    docker("run", "-d", "--network", "none", "--name", theirs, image, "sleep", "600")
+    try:
+        result = subprocess.run([sys.executable, "-m", "container_claims", "cleanup"],
+                                cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert f"container {ours}" in result.stdout
+        names = docker("ps", "-a", "--format", "{{.Names}}").split()
+        assert ours not in names
+        assert theirs in names
+    finally:
+        subprocess.run(["docker", "rm", "-f", ours, theirs], capture_output=True, check=False)

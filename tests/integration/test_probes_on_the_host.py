@@ -1,0 +1,77 @@
+"""Host probes against real processes the test starts itself, without any engine."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.image import rootfs_dir
+from container_claims.probes import host
+
+
+@pytest.fixture
+def chrooted_sleep() -> Iterator[int]:
+    """A process confined by plain chroot in new PID and mount namespaces (util-linux)."""
+    rootfs = rootfs_dir()
+    if not (rootfs / "bin").exists():
+        pytest.fail(f"no root filesystem at {rootfs}: run scripts/setup", pytrace=False)
+    parent = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "chroot", str(rootfs),
+                               "sleep", "600"])
+    child = 0
+    try:
+        deadline = time.monotonic() + 10
+        while not child and time.monotonic() < deadline:
+            children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+            child = int(children[0]) if children else 0
+            time.sleep(0.02)
+        assert child, "unshare started no child"
+        yield child
+    finally:
+        if child:
+            os.kill(child, 9)  # PID 1 of its namespace: ending it ends the namespace
+        parent.wait(timeout=10)
+
+
+def _identity(pid: int) -> tuple[str, str]:
+    nspid = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+             if line.startswith("NSpid:")][0].split()[-1]
+    return os.readlink(f"/proc/{pid}/ns/pid"), nspid
+
+
+def test_confinement_reports_chroot_for_a_chrooted_process(chrooted_sleep: int) -> None:
+    namespace, nspid = _identity(chrooted_sleep)
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    found = host.confinement(_no_context(), namespace, nspid, boot)
+    assert found["mechanism"] == "chroot"
+    assert found["root_link"] == str(rootfs_dir())
+
+
+def test_confinement_reports_a_sandbox_kernel_by_its_boot_id(chrooted_sleep: int) -> None:
+    namespace, nspid = _identity(chrooted_sleep)
+    found = host.confinement(_no_context(), namespace, nspid, "00000000-0000-0000-0000-000000000000")
+    assert found["mechanism"] == "sandbox-kernel"
+
+
+def test_find_process_sees_both_pids(chrooted_sleep: int) -> None:
+    namespace, nspid = _identity(chrooted_sleep)
+    found = host.find_process(_no_context(), namespace, nspid)
+    assert found["found"] is True
+    assert found["nspid"] == [chrooted_sleep, 1]
+    assert {"pid", "mnt"} <= set(found["own_namespaces"])
+
+
+def test_find_process_not_found_has_the_same_shape(chrooted_sleep: int) -> None:
+    namespace, _ = _identity(chrooted_sleep)
+    found = host.find_process(_no_context(), namespace, "99999")
+    assert found["found"] is False
+    assert set(found) == set(host.find_process(_no_context(), *_identity(chrooted_sleep)))
+
+
+def _no_context() -> Any:
+    return None  # these probes read the host only

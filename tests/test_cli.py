@@ -1,0 +1,280 @@
+"""The command line: help, input errors, exit codes, and the runtimes listing.
+
+``run`` starts pytest, so it is tested in a subprocess (``python -m container_claims``); the
+other commands are called in-process through :func:`container_claims.cli.main`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.cli import main
+
+FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
+
+SHELL = """\
+section: Shell
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - type: echo $$
+    save: shell_pid
+  - type: cat /broken
+    save: broken
+claims:
+  - {id: holds, says: Holds., expect: [{that: shell_pid, equals: 1}]}
+  - {id: does-not-hold, says: Does not hold., expect: [{that: shell_pid, equals: 2}]}
+  - {id: not-observed, says: Not observed., expect: [{that: broken, equals: x}]}
+"""
+
+INVALID = """\
+section: Broken
+claims:
+  - {id: invalid, says: Two operators., expect: [{that: image, equals: a, contains: b}]}
+"""
+
+SCRIPT = {"typed": {"echo $$": "1", "cat /broken": "!error"}}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, fake_runtimes: FakeRuntimes) -> Path:
+    """A folder with scenarios/shell.yaml and runtimes.yaml naming a fake runtime."""
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "shell.yaml").write_text(SHELL)
+    fake_runtimes(tmp_path, {"fake": SCRIPT})
+    return tmp_path
+
+
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "container_claims", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+# -- help ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "explains"),
+    [
+        ([], ["run", "runtimes", "cleanup", "image", "exit codes:", "not-applicable"]),
+        (["run"], ["Check the claims of scenario files", "--runtime", "--runtimes-file",
+                   "--image", "--json", "-k EXPR", "Arguments after -- go to pytest"]),
+        (["runtimes"], ["List the runtimes of a runtimes file", "--runtimes-file"]),
+        (["cleanup"], ["Objects without the label are never touched", "--runtimes-file"]),
+        (["image"], ["Manage the test image", "build"]),
+        (["image", "build"], ["Build the test image offline", "--tag", "--force"]),
+    ],
+    ids=["top-level", "run", "runtimes", "cleanup", "image", "image-build"],
+)
+def test_help_exits_0_and_explains(
+    capsys: pytest.CaptureFixture[str], argv: list[str], explains: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: container-claims {' '.join(argv)}".rstrip())
+    for text in explains:
+        assert text in out
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([])
+
+    assert info.value.code == 2
+    assert "required: COMMAND" in capsys.readouterr().err
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def test_run_on_a_missing_path_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere.yaml"
+
+    assert main(["run", str(missing)]) == 2
+
+    err = capsys.readouterr().err
+    assert err == (
+        f"container-claims: {missing}: no such file or folder (give scenario files or folders)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("keyword", "code"),
+    [("holds", 0), ("holds or does-not-hold", 1), ("holds or does-not-hold or not-observed", 3)],
+    ids=["all-hold", "one-fails", "one-not-observed"],
+)
+def test_run_exit_codes(workdir: Path, keyword: str, code: int) -> None:
+    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "--runtime", "fake",
+                 "-k", keyword, "--json", "out.json", "--", "-p", "no:cacheprovider")
+
+    assert result.returncode == code, result.stdout + result.stderr
+    assert (workdir / "out.json").exists()
+
+
+def test_run_defaults_to_the_scenarios_folder_and_the_first_runtime(workdir: Path) -> None:
+    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "-k", "holds")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scenarios/shell.yaml::holds[fake] PASSED" in result.stdout
+
+
+def test_run_quiet_and_pytest_arguments_after_double_dash(workdir: Path) -> None:
+    result = cli(workdir, "run", "scenarios/shell.yaml", "--runtimes-file", "runtimes.yaml",
+                 "-q", "-k", "holds", "--", "-p", "no:cacheprovider", "--co")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scenarios/shell.yaml::holds[fake]" in result.stdout
+    assert "PASSED" not in result.stdout  # --co reached pytest: nothing ran
+
+
+def test_run_with_nothing_selected_exits_2(workdir: Path) -> None:
+    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "-k", "no-such-claim")
+
+    assert result.returncode == 2
+    assert "no claims selected" in result.stderr
+
+
+def test_run_with_an_invalid_scenario_exits_2(workdir: Path) -> None:
+    (workdir / "scenarios" / "bad.yaml").write_text(INVALID)
+
+    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml")
+
+    assert result.returncode == 2
+    assert "scenarios/bad.yaml:3: an expectation has exactly one of" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runtimes-file", "runtimes.yaml", "--runtime", "fakr"],
+         "container-claims: unknown runtime 'fakr' (did you mean 'fake'?); known: fake"),
+        (["--runtimes-file", "bad-runtimes.yaml"],
+         "container-claims: bad-runtimes.yaml:3: unknown runtime kind 'dockr'"),
+    ],
+    ids=["unknown-runtime", "bad-runtimes-file"],
+)
+def test_run_with_unknown_runtime_exits_2_naming_the_known_ones(
+    workdir: Path, args: list[str], message: str
+) -> None:
+    (workdir / "bad-runtimes.yaml").write_text("runtimes:\n  - name: x\n    kind: dockr\n")
+
+    result = cli(workdir, "run", *args)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_run_prints_no_assert_rewrite_warning(workdir: Path) -> None:
+    # cli.py imports the plugin's package before pytest.main() loads it from its entry point.
+    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "-k", "holds")
+
+    assert result.returncode == 0
+    assert "PytestAssertRewriteWarning" not in result.stdout
+    assert "warnings summary" not in result.stdout
+
+
+# -- runtimes -----------------------------------------------------------------------------------
+
+
+def test_runtimes_lists_usable_and_unusable_with_the_reason(
+    tmp_path: Path, fake_runtimes: FakeRuntimes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = fake_runtimes(tmp_path, {"fake": SCRIPT, "fake-down": {"unusable": "engine down"}})
+
+    assert main(["runtimes", "--runtimes-file", str(path)]) == 0
+
+    rows = [line.split(maxsplit=3) for line in capsys.readouterr().out.splitlines()[1:]]  # after the header
+    assert rows == [
+        ["fake", "fake", "usable", "engine fake 1.0"],
+        ["fake-down", "fake", "unusable", "engine down"],
+    ]
+
+
+def test_runtimes_prints_descriptions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "runtimes.yaml"
+    path.write_text("runtimes:\n  - {name: fake, kind: fake, description: From a script.}\n")
+
+    assert main(["runtimes", "--runtimes-file", str(path)]) == 0
+
+    out = capsys.readouterr().out.splitlines()[1:]  # after the header
+    assert out[0].split() == ["fake", "fake", "usable", "engine", "fake", "1.0"]
+    assert out[1].strip() == "From a script."
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            """\
+            runtimes:
+              - name: x
+                kind: dockr
+            """,
+            "{path}:3: unknown runtime kind 'dockr' (did you mean 'docker'?); "
+            "known kinds: docker, fake",
+        ),
+        (
+            """\
+            runtimes:
+              - name: x
+                kind: fake
+                binry: docker
+            """,
+            "{path}:4: unknown key 'binry' in runtimes.0 (did you mean 'binary'?)",
+        ),
+        (
+            """\
+            runtimes:
+              - {name: x, kind: fake}
+              - {name: x, kind: fake}
+            """,
+            "{path}:3: duplicate runtime name 'x' (first at line 2)",
+        ),
+        (
+            """\
+            runtimes: [
+            """,
+            "{path}:2: invalid YAML",
+        ),
+        (
+            """\
+            - name: x
+            """,
+            "{path}:1: a runtimes file is a mapping with a 'runtimes' list",
+        ),
+    ],
+    ids=["unknown-kind", "unknown-key", "duplicate-name", "yaml-syntax", "not-a-mapping"],
+)
+def test_bad_runtimes_file_is_one_line_at_the_right_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = tmp_path / "runtimes.yaml"
+    path.write_text(textwrap.dedent(text))
+
+    assert main(["runtimes", "--runtimes-file", str(path)]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("container-claims: " + message.format(path=path))
+    assert err.count("\n") == 1
+
+
+def test_missing_runtimes_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["runtimes", "--runtimes-file", str(tmp_path / "none.yaml")]) == 2
+
+    assert "cannot read the runtimes file" in capsys.readouterr().err

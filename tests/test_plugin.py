@@ -1,0 +1,380 @@
+"""The pytest plugin, run in a subprocess by pytester on the scripted fake runtime.
+
+Each test writes a ``scenarios/`` folder, a fake runtime's script and a runtimes file into
+pytester's directory; the plugin is loaded through its entry point as users get it.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.results import VERDICTS
+
+FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
+
+SHELL = """\
+scenario: shell
+section: Shell
+container:
+  command: [/bin/bash]
+  tty: true
+  interactive: true
+steps:
+  - type: echo $$
+    save: shell_pid
+  - type: cat /broken
+    save: broken
+claims:
+  - id: shell-is-pid-1
+    says: The shell is PID 1.
+    expect:
+      - that: shell_pid
+        equals: 1
+  - id: shell-is-pid-2
+    says: The shell is PID 2.
+    expect:
+      - that: shell_pid
+        equals: 2
+  - id: broken-is-fine
+    says: What could not be observed is fine.
+    expect:
+      - that: broken
+        equals: fine
+"""
+
+REGISTRY = """\
+scenario: registry
+section: Registry
+requires: [registry]
+claims:
+  - id: pulls-from-registry
+    says: Images are pulled from a registry.
+    expect:
+      - that: runtime
+        equals: fake
+"""
+
+INVALID = """\
+section: Broken
+claims:
+  - id: two-operators
+    says: An expectation with two operators.
+    expect:
+      - that: image
+        equals: a
+        contains: b
+"""
+
+SCRIPT = {"typed": {"echo $$": "1", "cat /broken": "!error"}}
+ALL_BUT_REGISTRY = ["engine", "images", "layers", "volumes", "exec", "resources", "host-processes"]
+
+
+def line_with(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+class Project:
+    """Scenario files and runtimes in pytester's directory, and a way to run pytest on them."""
+
+    def __init__(self, pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> None:
+        self.pytester = pytester
+        self.fake_runtimes = fake_runtimes
+        self.runtimes_file = fake_runtimes(pytester.path, {"fake": SCRIPT})
+
+    def scenario(self, name: str, text: str) -> None:
+        folder = self.pytester.path / "scenarios"
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_text(textwrap.dedent(text))
+
+    def script(self, **scripts: dict[str, Any]) -> None:
+        self.runtimes_file = self.fake_runtimes(self.pytester.path, scripts)
+
+    def run(self, *args: str, runtime: str = "fake") -> pytest.RunResult:
+        return self.pytester.runpytest_subprocess(
+            "scenarios", "-p", "no:cacheprovider", "-v", "-rs",
+            "--runtimes-file", str(self.runtimes_file), "--runtime", runtime,
+            "--claims-json", "out.json", *args,
+        )
+
+    def json(self) -> dict[str, Any]:
+        return json.loads((self.pytester.path / "out.json").read_text())  # type: ignore[no-any-return]
+
+    def verdicts(self) -> dict[str, str]:
+        return {r["claim"]: r["verdict"] for r in self.json()["results"]}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> Project:
+    return Project(pytester, fake_runtimes)
+
+
+def test_each_claim_on_each_runtime_is_one_item(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.script(fake=SCRIPT, other=SCRIPT)
+
+    result = project.pytester.runpytest_subprocess(
+        "scenarios", "-p", "no:cacheprovider", "--collect-only", "-q",
+        "--runtimes-file", str(project.runtimes_file), "--runtime", "fake", "--runtime", "other",
+    )
+
+    assert result.ret == pytest.ExitCode.OK
+    ids = [line for line in result.outlines if "::" in line]
+    assert ids == [
+        f"scenarios/shell.yaml::{claim}[{runtime}]"
+        for claim in ("shell-is-pid-1", "shell-is-pid-2", "broken-is-fine")
+        for runtime in ("fake", "other")
+    ]
+
+
+def test_verdicts_map_onto_pytest_outcomes(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run()
+
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines([
+        "scenarios/shell.yaml::shell-is-pid-1[[]fake[]] PASSED*",
+        "scenarios/shell.yaml::shell-is-pid-2[[]fake[]] FAILED*",
+        "scenarios/shell.yaml::broken-is-fine[[]fake[]] ERROR*",
+    ])
+    assert project.verdicts() == {
+        "shell-is-pid-1": "pass", "shell-is-pid-2": "fail", "broken-is-fine": "error",
+    }
+
+
+def test_failure_shows_expected_observed_and_where_the_claim_is(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run("-k", "shell-is-pid-2")
+
+    result.assert_outcomes(failed=1, deselected=2)
+    claim_line = line_with(SHELL, "id: shell-is-pid-2")
+    expect_line = claim_line + 3
+    result.stdout.fnmatch_lines([
+        "claim shell-is-pid-2 does not hold on fake",
+        "  says: The shell is PID 2.",
+        f"  at:   *scenarios/shell.yaml:{claim_line}",
+        f"  FAIL line {expect_line}: shell_pid equals 2",
+        "       observed: 1",
+        f"  step line {line_with(SHELL, 'type: echo $$')}: typed 'echo $$' -> *",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_claim_whose_observation_errored_is_an_error_not_a_failure(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run("-k", "broken-is-fine")
+
+    result.assert_outcomes(errors=1, deselected=2)
+    result.stdout.fnmatch_lines([
+        "*scenarios/shell.yaml::broken-is-fine[[]fake[]]: could not observe: "
+        "observation 'broken' could not be made: scripted failure for 'cat /broken'",
+    ])
+    (record,) = project.json()["results"]
+    assert record["verdict"] == "error"
+    assert "scripted failure" in record["message"]
+    assert record["evidence"]["steps"][0]["error"] == "scripted failure for 'cat /broken'"
+
+
+def test_unusable_runtime_makes_every_claim_an_error_naming_the_reason(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.script(fake={"unusable": "engine down"})
+
+    result = project.run()
+
+    result.assert_outcomes(errors=3)
+    assert result.ret == 3
+    result.stdout.fnmatch_lines(["*could not observe: runtime 'fake' cannot run here: engine down"])
+    assert set(project.verdicts().values()) == {"error"}
+
+
+def test_container_that_does_not_start_stops_the_scenario_with_the_reason(
+    project: Project,
+) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.script(fake={"start_fails": "no such image"})
+
+    result = project.run("-k", "shell-is-pid-1")
+
+    result.assert_outcomes(errors=1, deselected=2)
+    result.stdout.fnmatch_lines(["*could not observe: *(the scenario stopped: no such image)"])
+
+
+def test_claim_needing_a_missing_capability_is_not_applicable(project: Project) -> None:
+    project.scenario("registry.yaml", REGISTRY)
+    project.script(fake={"capabilities": ALL_BUT_REGISTRY})
+
+    result = project.run()
+
+    result.assert_outcomes(skipped=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["SKIPPED * not applicable on fake: it has no registry"])
+    (record,) = project.json()["results"]
+    assert record["verdict"] == "not-applicable"
+    assert record["message"] == "not applicable on fake: it has no registry"
+
+
+def test_same_claim_applies_where_the_capability_exists(project: Project) -> None:
+    project.scenario("registry.yaml", REGISTRY)
+
+    result = project.run()  # the fake has every capability unless its script says otherwise
+
+    result.assert_outcomes(passed=1)
+    assert project.verdicts() == {"pulls-from-registry": "pass"}
+
+
+def test_invalid_scenario_is_one_error_line_and_the_others_still_run(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.scenario("bad.yaml", INVALID)
+
+    result = project.run("-k", "shell-is-pid-1 or invalid")
+
+    result.assert_outcomes(passed=1, errors=1, deselected=2)
+    assert result.ret == 2
+    lines = result.outlines
+    header = next(i for i, line in enumerate(lines) if "invalid scenario bad.yaml" in line)
+    line = line_with(INVALID, "that: image")
+    expected = f"scenarios/bad.yaml:{line}: an expectation has exactly one of"
+    assert lines[header + 1].startswith(expected)
+    assert lines[header + 2].startswith(("_", "=")), "the error is more than one line"
+    assert project.json()["input_errors"][0]["message"] == lines[header + 1]
+
+
+def test_duplicate_claim_ids_across_files_are_reported(project: Project) -> None:
+    project.scenario("a.yaml", REGISTRY)
+    project.scenario("b.yaml", REGISTRY.replace("scenario: registry", "scenario: again"))
+
+    result = project.run()
+
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret == 2
+    claim_line = line_with(REGISTRY, "id: pulls-from-registry")
+    result.stdout.fnmatch_lines([
+        f"scenarios/b.yaml:{claim_line}: claim id 'pulls-from-registry' is already defined "
+        f"at scenarios/a.yaml:{claim_line}",
+    ])
+
+
+def test_k_selects_claims_by_id(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.scenario("registry.yaml", REGISTRY)
+
+    result = project.run("-k", "pulls-from-registry")
+
+    result.assert_outcomes(passed=1, deselected=3)
+    assert list(project.verdicts()) == ["pulls-from-registry"]
+
+
+def test_results_file_has_runtimes_and_results(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    project.run()
+
+    data = project.json()
+    (runtime,) = data["runtimes"]
+    assert {"name", "kind", "binary", "run_args", "version"} <= set(runtime)
+    assert (runtime["name"], runtime["kind"]) == ("fake", "fake")
+    assert runtime["version"] == {"engine": "fake 1.0"}
+    assert len(data["results"]) == 3
+    for record in data["results"]:
+        assert {"scenario", "claim", "runtime", "verdict", "duration_s", "evidence"} <= set(record)
+        assert record["verdict"] in VERDICTS
+        assert record["scenario"] == "shell"
+        assert record["runtime"] == "fake"
+        assert isinstance(record["duration_s"], float)
+    passed = next(r for r in data["results"] if r["verdict"] == "pass")
+    assert passed["evidence"]["checks"] == [{
+        "that": "shell_pid", "op": "equals", "expected": 1, "observed": "1", "ok": True,
+        "line": line_with(SHELL, "id: shell-is-pid-1") + 3,
+    }]
+    assert passed["evidence"]["steps"][0]["save"] == "shell_pid"
+    assert "echo $$" in passed["evidence"]["transcript"]
+
+
+def test_summary_matrix_is_printed(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run()
+
+    result.stdout.fnmatch_lines([
+        "*= container-claims =*",
+        "claim*fake*",
+        "Shell:",
+        "  broken-is-fine*ERROR*",
+        "  shell-is-pid-1*pass*",
+        "  shell-is-pid-2*FAIL*",
+        "1 pass, 1 fail, 1 error",
+    ])
+
+
+@pytest.mark.parametrize(
+    ("keyword", "code"),
+    [
+        ("shell-is-pid-1", 0),
+        ("shell-is-pid-1 or shell-is-pid-2", 1),
+        ("shell-is-pid-1 or broken-is-fine", 3),
+        ("not invalid", 3),  # could-not-observe outranks a failure
+        ("", 2),  # an invalid scenario outranks everything
+    ],
+)
+def test_exit_code(project: Project, keyword: str, code: int) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.scenario("bad.yaml", INVALID)
+
+    result = project.run("-k", keyword)
+
+    assert result.ret == code
+
+
+def test_unknown_runtime_names_the_known_ones(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run(runtime="fakr")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown runtime 'fakr' (did you mean 'fake'?); known: fake*"])
+
+
+def test_unknown_runtime_is_a_usage_error(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run(runtime="fakr")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: unknown runtime 'fakr'*"])
+
+
+def test_yaml_named_on_the_command_line_is_collected(
+    pytester: pytest.Pytester, fake_runtimes: FakeRuntimes
+) -> None:
+    runtimes_file = fake_runtimes(pytester.path, {"fake": SCRIPT})
+    (pytester.path / "checks").mkdir()
+    (pytester.path / "checks" / "registry.yaml").write_text(REGISTRY)
+
+    result = pytester.runpytest_subprocess(
+        "checks/registry.yaml", "-p", "no:cacheprovider", "--runtimes-file", str(runtimes_file),
+    )
+
+    result.assert_outcomes(passed=1)
+
+
+def test_plain_pytest_run_is_unaffected(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    (pytester.path / "data").mkdir()
+    (pytester.path / "data" / "config.yaml").write_text("not: [a scenario\n")
+    (pytester.path / "other.yaml").write_text(INVALID)
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["collected 1 item"])
+    result.stdout.no_fnmatch_line("*= container-claims =*")
+    assert not (pytester.path / "out.json").exists()

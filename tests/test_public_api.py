@@ -1,0 +1,146 @@
+"""The public surface: renaming or dropping any of these breaks users, so it must be deliberate.
+
+Like httpx's ``tests/test_exported_members.py``: when a test here fails, either restore the name
+or change the test together with the documentation and a note for users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import container_claims.runtimes
+import container_claims.scenario
+from container_claims import results
+from container_claims.cli import build_parser
+from container_claims.observations import BUILTINS
+from container_claims.runtimes import KINDS, load_runtimes_file, runtime_class
+from container_claims.scenario.model import CAPABILITIES, OPERATORS
+
+FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
+
+
+def test_scenario_exports() -> None:
+    assert container_claims.scenario.__all__ == [
+        "Claim", "Expectation", "Scenario", "Step", "load_scenario",
+    ]
+    for name in container_claims.scenario.__all__:
+        assert getattr(container_claims.scenario, name).__module__.startswith(
+            "container_claims.scenario."
+        )
+
+
+def test_runtimes_exports() -> None:
+    assert container_claims.runtimes.__all__ == [
+        "KINDS", "Runtime", "RuntimeConfig", "load_runtimes_file", "runtime_class", "select",
+    ]
+    for name in container_claims.runtimes.__all__:
+        assert hasattr(container_claims.runtimes, name)
+
+
+def test_runtime_kinds_are_registered_and_importable() -> None:
+    assert set(KINDS) == {"docker", "fake"}
+    for kind in KINDS:
+        assert runtime_class(kind).kind == kind
+
+
+def test_packaged_runtimes_file_names_docker() -> None:
+    (docker,) = load_runtimes_file()
+    assert (docker.name, docker.kind, docker.binary) == ("docker", "docker", "docker")
+
+
+def test_scenario_vocabulary() -> None:
+    assert OPERATORS == (
+        "equals", "not_equals", "contains", "not_contains", "matches", "not_matches", "rows",
+        "less_than", "greater_than",
+    )
+    assert CAPABILITIES == (
+        "engine", "images", "registry", "layers", "volumes", "exec", "resources",
+        "host-processes",
+    )
+    assert BUILTINS == ("image", "token", "runtime", "run_id")
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (action,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings}
+
+
+def test_cli_subcommands_and_options() -> None:
+    commands = _subcommands(build_parser())
+    assert set(commands) == {"run", "runtimes", "cleanup", "image"}
+    assert set(_subcommands(commands["image"])) == {"build"}
+    assert {"--runtime", "--runtimes-file", "--image", "--json", "--junitxml", "-n", "-k",
+            "-x", "--exitfirst", "-q", "--quiet"} <= _options(commands["run"])
+    assert "--runtimes-file" in _options(commands["runtimes"])
+    assert "--runtimes-file" in _options(commands["cleanup"])
+    assert {"--tag", "--force"} <= _options(_subcommands(commands["image"])["build"])
+
+
+def test_entry_points() -> None:
+    scripts = metadata.entry_points(group="console_scripts")
+    assert scripts["container-claims"].value == "container_claims.cli:main"
+    plugins = metadata.entry_points(group="pytest11")
+    assert plugins["container_claims"].value == "container_claims.plugin"
+
+
+def test_pytest_options(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig(
+        "--runtime", "a", "--runtime", "b", "--runtimes-file", "r.yaml",
+        "--image", "example/image:1", "--claims-json", "out.json",
+    )
+    assert config.getoption("--runtime") == ["a", "b"]
+    assert config.getoption("--runtimes-file") == "r.yaml"
+    assert config.getoption("--image") == "example/image:1"
+    assert config.getoption("--claims-json") == "out.json"
+
+
+def test_verdicts_and_exit_codes() -> None:
+    assert results.VERDICTS == ("pass", "fail", "not-applicable", "error")
+    assert (results.EXIT_OK, results.EXIT_FAILED, results.EXIT_INPUT, results.EXIT_UNOBSERVED,
+            results.EXIT_INTERRUPTED) == (0, 1, 2, 3, 130)
+    assert results.exit_code(["pass", "not-applicable"]) == 0
+    assert results.exit_code(["pass", "fail"]) == 1
+    assert results.exit_code(["fail", "error"]) == 3
+    assert results.exit_code(["pass"], input_errors=1) == 2
+
+
+RESULT_KEYS = {"scenario", "claim", "runtime", "verdict", "duration_s", "evidence"}
+RUNTIME_KEYS = {"name", "kind", "binary", "run_args", "version"}
+
+SCENARIO = """\
+section: S
+claims:
+  - {id: runs-on-fake, says: It runs on the fake., expect: [{that: runtime, equals: fake}]}
+"""
+
+
+def test_results_file_keys(pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> None:
+    runtimes_file = fake_runtimes(pytester.path, {"fake": {}})
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "s.yaml").write_text(SCENARIO)
+
+    result = pytester.runpytest_subprocess(
+        "scenarios", "-p", "no:cacheprovider", "--runtimes-file", str(runtimes_file),
+        "--claims-json", "out/results.json",
+    )
+
+    assert result.ret == 0
+    data = json.loads((pytester.path / "out" / "results.json").read_text())
+    assert {"runtimes", "results", "summary", "input_errors"} <= set(data)
+    (runtime,) = data["runtimes"]
+    assert set(runtime) >= RUNTIME_KEYS
+    (record,) = data["results"]
+    assert set(record) >= RESULT_KEYS
+    assert record["verdict"] == "pass"
+    assert data["summary"] == {"pass": 1}
