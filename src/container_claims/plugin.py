@@ -338,7 +338,7 @@ class ClaimItem(pytest.Item):
         lines = [
             f"claim {self.claim.id} does not hold on {self.runtime_name}",
             f"  says: {self.claim.says}",
-            f"  at:   {self.path}:{self.claim.line}",
+            f"  at:   {self.nodeid.split('::')[0]}:{self.claim.line}",
         ]
         for check in checks:
             mark = "ok  " if check.ok else "FAIL"
@@ -351,6 +351,8 @@ class ClaimItem(pytest.Item):
         evidence = self.evidence()
         for entry in evidence.get("steps", []):
             value = entry.get("error") or entry.get("value")
+            if isinstance(value, dict) and "output" in value and "completed" in value:
+                value = value["output"] if value["completed"] else f"{value['output']} ({value['detail']})"
             lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
         return "\n".join(lines)
 

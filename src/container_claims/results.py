@@ -48,6 +48,9 @@ class Results:
     def add(self, record: dict[str, Any]) -> None:
         self.results.append(record)
 
+    def _rank(self, record: dict[str, Any]) -> int:
+        return list(self.runtimes).index(record["runtime"]) if record["runtime"] in self.runtimes else 0
+
     def exit_code(self) -> int:
         return exit_code((r["verdict"] for r in self.results), input_errors=len(self.input_errors))
 
@@ -62,9 +65,8 @@ class Results:
                 "boot_id": _boot_id(),
             },
             "runtimes": list(self.runtimes.values()),
-            "results": sorted(
-                self.results, key=lambda r: (r["scenario"], r["claim"], r["runtime"])
-            ),
+            # The scenarios' own order: file, then the claim's line; runtimes as they ran.
+            "results": sorted(self.results, key=lambda r: (r["file"], r["line"], self._rank(r))),
             "input_errors": self.input_errors,
             "summary": dict(Counter(r["verdict"] for r in self.results)),
         }
