@@ -118,13 +118,13 @@ def test_expected_value_may_quote_another_observation() -> None:
     assert holds("6.1.0", "equals", "{{ host_kernel }}", host_kernel="6.1.0")
     assert not holds("6.1.0", "equals", "{{ host_kernel }}", host_kernel="5.10.0")
     assert holds("cc-changed-ab12", "equals", "cc-changed-{{ token }}", token="ab12")
-    assert holds(CommandOutcome("ok\n", 0), "equals", "{{ other }}",
-                 other=CommandOutcome("ok", 0))
+    assert holds(CommandOutcome("ok\n", 0), "equals", "{{ other }}", other=CommandOutcome("ok", 0))
 
 
 def test_a_whole_template_keeps_the_type_of_the_value() -> None:
-    result = check(Expectation("a.id", "equals", "{{ b.id }}", line=1),
-                   {"a": {"id": 12}, "b": {"id": 12}})
+    result = check(
+        Expectation("a.id", "equals", "{{ b.id }}", line=1), {"a": {"id": 12}, "b": {"id": 12}}
+    )
     assert result.ok
     assert result.expected == 12
     assert isinstance(result.expected, int)
@@ -143,7 +143,12 @@ def test_check_result_keeps_expected_observed_and_line() -> None:
     assert not result.ok
     assert (result.expected, result.observed) == (1, "7")
     assert result.to_json() == {
-        "that": "pid", "op": "equals", "expected": 1, "observed": "7", "ok": False, "line": 12,
+        "that": "pid",
+        "op": "equals",
+        "expected": 1,
+        "observed": "7",
+        "ok": False,
+        "line": 12,
     }
 
 
@@ -167,7 +172,10 @@ def test_missing_observation_is_no_failure(
 
 def test_check_claim_checks_every_expectation() -> None:
     claim = Claim(
-        id="c", says="s", section="S", line=1,
+        id="c",
+        says="s",
+        section="S",
+        line=1,
         expectations=(
             Expectation("a", "equals", 1, line=2),
             Expectation("b", "contains", "x", line=3),

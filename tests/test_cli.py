@@ -56,7 +56,12 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     return subprocess.run(
         [sys.executable, "-m", "container_claims", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -67,8 +72,18 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ("argv", "explains"),
     [
         ([], ["run", "runtimes", "cleanup", "image", "exit codes:", "not-applicable"]),
-        (["run"], ["Check the claims of scenario files", "--runtime", "--runtimes-file",
-                   "--image", "--json", "-k EXPR", "Arguments after -- go to pytest"]),
+        (
+            ["run"],
+            [
+                "Check the claims of scenario files",
+                "--runtime",
+                "--runtimes-file",
+                "--image",
+                "--json",
+                "-k EXPR",
+                "Arguments after -- go to pytest",
+            ],
+        ),
         (["runtimes"], ["List the runtimes of a runtimes file", "--runtimes-file"]),
         (["cleanup"], ["Objects without the label are never touched", "--runtimes-file"]),
         (["image"], ["Manage the test image", "build"]),
@@ -119,8 +134,21 @@ def test_run_on_a_missing_path_exits_2_with_one_line(
     ids=["all-hold", "one-fails", "one-not-observed"],
 )
 def test_run_exit_codes(workdir: Path, keyword: str, code: int) -> None:
-    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "--runtime", "fake",
-                 "-k", keyword, "--json", "out.json", "--", "-p", "no:cacheprovider")
+    result = cli(
+        workdir,
+        "run",
+        "--runtimes-file",
+        "runtimes.yaml",
+        "--runtime",
+        "fake",
+        "-k",
+        keyword,
+        "--json",
+        "out.json",
+        "--",
+        "-p",
+        "no:cacheprovider",
+    )
 
     assert result.returncode == code, result.stdout + result.stderr
     assert (workdir / "out.json").exists()
@@ -134,8 +162,20 @@ def test_run_defaults_to_the_scenarios_folder_and_the_first_runtime(workdir: Pat
 
 
 def test_run_quiet_and_pytest_arguments_after_double_dash(workdir: Path) -> None:
-    result = cli(workdir, "run", "scenarios/shell.yaml", "--runtimes-file", "runtimes.yaml",
-                 "-q", "-k", "holds", "--", "-p", "no:cacheprovider", "--co")
+    result = cli(
+        workdir,
+        "run",
+        "scenarios/shell.yaml",
+        "--runtimes-file",
+        "runtimes.yaml",
+        "-q",
+        "-k",
+        "holds",
+        "--",
+        "-p",
+        "no:cacheprovider",
+        "--co",
+    )
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "scenarios/shell.yaml::holds[fake]" in result.stdout
@@ -161,10 +201,14 @@ def test_run_with_an_invalid_scenario_exits_2(workdir: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--runtimes-file", "runtimes.yaml", "--runtime", "fakr"],
-         "container-claims: unknown runtime 'fakr' (did you mean 'fake'?); known: fake"),
-        (["--runtimes-file", "bad-runtimes.yaml"],
-         "container-claims: bad-runtimes.yaml:3: unknown runtime kind 'dockr'"),
+        (
+            ["--runtimes-file", "runtimes.yaml", "--runtime", "fakr"],
+            "container-claims: unknown runtime 'fakr' (did you mean 'fake'?); known: fake",
+        ),
+        (
+            ["--runtimes-file", "bad-runtimes.yaml"],
+            "container-claims: bad-runtimes.yaml:3: unknown runtime kind 'dockr'",
+        ),
     ],
     ids=["unknown-runtime", "bad-runtimes-file"],
 )
@@ -199,7 +243,9 @@ def test_runtimes_lists_usable_and_unusable_with_the_reason(
 
     assert main(["runtimes", "--runtimes-file", str(path)]) == 0
 
-    rows = [line.split(maxsplit=3) for line in capsys.readouterr().out.splitlines()[1:]]  # after the header
+    rows = [
+        line.split(maxsplit=3) for line in capsys.readouterr().out.splitlines()[1:]
+    ]  # after the header
     assert rows == [
         ["fake", "fake", "usable", "engine fake 1.0"],
         ["fake-down", "fake", "unusable", "engine down"],

@@ -278,8 +278,10 @@ INVALID = {
         claims:
           - {id: a, says: A, expect: [{that: shell_pid, equals: 1}]}
         """,
-        ["no step saves an observation named 'shell_pdi' before this point",
-         "did you mean 'shell_pid'?"],
+        [
+            "no step saves an observation named 'shell_pdi' before this point",
+            "did you mean 'shell_pid'?",
+        ],
     ),
     "observation-saved-only-later": (
         """\

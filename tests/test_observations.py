@@ -20,8 +20,12 @@ from container_claims.observations import (
 OBSERVATIONS: dict[str, Any] = {
     "shell_pid": CommandOutcome(output="1", status=0),
     "stdin_reply": CommandOutcome(output="", status=None, completed=False, detail="no reply"),
-    "live": {"name": "cc-main", "host_pid": 4242, "lower_dirs": ["/l/a", "/l/b"],
-             "nested": {"run": CommandOutcome(output="inner", status=3)}},
+    "live": {
+        "name": "cc-main",
+        "host_pid": 4242,
+        "lower_dirs": ["/l/a", "/l/b"],
+        "nested": {"run": CommandOutcome(output="inner", status=3)},
+    },
     "dirs": ["/a", "/b"],
     "found": True,
     "hostname": "web.1",
@@ -101,19 +105,36 @@ def test_render_raises_for_a_missing_observation() -> None:
 
 
 def test_render_data_renders_every_string_in_nested_data() -> None:
-    data = {"pid": "{{ live.host_pid }}", "dirs": ["{{ dirs.0 }}", "x-{{ shell_pid }}"],
-            "count": 3, "flag": None}
+    data = {
+        "pid": "{{ live.host_pid }}",
+        "dirs": ["{{ dirs.0 }}", "x-{{ shell_pid }}"],
+        "count": 3,
+        "flag": None,
+    }
     assert render_data(data, OBSERVATIONS) == {
-        "pid": 4242, "dirs": ["/a", "x-1"], "count": 3, "flag": None,
+        "pid": 4242,
+        "dirs": ["/a", "x-1"],
+        "count": 3,
+        "flag": None,
     }
 
 
 def test_to_json_makes_plain_data() -> None:
-    value = {"run": CommandOutcome("out", 1, stderr="err"), "error": ObservationError("down"),
-             "set": frozenset({"x"}), "tuple": (1, 2), "other": object}
+    value = {
+        "run": CommandOutcome("out", 1, stderr="err"),
+        "error": ObservationError("down"),
+        "set": frozenset({"x"}),
+        "tuple": (1, 2),
+        "other": object,
+    }
     result = to_json(value)
-    assert result["run"] == {"output": "out", "status": 1, "completed": True, "detail": "",
-                             "stderr": "err"}
+    assert result["run"] == {
+        "output": "out",
+        "status": 1,
+        "completed": True,
+        "detail": "",
+        "stderr": "err",
+    }
     assert result["error"] == {"error": "down"}
     assert result["set"] == ["x"]
     assert result["tuple"] == [1, 2]

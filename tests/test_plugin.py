@@ -97,9 +97,18 @@ class Project:
 
     def run(self, *args: str, runtime: str = "fake") -> pytest.RunResult:
         return self.pytester.runpytest_subprocess(
-            "scenarios", "-p", "no:cacheprovider", "-v", "-rs",
-            "--runtimes-file", str(self.runtimes_file), "--runtime", runtime,
-            "--claims-json", "out.json", *args,
+            "scenarios",
+            "-p",
+            "no:cacheprovider",
+            "-v",
+            "-rs",
+            "--runtimes-file",
+            str(self.runtimes_file),
+            "--runtime",
+            runtime,
+            "--claims-json",
+            "out.json",
+            *args,
         )
 
     def json(self) -> dict[str, Any]:
@@ -119,8 +128,17 @@ def test_each_claim_on_each_runtime_is_one_item(project: Project) -> None:
     project.script(fake=SCRIPT, other=SCRIPT)
 
     result = project.pytester.runpytest_subprocess(
-        "scenarios", "-p", "no:cacheprovider", "--collect-only", "-q",
-        "--runtimes-file", str(project.runtimes_file), "--runtime", "fake", "--runtime", "other",
+        "scenarios",
+        "-p",
+        "no:cacheprovider",
+        "--collect-only",
+        "-q",
+        "--runtimes-file",
+        str(project.runtimes_file),
+        "--runtime",
+        "fake",
+        "--runtime",
+        "other",
     )
 
     assert result.ret == pytest.ExitCode.OK
@@ -138,13 +156,17 @@ def test_verdicts_map_onto_pytest_outcomes(project: Project) -> None:
     result = project.run()
 
     result.assert_outcomes(passed=1, failed=1, errors=1)
-    result.stdout.fnmatch_lines([
-        "scenarios/shell.yaml::shell-is-pid-1[[]fake[]] PASSED*",
-        "scenarios/shell.yaml::shell-is-pid-2[[]fake[]] FAILED*",
-        "scenarios/shell.yaml::broken-is-fine[[]fake[]] ERROR*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "scenarios/shell.yaml::shell-is-pid-1[[]fake[]] PASSED*",
+            "scenarios/shell.yaml::shell-is-pid-2[[]fake[]] FAILED*",
+            "scenarios/shell.yaml::broken-is-fine[[]fake[]] ERROR*",
+        ]
+    )
     assert project.verdicts() == {
-        "shell-is-pid-1": "pass", "shell-is-pid-2": "fail", "broken-is-fine": "error",
+        "shell-is-pid-1": "pass",
+        "shell-is-pid-2": "fail",
+        "broken-is-fine": "error",
     }
 
 
@@ -156,14 +178,16 @@ def test_failure_shows_expected_observed_and_where_the_claim_is(project: Project
     result.assert_outcomes(failed=1, deselected=2)
     claim_line = line_with(SHELL, "id: shell-is-pid-2")
     expect_line = claim_line + 3
-    result.stdout.fnmatch_lines([
-        "claim shell-is-pid-2 does not hold on fake",
-        "  says: The shell is PID 2.",
-        f"  at:   *scenarios/shell.yaml:{claim_line}",
-        f"  FAIL line {expect_line}: shell_pid equals 2",
-        "       observed: 1",
-        f"  step line {line_with(SHELL, 'type: echo $$')}: typed 'echo $$' -> *",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "claim shell-is-pid-2 does not hold on fake",
+            "  says: The shell is PID 2.",
+            f"  at:   *scenarios/shell.yaml:{claim_line}",
+            f"  FAIL line {expect_line}: shell_pid equals 2",
+            "       observed: 1",
+            f"  step line {line_with(SHELL, 'type: echo $$')}: typed 'echo $$' -> *",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
 
 
@@ -173,10 +197,12 @@ def test_claim_whose_observation_errored_is_an_error_not_a_failure(project: Proj
     result = project.run("-k", "broken-is-fine")
 
     result.assert_outcomes(errors=1, deselected=2)
-    result.stdout.fnmatch_lines([
-        "*scenarios/shell.yaml::broken-is-fine[[]fake[]]: could not observe: "
-        "observation 'broken' could not be made: scripted failure for 'cat /broken'",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*scenarios/shell.yaml::broken-is-fine[[]fake[]]: could not observe: "
+            "observation 'broken' could not be made: scripted failure for 'cat /broken'",
+        ]
+    )
     (record,) = project.json()["results"]
     assert record["verdict"] == "error"
     assert "scripted failure" in record["message"]
@@ -256,10 +282,12 @@ def test_duplicate_claim_ids_across_files_are_reported(project: Project) -> None
     result.assert_outcomes(passed=1, errors=1)
     assert result.ret == 2
     claim_line = line_with(REGISTRY, "id: pulls-from-registry")
-    result.stdout.fnmatch_lines([
-        f"scenarios/b.yaml:{claim_line}: claim id 'pulls-from-registry' is already defined "
-        f"at scenarios/a.yaml:{claim_line}",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"scenarios/b.yaml:{claim_line}: claim id 'pulls-from-registry' is already defined "
+            f"at scenarios/a.yaml:{claim_line}",
+        ]
+    )
 
 
 def test_k_selects_claims_by_id(project: Project) -> None:
@@ -290,10 +318,16 @@ def test_results_file_has_runtimes_and_results(project: Project) -> None:
         assert record["runtime"] == "fake"
         assert isinstance(record["duration_s"], float)
     passed = next(r for r in data["results"] if r["verdict"] == "pass")
-    assert passed["evidence"]["checks"] == [{
-        "that": "shell_pid", "op": "equals", "expected": 1, "observed": "1", "ok": True,
-        "line": line_with(SHELL, "id: shell-is-pid-1") + 3,
-    }]
+    assert passed["evidence"]["checks"] == [
+        {
+            "that": "shell_pid",
+            "op": "equals",
+            "expected": 1,
+            "observed": "1",
+            "ok": True,
+            "line": line_with(SHELL, "id: shell-is-pid-1") + 3,
+        }
+    ]
     assert passed["evidence"]["steps"][0]["save"] == "shell_pid"
     assert "echo $$" in passed["evidence"]["transcript"]
 
@@ -303,15 +337,17 @@ def test_summary_matrix_is_printed(project: Project) -> None:
 
     result = project.run()
 
-    result.stdout.fnmatch_lines([
-        "*= container-claims =*",
-        "claim*fake*",
-        "Shell:",
-        "  broken-is-fine*ERROR*",
-        "  shell-is-pid-1*pass*",
-        "  shell-is-pid-2*FAIL*",
-        "1 pass, 1 fail, 1 error",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*= container-claims =*",
+            "claim*fake*",
+            "Shell:",  # claims in the order of the scenario file
+            "  shell-is-pid-1*pass*",
+            "  shell-is-pid-2*FAIL*",
+            "  broken-is-fine*ERROR*",
+            "1 pass, 1 fail, 1 error",
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -359,7 +395,11 @@ def test_yaml_named_on_the_command_line_is_collected(
     (pytester.path / "checks" / "registry.yaml").write_text(REGISTRY)
 
     result = pytester.runpytest_subprocess(
-        "checks/registry.yaml", "-p", "no:cacheprovider", "--runtimes-file", str(runtimes_file),
+        "checks/registry.yaml",
+        "-p",
+        "no:cacheprovider",
+        "--runtimes-file",
+        str(runtimes_file),
     )
 
     result.assert_outcomes(passed=1)

@@ -28,7 +28,11 @@ FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the co
 
 def test_scenario_exports() -> None:
     assert container_claims.scenario.__all__ == [
-        "Claim", "Expectation", "Scenario", "Step", "load_scenario",
+        "Claim",
+        "Expectation",
+        "Scenario",
+        "Step",
+        "load_scenario",
     ]
     for name in container_claims.scenario.__all__:
         assert getattr(container_claims.scenario, name).__module__.startswith(
@@ -38,7 +42,12 @@ def test_scenario_exports() -> None:
 
 def test_runtimes_exports() -> None:
     assert container_claims.runtimes.__all__ == [
-        "KINDS", "Runtime", "RuntimeConfig", "load_runtimes_file", "runtime_class", "select",
+        "KINDS",
+        "Runtime",
+        "RuntimeConfig",
+        "load_runtimes_file",
+        "runtime_class",
+        "select",
     ]
     for name in container_claims.runtimes.__all__:
         assert hasattr(container_claims.runtimes, name)
@@ -57,11 +66,24 @@ def test_packaged_runtimes_file_names_docker() -> None:
 
 def test_scenario_vocabulary() -> None:
     assert OPERATORS == (
-        "equals", "not_equals", "contains", "not_contains", "matches", "not_matches", "rows",
-        "less_than", "greater_than",
+        "equals",
+        "not_equals",
+        "contains",
+        "not_contains",
+        "matches",
+        "not_matches",
+        "rows",
+        "less_than",
+        "greater_than",
     )
     assert CAPABILITIES == (
-        "engine", "images", "registry", "layers", "volumes", "exec", "resources",
+        "engine",
+        "images",
+        "registry",
+        "layers",
+        "volumes",
+        "exec",
+        "resources",
         "host-processes",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
@@ -80,8 +102,19 @@ def test_cli_subcommands_and_options() -> None:
     commands = _subcommands(build_parser())
     assert set(commands) == {"run", "runtimes", "cleanup", "image"}
     assert set(_subcommands(commands["image"])) == {"build"}
-    assert {"--runtime", "--runtimes-file", "--image", "--json", "--junitxml", "-n", "-k",
-            "-x", "--exitfirst", "-q", "--quiet"} <= _options(commands["run"])
+    assert {
+        "--runtime",
+        "--runtimes-file",
+        "--image",
+        "--json",
+        "--junitxml",
+        "-n",
+        "-k",
+        "-x",
+        "--exitfirst",
+        "-q",
+        "--quiet",
+    } <= _options(commands["run"])
     assert "--runtimes-file" in _options(commands["runtimes"])
     assert "--runtimes-file" in _options(commands["cleanup"])
     assert {"--tag", "--force"} <= _options(_subcommands(commands["image"])["build"])
@@ -96,8 +129,16 @@ def test_entry_points() -> None:
 
 def test_pytest_options(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfig(
-        "--runtime", "a", "--runtime", "b", "--runtimes-file", "r.yaml",
-        "--image", "example/image:1", "--claims-json", "out.json",
+        "--runtime",
+        "a",
+        "--runtime",
+        "b",
+        "--runtimes-file",
+        "r.yaml",
+        "--image",
+        "example/image:1",
+        "--claims-json",
+        "out.json",
     )
     assert config.getoption("--runtime") == ["a", "b"]
     assert config.getoption("--runtimes-file") == "r.yaml"
@@ -107,8 +148,13 @@ def test_pytest_options(pytester: pytest.Pytester) -> None:
 
 def test_verdicts_and_exit_codes() -> None:
     assert results.VERDICTS == ("pass", "fail", "not-applicable", "error")
-    assert (results.EXIT_OK, results.EXIT_FAILED, results.EXIT_INPUT, results.EXIT_UNOBSERVED,
-            results.EXIT_INTERRUPTED) == (0, 1, 2, 3, 130)
+    assert (
+        results.EXIT_OK,
+        results.EXIT_FAILED,
+        results.EXIT_INPUT,
+        results.EXIT_UNOBSERVED,
+        results.EXIT_INTERRUPTED,
+    ) == (0, 1, 2, 3, 130)
     assert results.exit_code(["pass", "not-applicable"]) == 0
     assert results.exit_code(["pass", "fail"]) == 1
     assert results.exit_code(["fail", "error"]) == 3
@@ -131,8 +177,13 @@ def test_results_file_keys(pytester: pytest.Pytester, fake_runtimes: FakeRuntime
     (pytester.path / "scenarios" / "s.yaml").write_text(SCENARIO)
 
     result = pytester.runpytest_subprocess(
-        "scenarios", "-p", "no:cacheprovider", "--runtimes-file", str(runtimes_file),
-        "--claims-json", "out/results.json",
+        "scenarios",
+        "-p",
+        "no:cacheprovider",
+        "--runtimes-file",
+        str(runtimes_file),
+        "--claims-json",
+        "out/results.json",
     )
 
     assert result.ret == 0

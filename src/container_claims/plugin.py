@@ -352,7 +352,11 @@ class ClaimItem(pytest.Item):
         for entry in evidence.get("steps", []):
             value = entry.get("error") or entry.get("value")
             if isinstance(value, dict) and "output" in value and "completed" in value:
-                value = value["output"] if value["completed"] else f"{value['output']} ({value['detail']})"
+                value = (
+                    value["output"]
+                    if value["completed"]
+                    else f"{value['output']} ({value['detail']})"
+                )
             lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
         return "\n".join(lines)
 

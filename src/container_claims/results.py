@@ -49,7 +49,11 @@ class Results:
         self.results.append(record)
 
     def _rank(self, record: dict[str, Any]) -> int:
-        return list(self.runtimes).index(record["runtime"]) if record["runtime"] in self.runtimes else 0
+        return (
+            list(self.runtimes).index(record["runtime"])
+            if record["runtime"] in self.runtimes
+            else 0
+        )
 
     def exit_code(self) -> int:
         return exit_code((r["verdict"] for r in self.results), input_errors=len(self.input_errors))

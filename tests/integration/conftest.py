@@ -48,12 +48,17 @@ class Run:
         raise AssertionError(f"no result for {claim} on {runtime}:\n{self.output[-3000:]}")
 
 
-def run_suite(*args: str, tmp: Path, env: dict[str, str] | None = None, timeout: float = 900) -> Run:
+def run_suite(
+    *args: str, tmp: Path, env: dict[str, str] | None = None, timeout: float = 900
+) -> Run:
     """``container-claims run ARGS --json FILE`` in the repository, as a user would."""
     out = tmp / f"results-{len(list(tmp.glob('results-*.json')))}.json"
     proc = subprocess.run(
         [sys.executable, "-m", "container_claims", "run", "-q", *args, "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
     data = json.loads(out.read_text()) if out.exists() else {}
@@ -67,8 +72,11 @@ def docker(*args: str) -> str:
 def labelled_objects() -> list[str]:
     """Containers, volumes and images that carry the suite's run label, right now."""
     found = []
-    for kind, command in (("container", ["ps", "-a"]), ("volume", ["volume", "ls"]),
-                          ("image", ["images"])):
+    for kind, command in (
+        ("container", ["ps", "-a"]),
+        ("volume", ["volume", "ls"]),
+        ("image", ["images"]),
+    ):
         ids = docker(*command, "-q", "--filter", f"label={RUN_LABEL}").split()
         found += [f"{kind} {i}" for i in ids]
     return found

@@ -13,8 +13,11 @@ CATALOGUE = REPO / "tests" / "claims.txt"
 
 
 def catalogue() -> list[str]:
-    return [line.split()[0] for line in CATALOGUE.read_text().splitlines() if line.strip()
-            and not line.startswith("#")]
+    return [
+        line.split()[0]
+        for line in CATALOGUE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,19 @@ def _wait_for_a_labelled_container(process: subprocess.Popen[str], timeout: floa
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", "scenarios/process-namespace.yaml",
-         "scenarios/interactive-shell.yaml"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "container_claims",
+            "run",
+            "-q",
+            "scenarios/process-namespace.yaml",
+            "scenarios/interactive-shell.yaml",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         _wait_for_a_labelled_container(process)
@@ -48,7 +58,10 @@ def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) ->
 def test_a_finished_run_leaves_nothing(engine: None, tmp_path: object) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "container_claims", "run", "-q", "scenarios"],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode in (0, 1), result.stdout[-2000:] + result.stderr[-2000:]
     assert labelled_objects() == []
@@ -59,12 +72,28 @@ def test_cleanup_removes_labelled_objects_and_nothing_else(engine: None) -> None
     suffix = os.urandom(4).hex()
     ours, theirs = f"cc-test-ours-{suffix}", f"cc-test-theirs-{suffix}"
     image = "container-claims/test:bookworm"
-    docker("run", "-d", "--network", "none", "--name", ours, "--label", f"{RUN_LABEL}=crashed",
-           image, "sleep", "600")
+    docker(
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        ours,
+        "--label",
+        f"{RUN_LABEL}=crashed",
+        image,
+        "sleep",
+        "600",
+    )
     docker("run", "-d", "--network", "none", "--name", theirs, image, "sleep", "600")
     try:
-        result = subprocess.run([sys.executable, "-m", "container_claims", "cleanup"],
-                                cwd=REPO, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "container_claims", "cleanup"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 0, result.stderr
         assert f"container {ours}" in result.stdout
         names = docker("ps", "-a", "--format", "{{.Names}}").split()

@@ -77,8 +77,13 @@ class Controls:
     def run(self, runtime: str) -> Run:
         if runtime not in self.runs:
             self.runs[runtime] = run_suite(
-                *self.scenarios(runtime), "--runtimes-file", str(self.runtimes_file),
-                "--runtime", runtime, "--image", self.images.get(runtime, DEFAULT_IMAGE),
+                *self.scenarios(runtime),
+                "--runtimes-file",
+                str(self.runtimes_file),
+                "--runtime",
+                runtime,
+                "--image",
+                self.images.get(runtime, DEFAULT_IMAGE),
                 tmp=self.tmp,
             )
         return self.runs[runtime]
@@ -90,7 +95,9 @@ def commit_image(engine: None) -> Iterator[str]:
     tag = f"container-claims/control-commit:{secrets.token_hex(4)}"
     docker("tag", DEFAULT_IMAGE, tag)
     yield tag
-    for image in docker("images", "-q", "--filter", "label=org.container-claims.control=commit").split():
+    for image in docker(
+        "images", "-q", "--filter", "label=org.container-claims.control=commit"
+    ).split():
         subprocess.run(["docker", "rmi", "-f", image], capture_output=True, check=False)
     subprocess.run(["docker", "rmi", tag], capture_output=True, check=False)
 
@@ -103,7 +110,9 @@ def vfs_engine(engine: None) -> Iterator[ControlEngine]:
 
 @pytest.fixture(scope="module")
 def controls(
-    engine: None, tmp_path_factory: pytest.TempPathFactory, commit_image: str,
+    engine: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    commit_image: str,
     vfs_engine: ControlEngine,
 ) -> Controls:
     tmp = tmp_path_factory.mktemp("controls")
@@ -116,8 +125,12 @@ def controls(
     entries += [
         {"name": "docker", "kind": "docker"},
         {"name": "docker-host-srv", "kind": "docker", "run_args": ["--volume", f"{srv}:/srv"]},
-        {"name": "docker-commit", "kind": "docker", "binary": str(CONTROLS / "docker-filtered"),
-         "env": {"CONTROL_COMMIT_TO": commit_image}},
+        {
+            "name": "docker-commit",
+            "kind": "docker",
+            "binary": str(CONTROLS / "docker-filtered"),
+            "env": {"CONTROL_COMMIT_TO": commit_image},
+        },
         {"name": "docker-vfs", "kind": "docker", "env": vfs_engine.env},
     ]
     runtimes_file = tmp / "runtimes.yaml"
@@ -129,8 +142,9 @@ def controls(
 CASES = [(claim, runtime, scenario) for claim, (runtime, scenario) in NEGATIVE_CONTROLS.items()]
 
 
-@pytest.mark.parametrize(("claim", "runtime", "scenario"), CASES + ALSO,
-                         ids=[f"{c}[{r}]" for c, r, _ in CASES + ALSO])
+@pytest.mark.parametrize(
+    ("claim", "runtime", "scenario"), CASES + ALSO, ids=[f"{c}[{r}]" for c, r, _ in CASES + ALSO]
+)
 def test_claim_fails_under_its_negative_control(
     controls: Controls, claim: str, runtime: str, scenario: str
 ) -> None:

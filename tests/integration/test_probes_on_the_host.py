@@ -21,8 +21,9 @@ def chrooted_sleep() -> Iterator[int]:
     rootfs = rootfs_dir()
     if not (rootfs / "bin").exists():
         pytest.fail(f"no root filesystem at {rootfs}: run scripts/setup", pytrace=False)
-    parent = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "chroot", str(rootfs),
-                               "sleep", "600"])
+    parent = subprocess.Popen(
+        ["unshare", "--mount", "--pid", "--fork", "chroot", str(rootfs), "sleep", "600"]
+    )
     child = 0
     try:
         deadline = time.monotonic() + 10
@@ -39,8 +40,11 @@ def chrooted_sleep() -> Iterator[int]:
 
 
 def _identity(pid: int) -> tuple[str, str]:
-    nspid = [line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-             if line.startswith("NSpid:")][0].split()[-1]
+    nspid = [
+        line
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("NSpid:")
+    ][0].split()[-1]
     return os.readlink(f"/proc/{pid}/ns/pid"), nspid
 
 
@@ -54,7 +58,9 @@ def test_confinement_reports_chroot_for_a_chrooted_process(chrooted_sleep: int) 
 
 def test_confinement_reports_a_sandbox_kernel_by_its_boot_id(chrooted_sleep: int) -> None:
     namespace, nspid = _identity(chrooted_sleep)
-    found = host.confinement(_no_context(), namespace, nspid, "00000000-0000-0000-0000-000000000000")
+    found = host.confinement(
+        _no_context(), namespace, nspid, "00000000-0000-0000-0000-000000000000"
+    )
     assert found["mechanism"] == "sandbox-kernel"
 
 

@@ -20,7 +20,9 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             claims.append(record["claim"])
     first = max((len(claim) for claim, _ in cells), default=5) + 4
     widths = [max(len(name), 5) + 2 for name in runtimes]
-    lines = ["claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(runtimes, widths, strict=True))]
+    lines = [
+        "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(runtimes, widths, strict=True))
+    ]
     for section, claims in sections.items():
         lines.append(f"{section}:")
         for claim in claims:
