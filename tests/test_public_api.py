@@ -54,14 +54,21 @@ def test_runtimes_exports() -> None:
 
 
 def test_runtime_kinds_are_registered_and_importable() -> None:
-    assert set(KINDS) == {"docker", "fake"}
+    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "fake"}
     for kind in KINDS:
         assert runtime_class(kind).kind == kind
 
 
-def test_packaged_runtimes_file_names_docker() -> None:
-    (docker,) = load_runtimes_file()
-    assert (docker.name, docker.kind, docker.binary) == ("docker", "docker", "docker")
+def test_packaged_runtimes_file_names_the_five_runtimes_docker_first() -> None:
+    configs = load_runtimes_file()
+    assert [(c.name, c.kind) for c in configs] == [
+        ("docker", "docker"),
+        ("gvisor", "docker"),
+        ("podman", "podman"),
+        ("unshare", "unshare"),
+        ("bwrap", "bwrap"),
+    ]
+    assert configs[0].binary == "docker"  # the default runtime is the article's system
 
 
 def test_scenario_vocabulary() -> None:

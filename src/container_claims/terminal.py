@@ -57,6 +57,11 @@ class TerminalShell(Shell):
         self.prompt = self._await_prompt(prompt_timeout) if prompt_timeout > 0 else None
 
     @property
+    def pid(self) -> int:
+        """PID of the client process (``docker run``, ``unshare``...) under the terminal."""
+        return int(self._child.pid)
+
+    @property
     def transcript(self) -> str:  # type: ignore[override]
         return clean(self._log.getvalue())
 

@@ -37,7 +37,7 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
     "image-unchanged-by-container": ("docker-commit", "filesystem"),
     "copy-on-write-no-full-copy": ("docker-usr-volume", "filesystem"),
     "changes-stored-separately": ("docker-host-srv", "filesystem"),
-    "volumes-persist-data": ("docker-no-volumes", "filesystem"),
+    "volumes-persist-data": ("docker-no-volumes", "volumes"),
     "images-stored-under-engine-root": ("docker-vfs", "filesystem"),
     "layered-root-filesystem": ("docker-vfs", "filesystem"),
     # The article's own system: runc confines with pivot_root, so this fails on plain Docker.

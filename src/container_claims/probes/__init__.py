@@ -63,8 +63,9 @@ PROBES: dict[str, ProbeInfo] = {
     ),
     "host.container_storage": ProbeInfo(
         f"{_HOST}:container_storage",
-        args=("pid", "compare_to"),
-        summary="host dirs holding a process's writable files, their bytes, ratio to compare_to",
+        args=("compare_to", "pid", "known_dirs"),
+        summary="host dirs holding a container's writable files (as the engine names them, "
+        "else from its mount table), their bytes, and the ratio to compare_to",
     ),
     "engine.info": ProbeInfo(
         f"{_ENGINE}:info", requires=("engine",), summary="engine version, root dir, storage"

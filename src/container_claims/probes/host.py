@@ -232,26 +232,42 @@ def find_file(ctx: ProbeContext, dirs: list[str] | str, path: str) -> dict[str, 
     return {"count": len(found), "found_in": found, "searched": candidates}
 
 
-def container_storage(ctx: ProbeContext, pid: int, compare_to: int) -> dict[str, Any]:
-    """Where a process's writable files live on the host, and how much disk they take.
+def container_storage(
+    ctx: ProbeContext, compare_to: int, pid: int | None = None, known_dirs: list[str] | None = None
+) -> dict[str, Any]:
+    """Where a container's writable files live on the host, and how much disk they take.
 
-    Read from the process's own mount table: an overlay root counts its upper directory (its
-    changes), a root or volume bound from a host directory counts that whole directory (for
-    a root, that is a full copy). Read-only mounts and single files (hostname, resolv.conf)
-    hold no data of the container and are left out. ``ratio`` compares with ``compare_to``
-    bytes (the image's size).
+    ``known_dirs``, when the engine names them (its writable layer and volumes), are measured
+    as they are. Otherwise the process's own mount table tells: an overlay root counts its
+    upper directory, a root or volume bound from a host directory counts that whole directory
+    (for a root, that is a full copy). Read-only mounts and single files (hostname,
+    resolv.conf) hold no data of the container. ``ratio`` compares with ``compare_to`` bytes.
     """
+    if known_dirs:
+        dirs, source = list(known_dirs), "engine"
+    elif pid is not None:
+        dirs, source = _writable_dirs(int(pid)), "mount table"
+    else:
+        raise ObservationError("neither the engine nor the host process tells where the files are")
+    used = _disk_usage(dirs)
+    return {
+        "dirs": dirs,
+        "source": source,
+        "bytes": used,
+        "ratio": round(used / int(compare_to), 6),
+    }
+
+
+def _writable_dirs(pid: int) -> list[str]:
     dirs = []
     host_mounts = _mountinfo("self")
     for mount in _mountinfo(pid):
         if "rw" not in mount["options"]:
             continue
         if mount["fstype"] == "overlay":
-            upper = dict(opt.partition("=")[::2] for opt in mount["super"].split(",")).get(
-                "upperdir"
-            )
-            if upper:
-                dirs.append(upper)
+            options = dict(opt.partition("=")[::2] for opt in mount["super"].split(","))
+            if options.get("upperdir"):
+                dirs.append(options["upperdir"])
             continue
         host_path = _host_path(mount, host_mounts)
         if (
@@ -260,8 +276,7 @@ def container_storage(ctx: ProbeContext, pid: int, compare_to: int) -> dict[str,
             and mount["point"] not in ("/dev", "/proc", "/sys")
         ):
             dirs.append(host_path)
-    used = _disk_usage(dirs)
-    return {"dirs": dirs, "bytes": used, "ratio": round(used / int(compare_to), 6)}
+    return dirs
 
 
 def _mountinfo(pid: int | str) -> list[dict[str, Any]]:

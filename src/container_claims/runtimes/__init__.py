@@ -17,6 +17,9 @@ from container_claims.runtimes.base import Runtime, RuntimeConfig
 
 KINDS: dict[str, str] = {
     "docker": "container_claims.runtimes.docker:DockerRuntime",
+    "podman": "container_claims.runtimes.podman:PodmanRuntime",
+    "unshare": "container_claims.runtimes.namespaces:UnshareRuntime",
+    "bwrap": "container_claims.runtimes.namespaces:BwrapRuntime",
     "fake": "container_claims.runtimes.fake:FakeRuntime",
 }
 
@@ -39,6 +42,7 @@ _FILE_SCHEMA: dict[str, Any] = {
                     "run_args": {"type": "array", "items": {"type": "string"}},
                     "env": {"type": "object", "additionalProperties": {"type": "string"}},
                     "description": {"type": "string"},
+                    "rootfs": {"type": "string"},
                 },
             },
         }
@@ -102,6 +106,7 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
                 run_args=tuple(entry.get("run_args", ())),
                 env=tuple(entry.get("env", {}).items()),
                 description=entry.get("description", ""),
+                rootfs=str((path.parent / entry["rootfs"]).resolve()) if "rootfs" in entry else "",
                 source=f"{where}:{line}",
             )
         )

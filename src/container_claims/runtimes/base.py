@@ -31,6 +31,7 @@ class RuntimeConfig:
     run_args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     description: str = ""
+    rootfs: str = ""  # for engine-less kinds: the root filesystem (default: the test image's)
     source: str = ""  # file:line it came from, for messages
 
     def to_json(self) -> dict[str, Any]:
@@ -40,6 +41,7 @@ class RuntimeConfig:
             "binary": self.binary,
             "run_args": list(self.run_args),
             "env": dict(self.env),
+            **({"rootfs": self.rootfs} if self.rootfs else {}),
         }
 
 

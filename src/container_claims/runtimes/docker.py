@@ -27,6 +27,9 @@ class DockerRuntime(Runtime):
         {"engine", "images", "registry", "layers", "volumes", "exec", "resources", "host-processes"}
     )
 
+    #: Options that let ``run`` and ``push`` use the plain-HTTP registry on 127.0.0.1.
+    loopback_registry_flags: ClassVar[tuple[str, ...]] = ()  # Docker allows 127.0.0.0/8 as is
+
     _client: Any = None
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -36,10 +39,17 @@ class DockerRuntime(Runtime):
             import docker  # heavy import: only when the engine is asked something
 
             try:
-                self._client = docker.DockerClient.from_env(environment=self.env(), timeout=60)
+                if self.engine_url() is None:
+                    self._client = docker.DockerClient.from_env(environment=self.env(), timeout=60)
+                else:
+                    self._client = docker.DockerClient(base_url=self.engine_url(), timeout=60)
             except docker.errors.DockerException as exc:
                 raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}") from exc
         return self._client
+
+    def engine_url(self) -> str | None:
+        """The engine's API address; None: from the environment (``DOCKER_HOST`` or default)."""
+        return None
 
     def _engine(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Call the SDK, mapping its errors to ours (one place for all of them)."""
@@ -108,6 +118,8 @@ class DockerRuntime(Runtime):
             argv += ["--env", f"{key}={value}"]
         for volume, path in spec.volumes:
             argv += ["--volume", f"{volume}:{path}"]
+        if image.startswith("127."):
+            argv += self.loopback_registry_flags
         argv.append(image)
         if spec.command:
             argv += list(spec.command)
@@ -159,9 +171,18 @@ class DockerRuntime(Runtime):
 
         try:
             container = self._engine(f"container {name}", self.client().containers.get, name)
-            self._engine(f"container {name}", container.remove, force=True, v=True)
+            self._kill_and_remove(container)
         except docker.errors.NotFound:
             pass
+
+    def _kill_and_remove(self, container: Any) -> None:
+        """SIGKILL first: some engines' forced removal waits out a stop timeout."""
+        import docker
+
+        with contextlib.suppress(docker.errors.APIError):
+            if container.status == "running":
+                container.kill()
+        container.remove(force=True, v=True)
 
     def remove_image(self, ref: str) -> None:
         import docker
@@ -188,7 +209,7 @@ class DockerRuntime(Runtime):
             "containers", client.containers.list, all=True, filters={"label": label}
         ):
             try:
-                container.remove(force=True, v=True)
+                self._kill_and_remove(container)
                 removed.append(f"container {container.name}")
             except docker.errors.NotFound:
                 pass
@@ -254,6 +275,10 @@ class DockerRuntime(Runtime):
             ],
         }
         result["upper_dir"] = result["upper_dir"] or ""  # none: the driver keeps no layer apart
+        # The container's own data on the host, as the engine knows it: its writable layer and
+        # its volumes. Empty when the storage driver keeps no layer apart (vfs).
+        upper = result["upper_dir"]
+        result["storage_dirs"] = [upper, *result["volume_dirs"]] if upper else []
         return result
 
     def inspect_image(self, ref: str) -> Mapping[str, Any]:
@@ -286,6 +311,7 @@ class DockerRuntime(Runtime):
         steps = [
             [
                 "run",
+                *self.config.run_args,
                 "--name",
                 builder,
                 "--label",
@@ -299,7 +325,7 @@ class DockerRuntime(Runtime):
             ],
             ["commit", "--change", f"LABEL {label}", builder, ref],
             ["rm", "-f", builder],
-            ["push", ref],
+            ["push", *self.loopback_registry_flags, ref],
             ["rmi", ref],
         ]
         try:

@@ -1,0 +1,328 @@
+"""Plain Linux namespaces around a root filesystem directory: no engine, no images.
+
+``unshare`` (util-linux) with ``chroot``, and bubblewrap, run the test image's root
+filesystem directly. There is no engine to ask, no image store, no volumes and no resource
+limits: claims that need those are not applicable here. A run gets its own copy of the root
+filesystem (containers of one run share it, as processes sharing a directory do), so the
+source tree the image is built from is never written to.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.observations import CommandOutcome
+from container_claims.runtimes.base import Runtime, Shell
+from container_claims.scenario.model import ContainerSpec
+
+DEFAULT_COMMAND = ("/bin/bash",)
+#: The environment inside: the host's is not the container's business.
+CLEAN_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "TERM": "xterm",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+}
+
+
+class NamespaceRuntime(Runtime):
+    """Shared by the engine-less kinds; subclasses build the command line."""
+
+    capabilities: ClassVar[frozenset[str]] = frozenset({"exec", "host-processes"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._root: Path | None = None
+        self._processes: dict[str, subprocess.Popen[bytes] | int] = {}
+
+    # -- what subclasses say ----------------------------------------------------------------
+    def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
+        """The command line that runs ``spec`` confined to ``root``."""
+        raise NotImplementedError
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def source_rootfs(self) -> Path:
+        if self.config.rootfs:
+            return Path(self.config.rootfs)
+        from container_claims.image import rootfs_dir
+
+        return rootfs_dir()
+
+    def root(self) -> Path:
+        """This run's copy of the root filesystem, made on first use."""
+        if self._root is None:
+            from container_claims.image import state_dir
+
+            target = state_dir() / "runs" / f"{self.run_id}-{self.name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(target, ignore_errors=True)
+            copy = subprocess.run(
+                ["cp", "-a", "--reflink=auto", str(self.source_rootfs()), str(target)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if copy.returncode != 0:
+                shutil.rmtree(target, ignore_errors=True)
+                raise ObservationError(f"could not copy the root filesystem: {copy.stderr.strip()}")
+            self._root = target
+        return self._root
+
+    def container_env(self, spec: ContainerSpec) -> dict[str, str]:
+        return {**CLEAN_ENV, **dict(self.config.env), **dict(spec.env)}
+
+    def argv(self, spec: ContainerSpec) -> list[str]:
+        unsupported = [
+            what
+            for what, used in (
+                ("volumes", spec.volumes),
+                ("memory", spec.memory),
+                ("pids_limit", spec.pids_limit),
+                ("cpus", spec.cpus),
+                ("a network", spec.network != "none"),
+                ("another image", spec.image not in (None, self.image)),
+            )
+            if used
+        ]
+        if unsupported:
+            raise ObservationError(f"{self.kind} cannot give a container {', '.join(unsupported)}")
+        binary = shutil.which(self.config.binary)
+        if binary is None:
+            raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
+        return [binary, *self.wrap(spec, self.root())]
+
+    @staticmethod
+    def init_pid(outer: int, timeout: float = 5.0) -> int:
+        """The container's first process: the child of the process we started."""
+        deadline = time.monotonic() + timeout
+        children_file = Path(f"/proc/{outer}/task/{outer}/children")
+        while time.monotonic() < deadline:
+            try:
+                children = children_file.read_text().split()
+            except OSError:
+                break
+            if children:
+                return int(children[0])
+            time.sleep(0.01)
+        raise ObservationError(f"the container started by process {outer} has no process")
+
+    def _outer_pid(self, name: str) -> int | None:
+        process = self._processes.get(name)
+        if process is None:
+            return None
+        return process if isinstance(process, int) else process.pid
+
+    # -- Runtime ----------------------------------------------------------------------------
+    def check(self) -> None:
+        super().check()
+        import os
+
+        if os.geteuid() != 0:
+            raise RuntimeUnavailable(f"{self.kind} needs root to create namespaces here")
+        if not (self.source_rootfs() / "bin" / "bash").exists():
+            raise RuntimeUnavailable(
+                f"no root filesystem at {self.source_rootfs()}: run 'container-claims image build'"
+            )
+
+    def version(self) -> dict[str, str]:
+        import platform
+
+        out = (
+            subprocess.run(
+                [self.config.binary, "--version"], capture_output=True, text=True, check=False
+            )
+            .stdout.strip()
+            .splitlines()
+        )
+        return {self.kind: out[0] if out else "?", "kernel": platform.release()}
+
+    def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
+        from container_claims.terminal import TerminalShell
+
+        if not spec.tty:
+            raise ObservationError(
+                f"{self.kind} sessions here always have a terminal; tty: false is not supported"
+            )
+        shell = TerminalShell(self.argv(spec), self.container_env(spec), prompt_timeout=timeout)
+        self._processes[name] = shell.pid
+        return shell
+
+    def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        process = subprocess.Popen(
+            self.argv(spec),
+            stdin=subprocess.PIPE if spec.interactive else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=self.container_env(spec),
+            start_new_session=True,
+        )
+        self._processes[name] = process
+        self.init_pid(process.pid)  # started once its first process exists
+        return CommandOutcome(output=name, status=0)
+
+    def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        try:
+            proc = subprocess.run(
+                self.argv(spec),
+                input=spec.stdin or "",
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=self.container_env(spec),
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout if isinstance(exc.stdout, str) else ""
+            return CommandOutcome(
+                out.rstrip("\n"), None, completed=False, detail=f"no result within {timeout:g} s"
+            )
+        return CommandOutcome(
+            proc.stdout.rstrip("\n"), proc.returncode, stderr=proc.stderr.rstrip("\n")
+        )
+
+    def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
+        outer = self._outer_pid(name)
+        if outer is None:
+            raise ObservationError(f"no running container {name!r}")
+        init = self.init_pid(outer)
+        argv = [
+            "nsenter",
+            "--target",
+            str(init),
+            "--pid",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--root",
+            "--wd",
+            "--",
+            *command,
+        ]
+        try:
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=CLEAN_ENV,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            return CommandOutcome(
+                "", None, completed=False, detail=f"no result within {timeout:g} s"
+            )
+        return CommandOutcome(
+            proc.stdout.rstrip("\n"), proc.returncode, stderr=proc.stderr.rstrip("\n")
+        )
+
+    def create_volume(self, name: str) -> None:
+        raise ObservationError(f"{self.kind} has no volumes")
+
+    def remove_container(self, name: str) -> None:
+        """End a container we started: its first process (ending its PID namespace), then ours."""
+        import os
+        import signal
+
+        process = self._processes.pop(name, None)
+        if process is None:
+            return
+        outer = process if isinstance(process, int) else process.pid
+        try:
+            init = self.init_pid(outer, timeout=0.2)
+            os.kill(init, signal.SIGKILL)
+        except (ObservationError, ProcessLookupError):
+            pass  # already gone
+        if isinstance(process, subprocess.Popen):
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+
+    def remove_image(self, ref: str) -> None:
+        pass  # there are no images
+
+    def remove_volume(self, name: str) -> None:
+        pass  # there are no volumes
+
+    def remove_objects(self, *, run_id: str | None) -> list[str]:
+        removed = []
+        for name in list(self._processes):
+            self.remove_container(name)
+            removed.append(f"process of {name}")
+        from container_claims.image import state_dir
+
+        runs = state_dir() / "runs"
+        pattern = f"{run_id}-*" if run_id else "*"
+        for copy in runs.glob(pattern) if runs.exists() else []:
+            shutil.rmtree(copy, ignore_errors=True)
+            removed.append(f"root filesystem copy {copy}")
+        if run_id is not None and self._root is not None and not self._root.exists():
+            self._root = None
+        return removed
+
+    def info(self) -> Mapping[str, Any]:
+        raise ObservationError(f"{self.kind} has no engine")
+
+    def close(self) -> None:
+        for name in list(self._processes):
+            self.remove_container(name)
+        if self._root is not None:
+            shutil.rmtree(self._root, ignore_errors=True)
+            self._root = None
+
+
+class UnshareRuntime(NamespaceRuntime):
+    """util-linux ``unshare`` for the namespaces, ``chroot`` for the root."""
+
+    kind: ClassVar[str] = "unshare"
+
+    def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
+        chroot = ["chroot"] + ([f"--userspec={spec.user}"] if spec.user else [])
+        return [
+            "--pid",
+            "--fork",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            f"--mount-proc={root}/proc",
+            *self.config.run_args,
+            *chroot,
+            str(root),
+            *(spec.command or DEFAULT_COMMAND),
+        ]
+
+
+class BwrapRuntime(NamespaceRuntime):
+    """Bubblewrap: the root filesystem bound on ``/``, fresh ``/proc`` and ``/dev``."""
+
+    kind: ClassVar[str] = "bwrap"
+
+    def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
+        if spec.user:
+            raise ObservationError("bwrap cannot switch users without a user namespace")
+        return [
+            "--bind",
+            str(root),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--chdir",
+            "/",
+            "--unshare-pid",
+            "--unshare-uts",
+            "--unshare-ipc",
+            "--unshare-net",
+            "--die-with-parent",
+            *self.config.run_args,
+            *(spec.command or DEFAULT_COMMAND),
+        ]

@@ -1,0 +1,84 @@
+"""Podman: its Docker-compatible CLI for containers, its Docker-compatible API for the rest.
+
+Podman has no daemon, so the API the Docker SDK talks to is a ``podman system service`` that
+this runtime starts on a private socket when first used and stops (by its PID) on close.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from container_claims.errors import RuntimeUnavailable
+from container_claims.runtimes.docker import DockerRuntime
+
+SERVICE_TIMEOUT = 20.0
+
+
+class PodmanRuntime(DockerRuntime):
+    """Podman with its own image store (``podman pull docker-daemon:IMAGE`` fills it)."""
+
+    kind: ClassVar[str] = "podman"
+    loopback_registry_flags: ClassVar[tuple[str, ...]] = ("--tls-verify=false",)
+
+    _service: subprocess.Popen[bytes] | None = None
+    _service_dir: Path | None = None
+
+    def engine_url(self) -> str | None:
+        if self._service is None:
+            self._start_service()
+        assert self._service_dir is not None
+        return f"unix://{self._service_dir / 'podman.sock'}"
+
+    def _start_service(self) -> None:
+        if shutil.which(self.config.binary, path=self.env().get("PATH")) is None:
+            raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
+        self._service_dir = Path(tempfile.mkdtemp(prefix="cc-podman-"))
+        socket = self._service_dir / "podman.sock"
+        log = (self._service_dir / "service.log").open("wb")
+        with log:
+            self._service = subprocess.Popen(
+                [self.config.binary, "system", "service", "--time=0", f"unix://{socket}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + SERVICE_TIMEOUT
+        while not socket.exists():
+            if self._service.poll() is not None or time.monotonic() > deadline:
+                tail = (self._service_dir / "service.log").read_text(errors="replace")[-300:]
+                self._stop_service()
+                raise RuntimeUnavailable(f"podman's API service did not start: {tail.strip()}")
+            time.sleep(0.05)
+
+    def _stop_service(self) -> None:
+        if self._service is not None:
+            if self._service.poll() is None:
+                self._service.terminate()  # our child, by its PID
+                try:
+                    self._service.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._service.kill()
+                    self._service.wait()
+            self._service = None
+        if self._service_dir is not None:
+            shutil.rmtree(self._service_dir, ignore_errors=True)
+            self._service_dir = None
+
+    def close(self) -> None:
+        super().close()
+        self._stop_service()
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        env.pop("DOCKER_HOST", None)  # never the Docker engine's address for Podman's client
+        return env
+
+
+__all__ = ["PodmanRuntime"]
