@@ -108,6 +108,7 @@ class ClaimsSession:
         self._runtimes: dict[str, Runtime] = {}
         self._unusable: dict[str, str] = {}
         self._scenarios: dict[tuple[Path, str], ScenarioResult] = {}
+        self._runtime_info: dict[str, dict[str, Any]] = {}
         self._claim_ids: dict[str, str] = {}
         self._registry: Any = None
         self._previous_sigterm: Any = None
@@ -144,6 +145,21 @@ class ClaimsSession:
                 raise ObservationError(self._unusable[name]) from None
             self._runtimes[name] = runtime
         return self._runtimes[name]
+
+    def runtime_info(self, runtime: Runtime) -> dict[str, Any]:
+        """What a reader needs to trust this runtime's verdicts; asked once per runtime."""
+        if runtime.name not in self._runtime_info:
+            try:
+                versions, image = runtime.version(), runtime.describe_image()
+            except ObservationError as exc:
+                versions, image = {"error": str(exc)}, {}
+            self._runtime_info[runtime.name] = {
+                **runtime.config.to_json(),
+                "version": versions,
+                "image": image,
+                "capabilities": sorted(runtime.capabilities),
+            }
+        return self._runtime_info[runtime.name]
 
     def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
         key = (scenario.path, runtime.name)
@@ -301,7 +317,7 @@ class ClaimItem(pytest.Item):
     def setup(self) -> None:
         state = self.session_state
         runtime = state.runtime(self.runtime_name)
-        self.runtime_info = {**runtime.config.to_json(), "version": _versions(runtime)}
+        self.runtime_info = state.runtime_info(runtime)
         missing = needed_capabilities(self.scenario, self.claim) - runtime.capabilities
         if missing:
             reason = f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}"
@@ -377,13 +393,6 @@ class ClaimItem(pytest.Item):
         if self.result.fatal:
             evidence["stopped"] = self.result.fatal
         return evidence
-
-
-def _versions(runtime: Runtime) -> dict[str, str]:
-    try:
-        return runtime.version()
-    except ObservationError as exc:
-        return {"error": str(exc)}
 
 
 def _short(value: Any, limit: int = 400) -> str:

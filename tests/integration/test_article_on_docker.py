@@ -61,7 +61,8 @@ def test_results_record_what_makes_them_trustworthy(docker_run: Run) -> None:
     data = docker_run.data
     (runtime,) = data["runtimes"]
     assert runtime["name"] == "docker" and runtime["kind"] == "docker"
-    assert runtime["version"]["engine"] and runtime["version"].get("runc")
+    assert runtime["version"]["engine"] and runtime["version"]["oci_runtime"].startswith("runc")
+    assert runtime["image"]["id"].startswith("sha256:")
     assert data["host"]["kernel"]
     for record in data["results"]:
         assert record["duration_s"] >= 0

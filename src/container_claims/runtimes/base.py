@@ -106,6 +106,10 @@ class Runtime(abc.ABC):
     def version(self) -> dict[str, str]:
         """Versions that make a verdict trustworthy (client, engine, OCI runtime)."""
 
+    def describe_image(self) -> dict[str, Any]:
+        """What the containers run from (image reference and id, or a root filesystem)."""
+        return {"ref": self.image}
+
     # -- containers -------------------------------------------------------------------------
     @abc.abstractmethod
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:

@@ -137,9 +137,33 @@ class DockerRuntime(Runtime):
             "api": str(data.get("ApiVersion", "?")),
         }
         for component in data.get("Components", []):
-            if component.get("Name") in ("runc", "containerd"):
-                versions[component["Name"]] = str(component.get("Version", "?"))
+            if component.get("Name") == "containerd":
+                versions["containerd"] = str(component.get("Version", "?"))
+        versions["oci_runtime"] = self._oci_runtime_version()
         return versions
+
+    def _oci_runtime_version(self) -> str:
+        """The OCI runtime this configuration runs (``--runtime`` or the engine's default),
+        as that runtime's own binary reports its version."""
+        info = self._engine("its configuration", self.client().info)
+        name = info.get("DefaultRuntime") or "runc"
+        args = list(self.config.run_args)
+        for index, arg in enumerate(args):
+            if arg == "--runtime" and index + 1 < len(args):
+                name = args[index + 1]
+            elif arg.startswith("--runtime="):
+                name = arg.split("=", 1)[1]
+        path = ((info.get("Runtimes") or {}).get(name) or {}).get("path") or name
+        try:
+            out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return f"{name} (version unknown)"
+        first = out.stdout.strip().splitlines()[:1]
+        return f"{name}: {first[0]}" if first else name
+
+    def describe_image(self) -> dict[str, Any]:
+        data = self.inspect_image(self.image)
+        return {"ref": self.image, "id": data.get("id"), "present": data.get("present")}
 
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
         from container_claims.terminal import TerminalShell

@@ -130,6 +130,9 @@ class NamespaceRuntime(Runtime):
                 f"no root filesystem at {self.source_rootfs()}: run 'container-claims image build'"
             )
 
+    def describe_image(self) -> dict[str, Any]:
+        return {"rootfs": str(self.source_rootfs()), "copied_per_run": True}
+
     def version(self) -> dict[str, str]:
         import platform
 

@@ -1,0 +1,62 @@
+"""The whole catalogue on the five runtimes of the default runtimes file, in one invocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import Run, run_suite
+from .test_article_on_docker import catalogue
+
+RUNTIMES = ["docker", "gvisor", "podman", "unshare", "bwrap"]
+
+
+@pytest.fixture(scope="module")
+def all_runtimes(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
+    return run_suite("scenarios", *args, tmp=tmp_path_factory.mktemp("five"))
+
+
+def test_every_runtime_has_a_verdict_for_every_claim(all_runtimes: Run) -> None:
+    cells = {(r["claim"], r["runtime"]) for r in all_runtimes.data["results"]}
+    assert cells == {(claim, runtime) for claim in catalogue() for runtime in RUNTIMES}
+
+
+def test_every_claim_was_observed_or_is_not_applicable_with_a_reason(all_runtimes: Run) -> None:
+    errors = [r for r in all_runtimes.data["results"] if r["verdict"] == "error"]
+    assert errors == [], [(r["claim"], r["runtime"], r["message"]) for r in errors]
+    for record in all_runtimes.data["results"]:
+        if record["verdict"] == "not-applicable":
+            assert record["message"].startswith(f"not applicable on {record['runtime']}: it has no")
+
+
+def test_not_applicable_only_where_the_runtime_lacks_a_capability(all_runtimes: Run) -> None:
+    capabilities = {r["name"]: set(r["capabilities"]) for r in all_runtimes.data["runtimes"]}
+    for record in all_runtimes.data["results"]:
+        if record["verdict"] == "not-applicable":
+            missing = record["message"].split("it has no ", 1)[1].split(", ")
+            assert not set(missing) & capabilities[record["runtime"]], record
+
+
+def test_each_runtime_says_what_it_is(all_runtimes: Run) -> None:
+    runtimes = {r["name"]: r for r in all_runtimes.data["runtimes"]}
+    assert set(runtimes) == set(RUNTIMES)
+    assert runtimes["gvisor"]["version"]["oci_runtime"].startswith("runsc")
+    assert runtimes["podman"]["kind"] == "podman"
+    assert runtimes["unshare"]["image"]["rootfs"]
+
+
+def test_a_real_chroot_passes_the_chroot_claim(all_runtimes: Run) -> None:
+    """The check can pass: unshare + chroot is confined by chroot, and says so."""
+    record = all_runtimes.record("confined-by-chroot", "unshare")
+    assert record["verdict"] == "pass", record["evidence"]
+
+
+def test_parallel_run_of_all_runtimes_gives_the_same_verdicts(
+    all_runtimes: Run, tmp_path: Path
+) -> None:
+    args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
+    parallel = run_suite("scenarios", *args, "-n", "2", tmp=tmp_path)
+    verdicts = {(r["claim"], r["runtime"], r["verdict"]) for r in all_runtimes.data["results"]}
+    assert {(r["claim"], r["runtime"], r["verdict"]) for r in parallel.data["results"]} == verdicts
