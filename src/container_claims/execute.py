@@ -22,6 +22,7 @@ from container_claims.observations import (
     CommandOutcome,
     render,
     render_data,
+    strings_in,
     template_names,
     to_json,
 )
@@ -115,20 +116,9 @@ def _step_capabilities(step: Step) -> Iterable[str]:
 def _step_strings(step: Step) -> Iterable[str]:
     yield step.text
     yield from step.command
-    yield from (v for v in _flatten(step.args) if isinstance(v, str))
+    yield from strings_in(step.args)
     if step.spec:
-        yield from (v for v in _flatten(dataclasses.asdict(step.spec)) if isinstance(v, str))
-
-
-def _flatten(data: Any) -> Iterable[Any]:
-    if isinstance(data, dict):
-        for value in data.values():
-            yield from _flatten(value)
-    elif isinstance(data, list | tuple):
-        for value in data:
-            yield from _flatten(value)
-    else:
-        yield data
+        yield from strings_in(dataclasses.asdict(step.spec))
 
 
 class ScenarioRunner:

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import pathlib
-import re
 import shutil
 import signal
 import subprocess
@@ -226,15 +225,10 @@ def _image_info(
 
 def _mounts_under(path: pathlib.Path) -> list[str]:
     """Mount points at or below ``path`` in this mount namespace, deepest first."""
-    prefix = str(path).rstrip("/") + "/"
-    found: list[str] = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
-        for line in mountinfo:
-            # Field 5 is the mount point, with spaces and the like written as octal escapes.
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
-            if point == str(path) or point.startswith(prefix):
-                found.append(point)
-    return sorted(found, key=len, reverse=True)
+    from container_claims.probes.host import mountinfo
+
+    inside = [m["point"] for m in mountinfo() if pathlib.Path(m["point"]).is_relative_to(path)]
+    return sorted(inside, key=len, reverse=True)
 
 
 def _remove_tree(path: pathlib.Path) -> None:

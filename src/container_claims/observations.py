@@ -39,6 +39,18 @@ class MissingObservation(ObservationError):
     """A claim or template needs an observation this run did not make."""
 
 
+def strings_in(data: Any) -> Iterator[str]:
+    """Every string in nested lists, tuples and mappings (mapping values only)."""
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, Mapping):
+        for value in data.values():
+            yield from strings_in(value)
+    elif isinstance(data, list | tuple):
+        for value in data:
+            yield from strings_in(value)
+
+
 def template_names(text: str) -> Iterator[str]:
     """The observation paths a string refers to with ``{{ ... }}``."""
     for match in _TEMPLATE.finditer(text):

@@ -32,7 +32,6 @@ import contextlib
 import ctypes
 import os
 import pathlib
-import re
 import shutil
 import signal
 import subprocess
@@ -42,6 +41,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from container_claims.image import DEFAULT_IMAGE, export_image
+from container_claims.probes.host import mountinfo
 
 __all__ = ["ControlEngine", "ControlEngineError"]
 
@@ -345,11 +345,5 @@ def _cmdline_mentions(pid: int, path: pathlib.Path | None) -> bool:
 
 def _mounts_under(path: pathlib.Path) -> list[str]:
     """Mount points at or below ``path`` in our mount namespace, deepest first."""
-    prefix = str(path).rstrip("/") + "/"
-    found = []
-    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
-        for line in mountinfo:
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4])
-            if point == str(path) or point.startswith(prefix):
-                found.append(point)
-    return sorted(found, key=len, reverse=True)
+    inside = [m["point"] for m in mountinfo() if pathlib.Path(m["point"]).is_relative_to(path)]
+    return sorted(inside, key=len, reverse=True)

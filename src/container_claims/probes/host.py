@@ -260,8 +260,8 @@ def container_storage(
 
 def _writable_dirs(pid: int) -> list[str]:
     dirs = []
-    host_mounts = _mountinfo("self")
-    for mount in _mountinfo(pid):
+    host_mounts = mountinfo("self")
+    for mount in mountinfo(pid):
         if "rw" not in mount["options"]:
             continue
         if mount["fstype"] == "overlay":
@@ -279,7 +279,8 @@ def _writable_dirs(pid: int) -> list[str]:
     return dirs
 
 
-def _mountinfo(pid: int | str) -> list[dict[str, Any]]:
+def mountinfo(pid: int | str = "self") -> list[dict[str, Any]]:
+    """A process's mount table: device, root, mount point, options, fs type, super options."""
     mounts: list[dict[str, Any]] = []
     for line in _read(PROC / str(pid) / "mountinfo").splitlines():
         left, _, right = line.partition(" - ")

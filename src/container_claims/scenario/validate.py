@@ -11,7 +11,6 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import jsonschema
 
 from container_claims.errors import ScenarioError
-from container_claims.observations import BUILTINS, template_names
+from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.probes import PROBES
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
 from container_claims.scenario.model import (
@@ -173,7 +172,7 @@ class _Builder:
 
     def check_refs(self, data: Any, line: int) -> None:
         """Every ``{{ name }}`` must refer to something saved before this point."""
-        for text in _strings(data):
+        for text in strings_in(data):
             for ref in template_names(text):
                 self.check_ref(ref.split(".")[0], line)
 
@@ -334,14 +333,3 @@ class _Builder:
                     raw.key_lines[op], f"invalid regular expression {value!r}: {exc}"
                 ) from None
         return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
-
-
-def _strings(data: Any) -> Iterable[str]:
-    if isinstance(data, str):
-        yield data
-    elif isinstance(data, Mapping):
-        for value in data.values():
-            yield from _strings(value)
-    elif isinstance(data, list | tuple):
-        for value in data:
-            yield from _strings(value)
