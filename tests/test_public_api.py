@@ -107,7 +107,7 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 def test_cli_subcommands_and_options() -> None:
     commands = _subcommands(build_parser())
-    assert set(commands) == {"run", "runtimes", "cleanup", "image"}
+    assert set(commands) == {"run", "report", "runtimes", "cleanup", "image"}
     assert set(_subcommands(commands["image"])) == {"build"}
     assert {
         "--runtime",
@@ -115,6 +115,8 @@ def test_cli_subcommands_and_options() -> None:
         "--image",
         "--json",
         "--junitxml",
+        "--html",
+        "--markdown",
         "-n",
         "-k",
         "-x",
@@ -122,6 +124,7 @@ def test_cli_subcommands_and_options() -> None:
         "-q",
         "--quiet",
     } <= _options(commands["run"])
+    assert {"--html", "--markdown"} <= _options(commands["report"])
     assert "--runtimes-file" in _options(commands["runtimes"])
     assert "--runtimes-file" in _options(commands["cleanup"])
     assert {"--tag", "--force"} <= _options(_subcommands(commands["image"])["build"])

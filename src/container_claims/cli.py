@@ -1,7 +1,7 @@
 """``container-claims``: a thin command line over the pytest plugin.
 
-``run`` builds pytest arguments and calls :func:`pytest.main`; the other commands list
-runtimes, build the test image, and clean up after a crashed run.
+``run`` builds pytest arguments and calls :func:`pytest.main`; ``report`` compares results
+files; the other commands list runtimes, build the test image, and clean up after a crashed run.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
     run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
+    _report_options(run)
     run.add_argument(
         "-n",
         metavar="N",
@@ -74,6 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
         "-x", "--exitfirst", action="store_true", help="stop at the first failure or error"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
+
+    report = commands.add_parser(
+        "report",
+        help="compare results files: claims by runtimes, as HTML, Markdown or text",
+        description="Compare results files (written by run --json): a matrix of claims by "
+        "runtimes with the evidence of every verdict. Several files merge into one matrix; "
+        "where two hold the same claim on the same runtime, the later file wins. Without "
+        "--html or --markdown, the matrix is printed.",
+        epilog="exit codes: 0 the report was made; 2 a results file is missing or not one.",
+    )
+    report.add_argument(
+        "results", nargs="+", metavar="RESULTS.json", help="results files, earliest first"
+    )
+    _report_options(report)
 
     commands.add_parser(
         "runtimes",
@@ -103,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write the comparison as one self-contained HTML page, evidence a click away",
+    )
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="write the comparison as Markdown for a GitHub job summary or comment ('-': stdout)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -114,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return run(args)
+        if args.command == "report":
+            return report(args)
         if args.command == "runtimes":
             return list_runtimes(args.runtimes_file)
         if args.command == "cleanup":
@@ -183,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     select(load_runtimes_file(runtimes_file), args.runtime)
     outcome = _Outcome()
     code = pytest.main(pytest_arguments(args), plugins=[outcome])
+    if args.html or args.markdown:
+        _report_run(args, outcome.results)
     if outcome.interrupted:
         return verdicts.EXIT_INTERRUPTED
     if outcome.results is not None and (outcome.results.results or outcome.results.input_errors):
@@ -195,6 +227,43 @@ def run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.INTERRUPTED:
         return verdicts.EXIT_INTERRUPTED
     return verdicts.EXIT_UNOBSERVED if code != pytest.ExitCode.OK else verdicts.EXIT_OK
+
+
+def _report_run(args: argparse.Namespace, results: Any) -> None:
+    """``run --html/--markdown``: the report of the run that just finished, from memory."""
+    from container_claims.report import compare
+
+    if results is None or not results.results:
+        print("container-claims: no results, so no report was written", file=sys.stderr)
+        return
+    name = args.json or "this run"
+    _write_reports(args, compare([(name, results.to_json())]))
+
+
+def report(args: argparse.Namespace) -> int:
+    from container_claims.report import load_comparison
+    from container_claims.report.terminal import summary_lines
+
+    comparison = load_comparison([Path(path) for path in args.results])
+    if not (args.html or args.markdown):
+        for line in summary_lines(comparison.to_results()):
+            print(line)
+        for note in comparison.notes:
+            print(f"note: {note}")
+        return verdicts.EXIT_OK
+    _write_reports(args, comparison)
+    return verdicts.EXIT_OK
+
+
+def _write_reports(args: argparse.Namespace, comparison: Any) -> None:
+    from container_claims.report import render_html, render_markdown, write_report
+
+    size = f"{len(comparison.claims)} claims on {len(comparison.runtimes)} runtimes"
+    for destination, render in ((args.html, render_html), (args.markdown, render_markdown)):
+        if destination:
+            write_report(render(comparison), destination)
+            if destination != "-":
+                print(f"container-claims: wrote {destination} ({size})", file=sys.stderr)
 
 
 def list_runtimes(runtimes_file: str | None) -> int:

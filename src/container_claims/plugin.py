@@ -218,13 +218,30 @@ class ClaimsSession:
                 self.results.write(Path(path))
 
     def _close(self) -> None:
+        if not self.is_worker:
+            # The safety net, once every worker is done: whatever still carries this run's
+            # label goes, on every runtime that ran (under xdist the workers ran them).
+            used = set(self._runtimes) | {r["runtime"] for r in self.results.results}
+            for config in self.configs() if used else []:
+                if config.name in used:
+                    self._sweep(config)
         for runtime in self._runtimes.values():
-            if not self.is_worker:
-                runtime.remove_objects(run_id=self.run_id)  # the safety net; workers are done
             runtime.close()
         if self._registry is not None:
             self._registry.stop()
             self._registry = None
+
+    def _sweep(self, config: RuntimeConfig) -> None:
+        runtime = self._runtimes.get(config.name) or runtime_class(config.kind)(
+            config, image=self.image, run_id=self.run_id
+        )
+        try:
+            runtime.remove_objects(run_id=self.run_id)
+        except ObservationError:
+            pass  # the runtime is unusable: it made nothing
+        finally:
+            if config.name not in self._runtimes:
+                runtime.close()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.results.results:

@@ -18,7 +18,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         claims = sections.setdefault(record["section"], [])
         if record["claim"] not in claims:
             claims.append(record["claim"])
-    first = max((len(claim) for claim, _ in cells), default=5) + 4
+    first = max([len("claim"), *(len(claim) for claim, _ in cells)]) + 4
     widths = [max(len(name), 5) + 2 for name in runtimes]
     lines = [
         "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(runtimes, widths, strict=True))

@@ -1,0 +1,243 @@
+"""The comparison as GitHub-flavoured Markdown, for a job summary or a pull-request comment.
+
+A table per article section (claims by runtimes, one verdict word per cell), then a short list
+of failures and errors with the failing check's expected and observed values. Text from the
+results is escaped so that a ``|`` or a newline in evidence cannot break a table, and the
+whole stays under GitHub's 1 MiB limit for ``$GITHUB_STEP_SUMMARY``: evidence is cut short,
+and when the list would still be too long, its tail is replaced by a count::
+
+    echo "$(container-claims report results.json --markdown /dev/stdout)" >> "$GITHUB_STEP_SUMMARY"
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from container_claims.report.model import (
+    Cell,
+    Comparison,
+    check_words,
+    failing_checks,
+    printable,
+    reason,
+    run_period,
+    value_text,
+)
+
+#: Verdict words, text first: failures stand out in bold, without emoji.
+WORDS = {"pass": "pass", "fail": "**FAIL**", "not-applicable": "n/a", "error": "**ERROR**"}
+NOT_RUN = "–"
+
+#: GitHub refuses a step summary over 1 MiB; leave room for what other steps add.
+MAX_BYTES = 1_000_000
+#: Most failures and errors listed; the rest are counted (the HTML report has them all).
+MAX_PROBLEMS = 100
+#: Longest "expected X, observed Y" (or error message) in the failures list.
+MAX_REASON = 200
+
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&])")
+#: Longest expected or observed value quoted in the failures list.
+MAX_VALUE = 90
+
+
+def render_markdown(
+    comparison: Comparison, *, title: str = "Container claims", max_bytes: int = MAX_BYTES
+) -> str:
+    """The report as Markdown of at most ``max_bytes`` UTF-8 bytes."""
+    runtimes = list(comparison.runtimes)
+    claims = comparison.claims
+    head = [
+        f"## {text(title)}: {len(claims)} claim{_s(len(claims))} on "
+        f"{len(runtimes)} runtime{_s(len(runtimes))}",
+        "",
+        *_meta(comparison),
+        "",
+        *_runtimes_table(comparison),
+        "",
+    ]
+    tables: list[str] = []
+    for section, section_claims in comparison.sections.items():
+        tables += [f"### {text(section)}", ""]
+        tables.append("| claim | " + " | ".join(text(name) for name in runtimes) + " |")
+        tables.append("|---|" + "---|" * len(runtimes))
+        for claim in section_claims:
+            cells = []
+            for runtime in runtimes:
+                cell = comparison.cell(claim.id, runtime)
+                cells.append(
+                    NOT_RUN if cell is None else WORDS.get(cell.verdict, text(cell.verdict))
+                )
+            says = f" {text(claim.says, 160)}" if claim.says else ""
+            tables.append(f"| {code(claim.id)}{says} | " + " | ".join(cells) + " |")
+        tables.append("")
+    problems = _problems(comparison)
+    notes = [f"- {text(note, 400)}" for note in comparison.notes]
+    notes += [
+        f"- scenario {code(str(error.get('file', '?')), table=False)}: "
+        f"{text(str(error.get('message', '')), 300)}"
+        for _, error in comparison.input_errors
+    ]
+    tail = (["### Notes", "", *notes, ""] if notes else []) + [
+        "_Legend: pass = observed and holds; FAIL = observed and does not hold; "
+        "n/a = not applicable to this runtime; ERROR = could not be observed; "
+        f"{NOT_RUN} = not run._",
+        "",
+    ]
+    return _fit(head, tables, problems, tail, max_bytes)
+
+
+def _meta(comparison: Comparison) -> list[str]:
+    facts = []
+    when = run_period(comparison)
+    if when:
+        facts.append(f"run {text(when)}")
+    kernels = sorted({str(s.host["kernel"]) for s in comparison.sources if s.host.get("kernel")})
+    if kernels:
+        facts.append("host kernel " + ", ".join(code(k, table=False) for k in kernels))
+    if len(comparison.sources) > 1:
+        facts.append("from " + ", ".join(code(s.name, table=False) for s in comparison.sources))
+    return [" · ".join(facts)] if facts else []
+
+
+def _runtimes_table(comparison: Comparison) -> list[str]:
+    lines = [
+        "| runtime | kind | run args | versions | pass | fail | n/a | error |",
+        "|---" * 8 + "|",
+    ]
+    for name, info in comparison.runtimes.items():
+        run_args = info.get("run_args")
+        args = (
+            code(shlex.join(str(a) for a in run_args))
+            if isinstance(run_args, list) and run_args
+            else ""
+        )
+        versions = ", ".join(
+            f"{text(str(key))} {code(_short_id(str(value)))}"
+            for key, value in _versions(info).items()
+        )
+        counts = comparison.totals(name)
+        lines.append(
+            f"| {text(name)} | {text(str(info.get('kind', '')))} | {args} | {versions} | "
+            + " | ".join(
+                str(counts.get(verdict, 0))
+                for verdict in ("pass", "fail", "not-applicable", "error")
+            )
+            + " |"
+        )
+    return lines
+
+
+def _versions(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Versions, and the image when the results carry one (``image.id`` and the like)."""
+    found: dict[str, Any] = {}
+    for key in ("version", "image"):
+        value = info.get(key)
+        if isinstance(value, Mapping):
+            prefix = "" if key == "version" else "image "
+            found.update({f"{prefix}{k}": v for k, v in value.items()})
+        elif value:
+            found[key] = value
+    return found
+
+
+def _short_id(value: str) -> str:
+    """``sha256:e5715a069e0d…``, as docker shows image ids."""
+    return value[:19] + "…" if re.fullmatch(r"sha256:[0-9a-f]{20,}", value) else value
+
+
+def _problems(comparison: Comparison) -> list[str]:
+    lines = []
+    for claim in comparison.claims:
+        for runtime in comparison.runtimes:
+            cell = comparison.cell(claim.id, runtime)
+            if cell is None or cell.verdict not in ("fail", "error"):
+                continue
+            where = f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
+            why = _why(cell)
+            lines.append(
+                f"- {WORDS[cell.verdict]} {code(claim.id, table=False)} on **{text(runtime)}**"
+                + (f": {why}" if why else "")
+                + (f" ({code(where, table=False)})" if where else "")
+            )
+    return lines
+
+
+def _why(cell: Cell) -> str:
+    """The first failing check as "X equals: expected A, observed B", or the message."""
+    failing = failing_checks(cell)
+    if cell.verdict == "fail" and failing:
+        check = failing[0]
+        that, _, words = check_words(check).partition(" ")
+        expected = code(value_text(check.get("expected")), table=False, limit=MAX_VALUE)
+        observed = code(value_text(check.get("observed")), table=False, limit=MAX_VALUE)
+        more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
+        return f"{code(that, table=False)} {text(words)}: expected {expected}, observed {observed}{more}"
+    return text(reason(cell, limit=MAX_REASON))
+
+
+def _fit(
+    head: list[str], tables: list[str], problems: list[str], tail: list[str], max_bytes: int
+) -> str:
+    """Join the parts, listing fewer failures (then cutting the tables short) until they fit."""
+
+    def join(count: int, table_lines: list[str]) -> str:
+        listed = problems[:count]
+        if count < len(problems):
+            listed.append(f"- … and {len(problems) - count} more (see the HTML report or the JSON)")
+        section = ["### Failures and errors", "", *listed, ""] if problems else []
+        return "\n".join([*head, *table_lines, *section, *tail])
+
+    def size(markdown: str) -> int:
+        return len(markdown.encode("utf-8"))
+
+    count = min(len(problems), MAX_PROBLEMS)
+    result = join(count, tables)
+    while size(result) > max_bytes and count:
+        count = count * 3 // 4  # a few passes, not one per line
+        result = join(count, tables)
+    rows = list(tables)
+    while size(result) > max_bytes and rows:
+        rows = rows[: len(rows) * 3 // 4]
+        while rows and not _is_body_row(rows[-1]):  # never end on a heading or a table's head
+            rows.pop()
+        result = join(count, [*rows, "", "_… the tables are cut short here to fit._", ""])
+    if size(result) > max_bytes:  # a tiny limit: whole characters only, never half of one
+        result = result.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
+    return result
+
+
+def _is_body_row(line: str) -> bool:
+    return line.startswith("| ") and not line.startswith("| claim |")
+
+
+def text(value: str, limit: int | None = None) -> str:
+    """Plain text safe in a table cell: one line, Markdown and HTML characters escaped."""
+    flat = " ".join(value.split())
+    if limit is not None and len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def code(value: str, *, table: bool = True, limit: int | None = None) -> str:
+    """Inline code on one line (newlines shown as ⏎), its fence longer than any backtick run.
+
+    In a table cell a ``|`` is escaped (GitHub unescapes it inside code); elsewhere it is not,
+    since there the backslash would show.
+    """
+    flat = " ".join(printable(value).replace("\n", " ⏎ ").split())
+    if limit is not None and len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    if table:
+        flat = flat.replace("|", "\\|")
+    if not flat:
+        return '`""`'
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _s(number: int) -> str:
+    return "" if number == 1 else "s"

@@ -1,0 +1,376 @@
+"""One comparison made from one or more results files: claims (rows) by runtimes (columns).
+
+Reports read results files (what ``run --json`` writes) and never the plugin's objects, so a
+report can be made later, on another machine, or from several runs merged::
+
+    comparison = load_comparison([Path("docker.json"), Path("podman.json")])
+    comparison.cell("shell-is-pid-1", "podman").verdict   # "pass"
+
+Rows keep the order of the results (the scenarios' order), grouped by article section;
+columns keep the order in which runtimes first appear. When two files hold the same claim on
+the same runtime, the later file wins, and :attr:`Comparison.notes` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from container_claims.errors import InputError
+
+NO_SECTION = "(no section)"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A results file (or the run that just finished) that the comparison was made from."""
+
+    name: str
+    started: str | None
+    finished: str | None
+    host: Mapping[str, Any]
+
+
+@dataclass
+class Claim:
+    """A row: the claim's id, the article's words paraphrased, and where the claim is written."""
+
+    id: str
+    says: str
+    section: str
+    file: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One claim on one runtime: its result record and the source it came from."""
+
+    record: Mapping[str, Any]
+    source: Source
+
+    @property
+    def verdict(self) -> str:
+        return str(self.record["verdict"])
+
+    @property
+    def evidence(self) -> Mapping[str, Any]:
+        evidence = self.record.get("evidence")
+        return evidence if isinstance(evidence, Mapping) else {}
+
+    @property
+    def message(self) -> str:
+        return str(self.record.get("message") or "")
+
+
+@dataclass
+class Comparison:
+    """Claims by runtimes, with what is known about each runtime and each source."""
+
+    sources: list[Source] = field(default_factory=list)
+    runtimes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    sections: dict[str, list[Claim]] = field(default_factory=dict)
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    input_errors: list[tuple[Source, Mapping[str, Any]]] = field(default_factory=list)
+
+    @property
+    def claims(self) -> list[Claim]:
+        return [claim for claims in self.sections.values() for claim in claims]
+
+    def cell(self, claim: str, runtime: str) -> Cell | None:
+        return self.cells.get((claim, runtime))
+
+    def totals(self, runtime: str | None = None) -> Counter[str]:
+        """Verdict counts of one runtime's column, or of the whole matrix."""
+        return Counter(
+            cell.verdict for (_, name), cell in self.cells.items() if runtime in (None, name)
+        )
+
+    def records(self) -> list[Mapping[str, Any]]:
+        """The winning records in the matrix's order: rows, then columns."""
+        return [
+            cell.record
+            for claim in self.claims
+            for runtime in self.runtimes
+            if (cell := self.cell(claim.id, runtime)) is not None
+        ]
+
+    def to_results(self) -> dict[str, Any]:
+        """The merged results in the shape of a results file (what ``summary_lines`` reads).
+
+        Every record has its row's section and its claim's wording, also when its file lacked them.
+        """
+        rows = {claim.id: claim for claim in self.claims}
+        return {
+            "runtimes": [dict(info) for info in self.runtimes.values()],
+            "results": [
+                {
+                    **record,
+                    "section": rows[record["claim"]].section,
+                    "says": rows[record["claim"]].says,
+                }
+                for record in self.records()
+            ],
+        }
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A results file, checked enough that a report can rely on it; else :class:`InputError`.
+
+    The message is one line naming the file and what is wrong with it.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"{path}: cannot read the results file: {reason}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}:{exc.lineno}: not JSON ({exc.msg}); give a file written by run --json"
+        ) from None
+    check_results(data, str(path))
+    assert isinstance(data, dict)
+    return data
+
+
+def check_results(data: Any, name: str) -> None:
+    """Raise :class:`InputError` unless ``data`` has the shape of a results file."""
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise InputError(
+            f"{name}: not a container-claims results file (no 'results' list); "
+            "give a file written by run --json"
+        )
+    for index, record in enumerate(data["results"]):
+        missing = (
+            ["a mapping"]
+            if not isinstance(record, dict)
+            else [
+                key
+                for key in ("claim", "runtime", "verdict")
+                if not isinstance(record.get(key), str)
+            ]
+        )
+        if missing:
+            raise InputError(
+                f"{name}: results[{index}] lacks {', '.join(missing)}; "
+                "not a container-claims results file"
+            )
+    if not isinstance(data.get("runtimes", []), list):
+        raise InputError(f"{name}: 'runtimes' is not a list; not a container-claims results file")
+
+
+def load_comparison(paths: Sequence[Path]) -> Comparison:
+    """Read results files and merge them, later files winning; :class:`InputError` if bad."""
+    return compare([(str(path), read_results(path)) for path in paths])
+
+
+def compare(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Comparison:
+    """Merge results documents, each named (a file name, or "this run"), into one matrix."""
+    comparison = Comparison()
+    claims: dict[str, Claim] = {}
+    replaced: dict[tuple[str, str, str], list[str]] = {}  # (runtime, earlier, later) -> claims
+    for name, data in documents:
+        check_results(data, name)
+        host = data.get("host")
+        source = Source(
+            name=name,
+            started=_str_or_none(data.get("started")),
+            finished=_str_or_none(data.get("finished")),
+            host=host if isinstance(host, Mapping) else {},
+        )
+        comparison.sources.append(source)
+        for info in data.get("runtimes", []):
+            if isinstance(info, Mapping) and isinstance(info.get("name"), str):
+                comparison.runtimes.pop(info["name"], None)  # later file wins, order kept below
+                comparison.runtimes[info["name"]] = info
+        for record in data["results"]:
+            claim = claims.get(record["claim"])
+            if claim is None:
+                claim = claims[record["claim"]] = Claim(
+                    id=record["claim"],
+                    says=str(record.get("says") or ""),
+                    section=str(record.get("section") or NO_SECTION),
+                    file=str(record.get("file") or ""),
+                    line=record["line"] if isinstance(record.get("line"), int) else None,
+                )
+                comparison.sections.setdefault(claim.section, []).append(claim)
+            elif record.get("says"):
+                claim.says = str(record["says"])  # the newest wording; the row stays where it was
+            key = (record["claim"], record["runtime"])
+            earlier = comparison.cells.get(key)
+            if earlier is not None:
+                replaced.setdefault((record["runtime"], earlier.source.name, name), []).append(
+                    record["claim"]
+                )
+            comparison.cells[key] = Cell(record=record, source=source)
+        for error in data.get("input_errors") or []:
+            if isinstance(error, Mapping):
+                comparison.input_errors.append((source, error))
+    comparison.runtimes = _column_order(documents, comparison.runtimes)
+    for (runtime, earlier_name, later_name), claim_ids in replaced.items():
+        comparison.notes.append(
+            f"{runtime}: {_count(len(claim_ids), 'result')} from {later_name} replace those "
+            f"from {earlier_name} (the later file wins): {_some(claim_ids)}."
+        )
+    return comparison
+
+
+def _column_order(
+    documents: Sequence[tuple[str, Mapping[str, Any]]], known: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any]]:
+    """Runtimes in the order they first appear (runtimes lists, then results), info merged."""
+    order: dict[str, Mapping[str, Any]] = {}
+    for _, data in documents:
+        names = [
+            info["name"]
+            for info in data.get("runtimes", [])
+            if isinstance(info, Mapping) and isinstance(info.get("name"), str)
+        ]
+        names += [record["runtime"] for record in data["results"]]
+        for runtime in names:
+            order.setdefault(runtime, known.get(runtime, {"name": runtime}))
+    return order
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _some(names: Sequence[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+def run_period(comparison: Comparison) -> str:
+    """When the results were made: ``2026-11-23 18:19 – 18:21 UTC``, or as the files say."""
+    times = [t for s in comparison.sources for t in (s.started, s.finished) if t]
+    parsed = [_parse_time(t) for t in times]
+    if not parsed:
+        return ""
+    if any(p is None for p in parsed) or len({p.tzinfo is None for p in parsed if p}) > 1:
+        return f"{times[0]} – {times[-1]}" if len(times) > 1 else times[0]
+    known = sorted(p for p in parsed if p is not None)
+    first, last = known[0], known[-1]
+    zone = first.tzname() or ""
+    zone = "UTC" if zone in ("UTC", "UTC+00:00") else zone
+    start = first.strftime("%Y-%m-%d %H:%M")
+    end = last.strftime("%H:%M" if last.date() == first.date() else "%Y-%m-%d %H:%M")
+    return f"{start} – {end} {zone}".strip() if end != start else f"{start} {zone}".strip()
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+# -- text shared by the reports -----------------------------------------------------------------
+
+OPERATOR_WORDS = {
+    "equals": "equals",
+    "not_equals": "does not equal",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "matches": "matches",
+    "not_matches": "does not match",
+    "rows": "has this many rows:",
+    "less_than": "is less than",
+    "greater_than": "is greater than",
+}
+
+_COLOUR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours and cursor moves
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """Terminal text made readable: colour codes dropped, other control characters shown."""
+    text = _COLOUR.sub("", text.replace("\r\n", "\n"))
+    return _CONTROL.sub(
+        lambda m: chr(0x2400 + ord(m.group())) if m.group() != "\x7f" else "␡", text
+    )
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most about ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def value_text(value: Any) -> str:
+    """An observed or expected value as a reader wants it: strings bare, the rest as JSON."""
+    if isinstance(value, str):
+        return printable(value)
+    return printable(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def plain_text(value: Any, indent: str = "") -> str:
+    """A step's value as indented ``key: value`` lines; multi-line strings as blocks."""
+    if isinstance(value, Mapping) and value:
+        lines = []
+        for key, item in value.items():
+            if isinstance(item, Mapping) and item or _is_block(item):
+                lines.append(f"{indent}{key}:")
+                lines.append(plain_text(item, indent + "  "))
+            else:
+                lines.append(f"{indent}{key}: {plain_text(item)}")
+        return "\n".join(lines)
+    if isinstance(value, list) and value and not all(_is_scalar(item) for item in value):
+        return "\n".join(f"{indent}- {plain_text(item, indent + '  ').lstrip()}" for item in value)
+    if isinstance(value, str) and value:
+        text = printable(value).rstrip("\n")
+        return "\n".join(indent + line for line in text.split("\n")) if "\n" in text else text
+    return value_text(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _is_block(value: Any) -> bool:
+    return isinstance(value, str) and "\n" in value.rstrip("\n")
+
+
+def failing_checks(cell: Cell) -> list[Mapping[str, Any]]:
+    checks = cell.evidence.get("checks") or []
+    return [c for c in checks if isinstance(c, Mapping) and not c.get("ok", True)]
+
+
+def check_words(check: Mapping[str, Any]) -> str:
+    """``shell_pid equals``: what the check says of which observation."""
+    op = str(check.get("op", ""))
+    return f"{check.get('that', '?')} {OPERATOR_WORDS.get(op, op.replace('_', ' '))}".strip()
+
+
+def reason(cell: Cell, limit: int = 160) -> str:
+    """Why a cell is not a pass, in one line: the first failing check, or the message."""
+    failing = failing_checks(cell)
+    if cell.verdict == "fail" and failing:
+        check = failing[0]
+        expected = _one_line(value_text(check.get("expected")), limit // 2)
+        observed = _one_line(value_text(check.get("observed")), limit // 2)
+        more = f" (+{len(failing) - 1} more)" if len(failing) > 1 else ""
+        return f"{check_words(check)}: expected {expected}, observed {observed}{more}"
+    text = cell.message or str(cell.evidence.get("stopped") or "")
+    return _one_line(text, limit) if text.strip() else ""
+
+
+def _one_line(text: str, limit: int) -> str:
+    text = " ".join(text.split()) if text.strip() else ('""' if text == "" else repr(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
