@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME",
-        help="runtime to use; repeat for several (default: the first of the runtimes file)",
+        help="runtime to use; repeat for several (default: the first of the runtimes file; all: every one)",
     )
     run.add_argument("--runtimes-file", metavar="FILE", help="YAML file of runtime configurations")
     run.add_argument(

@@ -46,8 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         dest="claims_runtimes",
         metavar="NAME",
-        help="runtime to check the claims on (repeat for several); default: the first entry "
-        "of the runtimes file. 'container-claims runtimes' lists them.",
+        help="runtime to check the claims on (repeat for several; 'all' for every one); default: "
+        "the first entry of the runtimes file. 'container-claims runtimes' lists them.",
     )
     group.addoption(
         "--runtimes-file",

@@ -83,6 +83,8 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
     seen: dict[str, int] = {}
     for index, entry in enumerate(document["runtimes"]):
         line = document["runtimes"].item_lines[index]
+        if entry["name"] == "all":
+            raise ScenarioError(where, line, "'all' names every runtime; give this one another name")
         if entry["name"] in seen:
             raise ScenarioError(
                 where,
@@ -114,16 +116,19 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
 
 
 def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig]:
-    """The configurations named, in order; the file's first entry when ``names`` is empty."""
+    """The configurations named, in order; ``all`` names every one; none: the file's first."""
     if not names:
         return configs[:1]
+    if "all" in names:
+        return configs
     by_name = {config.name: config for config in configs}
     chosen = []
     for name in names:
         if name not in by_name:
             near = difflib.get_close_matches(name, list(by_name), n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise InputError(f"unknown runtime {name!r}{hint}; known: {', '.join(by_name)}")
+            known = ", ".join(by_name)
+            raise InputError(f"unknown runtime {name!r}{hint}; known: {known} (or all)")
         chosen.append(by_name[name])
     return chosen
 
