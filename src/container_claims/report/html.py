@@ -462,20 +462,16 @@ def _step(step: Mapping[str, Any]) -> str:
 
 def _problems(comparison: Comparison, ids: _CellIds) -> str:
     items = []
-    for claim in comparison.claims:
-        for runtime in comparison.runtimes:
-            cell = comparison.cell(claim.id, runtime)
-            if cell is None or cell.verdict not in ("fail", "error"):
-                continue
-            why = reason(cell, limit=240)
-            items.append(
-                f"<li>{_badge(cell.verdict)} "
-                f'<button type="button" class="link" '
-                f'popovertarget="{_e(ids.cell(claim.id, runtime))}">'
-                f"<code>{_e(claim.id)}</code> on {_e(runtime)}</button>"
-                + (f' <span class="why">— {_e(why)}</span>' if why else "")
-                + "</li>"
-            )
+    for claim, runtime, cell in comparison.problems():
+        why = reason(cell, limit=240)
+        items.append(
+            f"<li>{_badge(cell.verdict)} "
+            f'<button type="button" class="link" '
+            f'popovertarget="{_e(ids.cell(claim.id, runtime))}">'
+            f"<code>{_e(claim.id)}</code> on {_e(runtime)}</button>"
+            + (f' <span class="why">— {_e(why)}</span>' if why else "")
+            + "</li>"
+        )
     if not items:
         return ""
     return (

@@ -150,18 +150,14 @@ def _short_id(value: str) -> str:
 
 def _problems(comparison: Comparison) -> list[str]:
     lines = []
-    for claim in comparison.claims:
-        for runtime in comparison.runtimes:
-            cell = comparison.cell(claim.id, runtime)
-            if cell is None or cell.verdict not in ("fail", "error"):
-                continue
-            where = f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
-            why = _why(cell)
-            lines.append(
-                f"- {WORDS[cell.verdict]} {code(claim.id, table=False)} on **{text(runtime)}**"
-                + (f": {why}" if why else "")
-                + (f" ({code(where, table=False)})" if where else "")
-            )
+    for claim, runtime, cell in comparison.problems():
+        where = f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
+        why = _why(cell)
+        lines.append(
+            f"- {WORDS[cell.verdict]} {code(claim.id, table=False)} on **{text(runtime)}**"
+            + (f": {why}" if why else "")
+            + (f" ({code(where, table=False)})" if where else "")
+        )
     return lines
 
 

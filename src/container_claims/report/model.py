@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -86,6 +86,14 @@ class Comparison:
 
     def cell(self, claim: str, runtime: str) -> Cell | None:
         return self.cells.get((claim, runtime))
+
+    def problems(self) -> Iterator[tuple[Claim, str, Cell]]:
+        """The cells that failed or could not be observed, in the matrix's order."""
+        for claim in self.claims:
+            for runtime in self.runtimes:
+                cell = self.cell(claim.id, runtime)
+                if cell is not None and cell.verdict in ("fail", "error"):
+                    yield claim, runtime, cell
 
     def totals(self, runtime: str | None = None) -> Counter[str]:
         """Verdict counts of one runtime's column, or of the whole matrix."""

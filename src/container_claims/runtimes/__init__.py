@@ -84,7 +84,9 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
     for index, entry in enumerate(document["runtimes"]):
         line = document["runtimes"].item_lines[index]
         if entry["name"] == "all":
-            raise ScenarioError(where, line, "'all' names every runtime; give this one another name")
+            raise ScenarioError(
+                where, line, "'all' names every runtime; give this one another name"
+            )
         if entry["name"] in seen:
             raise ScenarioError(
                 where,
