@@ -192,14 +192,14 @@ class ClaimsSession:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "container_claims", None)
-        if record is None:
+        if record is None or self.is_worker:  # a worker's reports go to the controller as they are
             return
         if record.get("verdict") == "invalid":
             self.results.input_errors.append(record)
         else:
-            self.results.add(record)
-            self.results.runtimes.setdefault(record["runtime"], record.pop("runtime_info", {}))
-            record.pop("runtime_info", None)
+            result = {key: value for key, value in record.items() if key != "runtime_info"}
+            self.results.add(result)
+            self.results.runtimes.setdefault(record["runtime"], record["runtime_info"])
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -60,3 +60,5 @@ def test_parallel_run_of_all_runtimes_gives_the_same_verdicts(
     parallel = run_suite("scenarios", *args, "-n", "2", tmp=tmp_path)
     verdicts = {(r["claim"], r["runtime"], r["verdict"]) for r in all_runtimes.data["results"]}
     assert {(r["claim"], r["runtime"], r["verdict"]) for r in parallel.data["results"]} == verdicts
+    # What makes verdicts trustworthy travels from the workers too.
+    assert {r["name"] for r in parallel.data["runtimes"] if r["version"]} == set(RUNTIMES)
