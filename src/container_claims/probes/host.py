@@ -132,6 +132,9 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
     ``sandbox-kernel``: the container runs on another kernel (its boot id differs);
     ``chroot``: the process's root is a directory of the host's tree (``/proc/PID/root``);
     ``pivot_root``: its root is the root of its own mount namespace; ``none``: the host's root.
+
+    Limit: a root moved onto ``/`` of a private mount namespace and then chrooted into (runc's
+    no-pivot mode) looks the same from ``/proc`` as ``pivot_root`` and is reported as such.
     """
     host_boot = _read(PROC / "sys/kernel/random/boot_id")
     if str(boot_id).strip() != host_boot:
