@@ -358,6 +358,18 @@ INVALID = {
         """,
         ["'with' gives arguments to a probe"],
     ),
+    "typo-inside-an-exec-mapping": (
+        """\
+        section: S
+        container: {command: [/bin/bash], tty: true, interactive: true}
+        steps:
+          - exec: {in: main, comand: [echo, hi]}  # <-
+            save: x
+        claims:
+          - {id: a, says: A, expect: [{that: x, equals: 1}]}
+        """,
+        ["unknown key 'comand' in steps.0.exec", "did you mean 'command'?"],
+    ),
     "step-with-two-kinds": (
         """\
         section: S

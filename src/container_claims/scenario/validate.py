@@ -79,6 +79,12 @@ def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> N
     error = jsonschema.exceptions.best_match(validator.iter_errors(document))
     if error is None:
         return
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        # A value that fits no branch: explain it by the branch of its own type, if one is.
+        same_type = [e for e in error.context if e.validator != "type"]
+        if not same_type:
+            break
+        error = jsonschema.exceptions.best_match(same_type) or error
     path: list[str | int] = list(error.absolute_path)
     if error.validator == "additionalProperties":  # point at the unknown key itself
         path.append(_unknown_keys(error)[0])
