@@ -356,17 +356,28 @@ def test_summary_matrix_is_printed(project: Project) -> None:
         ("shell-is-pid-1", 0),
         ("shell-is-pid-1 or shell-is-pid-2", 1),
         ("shell-is-pid-1 or broken-is-fine", 3),
-        ("not invalid", 3),  # could-not-observe outranks a failure
-        ("", 2),  # an invalid scenario outranks everything
+        ("", 3),  # could-not-observe outranks a failure
     ],
 )
 def test_exit_code(project: Project, keyword: str, code: int) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run("-k", keyword)
+
+    assert result.ret == code
+
+
+@pytest.mark.parametrize("keyword", ["", "shell-is-pid-1"])
+def test_an_invalid_scenario_outranks_everything_even_when_deselected(
+    project: Project, keyword: str
+) -> None:
     project.scenario("shell.yaml", SHELL)
     project.scenario("bad.yaml", INVALID)
 
     result = project.run("-k", keyword)
 
-    assert result.ret == code
+    assert result.ret == 2
+    result.stdout.fnmatch_lines(["invalid: scenarios/bad.yaml:*"])
 
 
 def test_unknown_runtime_names_the_known_ones(project: Project) -> None:

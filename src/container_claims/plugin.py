@@ -146,6 +146,11 @@ class ClaimsSession:
             self._runtimes[name] = runtime
         return self._runtimes[name]
 
+    def add_input_error(self, record: dict[str, Any]) -> None:
+        """Recorded when collected (so -k cannot hide it) and again when its item reports."""
+        if record["message"] not in {e["message"] for e in self.results.input_errors}:
+            self.results.input_errors.append(record)
+
     def runtime_info(self, runtime: Runtime) -> dict[str, Any]:
         """What a reader needs to trust this runtime's verdicts; asked once per runtime."""
         if runtime.name not in self._runtime_info:
@@ -195,7 +200,7 @@ class ClaimsSession:
         if record is None or self.is_worker:  # a worker's reports go to the controller as they are
             return
         if record.get("verdict") == "invalid":
-            self.results.input_errors.append(record)
+            self.add_input_error(record)
         else:
             result = {key: value for key, value in record.items() if key != "runtime_info"}
             self.results.add(result)
@@ -244,13 +249,16 @@ class ClaimsSession:
                 runtime.close()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.results.results:
+        if self.is_worker or not (self.results.results or self.results.input_errors):
             return
         from container_claims.report.terminal import summary_lines
 
         terminalreporter.section("container-claims")
-        for line in summary_lines(self.results.to_json()):
-            terminalreporter.write_line(line)
+        if self.results.results:
+            for line in summary_lines(self.results.to_json()):
+                terminalreporter.write_line(line)
+        for error in self.results.input_errors:
+            terminalreporter.write_line(f"invalid: {error['message']}", red=True)
 
 
 class ScenarioFile(pytest.File):
@@ -259,14 +267,14 @@ class ScenarioFile(pytest.File):
         try:
             scenario = load_scenario(self.path, display=self.nodeid or str(self.path))
         except InputError as exc:
-            yield InvalidScenario.from_parent(self, name="invalid-scenario", error=exc)
+            yield self._invalid("invalid-scenario", exc)
             return
         for claim in scenario.claims:
             where = f"{self.nodeid}:{claim.line}"
             first = session.register_claim(claim.id, where)
             if first is not None:
                 error = InputError(f"{where}: claim id {claim.id!r} is already defined at {first}")
-                yield InvalidScenario.from_parent(self, name=f"{claim.id}-duplicate", error=error)
+                yield self._invalid(f"{claim.id}-duplicate", error)
                 continue
             for config in session.configs():
                 yield ClaimItem.from_parent(
@@ -276,6 +284,21 @@ class ScenarioFile(pytest.File):
                     claim=claim,
                     runtime_name=config.name,
                 )
+
+    def _invalid(self, name: str, error: InputError) -> InvalidScenario:
+        session = self.config.stash[SESSION]
+        if not session.is_worker:
+            session.add_input_error(_input_error_record(error, self.path))
+        return InvalidScenario.from_parent(self, name=name, error=error)
+
+
+def _input_error_record(error: InputError, path: Path) -> dict[str, Any]:
+    return {
+        "verdict": "invalid",
+        "file": getattr(error, "path", str(path)),
+        "line": getattr(error, "line", None),
+        "message": str(error),
+    }
 
 
 class ClaimFailed(Exception):
@@ -421,13 +444,7 @@ def _short(value: Any, limit: int = 400) -> str:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report: pytest.TestReport = yield
     if isinstance(item, InvalidScenario) and call.when == "setup":
-        error = item.error
-        report.container_claims = {  # type: ignore[attr-defined]
-            "verdict": "invalid",
-            "file": getattr(error, "path", str(item.path)),
-            "line": getattr(error, "line", None),
-            "message": str(error),
-        }
+        report.container_claims = _input_error_record(item.error, item.path)  # type: ignore[attr-defined]
     elif isinstance(item, ClaimItem) and (
         call.when == "call" or (call.when == "setup" and not report.passed)
     ):
