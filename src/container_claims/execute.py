@@ -91,12 +91,12 @@ def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
 def needed_capabilities(scenario: Scenario, claim: Claim) -> set[str]:
     """Capabilities a runtime needs for this claim to have a meaning on it."""
     needed = set(scenario.requires | claim.requires)
+    if scenario.container is not None:  # every claim of the scenario rests on its container
+        needed |= set(_spec_capabilities(scenario.container.spec))
     names = needed_observations(scenario, claim)
     for step in scenario.all_steps():
         if step.save in names:
             needed |= set(_step_capabilities(step))
-    if scenario.volumes:
-        needed.add("volumes")
     return needed
 
 
@@ -105,12 +105,15 @@ def _step_capabilities(step: Step) -> Iterable[str]:
         yield from PROBES[step.probe].requires
     elif step.kind == "exec":
         yield "exec"
-    elif (
-        step.kind == "run"
-        and step.spec
-        and (step.spec.memory or step.spec.pids_limit or step.spec.cpus)
-    ):
+    elif step.kind == "run" and step.spec is not None:
+        yield from _spec_capabilities(step.spec)
+
+
+def _spec_capabilities(spec: ContainerSpec) -> Iterable[str]:
+    if spec.memory or spec.pids_limit or spec.cpus:
         yield "resources"
+    if spec.volumes:
+        yield "volumes"
 
 
 def _step_strings(step: Step) -> Iterable[str]:

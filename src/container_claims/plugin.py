@@ -426,9 +426,11 @@ class ClaimItem(pytest.Item):
             "checks": [check.to_json() for check in self.checks],
             "steps": steps,
         }
-        if self.result.transcript and any(
-            s.kind == "type" and s.save in needed for s in self.scenario.steps
-        ) | (self.scenario.container is not None and self.scenario.container.save in needed):
+        # The transcript, when the claim rests on anything the terminal session showed.
+        through_shell = {s.save for s in self.scenario.steps if s.kind == "type"}
+        if self.scenario.container is not None:
+            through_shell.add(self.scenario.container.save)
+        if self.result.transcript and needed & through_shell:
             evidence["transcript"] = self.result.transcript
         if self.result.fatal:
             evidence["stopped"] = self.result.fatal
