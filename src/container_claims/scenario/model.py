@@ -104,10 +104,6 @@ class Expectation:
     line: int
     header: bool = False
 
-    def describe(self) -> str:
-        extra = " (after a header line)" if self.header else ""
-        return f"{self.that} {self.op.replace('_', ' ')} {self.value!r}{extra}"
-
 
 @dataclass(frozen=True)
 class Claim:
