@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from container_claims.checks import check, check_claim
+from container_claims.checks import check, check_claim, errors_of, verdict_of
 from container_claims.errors import ObservationError
-from container_claims.observations import CommandOutcome, MissingObservation
+from container_claims.observations import CommandOutcome
 from container_claims.scenario.model import Claim, Expectation
 
 
@@ -166,8 +166,38 @@ def test_check_result_keeps_expected_observed_and_line() -> None:
 def test_missing_observation_is_no_failure(
     that: str, observations: dict[str, Any], op: str, value: Any
 ) -> None:
-    with pytest.raises(MissingObservation):
-        check(Expectation(that, op, value, line=1), observations)
+    result = check(Expectation(that, op, value, line=1), observations)
+    assert result.error is not None
+    assert verdict_of([result]) == "error"
+
+
+def test_a_claim_observed_false_fails_whatever_its_other_expectations_could_not_show() -> None:
+    """Three-valued: one expectation observed false is enough to say the claim does not hold;
+    without one, an expectation that could not be evaluated makes the verdict an error."""
+    seen = {"a": "1", "b": ObservationError("no reply within 10 s")}
+    false_a = check(Expectation("a", "equals", 2, line=1), seen)
+    true_a = check(Expectation("a", "equals", 1, line=1), seen)
+    unknown_b = check(Expectation("b", "equals", 1, line=2), seen)
+    assert verdict_of([unknown_b, false_a]) == "fail"
+    assert verdict_of([true_a, unknown_b]) == "error"
+    assert verdict_of([true_a]) == "pass"
+    assert errors_of([true_a, unknown_b]) == [
+        "line 2: observation 'b' could not be made: no reply within 10 s"
+    ]
+
+
+@pytest.mark.parametrize("op", ["less_than", "greater_than"])
+def test_a_bound_that_is_no_number_is_an_error_and_text_observed_is_a_failure(op: str) -> None:
+    bound_from_text = check(Expectation("n", op, "{{ word }}", line=4), {"n": "3", "word": "abc"})
+    assert bound_from_text.error == "bound 'abc' is not a number"
+    text_observed = check(Expectation("n", op, 5, line=4), {"n": "abc"})
+    assert (text_observed.ok, text_observed.error) == (False, None)
+
+
+def test_a_pattern_that_backtracks_in_re_is_linear_here() -> None:
+    """(a+)+$ on 'aaa...b' takes exponential time with a backtracking engine; RE2 answers."""
+    assert not holds("a" * 100_000 + "b", "matches", "(a+)+$")
+    assert holds("a" * 100_000, "matches", "(a+)+$")
 
 
 def test_check_claim_checks_every_expectation() -> None:

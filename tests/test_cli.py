@@ -85,7 +85,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
             ],
         ),
         (["runtimes"], ["List the runtimes of a runtimes file", "--runtimes-file"]),
-        (["cleanup"], ["Objects without the label are never touched", "--runtimes-file"]),
+        (["cleanup"], ["--all", "--runtimes-file"]),
         (["image"], ["Manage the test image", "build"]),
         (["image", "build"], ["Build the test image offline", "--tag", "--force"]),
     ],

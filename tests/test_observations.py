@@ -134,6 +134,7 @@ def test_to_json_makes_plain_data() -> None:
         "completed": True,
         "detail": "",
         "stderr": "err",
+        "truncated": False,
     }
     assert result["error"] == {"error": "down"}
     assert result["set"] == ["x"]

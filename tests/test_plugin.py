@@ -200,7 +200,7 @@ def test_claim_whose_observation_errored_is_an_error_not_a_failure(project: Proj
     result.stdout.fnmatch_lines(
         [
             "*scenarios/shell.yaml::broken-is-fine[[]fake[]]: could not observe: "
-            "observation 'broken' could not be made: scripted failure for 'cat /broken'",
+            "line 26: observation 'broken' could not be made: scripted failure for 'cat /broken'",
         ]
     )
     (record,) = project.json()["results"]
@@ -329,7 +329,12 @@ def test_results_file_has_runtimes_and_results(project: Project) -> None:
         }
     ]
     assert passed["evidence"]["steps"][0]["save"] == "shell_pid"
-    assert "echo $$" in passed["evidence"]["transcript"]
+    # The transcript is kept once for the scenario on its runtime; claims refer to it.
+    ref = passed["evidence"]["transcript_ref"]
+    assert ref == "scenarios/shell.yaml::fake"
+    assert list(data["transcripts"]) == [ref]
+    assert "echo $$" in data["transcripts"][ref]
+    assert all("transcript" not in r["evidence"] for r in data["results"])
 
 
 def test_summary_matrix_is_printed(project: Project) -> None:

@@ -92,6 +92,9 @@ def test_scenario_vocabulary() -> None:
         "exec",
         "resources",
         "host-processes",
+        "workdir",
+        "user",
+        "network",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

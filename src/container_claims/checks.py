@@ -1,19 +1,30 @@
 """Claims checked against observations: the only place a verdict of pass or fail is decided.
 
 Each expectation compares one observation with a value (which may itself quote another
-observation through ``{{ name }}``). A missing observation is not a failure: it raises
-:class:`~container_claims.observations.MissingObservation`, and the claim's verdict is *error*.
+observation through ``{{ name }}``). An expectation that cannot be evaluated (its observation
+was not made, or not completely) is not a failure: its result carries the reason, and unless
+another expectation of the claim was observed to be false, the claim's verdict is *error*.
+
+A claim holds when all its expectations do: it *fails* as soon as one was observed false
+(what the others would have shown cannot change that), it is an *error* when none was observed
+false but one could not be evaluated, and it *passes* only when every one was observed true.
+
+Regular expressions run on RE2 (:mod:`container_claims.patterns`), in time linear in the
+text whatever the pattern.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from container_claims.errors import ObservationError
 from container_claims.observations import render, resolve, to_json
+from container_claims.patterns import PatternError, compile_pattern
 from container_claims.scenario.model import Claim, Expectation
+
+PASS, FAIL, ERROR = "pass", "fail", "error"
 
 
 @dataclass(frozen=True)
@@ -22,9 +33,10 @@ class CheckResult:
     expected: Any
     observed: Any
     ok: bool
+    error: str | None = None  # why it could not be evaluated; then ``ok`` means nothing
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        record = {
             "that": self.expectation.that,
             "op": self.expectation.op,
             "expected": to_json(self.expected),
@@ -32,6 +44,9 @@ class CheckResult:
             "ok": self.ok,
             "line": self.expectation.line,
         }
+        if self.error is not None:
+            record["error"] = self.error
+        return record
 
 
 def _text(value: Any) -> str:
@@ -59,11 +74,19 @@ def _rows(observed: Any, header: bool) -> int:
     return max(len(lines) - 1, 0) if header else len(lines)
 
 
+class _NotANumber(ValueError):
+    pass
+
+
 def _number(value: Any) -> float:
     try:
         return float(_text(value))
     except ValueError:
-        raise ValueError(f"{value!r} is not a number") from None
+        raise _NotANumber(f"{_text(value)[:80]!r} is not a number") from None
+
+
+def _matches(observed: Any, pattern: Any) -> bool:
+    return compile_pattern(str(pattern)).search(str(observed)) is not None
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -71,29 +94,62 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "not_equals": lambda o, e: not _same(o, e),
     "contains": _contains,
     "not_contains": lambda o, e: not _contains(o, e),
-    "matches": lambda o, e: re.search(e, str(o), re.MULTILINE) is not None,
-    "not_matches": lambda o, e: re.search(e, str(o), re.MULTILINE) is None,
+    "matches": _matches,
+    "not_matches": lambda o, e: not _matches(o, e),
     "less_than": lambda o, e: _number(o) < _number(e),
     "greater_than": lambda o, e: _number(o) > _number(e),
 }
 
 
 def check(expectation: Expectation, observations: Mapping[str, Any]) -> CheckResult:
-    """Evaluate one expectation. Raises ``MissingObservation`` when it cannot be evaluated."""
-    observed = resolve(observations, expectation.that)
-    expected = expectation.value
-    if isinstance(expected, str):
-        expected = render(expected, observations, escape=expectation.op.endswith("matches"))
-    if expectation.op == "rows":
-        count = _rows(observed, expectation.header)
-        return CheckResult(expectation, expected, observed, count == expected)
+    """Evaluate one expectation; when it cannot be, the result says why (``error``)."""
     try:
+        observed = resolve(observations, expectation.that)
+    except ObservationError as exc:
+        return CheckResult(expectation, expectation.value, None, False, error=str(exc))
+    expected = expectation.value
+    try:
+        if isinstance(expected, str):
+            expected = render(expected, observations, escape=expectation.op.endswith("matches"))
+        if expectation.op == "rows":
+            count = _rows(observed, expectation.header)
+            return CheckResult(expectation, expected, observed, count == expected)
+        if expectation.op in ("less_than", "greater_than"):
+            _number(expected)  # a bound that is no number is no comparison: an error
         ok = _OPS[expectation.op](observed, expected)
-    except ValueError:  # a comparison of numbers with text that is no number
-        ok = False
+    except ObservationError as exc:
+        return CheckResult(expectation, expected, observed, False, error=str(exc))
+    except PatternError as exc:
+        return CheckResult(expectation, expected, observed, False, error=f"pattern: {exc}")
+    except _NotANumber as exc:
+        if expectation.op in ("less_than", "greater_than") and not _is_number(expected):
+            return CheckResult(expectation, expected, observed, False, error=f"bound {exc}")
+        ok = False  # observed text that is no number is not below (or above) any bound
     return CheckResult(expectation, expected, observed, ok)
 
 
+def _is_number(value: Any) -> bool:
+    try:
+        _number(value)
+    except _NotANumber:
+        return False
+    return True
+
+
 def check_claim(claim: Claim, observations: Mapping[str, Any]) -> list[CheckResult]:
-    """All expectations of a claim; the claim holds when every result is ok."""
+    """All expectations of a claim, each evaluated (see :func:`verdict_of`)."""
     return [check(expectation, observations) for expectation in claim.expectations]
+
+
+def verdict_of(checks: list[CheckResult]) -> str:
+    """fail if one was observed false; else error if one could not be evaluated; else pass."""
+    if any(not c.ok and c.error is None for c in checks):
+        return FAIL
+    if any(c.error is not None for c in checks):
+        return ERROR
+    return PASS
+
+
+def errors_of(checks: list[CheckResult]) -> list[str]:
+    """Why each expectation that could not be evaluated was not, in the claim's order."""
+    return [f"line {c.expectation.line}: {c.error}" for c in checks if c.error is not None]

@@ -7,6 +7,7 @@ files; the other commands list runtimes, build the test image, and clean up afte
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -59,6 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--image", metavar="REF", help="image to run (default: container-claims/test:bookworm)"
     )
+    run.add_argument(
+        "--allow-host-access",
+        action="store_true",
+        help="let scenarios open the host to their containers (host network...); without it "
+        "such a scenario file is refused with exit 2. Only for files you trust.",
+    )
+    run.add_argument(
+        "--run-deadline",
+        metavar="SECONDS",
+        type=_seconds,
+        help="stop observing after SECONDS: the claims left become errors",
+    )
+    run.add_argument(
+        "--runtime-deadline",
+        metavar="SECONDS",
+        type=_seconds,
+        help="give each runtime at most SECONDS: its claims left become errors",
+    )
+    run.add_argument(
+        "--repeat",
+        metavar="N",
+        type=_rounds,
+        default=1,
+        help="run everything N times and report, per claim and runtime, whether the verdict "
+        "was the same each time (the exit code counts every round)",
+    )
     run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
     run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
     _report_options(run)
@@ -98,11 +125,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     cleanup = commands.add_parser(
         "cleanup",
-        help="remove what a crashed run left behind (labelled objects only)",
-        description="Remove containers, volumes and images that carry container-claims' run label, "
-        "and its marker files on the host. Objects without the label are never touched.",
+        help="remove what crashed or killed runs left behind (never a live run's)",
+        description="Remove what runs that are no longer alive left behind: containers, "
+        "volumes and images that carry container-claims' run label (on every runtime of the "
+        "runtimes file), helper processes, root filesystem copies, temporary directories and "
+        "marker files on the host. Objects without the label are never touched, and a run "
+        "that is still going is left alone (unless --all).",
+        epilog="exit codes: 0 done (runtimes that cannot run here are skipped and named); "
+        "3 something could not be removed.",
     )
     cleanup.add_argument("--runtimes-file", metavar="FILE")
+    cleanup.add_argument(
+        "--all",
+        action="store_true",
+        dest="all_runs",
+        help="also remove the objects of runs that are still going (they will fail)",
+    )
 
     image = commands.add_parser(
         "image", help="the test image", description="Manage the test image."
@@ -116,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--tag", default=None, help="image reference to build")
     build.add_argument("--force", action="store_true", help="rebuild even when current")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds above 0 (at most a week)")
+    return value
+
+
+def _rounds(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number from 1 to 1000")
+    return int(text)
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "runtimes":
             return list_runtimes(args.runtimes_file)
         if args.command == "cleanup":
-            return cleanup(args.runtimes_file)
+            return cleanup(args.runtimes_file, all_runs=args.all_runs)
         return build_image(args)
     except InputError as exc:
         print(f"container-claims: {exc}", file=sys.stderr)
@@ -177,7 +231,9 @@ class _Outcome:
         self.results = session.config.stash[SESSION].results
 
 
-def pytest_arguments(args: argparse.Namespace) -> list[str]:
+def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]:
+    """The pytest command line of ``run``; ``runtimes`` are the names chosen (at least one,
+    so pytest knows this is a claims run and collects scenario files wherever they are)."""
     paths = args.paths or ["scenarios"]
     for path in paths:
         if not Path(path).exists():
@@ -185,7 +241,7 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
     # The plugin's package is imported already (this module), so pytest cannot rewrite its
     # asserts; it has none to rewrite, so the warning would only be noise.
     argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    for name in args.runtime:
+    for name in args.runtime or runtimes[:1]:
         argv += ["--runtime", name]
     for flag, value in (
         ("--runtimes-file", args.runtimes_file),
@@ -194,9 +250,13 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
         ("--junitxml", args.junitxml),
         ("-n", args.workers),
         ("-k", args.keyword),
+        ("--run-deadline", args.run_deadline),
+        ("--runtime-deadline", args.runtime_deadline),
     ):
         if value:
-            argv += [flag, value]
+            argv += [flag, str(value)]
+    if args.allow_host_access:
+        argv.append("--allow-host-access")
     if args.exitfirst:
         argv.append("-x")
     argv.append("-q" if args.quiet else "-v")
@@ -210,13 +270,22 @@ def run(args: argparse.Namespace) -> int:
 
     # Unknown runtimes and bad runtimes files: one line and exit 2, before pytest starts.
     runtimes_file = Path(args.runtimes_file) if args.runtimes_file else None
-    select(load_runtimes_file(runtimes_file), args.runtime)
-    outcome = _Outcome()
-    code = pytest.main(pytest_arguments(args), plugins=[outcome])
+    chosen = [config.name for config in select(load_runtimes_file(runtimes_file), args.runtime)]
+    rounds: list[Any] = []
+    for number in range(1, args.repeat + 1):
+        if args.repeat > 1:
+            print(f"container-claims: round {number} of {args.repeat}", file=sys.stderr)
+        outcome = _Outcome()
+        code = pytest.main(pytest_arguments(args, chosen), plugins=[outcome])
+        if outcome.interrupted or outcome.results is None:
+            break
+        rounds.append(outcome.results)
     if args.html or args.markdown:
         _report_run(args, outcome.results)
     if outcome.interrupted:
         return verdicts.EXIT_INTERRUPTED
+    if len(rounds) > 1:
+        return _report_stability(args, rounds)
     if outcome.results is not None and (outcome.results.results or outcome.results.input_errors):
         return int(outcome.results.exit_code())
     if code == pytest.ExitCode.USAGE_ERROR:
@@ -227,6 +296,52 @@ def run(args: argparse.Namespace) -> int:
     if code == pytest.ExitCode.INTERRUPTED:
         return verdicts.EXIT_INTERRUPTED
     return verdicts.EXIT_UNOBSERVED if code != pytest.ExitCode.OK else verdicts.EXIT_OK
+
+
+def _report_stability(args: argparse.Namespace, rounds: list[Any]) -> int:
+    """``run --repeat``: per claim and runtime, the verdict of every round, and whether it held
+    still. Written into the last round's JSON as ``stability``; the exit code counts all."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for results in rounds:
+        for record in results.to_json()["results"]:
+            seen.setdefault((record["claim"], record["runtime"]), []).append(record["verdict"])
+    unstable = {
+        key: found for key, found in seen.items() if len(set(found)) > 1 or len(found) < len(rounds)
+    }
+    print(
+        f"container-claims: {len(rounds)} rounds: {len(seen) - len(unstable)} of {len(seen)} "
+        "claim and runtime pairs gave the same verdict every time"
+        + (f"; {len(unstable)} did not:" if unstable else "")
+    )
+    for (claim, runtime), found in unstable.items():
+        print(f"  unstable: {claim} on {runtime}: {', '.join(found)}")
+    if args.json:
+        last = rounds[-1]
+        data = last.to_json()
+        data["stability"] = [
+            {
+                "claim": claim,
+                "runtime": runtime,
+                "verdicts": found,
+                "stable": (claim, runtime) not in unstable,
+            }
+            for (claim, runtime), found in seen.items()
+        ]
+        path = Path(args.json)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    codes = [int(results.exit_code()) for results in rounds]
+    worst = max(
+        codes,
+        key=[
+            verdicts.EXIT_OK,
+            verdicts.EXIT_FAILED,
+            verdicts.EXIT_UNOBSERVED,
+            verdicts.EXIT_INPUT,
+        ].index,
+    )
+    return worst
 
 
 def _report_run(args: argparse.Namespace, results: Any) -> None:
@@ -293,33 +408,22 @@ def list_runtimes(runtimes_file: str | None) -> int:
     return verdicts.EXIT_OK
 
 
-def cleanup(runtimes_file: str | None) -> int:
-    from container_claims.errors import ObservationError
-    from container_claims.probes.host import MARKER_PREFIX
-    from container_claims.runtimes import load_runtimes_file, runtime_class
+def cleanup(runtimes_file: str | None, *, all_runs: bool) -> int:
+    from container_claims import sweep
+    from container_claims.runtimes import load_runtimes_file
 
-    removed: list[str] = []
-    problems = 0
-    for config in load_runtimes_file(Path(runtimes_file) if runtimes_file else None):
-        runtime = runtime_class(config.kind)(config, image="", run_id="cleanup")
-        try:
-            runtime.check()
-            removed += [f"{config.name}: {what}" for what in runtime.remove_objects(run_id=None)]
-        except ObservationError as exc:
-            print(f"{config.name}: skipped: {exc}", file=sys.stderr)
-            problems += 1
-        finally:
-            runtime.close()
-    for marker in Path("/").glob(f"{MARKER_PREFIX}*"):
-        marker.unlink(missing_ok=True)
-        removed.append(f"host: file {marker}")
-    for line in removed:
+    configs = load_runtimes_file(Path(runtimes_file) if runtimes_file else None)
+    result = sweep.cleanup(configs, all_runs=all_runs)
+    for line in result.removed:
         print(f"removed {line}")
+    for line in result.skipped + result.problems:
+        print(f"cleanup: {line}", file=sys.stderr)
     print(
-        f"cleanup: {len(removed)} object(s) removed"
-        + (f", {problems} runtime(s) skipped" if problems else "")
+        f"cleanup: {len(result.removed)} object(s) removed"
+        + (f", {len(result.skipped)} runtime(s) skipped" if result.skipped else "")
+        + (f", {len(result.problems)} could not be removed" if result.problems else "")
     )
-    return verdicts.EXIT_OK
+    return verdicts.EXIT_UNOBSERVED if result.problems else verdicts.EXIT_OK
 
 
 def build_image(args: argparse.Namespace) -> int:

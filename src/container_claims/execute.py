@@ -26,9 +26,10 @@ from container_claims.observations import (
     template_names,
     to_json,
 )
-from container_claims.probes import PROBES
+from container_claims.probes import PROBES, ArgumentError
 from container_claims.runtimes.base import Names, Runtime, Shell
 from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario, Step
+from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
 
 DEFAULT_TIMEOUT = 30.0
 PROMPT_TIMEOUT = 15.0  # a terminal shell prompts within this; without -t none comes
@@ -52,6 +53,17 @@ class ProbeContext:
     services: Services
     observations: dict[str, Any]
     defer: Callable[[Callable[[], object]], None]
+
+
+class IncompleteObservation(ObservationError):
+    """A command ran but its observation is not whole (no reply in time, output cut off).
+
+    Claims resting on it are errors; what was seen so far stays in the evidence.
+    """
+
+    def __init__(self, message: str, partial: CommandOutcome) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 @dataclass
@@ -110,10 +122,31 @@ def _step_capabilities(step: Step) -> Iterable[str]:
 
 
 def _spec_capabilities(spec: ContainerSpec) -> Iterable[str]:
+    """What a runtime must honour to start ``spec`` as written (never dropped silently)."""
     if spec.memory or spec.pids_limit or spec.cpus:
         yield "resources"
     if spec.volumes:
         yield "volumes"
+    if spec.workdir:
+        yield "workdir"
+    if spec.user:
+        yield "user"
+    if spec.network != "none":
+        yield "network"
+    if spec.image:
+        yield "images"
+
+
+def _require_whole(outcome: CommandOutcome) -> None:
+    """An outcome that did not complete, or was cut off, is no observation to check."""
+    if not outcome.completed:
+        raise IncompleteObservation(
+            f"no complete observation: {outcome.detail or 'it did not finish'}", outcome
+        )
+    if outcome.truncated:
+        raise IncompleteObservation(
+            f"no complete observation: the output was cut off ({outcome.detail})", outcome
+        )
 
 
 def _step_strings(step: Step) -> Iterable[str]:
@@ -125,12 +158,27 @@ def _step_strings(step: Step) -> Iterable[str]:
 
 
 class ScenarioRunner:
-    """Runs one scenario on one runtime. Use :meth:`run`; it always cleans up after itself."""
+    """Runs one scenario on one runtime. Use :meth:`run`; it always cleans up after itself.
 
-    def __init__(self, scenario: Scenario, runtime: Runtime, services: Services) -> None:
+    ``deadline`` (a :func:`time.monotonic` instant) bounds the whole scenario: no step waits
+    past it, and the steps left when it passes are errors. ``allow_host_access`` is the
+    operator's consent (``--allow-host-access``) to specs that open the host.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        runtime: Runtime,
+        services: Services,
+        *,
+        deadline: float | None = None,
+        allow_host_access: bool = False,
+    ) -> None:
         self.scenario = scenario
         self.runtime = runtime
         self.services = services
+        self.deadline = deadline
+        self.allow_host_access = allow_host_access
         self.token = secrets.token_hex(4)
         self.names = Names(prefix=f"cc-{runtime.run_id}-{self.token}")
         self.observations: dict[str, Any] = {
@@ -150,6 +198,8 @@ class ScenarioRunner:
             self._run_all()
         except ObservationError as exc:
             self.result.fatal = str(exc)
+        except Exception as exc:  # a defect must cost this scenario, once, not the whole run
+            self.result.fatal = f"internal error: {type(exc).__name__}: {exc}"
         finally:
             self._cleanup()
             if self._shell is not None:
@@ -180,14 +230,14 @@ class ScenarioRunner:
         spec = self._resolve_spec(spec)
         began = time.monotonic()
         if spec.interactive:
-            self._shell = self.runtime.open_shell(spec, name, PROMPT_TIMEOUT)
+            self._shell = self.runtime.open_shell(spec, name, self._timeout(PROMPT_TIMEOUT))
             self._defer(self._shell.close)
             value: dict[str, Any] = {"name": name, "prompt": self._shell.prompt}
         else:
             outcome = self.runtime.start(
-                dataclasses.replace(spec, detach=True), name, DEFAULT_TIMEOUT
+                dataclasses.replace(spec, detach=True), name, self._timeout(DEFAULT_TIMEOUT)
             )
-            if outcome.status != 0:
+            if not outcome.completed or outcome.status != 0:
                 raise ObservationError(
                     f"the container did not start: {outcome.stderr or outcome.detail}"
                 )
@@ -199,23 +249,33 @@ class ScenarioRunner:
         began = time.monotonic()
         session = self.observations[save]
         if self._shell is not None:
-            session["exit_status"] = self._shell.exit(exit_line, DEFAULT_TIMEOUT)
+            session["exit_status"] = self._shell.exit(exit_line, self._timeout(DEFAULT_TIMEOUT))
             session["transcript"] = self._shell.transcript
         else:
             self.runtime.remove_container(session["name"])
             session["exit_status"] = None
         self._log(0, f"ended {session['name']}", save, session.get("exit_status"), began)
 
+    def _timeout(self, wanted: float) -> float:
+        """``wanted``, or less when the scenario's deadline is nearer. Raises when it passed."""
+        if self.deadline is None:
+            return wanted
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise ObservationError("the deadline passed before this step")
+        return min(wanted, left)
+
     def _step(self, step: Step) -> None:
         began = time.monotonic()
-        timeout = step.timeout or DEFAULT_TIMEOUT
         missing = set(_step_capabilities(step)) - self.runtime.capabilities
         try:
             if missing:
                 raise ObservationError(
                     f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}"
                 )
-            value = self._do(step, timeout)
+            value = self._do(step, self._timeout(step.timeout or DEFAULT_TIMEOUT))
+            if isinstance(value, CommandOutcome):
+                _require_whole(value)
         except ObservationError as exc:
             value = exc
         if step.save:
@@ -225,22 +285,40 @@ class ScenarioRunner:
     def _do(self, step: Step, timeout: float) -> Any:
         if step.kind == "type":
             assert self._shell is not None  # validation guarantees an interactive container
-            return self._shell.type(self._render(step.text), timeout)
+            line = self._render(step.text)
+            problem = typed_line_problem(line)
+            if problem:
+                raise ObservationError(f"not typed: {problem} (after templates were filled in)")
+            return self._shell.type(line, timeout)
         if step.kind == "exec":
             command = tuple(self._render(part) for part in step.command)
+            for part in command:
+                problem = text_problem("an exec argument", part)
+                if problem:
+                    raise ObservationError(f"not run: {problem}")
             return self.runtime.exec(self.names.container(step.target), command, timeout)
         if step.kind == "run":
             assert step.spec is not None
             return self._run_container(step.spec, timeout)
+        return self._probe(step)
+
+    def _probe(self, step: Step) -> Any:
         info = PROBES[step.probe]
-        args = render_data(step.args, self.observations)
+        try:
+            args = info.convert(render_data(step.args, self.observations))
+        except ArgumentError as exc:
+            raise ObservationError(f"probe {step.probe} {exc}") from None
         context = ProbeContext(
             self.runtime, self.names, self.token, self.services, self.observations, self._defer
         )
         try:
             return info.load()(context, **args)
-        except (OSError, ValueError, KeyError, NotImplementedError) as exc:
-            raise ObservationError(f"probe {step.probe} failed: {exc!r}") from exc
+        except ObservationError:
+            raise
+        except Exception as exc:  # a probe's defect is this observation's error, once
+            raise ObservationError(
+                f"probe {step.probe} failed: {type(exc).__name__}: {exc}"
+            ) from None
 
     def _run_container(self, spec: ContainerSpec, timeout: float) -> CommandOutcome:
         self._run_count += 1
@@ -256,8 +334,14 @@ class ScenarioRunner:
         return str(render(text, self.observations))
 
     def _resolve_spec(self, spec: ContainerSpec) -> ContainerSpec:
-        """Templates filled in, scenario volume names replaced by the engine's names."""
+        """Templates filled in, scenario volume names replaced by the engine's names.
+
+        Filled-in values are checked as the file's own were: an observation can no more
+        choose a runtime option than the scenario can.
+        """
         values = render_data(dataclasses.asdict(spec), self.observations)
+        for field_name, problem in spec_problems(values, allow_host_access=self.allow_host_access):
+            raise ObservationError(f"not started: {field_name}: {problem}")
         values["command"] = tuple(values["command"]) if values["command"] else None
         values["volumes"] = tuple((self.names.volumes[v], p) for v, p in values["volumes"])
         values["env"] = tuple(tuple(pair) for pair in values["env"])
@@ -287,6 +371,8 @@ class ScenarioRunner:
             entry["save"] = save
         if isinstance(value, ObservationError):
             entry["error"] = str(value)
+            if isinstance(value, IncompleteObservation):
+                entry["partial"] = to_json(value.partial)
         else:
             entry["value"] = to_json(value)
         self.result.log.append(entry)

@@ -41,6 +41,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO
 
+from container_claims.paths import state_dir
+
 __all__ = [
     "CONTENT_LABEL",
     "DEFAULT_IMAGE",
@@ -111,20 +113,6 @@ class BuildError(ImageError):
 
 def _log_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def state_dir() -> pathlib.Path:
-    """Where the suite keeps state between runs (root filesystems, build logs).
-
-    ``$CONTAINER_CLAIMS_HOME`` if set; otherwise ``/var/lib/container-claims`` for root and
-    ``~/.cache/container-claims`` for anyone else.
-    """
-    env = os.environ.get("CONTAINER_CLAIMS_HOME")
-    if env:
-        return pathlib.Path(env)
-    if os.geteuid() == 0:
-        return pathlib.Path("/var/lib/container-claims")
-    return pathlib.Path.home() / ".cache" / "container-claims"
 
 
 def rootfs_dir() -> pathlib.Path:

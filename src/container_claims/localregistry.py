@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pathlib
 import secrets
@@ -25,16 +24,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from types import TracebackType
 
+from container_claims.paths import make_temp_dir
+from container_claims.processes import die_with_parent_term
+
 __all__ = ["LocalRegistry", "RegistryError"]
 
 _BINARY = "docker-registry"
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class RegistryError(Exception):
@@ -97,7 +97,7 @@ class LocalRegistry:
                 f"{self.binary!r} is not installed: apt-get install docker-registry, "
                 "or run scripts/setup."
             )
-        self._tmpdir = pathlib.Path(tempfile.mkdtemp(prefix="container-claims-registry-"))
+        self._tmpdir = make_temp_dir("registry")
         try:
             # Another process can take the port between our probe and the registry's bind;
             # the registry then exits at once and we try another port.
@@ -177,7 +177,7 @@ class LocalRegistry:
                 stderr=subprocess.STDOUT,
                 cwd=self._tmpdir,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent_term,
             )
 
     def _wait_ready(self, *, last_attempt: bool) -> bool:
@@ -237,13 +237,6 @@ class LocalRegistry:
             return "(no log)"
         tail = [line.strip() for line in text.strip().splitlines()[-lines:]]
         return " | ".join(tail) if tail else "(empty)"
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the process that started us dies (even by
-    SIGKILL, when no ``stop()`` can run), so no registry outlives the test run."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def _free_port() -> int:

@@ -18,6 +18,13 @@ from container_claims.errors import ObservationError
 #: Names every scenario can use without saving them.
 BUILTINS = ("image", "token", "runtime", "run_id")
 
+#: Most characters of one command's output kept as an observation; beyond it the outcome is
+#: marked truncated, and a claim cannot rest on it (what was not kept was not observed).
+OUTPUT_LIMIT = 1 << 20
+#: Most characters of a terminal session's transcript kept for the evidence (its head and
+#: tail; the middle is counted, not kept).
+TRANSCRIPT_LIMIT = 1 << 18
+
 _TEMPLATE = re.compile(r"\{\{\s*([a-z][a-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*\}\}")
 
 
@@ -30,6 +37,7 @@ class CommandOutcome:
     completed: bool = True
     detail: str = ""  # e.g. "no reply within 10 s"
     stderr: str = ""  # kept apart where the runtime gives it apart (not for a terminal)
+    truncated: bool = False  # output longer than OUTPUT_LIMIT: only its start was kept
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

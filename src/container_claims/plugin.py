@@ -12,15 +12,19 @@ not applicable → skipped (with the reason), error (could not observe) → erro
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from container_claims.checks import CheckResult, check_claim
+from container_claims import ledger
+from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
 from container_claims.errors import ClaimsError, InputError, ObservationError
 from container_claims.execute import (
     ScenarioResult,
@@ -28,10 +32,9 @@ from container_claims.execute import (
     needed_capabilities,
     needed_observations,
 )
-from container_claims.observations import MissingObservation
 from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS, Results
 from container_claims.runtimes import load_runtimes_file, runtime_class, select
-from container_claims.runtimes.base import Runtime, RuntimeConfig
+from container_claims.runtimes.base import PREFLIGHT_TIMEOUT, Runtime, RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario
 
 SESSION = pytest.StashKey["ClaimsSession"]()
@@ -65,6 +68,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "'container-claims image build').",
     )
     group.addoption(
+        "--allow-host-access",
+        dest="claims_allow_host_access",
+        action="store_true",
+        default=False,
+        help="let scenarios open the host to their containers (host network...); without it "
+        "such a scenario file is refused. Only for files you trust.",
+    )
+    group.addoption(
+        "--run-deadline",
+        dest="claims_run_deadline",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="stop observing after SECONDS: the claims left become errors.",
+    )
+    group.addoption(
+        "--runtime-deadline",
+        dest="claims_runtime_deadline",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="give each runtime at most SECONDS from its first container: its claims left "
+        "become errors.",
+    )
+    group.addoption(
         "--claims-json",
         dest="claims_json",
         metavar="FILE",
@@ -80,16 +108,76 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "container-claims-session")
     if config.getoption("claims_runtimes") or config.getoption("claims_runtimes_file"):
         session.configs()  # asked for explicitly: a bad name or file is a usage error now
-    if getattr(config.option, "dist", "no") == "load":
-        # A scenario's claims share one container start: keep them on one worker.
-        config.option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under ``-n``, a scenario's claims on one runtime go to one worker, so the scenario
+    starts its containers once and all its claims rest on the same observations."""
+    if config.getoption("dist") not in ("load", "loadgroup"):
+        return None  # the user chose a distribution mode: theirs
+    from container_claims.scheduling import ScenarioScheduling
+
+    return ScenarioScheduling(config, log)
+
+
+#: A top-level ``claims:`` key, or the scenario schema named in the editor's modeline.
+_SCENARIO_MARKS = re.compile(r"^claims[ \t]*:|^#.*\$schema=\S*scenario", re.MULTILINE)
+
+
+def is_scenario_file(path: Path, config: pytest.Config) -> bool:
+    """YAML files named on the command line or in a folder called ``scenarios``; in a claims
+    run (``container-claims run``, or pytest given one of this plugin's options), also any
+    YAML file that looks like a scenario: a top-level ``claims:``, or the scenario schema in
+    an editor's modeline. A plain pytest run of another project is left alone."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    if path.parent.name == "scenarios" or _named(path, config):
+        return True
+    if not _claims_run(config):
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return False
+    return _SCENARIO_MARKS.search(head) is not None
+
+
+def _claims_run(config: pytest.Config) -> bool:
+    return any(
+        config.getoption(option)
+        for option in (
+            "claims_runtimes",
+            "claims_runtimes_file",
+            "claims_image",
+            "claims_json",
+            "claims_allow_host_access",
+        )
+    )
+
+
+def _named(path: Path, config: pytest.Config) -> bool:
+    return any(
+        os.path.abspath(config.invocation_params.dir / arg.split("::")[0]) == str(path)
+        for arg in config.args
+    )
+
+
+def as_given(path: Path, config: pytest.Config) -> str:
+    """``path`` as the user wrote it: under the argument (file or folder) that named it."""
+    for arg in config.args:
+        given = arg.split("::")[0]
+        target = Path(os.path.abspath(config.invocation_params.dir / given))
+        if target == path:
+            return given
+        if path.is_relative_to(target):
+            return os.path.join(given, str(path.relative_to(target)))
+    return str(path)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix not in (".yaml", ".yml"):
-        return None
-    named = any(Path(arg.split("::")[0]).resolve() == file_path for arg in parent.config.args)
-    if file_path.parent.name == "scenarios" or named:
+    if is_scenario_file(file_path, parent.config):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
@@ -112,6 +200,13 @@ class ClaimsSession:
         self._claim_ids: dict[str, str] = {}
         self._registry: Any = None
         self._previous_sigterm: Any = None
+        self.allow_host_access: bool = config.getoption("claims_allow_host_access")
+        run_deadline = config.getoption("claims_run_deadline")
+        self.run_deadline = time.monotonic() + run_deadline if run_deadline else None
+        self._runtime_deadlines: dict[str, float] = {}
+        self._transcripts_sent: set[str] = set()
+        self.leftovers: list[str] = []  # what the end of the run could not remove
+        self.swept: list[str] = []  # what dead runs had left, removed at the start
 
     # -- configuration ----------------------------------------------------------------------
     def configs(self) -> list[RuntimeConfig]:
@@ -132,19 +227,53 @@ class ClaimsSession:
         return None if first == where else first
 
     def runtime(self, name: str) -> Runtime:
-        """The runtime called ``name``, checked once; raises if it cannot run here."""
+        """The runtime called ``name``, checked once with a first container started under a
+        short deadline; raises (at once, for every later claim too) if it cannot run here."""
         if name in self._unusable:
             raise ObservationError(self._unusable[name])
         if name not in self._runtimes:
             config = next(c for c in self.configs() if c.name == name)
+            ledger.open_ledger(self.run_id).record("runtime", config=config.to_json())
             runtime = runtime_class(config.kind)(config, image=self.image, run_id=self.run_id)
             try:
                 runtime.check()
+                runtime.preflight(PREFLIGHT_TIMEOUT)
             except ObservationError as exc:
+                runtime.close()
                 self._unusable[name] = f"runtime {name!r} cannot run here: {exc}"
                 raise ObservationError(self._unusable[name]) from None
             self._runtimes[name] = runtime
+            limit = self.config.getoption("claims_runtime_deadline")
+            if limit:
+                self._runtime_deadlines[name] = time.monotonic() + limit
         return self._runtimes[name]
+
+    def deadline(self, runtime: Runtime) -> float | None:
+        """When observing on ``runtime`` must stop; raises if that time has passed."""
+        candidates = [
+            (when, what)
+            for when, what in (
+                (self.run_deadline, "the run's deadline (--run-deadline)"),
+                (
+                    self._runtime_deadlines.get(runtime.name),
+                    f"{runtime.name}'s deadline (--runtime-deadline)",
+                ),
+            )
+            if when is not None
+        ]
+        if not candidates:
+            return None
+        when, what = min(candidates)
+        if time.monotonic() >= when:
+            raise ObservationError(f"{what} passed before this claim was observed")
+        return when
+
+    def transcript_once(self, key: str, text: str) -> str | None:
+        """The transcript for the first record of a scenario on a runtime, None for the rest."""
+        if not text or key in self._transcripts_sent:
+            return None
+        self._transcripts_sent.add(key)
+        return text
 
     def add_input_error(self, record: dict[str, Any]) -> None:
         """Recorded when collected (so -k cannot hide it) and again when its item reports."""
@@ -169,7 +298,14 @@ class ClaimsSession:
     def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
         key = (scenario.path, runtime.name)
         if key not in self._scenarios:
-            self._scenarios[key] = ScenarioRunner(scenario, runtime, self).run()
+            runner = ScenarioRunner(
+                scenario,
+                runtime,
+                self,
+                deadline=self.deadline(runtime),
+                allow_host_access=self.allow_host_access,
+            )
+            self._scenarios[key] = runner.run()
         return self._scenarios[key]
 
     def registry(self) -> str:
@@ -181,6 +317,9 @@ class ClaimsSession:
                 registry.start()
             except RegistryError as exc:
                 raise ObservationError(str(exc)) from exc
+            ledger.record("dir", path=str(registry.storage_dir.parent))
+            if registry.pid is not None:
+                ledger.record_process(registry.pid)
             self._registry = registry
         return str(self._registry.address)
 
@@ -194,6 +333,44 @@ class ClaimsSession:
             raise KeyboardInterrupt(f"signal {signum}")  # so cleanup runs as on Ctrl-C
 
         self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
+        if not self.is_worker:
+            from container_claims.sweep import sweep_dead_runs
+
+            swept = sweep_dead_runs()
+            self.swept = swept.removed
+            self.leftovers += swept.problems
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None and (swept.removed or swept.problems):
+                reporter.write_line(
+                    f"container-claims: removed {len(swept.removed)} thing(s) that runs which "
+                    "ended without cleaning up had left"
+                    + (f"; {len(swept.problems)} could not be removed" if swept.problems else "")
+                    + " (details at the end)"
+                )
+            if getattr(self.config.option, "dist", "no") != "no":
+                self._validate_for_controller()
+
+    def _validate_for_controller(self) -> None:
+        """Under xdist the controller collects nothing: load the scenario files here too, so
+        that bad input counts whatever -k deselects on the workers."""
+        for path in _scenario_files(self.config):
+            try:
+                scenario = load_scenario(
+                    path,
+                    display=as_given(path, self.config),
+                    allow_host_access=self.allow_host_access,
+                )
+            except InputError as exc:
+                self.add_input_error(_input_error_record(exc, path))
+                continue
+            where = as_given(path, self.config)
+            for claim in scenario.claims:
+                first = self.register_claim(claim.id, f"{where}:{claim.line}")
+                if first is not None:
+                    error = InputError(
+                        f"{where}:{claim.line}: claim id {claim.id!r} is already defined at {first}"
+                    )
+                    self.add_input_error(_input_error_record(error, path))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "container_claims", None)
@@ -228,13 +405,19 @@ class ClaimsSession:
             # label goes, on every runtime that ran (under xdist the workers ran them).
             used = set(self._runtimes) | {r["runtime"] for r in self.results.results}
             for config in self.configs() if used else []:
-                if config.name in used:
+                if config.name in used and config.name not in self._unusable:
                     self._sweep(config)
         for runtime in self._runtimes.values():
-            runtime.close()
+            try:
+                runtime.close()
+            except (ObservationError, OSError) as exc:
+                self.leftovers.append(f"{runtime.name}: {exc}")
         if self._registry is not None:
             self._registry.stop()
             self._registry = None
+        own = ledger.current()
+        if own is not None and own.run_id == self.run_id:
+            own.close(clean=not self.leftovers)
 
     def _sweep(self, config: RuntimeConfig) -> None:
         runtime = self._runtimes.get(config.name) or runtime_class(config.kind)(
@@ -242,14 +425,16 @@ class ClaimsSession:
         )
         try:
             runtime.remove_objects(run_id=self.run_id)
-        except ObservationError:
-            pass  # the runtime is unusable: it made nothing
+        except ObservationError as exc:  # the engine is gone: the next run sweeps it
+            self.leftovers.append(f"{config.name}: {exc}")
         finally:
             if config.name not in self._runtimes:
                 runtime.close()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not (self.results.results or self.results.input_errors):
+        if self.is_worker or not (
+            self.results.results or self.results.input_errors or self.swept or self.leftovers
+        ):
             return
         from container_claims.report.terminal import summary_lines
 
@@ -259,18 +444,32 @@ class ClaimsSession:
                 terminalreporter.write_line(line)
         for error in self.results.input_errors:
             terminalreporter.write_line(f"invalid: {error['message']}", red=True)
+        for line in self.swept:
+            terminalreporter.write_line(f"removed what a dead run left: {line}")
+        for line in self.leftovers:
+            terminalreporter.write_line(
+                f"could not remove: {line} (the next run, or 'container-claims cleanup', will)",
+                yellow=True,
+            )
 
 
 class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         session = self.config.stash[SESSION]
+        shown = as_given(self.path, self.config)
         try:
-            scenario = load_scenario(self.path, display=self.nodeid or str(self.path))
+            scenario = load_scenario(
+                self.path, display=shown, allow_host_access=session.allow_host_access
+            )
         except InputError as exc:
             yield self._invalid("invalid-scenario", exc)
             return
+        except Exception as exc:  # a defect in loading must not hide the other files
+            error = InputError(f"{shown}: could not be loaded: {type(exc).__name__}: {exc}")
+            yield self._invalid("invalid-scenario", error)
+            return
         for claim in scenario.claims:
-            where = f"{self.nodeid}:{claim.line}"
+            where = f"{shown}:{claim.line}"
             first = session.register_claim(claim.id, where)
             if first is not None:
                 error = InputError(f"{where}: claim id {claim.id!r} is already defined at {first}")
@@ -290,6 +489,18 @@ class ScenarioFile(pytest.File):
         if not session.is_worker:
             session.add_input_error(_input_error_record(error, self.path))
         return InvalidScenario.from_parent(self, name=name, error=error)
+
+
+def _scenario_files(config: pytest.Config) -> Iterator[Path]:
+    """The scenario files the arguments name, as collection would find them."""
+    seen: set[Path] = set()
+    for arg in config.args:
+        target = Path(os.path.abspath(config.invocation_params.dir / arg.split("::")[0]))
+        candidates = [target] if target.is_file() else sorted(target.rglob("*.y*ml"))
+        for path in candidates:
+            if path not in seen and is_scenario_file(path, config):
+                seen.add(path)
+                yield path
 
 
 def _input_error_record(error: InputError, path: Path) -> dict[str, Any]:
@@ -363,14 +574,13 @@ class ClaimItem(pytest.Item):
             reason = f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}"
             raise pytest.skip.Exception(reason, _use_item_location=True)  # report the scenario
         self.result = state.scenario_result(self.scenario, runtime)
-        try:
-            self.checks = check_claim(self.claim, self.result.observations)
-        except MissingObservation as exc:
+        self.checks = check_claim(self.claim, self.result.observations)
+        if verdict_of(self.checks) == ERROR:
             stopped = f" (the scenario stopped: {self.result.fatal})" if self.result.fatal else ""
-            raise ObservationError(f"{exc}{stopped}") from None
+            raise ObservationError("; ".join(errors_of(self.checks)) + stopped)
 
     def runtest(self) -> None:
-        if not all(check.ok for check in self.checks):
+        if verdict_of(self.checks) == FAIL:
             raise ClaimFailed(self.checks)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -397,12 +607,14 @@ class ClaimItem(pytest.Item):
             f"  at:   {self.nodeid.split('::')[0]}:{self.claim.line}",
         ]
         for check in checks:
-            mark = "ok  " if check.ok else "FAIL"
+            mark = "??  " if check.error else "ok  " if check.ok else "FAIL"
             e = check.expectation
             lines.append(
-                f"  {mark} line {e.line}: {e.that} {e.op.replace('_', ' ')} {check.expected!r}"
+                f"  {mark} line {e.line}: {e.that} {e.op.replace('_', ' ')} {_short(repr(check.expected))}"
             )
-            if not check.ok:
+            if check.error:
+                lines.append(f"       not observed: {check.error}")
+            elif not check.ok:
                 lines.append(f"       observed: {_short(check.observed)}")
         evidence = self.evidence()
         for entry in evidence.get("steps", []):
@@ -416,6 +628,19 @@ class ClaimItem(pytest.Item):
             lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
         return "\n".join(lines)
 
+    def _through_shell(self) -> set[str | None]:
+        names: set[str | None] = {s.save for s in self.scenario.steps if s.kind == "type"}
+        if self.scenario.container is not None:
+            names.add(self.scenario.container.save)
+        return names
+
+    def relative_file(self) -> str:
+        root = self.config.rootpath
+        return str(self.path.relative_to(root)) if self.path.is_relative_to(root) else str(self.path)
+
+    def transcript_key(self) -> str:
+        return f"{self.relative_file()}::{self.runtime_name}"
+
     def evidence(self) -> dict[str, Any]:
         """What this verdict rests on: the checks, the steps that made its observations."""
         if self.result is None:
@@ -426,12 +651,10 @@ class ClaimItem(pytest.Item):
             "checks": [check.to_json() for check in self.checks],
             "steps": steps,
         }
-        # The transcript, when the claim rests on anything the terminal session showed.
-        through_shell = {s.save for s in self.scenario.steps if s.kind == "type"}
-        if self.scenario.container is not None:
-            through_shell.add(self.scenario.container.save)
-        if self.result.transcript and needed & through_shell:
-            evidence["transcript"] = self.result.transcript
+        # The transcript, when the claim rests on anything the terminal session showed: kept
+        # once per scenario and runtime in the results, referenced by its claims.
+        if self.result.transcript and needed & self._through_shell():
+            evidence["transcript_ref"] = self.transcript_key()
         if self.result.fatal:
             evidence["stopped"] = self.result.fatal
         return evidence
@@ -459,11 +682,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             message = str(report.longrepr[2]).removeprefix("Skipped: ")
         elif call.excinfo is not None and verdict == ERROR:
             message = str(call.excinfo.value)
+        evidence = item.evidence()
+        transcript = None
+        if "transcript_ref" in evidence and item.result is not None:
+            transcript = item.session_state.transcript_once(
+                evidence["transcript_ref"], item.result.transcript
+            )
         report.container_claims = {  # type: ignore[attr-defined]
             "scenario": item.scenario.name,
-            "file": str(item.path.relative_to(item.config.rootpath))
-            if item.path.is_relative_to(item.config.rootpath)
-            else str(item.path),
+            "file": item.relative_file(),
             "line": item.claim.line,
             "claim": item.claim.id,
             "says": item.claim.says,
@@ -473,7 +700,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "duration_s": round(report.duration, 3),
             "scenario_duration_s": item.result.duration_s if item.result else None,
             "message": message,
-            "evidence": item.evidence(),
+            "evidence": evidence,
             "runtime_info": item.runtime_info or {"name": item.runtime_name},
+            **({"transcript": transcript} if transcript else {}),
         }
     return report

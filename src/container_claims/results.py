@@ -43,9 +43,16 @@ class Results:
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     input_errors: list[dict[str, Any]] = field(default_factory=list)
+    #: Terminal transcripts, once per scenario and runtime; evidence refers to them by key.
+    transcripts: dict[str, str] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def add(self, record: dict[str, Any]) -> None:
+        """One claim's record; a transcript it carries is kept once, under its reference."""
+        transcript = record.pop("transcript", None)
+        ref = (record.get("evidence") or {}).get("transcript_ref")
+        if transcript and ref:
+            self.transcripts.setdefault(ref, transcript)
         self.results.append(record)
 
     def _rank(self, record: dict[str, Any]) -> int:
@@ -72,6 +79,7 @@ class Results:
             # The scenarios' own order: file, then the claim's line; runtimes as they ran.
             "results": sorted(self.results, key=lambda r: (r["file"], r["line"], self._rank(r))),
             "input_errors": self.input_errors,
+            "transcripts": self.transcripts,
             "summary": dict(Counter(r["verdict"] for r in self.results)),
         }
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from container_claims import ledger
 from container_claims.errors import ObservationError
+from container_claims.ledger import MARKER_PREFIX
+from container_claims.processes import die_with_parent
 
 if TYPE_CHECKING:
     from container_claims.execute import ProbeContext
 
 PROC = Path("/proc")
-MARKER_PREFIX = "container-claims-host-marker-"
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup")
 
 
@@ -164,7 +167,8 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
 
 def marker_file(ctx: ProbeContext) -> str:
     """Create a file in the host's ``/`` that no image has; removed when the scenario ends."""
-    path = Path("/") / f"{MARKER_PREFIX}{ctx.token}"
+    path = Path("/") / f"{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
+    ledger.record("marker", path=str(path))
     path.write_text("created by container-claims on the host\n")
     ctx.defer(lambda: path.unlink(missing_ok=True))
     return path.name
@@ -172,7 +176,7 @@ def marker_file(ctx: ProbeContext) -> str:
 
 def marker_process(ctx: ProbeContext) -> str:
     """Start a process on the host with a unique name; ended (by its PID) with the scenario."""
-    marker = f"{MARKER_PREFIX}{ctx.token}"
+    marker = f"{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
     process = subprocess.Popen(
         [marker, "3600"],
         executable="sleep",
@@ -180,7 +184,9 @@ def marker_process(ctx: ProbeContext) -> str:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=die_with_parent,
     )
+    ledger.record_process(process.pid)
 
     def stop() -> None:
         if process.poll() is None:
@@ -211,8 +217,6 @@ def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
         "memory": ("memory", "memory.limit_in_bytes", "memory.max"),
         "pids": ("pids", "pids.max", "pids.max"),
     }
-    if resource not in files:
-        raise ValueError(f"resource must be one of {', '.join(files)}, not {resource!r}")
     controller, v1_file, v2_file = files[resource]
     for line in _read(PROC / str(pid) / "cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
@@ -228,11 +232,57 @@ def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
     return "max" if value == "max" or int(value) >= 2**62 else value
 
 
-def find_file(ctx: ProbeContext, dirs: list[str] | str, path: str) -> dict[str, Any]:
-    """Which of the host directories ``dirs`` hold ``path`` (relative to each)."""
-    candidates = [dirs] if isinstance(dirs, str) else list(dirs)
-    found = [d for d in candidates if d and (Path(d) / path.lstrip("/")).exists()]
-    return {"count": len(found), "found_in": found, "searched": candidates}
+def _require_container_process(pid: int) -> None:
+    """Probes that read a process's tables take a container's process, not any host process:
+    one in a PID namespace other than the suite's own."""
+    theirs = _ns(pid, "pid")
+    if theirs is None:
+        raise ObservationError(f"there is no process {pid} on the host")
+    if theirs == _ns(os.getpid(), "pid"):
+        raise ObservationError(
+            f"process {pid} is not a container's: it shares the suite's PID namespace"
+        )
+
+
+def find_file(ctx: ProbeContext, dirs: list[str], path: str) -> dict[str, Any]:
+    """Which of the directories ``dirs`` hold ``path`` (relative to each).
+
+    The directories must lie in the runtime's storage (``Runtime.storage_roots``): this probe
+    looks into what the engine keeps, not anywhere on the host. No symbolic link is followed,
+    neither in the directories nor on the way to the file, so a container cannot point it
+    elsewhere.
+    """
+    _confine(ctx, dirs, "dirs")
+    found = [d for d in dirs if _exists_within(d, path)]
+    return {"count": len(found), "found_in": found, "searched": list(dirs)}
+
+
+def _confine(ctx: ProbeContext, dirs: list[str], argument: str) -> None:
+    roots = [os.path.normpath(root) for root in ctx.runtime.storage_roots() if root]
+    for directory in dirs:
+        plain = os.path.normpath(directory)
+        if not any(plain == root or plain.startswith(root.rstrip("/") + "/") for root in roots):
+            where = ", ".join(roots) or "nowhere (this runtime names no storage)"
+            raise ObservationError(
+                f"{argument}: {directory!r} is not in the runtime's storage ({where})"
+            )
+        if os.path.realpath(plain) != plain:
+            raise ObservationError(f"{argument}: {directory!r} goes through a symbolic link")
+
+
+def _exists_within(directory: str, path: str) -> bool:
+    """Whether ``directory/path`` exists, walking it without following any symbolic link."""
+    current = directory
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    for index, part in enumerate(parts):
+        current = os.path.join(current, part)
+        try:
+            st = os.lstat(current)
+        except OSError:
+            return False
+        if stat.S_ISLNK(st.st_mode) and index < len(parts) - 1:
+            return False  # a link on the way: where it points is not this directory's
+    return bool(parts)
 
 
 def container_storage(
@@ -247,9 +297,11 @@ def container_storage(
     resolv.conf) hold no data of the container. ``ratio`` compares with ``compare_to`` bytes.
     """
     if known_dirs:
+        _confine(ctx, known_dirs, "known_dirs")
         dirs, source = list(known_dirs), "engine"
     elif pid is not None:
-        dirs, source = _writable_dirs(int(pid)), "mount table"
+        _require_container_process(pid)
+        dirs, source = _writable_dirs(pid), "mount table"
     else:
         raise ObservationError("neither the engine nor the host process tells where the files are")
     used = _disk_usage(dirs)
@@ -257,7 +309,7 @@ def container_storage(
         "dirs": dirs,
         "source": source,
         "bytes": used,
-        "ratio": round(used / int(compare_to), 6),
+        "ratio": round(used / compare_to, 6),
     }
 
 

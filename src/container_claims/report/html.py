@@ -405,8 +405,8 @@ def _evidence(
     if steps:
         parts.append('<span class="label">Observations</span>')
         parts.append(f'<ol class="steps">{"".join(_step(s) for s in steps)}</ol>')
-    transcript = evidence.get("transcript")
-    if isinstance(transcript, str) and transcript:
+    transcript = cell.transcript
+    if transcript:
         parts.append('<span class="label">Terminal transcript</span>')
         parts.append(f'<pre class="transcript" tabindex="0">{_e(_t(printable(transcript)))}</pre>')
     if not (cell.message or checks or steps or transcript):

@@ -35,6 +35,7 @@ class Source:
     started: str | None
     finished: str | None
     host: Mapping[str, Any]
+    transcripts: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +68,16 @@ class Cell:
     @property
     def message(self) -> str:
         return str(self.record.get("message") or "")
+
+    @property
+    def transcript(self) -> str:
+        """The terminal transcript the verdict rests on: kept once per scenario in its file
+        (``transcript_ref``), or inline in results files of earlier versions."""
+        inline = self.evidence.get("transcript")
+        if isinstance(inline, str):
+            return inline
+        ref = self.evidence.get("transcript_ref")
+        return str(self.source.transcripts.get(ref, "")) if isinstance(ref, str) else ""
 
 
 @dataclass
@@ -196,6 +207,13 @@ def compare(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Comparison:
             started=_str_or_none(data.get("started")),
             finished=_str_or_none(data.get("finished")),
             host=host if isinstance(host, Mapping) else {},
+            transcripts={
+                str(key): text
+                for key, text in (data.get("transcripts") or {}).items()
+                if isinstance(text, str)
+            }
+            if isinstance(data.get("transcripts"), Mapping)
+            else {},
         )
         comparison.sources.append(source)
         for info in data.get("runtimes", []):

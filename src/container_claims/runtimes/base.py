@@ -8,17 +8,21 @@ belong here: they are the same for every runtime and live in :mod:`container_cla
 from __future__ import annotations
 
 import abc
+import contextlib
+import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from container_claims.errors import RuntimeUnavailable
+from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import CommandOutcome
 from container_claims.scenario.model import ContainerSpec
 
 #: Label on every object the suite creates; its value is the run id.
 RUN_LABEL = "org.container-claims.run"
+#: Seconds a runtime's first container may take before the runtime is called unusable.
+PREFLIGHT_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,38 @@ class Runtime(abc.ABC):
         if shutil.which(self.config.binary, path=self.env().get("PATH")) is None:
             raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
 
+    def preflight(self, timeout: float) -> None:
+        """Start a first container (``true``) under a short deadline.
+
+        A runtime whose binary fails, hangs, or whose engine refuses a plain container is
+        unusable: its claims become errors at once, instead of each step waiting out its
+        timeout. Raises :class:`RuntimeUnavailable` with what happened.
+        """
+        name = f"cc-{self.run_id}-preflight-{secrets.token_hex(3)}"
+        try:
+            outcome = self.run(ContainerSpec(command=("true",)), name, timeout)
+        except ObservationError as exc:
+            raise RuntimeUnavailable(f"a first container could not run: {exc}") from None
+        finally:
+            with contextlib.suppress(ObservationError):
+                self.remove_container(name)
+        if not outcome.completed:
+            raise RuntimeUnavailable(
+                f"a first container ('true') gave no result within {timeout:g} s"
+            )
+        if outcome.status != 0:
+            said = (outcome.stderr or outcome.output).strip()[-300:] or "nothing"
+            raise RuntimeUnavailable(
+                f"a first container ('true') exited with {outcome.status}: {said}"
+            )
+
+    def storage_roots(self) -> list[str]:
+        """Host directories where this runtime keeps containers' and images' files.
+
+        Probes that look into host directories (``host.find_file``...) stay inside these.
+        """
+        return []
+
     @abc.abstractmethod
     def version(self) -> dict[str, str]:
         """Versions that make a verdict trustworthy (client, engine, OCI runtime)."""
@@ -144,10 +180,14 @@ class Runtime(abc.ABC):
         """Remove one of our volumes by its exact name, if it still exists."""
 
     @abc.abstractmethod
-    def remove_objects(self, *, run_id: str | None) -> list[str]:
-        """Remove containers, volumes and images labelled with ``run_id`` (any run if None).
+    def remove_objects(
+        self, *, run_id: str | None, keep: frozenset[str] = frozenset()
+    ) -> list[str]:
+        """Remove containers, volumes and images labelled with ``run_id``; with None, those
+        of every run whose id is not in ``keep`` (the live ones).
 
-        Returns what was removed, for the log. Never touches unlabelled objects.
+        Returns what was removed, for the log. Never touches unlabelled objects. Something
+        already gone, or being removed by someone else, counts as removed.
         """
 
     # -- what the engine knows --------------------------------------------------------------

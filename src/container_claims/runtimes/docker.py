@@ -14,18 +14,29 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from container_claims.errors import ObservationError, RuntimeUnavailable
-from container_claims.observations import CommandOutcome
+from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
+from container_claims.processes import run_bounded
 from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
-from container_claims.scenario.model import ContainerSpec
+from container_claims.scenario.model import CAPABILITIES, ContainerSpec
+
+#: Exit statuses of ``docker run``/``exec`` (and Podman's) that mean the engine or the CLI
+#: failed, not the container's command: 125 the engine refused, 126 the command could not be
+#: invoked, 127 it was not found.
+REFUSED_STATUSES = (125, 126, 127)
+#: What the CLIs print when they, not the container, failed (``docker exec`` exits 1 then).
+_CLI_ERRORS = (
+    "Error response from daemon:",
+    "Cannot connect to the Docker daemon",
+    "error during connect:",
+    "Error: ",  # podman
+)
 
 
 class DockerRuntime(Runtime):
     """Docker (or a Docker-compatible CLI and engine)."""
 
     kind: ClassVar[str] = "docker"
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"engine", "images", "registry", "layers", "volumes", "exec", "resources", "host-processes"}
-    )
+    capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)  # every one
 
     #: Options that let ``run`` and ``push`` use the plain-HTTP registry on 127.0.0.1.
     loopback_registry_flags: ClassVar[tuple[str, ...]] = ()  # Docker allows 127.0.0.0/8 as is
@@ -69,34 +80,47 @@ class DockerRuntime(Runtime):
         """Run the runtime's binary; a timeout is an outcome that did not complete."""
         argv = [self.config.binary, *args]
         try:
-            proc = subprocess.run(
-                argv,
-                input=stdin if stdin is not None else "",
-                capture_output=True,
-                text=True,
-                errors="replace",
-                env=self.env(),
-                timeout=timeout,
+            done = run_bounded(
+                argv, timeout=timeout, limit=OUTPUT_LIMIT, stdin=stdin or "", env=self.env()
             )
-        except FileNotFoundError as exc:
-            raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable") from exc
-        except subprocess.TimeoutExpired as exc:  # subprocess.run killed it (our child)
-            out = exc.stdout if isinstance(exc.stdout, str) else ""
+        except OSError as exc:
+            raise RuntimeUnavailable(f"{self.config.binary!r} cannot be run: {exc}") from exc
+        if done.timed_out:
             return CommandOutcome(
-                output=out.rstrip("\n"),
+                output=done.stdout.rstrip("\n"),
                 status=None,
                 completed=False,
                 detail=f"{what or args[0]} gave no result within {timeout:g} s",
+                stderr=done.stderr.rstrip("\n"),
             )
+        truncated = done.stdout_truncated or done.stderr_truncated
         return CommandOutcome(
-            output=proc.stdout.rstrip("\n"), status=proc.returncode, stderr=proc.stderr.rstrip("\n")
+            output=done.stdout.rstrip("\n"),
+            status=done.returncode,
+            stderr=done.stderr.rstrip("\n"),
+            truncated=truncated,
+            detail=f"more than {OUTPUT_LIMIT:,} bytes of output" if truncated else "",
         )
+
+    def _refusal(self, outcome: CommandOutcome, what: str) -> None:
+        """Raise when the engine or CLI, not the container's command, gave this outcome."""
+        if not outcome.completed:
+            return  # a timeout: the caller reports it as incomplete
+        status = outcome.status
+        cli_error = status != 0 and any(
+            line.startswith(_CLI_ERRORS) for line in outcome.stderr.splitlines()
+        )
+        if status in REFUSED_STATUSES or cli_error:
+            said = (outcome.stderr or outcome.output).strip()[-500:] or "nothing"
+            raise ObservationError(f"{self.config.binary} refused {what} (exit {status}): {said}")
 
     def run_argv(self, spec: ContainerSpec, name: str, image: str) -> list[str]:
         """The ``BINARY run ...`` command line for a spec (image and names already resolved)."""
+        # Scenario values only ever follow "=" of an option or come after "--", so none can be
+        # read as an option of the CLI, whatever it begins with.
         argv = [self.config.binary, "run", *self.config.run_args]
-        argv += ["--name", name, "--label", f"{RUN_LABEL}={self.run_id}"]
-        argv += ["--network", spec.network]
+        argv += [f"--name={name}", f"--label={RUN_LABEL}={self.run_id}"]
+        argv.append(f"--network={spec.network}")
         if spec.detach:
             argv.append("-d")
         if spec.interactive:
@@ -113,14 +137,14 @@ class DockerRuntime(Runtime):
             ("--cpus", spec.cpus),
         ):
             if value is not None:
-                argv += [flag, str(value)]
+                argv.append(f"{flag}={value}")
         for key, value in spec.env:
-            argv += ["--env", f"{key}={value}"]
+            argv.append(f"--env={key}={value}")
         for volume, path in spec.volumes:
-            argv += ["--volume", f"{volume}:{path}"]
+            argv.append(f"--volume={volume}:{path}")
         if image.startswith("127."):
             argv += self.loopback_registry_flags
-        argv.append(image)
+        argv += ["--", image]
         if spec.command:
             argv += list(spec.command)
         return argv
@@ -173,14 +197,27 @@ class DockerRuntime(Runtime):
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         argv = self.run_argv(spec, name, spec.image or self.image)
-        return self._cli(argv[1:], timeout=timeout, what=f"starting {name}")
+        outcome = self._cli(argv[1:], timeout=timeout, what=f"starting {name}")
+        self._refusal(outcome, f"to start {name}")
+        if outcome.completed and outcome.status != 0:
+            said = (outcome.stderr or outcome.output).strip()[-500:] or "nothing"
+            raise ObservationError(f"{name} did not start (exit {outcome.status}): {said}")
+        return outcome
 
     def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         argv = self.run_argv(spec, name, spec.image or self.image)
-        return self._cli(argv[1:], timeout=timeout, stdin=spec.stdin, what=f"running {name}")
+        outcome = self._cli(argv[1:], timeout=timeout, stdin=spec.stdin, what=f"running {name}")
+        self._refusal(outcome, f"to run {name}")
+        return outcome
 
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
-        return self._cli(["exec", name, *command], timeout=timeout, what=f"exec in {name}")
+        outcome = self._cli(["exec", "--", name, *command], timeout=timeout, what=f"exec in {name}")
+        self._refusal(outcome, f"the exec in {name}")
+        return outcome
+
+    def storage_roots(self) -> list[str]:
+        root = self.info().get("root_dir")
+        return [str(root)] if root else []
 
     def create_volume(self, name: str) -> None:
         self._engine(
@@ -195,60 +232,76 @@ class DockerRuntime(Runtime):
 
         try:
             container = self._engine(f"container {name}", self.client().containers.get, name)
-            self._kill_and_remove(container)
         except docker.errors.NotFound:
-            pass
+            return
+        self._kill_and_remove(container)
 
     def _kill_and_remove(self, container: Any) -> None:
-        """SIGKILL first: some engines' forced removal waits out a stop timeout."""
+        """SIGKILL first: some engines' forced removal waits out a stop timeout. Gone already,
+        or being removed by someone else, is done."""
         import docker
 
         with contextlib.suppress(docker.errors.APIError):
             if container.status == "running":
                 container.kill()
-        container.remove(force=True, v=True)
+        self._gone_is_done(f"container {container.name}", container.remove, force=True, v=True)
 
-    def remove_image(self, ref: str) -> None:
+    def _gone_is_done(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
+        """Remove something; "no such object" and "removal already in progress" are success."""
         import docker
 
-        with contextlib.suppress(docker.errors.NotFound):
-            self._engine(f"image {ref}", self.client().images.remove, ref, force=True)
+        try:
+            self._engine(what, call, *args, **kwargs)
+        except docker.errors.NotFound:
+            pass
+        except ObservationError as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, docker.errors.APIError)
+                and cause.status_code == 409
+                and ("in progress" in str(cause) or "being removed" in str(cause))
+            ):
+                return
+            raise
+
+    def remove_image(self, ref: str) -> None:
+        self._gone_is_done(f"image {ref}", self.client().images.remove, ref, force=True)
 
     def remove_volume(self, name: str) -> None:
         import docker
 
         try:
             volume = self._engine(f"volume {name}", self.client().volumes.get, name)
-            self._engine(f"volume {name}", volume.remove, force=True)
         except docker.errors.NotFound:
-            pass
+            return
+        self._gone_is_done(f"volume {name}", volume.remove, force=True)
 
-    def remove_objects(self, *, run_id: str | None) -> list[str]:
-        import docker
-
+    def remove_objects(
+        self, *, run_id: str | None, keep: frozenset[str] = frozenset()
+    ) -> list[str]:
         label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
         client = self.client()
+
+        def ours(labels: Mapping[str, str] | None) -> bool:
+            return (labels or {}).get(RUN_LABEL) not in keep
+
         removed: list[str] = []
         for container in self._engine(
             "containers", client.containers.list, all=True, filters={"label": label}
         ):
-            try:
+            if ours(container.labels):
                 self._kill_and_remove(container)
                 removed.append(f"container {container.name}")
-            except docker.errors.NotFound:
-                pass
         for volume in self._engine("volumes", client.volumes.list, filters={"label": label}):
-            try:
-                volume.remove(force=True)
+            if ours((volume.attrs or {}).get("Labels")):
+                self._gone_is_done(f"volume {volume.name}", volume.remove, force=True)
                 removed.append(f"volume {volume.name}")
-            except docker.errors.NotFound:
-                pass
         for image in self._engine("images", client.images.list, filters={"label": label}):
-            try:
-                client.images.remove(image.id, force=True)
+            if ours(image.labels):
+                self._gone_is_done(
+                    f"image {image.short_id}", client.images.remove, image.id, force=True
+                )
                 removed.append(f"image {', '.join(image.tags) or image.short_id}")
-            except docker.errors.NotFound:
-                pass
         return removed
 
     # -- what the engine knows --------------------------------------------------------------
@@ -342,6 +395,7 @@ class DockerRuntime(Runtime):
                 label,
                 "--network",
                 "none",
+                "--",
                 self.image,
                 "sh",
                 "-c",

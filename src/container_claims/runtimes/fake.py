@@ -21,7 +21,7 @@ import yaml
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import CommandOutcome
 from container_claims.runtimes.base import Runtime, Shell
-from container_claims.scenario.model import ContainerSpec
+from container_claims.scenario.model import CAPABILITIES, ContainerSpec
 
 SCRIPT_VARIABLE = "CONTAINER_CLAIMS_FAKE"
 
@@ -65,9 +65,7 @@ class FakeShell(Shell):
 
 class FakeRuntime(Runtime):
     kind: ClassVar[str] = "fake"
-    capabilities: ClassVar[frozenset[str]] = frozenset(
-        {"engine", "images", "registry", "layers", "volumes", "exec", "resources", "host-processes"}
-    )
+    capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)  # every one
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -116,8 +114,17 @@ class FakeRuntime(Runtime):
     def remove_volume(self, name: str) -> None:
         self.removed.append(name)
 
-    def remove_objects(self, *, run_id: str | None) -> list[str]:
+    def remove_objects(
+        self, *, run_id: str | None, keep: frozenset[str] = frozenset()
+    ) -> list[str]:
         return []
+
+    def preflight(self, timeout: float) -> None:
+        if self.script.get("preflight_fails"):
+            raise RuntimeUnavailable(str(self.script["preflight_fails"]))
+
+    def storage_roots(self) -> list[str]:
+        return [str(root) for root in self.script.get("storage_roots", [])]
 
     def info(self) -> Mapping[str, Any]:
         return dict(self.script.get("info", {}))

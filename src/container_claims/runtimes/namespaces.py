@@ -2,9 +2,15 @@
 
 ``unshare`` (util-linux) with ``chroot``, and bubblewrap, run the test image's root
 filesystem directly. There is no engine to ask, no image store, no volumes and no resource
-limits: claims that need those are not applicable here. A run gets its own copy of the root
-filesystem (containers of one run share it, as processes sharing a directory do), so the
-source tree the image is built from is never written to.
+limits: claims that need those are not applicable here. Each process of a run gets its own
+copy of the root filesystem (containers of that process share it, as processes sharing a
+directory do), so the source tree the image is built from is never written to, and two xdist
+workers never delete a copy under each other.
+
+The container's processes run as root on the host, in namespaces of their own but with no
+user namespace, seccomp or device cgroup: so they keep only the capabilities Docker grants by
+default, less ``CAP_MKNOD`` (no device cgroup here to make it harmless), and die with the
+suite (``--kill-child``, ``--die-with-parent``).
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from container_claims import ledger
 from container_claims.errors import ObservationError, RuntimeUnavailable
-from container_claims.observations import CommandOutcome
+from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
+from container_claims.paths import runs_dir
+from container_claims.processes import Finished, die_with_parent, run_bounded
 from container_claims.runtimes.base import Runtime, Shell
 from container_claims.scenario.model import ContainerSpec
 
@@ -29,6 +38,24 @@ CLEAN_ENV = {
     "HOME": "/root",
     "LANG": "C.UTF-8",
 }
+#: Docker's default capabilities, less MKNOD: what a container's root keeps here.
+CAPABILITIES = (
+    "chown",
+    "dac_override",
+    "fowner",
+    "fsetid",
+    "kill",
+    "setgid",
+    "setuid",
+    "setpcap",
+    "net_bind_service",
+    "net_raw",
+    "sys_chroot",
+    "audit_write",
+    "setfcap",
+)
+#: Prefixes of what the wrappers print when they, not the container's command, failed.
+_WRAPPER_ERRORS = ("unshare: ", "chroot: ", "bwrap: ", "setpriv: ", "nsenter: ")
 
 
 class NamespaceRuntime(Runtime):
@@ -55,13 +82,15 @@ class NamespaceRuntime(Runtime):
         return rootfs_dir()
 
     def root(self) -> Path:
-        """This run's copy of the root filesystem, made on first use."""
+        """This process's copy of the root filesystem, made on first use."""
         if self._root is None:
-            from container_claims.image import state_dir
+            import os
 
-            target = state_dir() / "runs" / f"{self.run_id}-{self.name}"
+            target = runs_dir() / f"{self.run_id}-{os.getpid()}-{self.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(target, ignore_errors=True)
+            ledger.record("dir", path=str(target))
+            if target.exists():
+                ledger.remove_tree(target)
             copy = subprocess.run(
                 ["cp", "-a", "--reflink=auto", str(self.source_rootfs()), str(target)],
                 capture_output=True,
@@ -69,7 +98,8 @@ class NamespaceRuntime(Runtime):
                 check=False,
             )
             if copy.returncode != 0:
-                shutil.rmtree(target, ignore_errors=True)
+                if target.exists():
+                    ledger.remove_tree(target)
                 raise ObservationError(f"could not copy the root filesystem: {copy.stderr.strip()}")
             self._root = target
         return self._root
@@ -78,6 +108,7 @@ class NamespaceRuntime(Runtime):
         return {**CLEAN_ENV, **dict(self.config.env), **dict(spec.env)}
 
     def argv(self, spec: ContainerSpec) -> list[str]:
+        # Capabilities keep claims that need these from running here; this is the last guard.
         unsupported = [
             what
             for what, used in (
@@ -87,6 +118,8 @@ class NamespaceRuntime(Runtime):
                 ("cpus", spec.cpus),
                 ("a network", spec.network != "none"),
                 ("another image", spec.image not in (None, self.image)),
+                ("a working directory", spec.workdir and "workdir" not in self.capabilities),
+                ("another user", spec.user and "user" not in self.capabilities),
             )
             if used
         ]
@@ -164,30 +197,49 @@ class NamespaceRuntime(Runtime):
             stderr=subprocess.DEVNULL,
             env=self.container_env(spec),
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self._processes[name] = process
         self.init_pid(process.pid)  # started once its first process exists
         return CommandOutcome(output=name, status=0)
 
     def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
-        try:
-            proc = subprocess.run(
-                self.argv(spec),
-                input=spec.stdin or "",
-                capture_output=True,
-                text=True,
-                errors="replace",
-                env=self.container_env(spec),
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout if isinstance(exc.stdout, str) else ""
-            return CommandOutcome(
-                out.rstrip("\n"), None, completed=False, detail=f"no result within {timeout:g} s"
-            )
-        return CommandOutcome(
-            proc.stdout.rstrip("\n"), proc.returncode, stderr=proc.stderr.rstrip("\n")
+        done = run_bounded(
+            self.argv(spec),
+            timeout=timeout,
+            limit=OUTPUT_LIMIT,
+            stdin=spec.stdin or "",
+            env=self.container_env(spec),
         )
+        return self._outcome(done, timeout, f"to run {name}")
+
+    def _outcome(self, done: Finished, timeout: float, what: str) -> CommandOutcome:
+        """The command's outcome; raises when the wrapper, not the command, failed."""
+        if done.timed_out:
+            return CommandOutcome(
+                done.stdout.rstrip("\n"),
+                None,
+                completed=False,
+                detail=f"no result within {timeout:g} s",
+                stderr=done.stderr.rstrip("\n"),
+            )
+        failed_wrapper = done.returncode != 0 and any(
+            line.startswith(_WRAPPER_ERRORS) for line in done.stderr.splitlines()
+        )
+        if done.returncode in (125, 126, 127) or failed_wrapper:
+            said = (done.stderr or done.stdout).strip()[-500:] or "nothing"
+            raise ObservationError(f"{self.kind} refused {what} (exit {done.returncode}): {said}")
+        truncated = done.stdout_truncated or done.stderr_truncated
+        return CommandOutcome(
+            done.stdout.rstrip("\n"),
+            done.returncode,
+            stderr=done.stderr.rstrip("\n"),
+            truncated=truncated,
+            detail=f"more than {OUTPUT_LIMIT:,} bytes of output" if truncated else "",
+        )
+
+    def storage_roots(self) -> list[str]:
+        return [str(self.root())]
 
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
         outer = self._outer_pid(name)
@@ -206,25 +258,13 @@ class NamespaceRuntime(Runtime):
             "--root",
             "--wd",
             "--",
+            "setpriv",
+            f"--bounding-set=-all,{','.join('+' + c for c in CAPABILITIES)}",
+            "--",
             *command,
         ]
-        try:
-            proc = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                env=CLEAN_ENV,
-                timeout=timeout,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired:
-            return CommandOutcome(
-                "", None, completed=False, detail=f"no result within {timeout:g} s"
-            )
-        return CommandOutcome(
-            proc.stdout.rstrip("\n"), proc.returncode, stderr=proc.stderr.rstrip("\n")
-        )
+        done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=CLEAN_ENV)
+        return self._outcome(done, timeout, f"the exec in {name}")
 
     def create_volume(self, name: str) -> None:
         raise ObservationError(f"{self.kind} has no volumes")
@@ -254,20 +294,23 @@ class NamespaceRuntime(Runtime):
     def remove_volume(self, name: str) -> None:
         pass  # there are no volumes
 
-    def remove_objects(self, *, run_id: str | None) -> list[str]:
+    def remove_objects(
+        self, *, run_id: str | None, keep: frozenset[str] = frozenset()
+    ) -> list[str]:
+        """This process's containers; root filesystem copies of ``run_id`` (of any run not
+        in ``keep`` if None)."""
         removed = []
         for name in list(self._processes):
             self.remove_container(name)
             removed.append(f"process of {name}")
-        from container_claims.image import state_dir
-
-        runs = state_dir() / "runs"
-        pattern = f"{run_id}-*" if run_id else "*"
-        for copy in runs.glob(pattern) if runs.exists() else []:
-            shutil.rmtree(copy, ignore_errors=True)
-            removed.append(f"root filesystem copy {copy}")
-        if run_id is not None and self._root is not None and not self._root.exists():
-            self._root = None
+        runs = runs_dir()
+        for copy in sorted(runs.iterdir()) if runs.is_dir() else []:
+            owner = copy.name.split("-", 1)[0]
+            if (owner == run_id) if run_id is not None else owner not in keep:
+                if copy == self._root:
+                    self._root = None
+                ledger.remove_tree(copy)
+                removed.append(f"root filesystem copy {copy}")
         return removed
 
     def info(self) -> Mapping[str, Any]:
@@ -277,27 +320,39 @@ class NamespaceRuntime(Runtime):
         for name in list(self._processes):
             self.remove_container(name)
         if self._root is not None:
-            shutil.rmtree(self._root, ignore_errors=True)
+            if self._root.exists():
+                ledger.remove_tree(self._root)
             self._root = None
 
 
 class UnshareRuntime(NamespaceRuntime):
-    """util-linux ``unshare`` for the namespaces, ``chroot`` for the root."""
+    """util-linux ``unshare`` for the namespaces, ``chroot`` for the root.
+
+    ``chroot`` always starts in ``/``: a working directory is not honoured (capability
+    ``workdir`` missing), users are (``--userspec``).
+    """
 
     kind: ClassVar[str] = "unshare"
+    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {"user"}
 
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
         chroot = ["chroot"] + ([f"--userspec={spec.user}"] if spec.user else [])
         return [
             "--pid",
             "--fork",
+            "--kill-child",
             "--mount",
             "--uts",
             "--ipc",
             "--net",
             f"--mount-proc={root}/proc",
             *self.config.run_args,
+            "--",
+            "setpriv",
+            f"--bounding-set=-all,{','.join('+' + c for c in CAPABILITIES)}",
+            "--",
             *chroot,
+            "--",
             str(root),
             *(spec.command or DEFAULT_COMMAND),
         ]
@@ -307,10 +362,11 @@ class BwrapRuntime(NamespaceRuntime):
     """Bubblewrap: the root filesystem bound on ``/``, fresh ``/proc`` and ``/dev``."""
 
     kind: ClassVar[str] = "bwrap"
+    #: Working directories are honoured (``--chdir``); another user is not (no user namespace).
+    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {"workdir"}
 
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
-        if spec.user:
-            raise ObservationError("bwrap cannot switch users without a user namespace")
+        caps = [arg for cap in CAPABILITIES for arg in ("--cap-add", f"CAP_{cap.upper()}")]
         return [
             "--bind",
             str(root),
@@ -320,12 +376,16 @@ class BwrapRuntime(NamespaceRuntime):
             "--dev",
             "/dev",
             "--chdir",
-            "/",
+            spec.workdir or "/",
             "--unshare-pid",
             "--unshare-uts",
             "--unshare-ipc",
             "--unshare-net",
             "--die-with-parent",
+            "--cap-drop",
+            "ALL",
+            *caps,
             *self.config.run_args,
+            "--",
             *(spec.command or DEFAULT_COMMAND),
         ]

@@ -1,19 +1,23 @@
 """Podman: its Docker-compatible CLI for containers, its Docker-compatible API for the rest.
 
 Podman has no daemon, so the API the Docker SDK talks to is a ``podman system service`` that
-this runtime starts on a private socket when first used and stops (by its PID) on close.
+this runtime starts on a private socket when first used and stops (by its PID) on close. The
+service dies with the suite's process even when that is killed outright (parent-death signal),
+and its directory is in the run's ledger, for the next run to sweep.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import ClassVar
 
+from container_claims import ledger
 from container_claims.errors import RuntimeUnavailable
+from container_claims.paths import make_temp_dir
+from container_claims.processes import die_with_parent_term
 from container_claims.runtimes.docker import DockerRuntime
 
 SERVICE_TIMEOUT = 20.0
@@ -37,7 +41,8 @@ class PodmanRuntime(DockerRuntime):
     def _start_service(self) -> None:
         if shutil.which(self.config.binary, path=self.env().get("PATH")) is None:
             raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
-        self._service_dir = Path(tempfile.mkdtemp(prefix="cc-podman-"))
+        self._service_dir = make_temp_dir("podman")
+        ledger.record("dir", path=str(self._service_dir))
         socket = self._service_dir / "podman.sock"
         log = (self._service_dir / "service.log").open("wb")
         with log:
@@ -48,7 +53,9 @@ class PodmanRuntime(DockerRuntime):
                 stderr=subprocess.STDOUT,
                 env=self.env(),
                 start_new_session=True,
+                preexec_fn=die_with_parent_term,
             )
+        ledger.record_process(self._service.pid)
         deadline = time.monotonic() + SERVICE_TIMEOUT
         while not socket.exists():
             if self._service.poll() is not None or time.monotonic() > deadline:

@@ -17,6 +17,9 @@ CAPABILITIES = (
     "exec",  # running a command beside the main process
     "resources",  # per-container resource limits
     "host-processes",  # container processes are host processes
+    "workdir",  # starts a container's command in a given working directory
+    "user",  # runs a container's command as another user
+    "network",  # gives a container a network (any mode but none)
 )
 
 OPERATORS = (

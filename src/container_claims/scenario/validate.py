@@ -19,7 +19,8 @@ import jsonschema
 
 from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS, strings_in, template_names
-from container_claims.probes import PROBES
+from container_claims.patterns import PatternError, compile_pattern
+from container_claims.probes import PROBES, ArgumentError
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
 from container_claims.scenario.model import (
     MAIN,
@@ -31,6 +32,10 @@ from container_claims.scenario.model import (
     Scenario,
     Step,
 )
+from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
+
+#: Operators that compare numbers: their value must be one (or a template giving one).
+NUMERIC_OPERATORS = ("less_than", "greater_than")
 
 _SPEC_FIELDS = [
     "image",
@@ -59,8 +64,14 @@ def schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
-def load_scenario(path: Path, display: str | None = None) -> Scenario:
-    """Read, validate and build one scenario file. Raises :class:`ScenarioError`."""
+def load_scenario(
+    path: Path, display: str | None = None, *, allow_host_access: bool = False
+) -> Scenario:
+    """Read, validate and build one scenario file. Raises :class:`ScenarioError`.
+
+    ``allow_host_access`` is the operator's consent to specs that open the host (host
+    network...); without it such a file is refused, naming the line.
+    """
     where = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -70,7 +81,7 @@ def load_scenario(path: Path, display: str | None = None) -> Scenario:
     if not isinstance(document, MarkedDict):
         raise ScenarioError(where, 1, "a scenario is a mapping with at least a 'claims' list")
     check_schema(document, schema(), where)
-    return _Builder(document, path, where).build()
+    return _Builder(document, path, where, allow_host_access=allow_host_access).build()
 
 
 def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> None:
@@ -124,10 +135,13 @@ def _describe(error: jsonschema.ValidationError) -> str:
 class _Builder:
     """Turns a schema-valid document into the model, checking the rules the schema cannot."""
 
-    def __init__(self, document: MarkedDict, path: Path, where: str) -> None:
+    def __init__(
+        self, document: MarkedDict, path: Path, where: str, *, allow_host_access: bool
+    ) -> None:
         self.doc = document
         self.path = path
         self.where = where
+        self.allow_host_access = allow_host_access
         self.saved: dict[str, int] = {}  # observation name -> line that saves it
         self.containers: set[str] = set()
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
@@ -203,6 +217,13 @@ class _Builder:
                     line_of_key("volumes"),
                     f"volume {volume!r} is not declared in the top-level 'volumes'",
                 )
+        templated = frozenset(
+            key for key, value in block.items() if any(_has_template(t) for t in strings_in(value))
+        )
+        for key, problem in spec_problems(
+            block, allow_host_access=self.allow_host_access, skip=templated
+        ):
+            raise self.error(line_of_key(key), problem)
         values = {key: block[key] for key in _SPEC_FIELDS if key in block}
         if "command" in values:
             values["command"] = tuple(values["command"])
@@ -232,6 +253,9 @@ class _Builder:
                 )
             if main is not None and not main.spec.interactive:
                 raise self.error(line, "'type' needs the container to be interactive: true")
+            problem = typed_line_problem(raw["type"])
+            if problem:
+                raise self.error(line, problem)
             self.check_refs(raw["type"], line)
             step = Step("type", line, raw.get("save"), text=raw["type"], timeout=timeout)
         elif "exec" in raw:
@@ -245,6 +269,10 @@ class _Builder:
                 raise self.error(line, f"exec in {target!r}: no running container has that name")
             if section == "after" and target == MAIN:
                 raise self.error(line, "exec in the main container is not possible after it ended")
+            for index, part in enumerate(command):
+                problem = text_problem(f"exec argument {index + 1}", part)
+                if problem:
+                    raise self.error(line, problem)
             self.check_refs(command, line)
             step = Step(
                 "exec",
@@ -268,18 +296,37 @@ class _Builder:
                 hint = f" (did you mean {near[0]!r}?)" if near else ""
                 raise self.error(line, f"unknown probe {name!r}{hint}")
             args = dict(raw.get("with", {}))
-            unknown = sorted(set(args) - set(PROBES[name].args))
-            if unknown:
-                allowed = ", ".join(PROBES[name].args) or "none"
-                raise self.error(
-                    line, f"probe {name} takes no argument {unknown[0]!r} (it takes: {allowed})"
-                )
+            self.check_probe_args(name, args, line)
             self.check_refs(args, line)
             step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
         if "with" in raw and step.kind != "probe":
             raise self.error(line, "'with' gives arguments to a probe; this step is not a probe")
         self.save(step.save, line)
         return step
+
+    def check_probe_args(self, probe: str, args: dict[str, Any], line: int) -> None:
+        """Arguments written out are checked now; those with templates when the step runs."""
+        info = PROBES[probe]
+        try:
+            info.check_names(args)
+            for key, spec in info.args.items():
+                if key not in args:
+                    if spec.required:
+                        raise ArgumentError(f"needs the argument {key!r}")
+                    continue
+                templated = any(map(_has_template, strings_in(args[key])))
+                if spec.kind == "container" and templated:
+                    raise ArgumentError(f"{key!r} names a container: write its name out")
+                if not templated:
+                    spec.convert(key, args[key])
+                if spec.kind == "container" and args[key] not in self.containers:
+                    known = ", ".join(sorted(self.containers)) or "none"
+                    raise ArgumentError(
+                        f"{key!r}: no container named {args[key]!r} runs before this step "
+                        f"(known: {known})"
+                    )
+        except ArgumentError as exc:
+            raise self.error(line, f"probe {probe} {exc}") from None
 
     def claims(self, items: MarkedList) -> tuple[Claim, ...]:
         seen: dict[str, int] = {}
@@ -331,11 +378,36 @@ class _Builder:
             for ref in template_names(value):
                 self.check_ref(ref.split(".")[0], line, anywhere=True)
         if op in ("matches", "not_matches"):
-            probe_text = re.sub(r"\{\{[^}]*\}\}", "x", value)
             try:
-                re.compile(probe_text)
-            except re.error as exc:
+                compile_pattern(re.sub(r"\{\{[^}]*\}\}", "x", value))
+            except PatternError as exc:
                 raise self.error(
                     raw.key_lines[op], f"invalid regular expression {value!r}: {exc}"
                 ) from None
+        if op in NUMERIC_OPERATORS and not _is_number_or_template(value):
+            raise self.error(
+                raw.key_lines[op],
+                f"{op} compares numbers: {value!r} is no number "
+                "(write one, or a template that gives one)",
+            )
         return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
+
+
+def _has_template(text: str) -> bool:
+    return next(template_names(text), None) is not None
+
+
+def _is_number_or_template(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    if isinstance(value, str):
+        if _has_template(value):
+            return True
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False

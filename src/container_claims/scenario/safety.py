@@ -1,0 +1,181 @@
+"""What a scenario may ask of a runtime: values that stay values, and host access by consent.
+
+Scenario files are untrusted input: shared like code, run as root. Every string a scenario
+gives a container (and every observation a template feeds into one) must reach the runtime
+as a value, never as one of its options, and nothing may open the host unless the person
+running the suite says so on the command line (``--allow-host-access``).
+
+The same rules are applied twice: when a file is loaded, to the values it writes out (a
+violation is bad input, ``file:line``), and when a step runs, to the values after templates
+were filled in (a violation is an error of that step: an observation fed it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+#: Longest string a scenario may put into one argument, one typed line or one env value.
+MAX_ARGUMENT = 64 * 1024
+#: Longest text fed to a container's stdin.
+MAX_STDIN = 1 << 20
+
+# An image reference as Docker's distribution/reference grammar has it: [domain[:port]/]path
+# [:tag][@digest]. It cannot begin with "-", so it can never be read as an option.
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]{1,5})?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
+    r"(?:@sha256:[0-9a-f]{64})?"
+)
+USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
+MEMORY = re.compile(r"[0-9]{1,15}[bkmg]?")
+CPUS = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,3})?")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+#: Network modes: none unless a claim needs one; ``host`` opens the host.
+NETWORKS = ("none", "bridge", "host")
+#: What opens the host on purpose, by field and value: allowed only with --allow-host-access.
+HOST_ACCESS = {("network", "host"): "the host's network"}
+
+
+def control_character(text: str, *, allow_newline: bool = False) -> str | None:
+    """The first control character in ``text`` (tab allowed), as ``0x..``; None if none."""
+    for match in _CONTROL.finditer(text):
+        if allow_newline and match.group() == "\n":
+            continue
+        return f"0x{ord(match.group()):02x}"
+    return None
+
+
+def text_problem(what: str, value: str, *, allow_newline: bool = False) -> str | None:
+    """Why ``value`` cannot be one argument of a command line (None when it can)."""
+    if len(value) > MAX_ARGUMENT:
+        return f"{what} is {len(value):,} characters long; at most {MAX_ARGUMENT:,} are allowed"
+    bad = control_character(value, allow_newline=allow_newline)
+    if bad is not None:
+        return f"{what} holds the control character {bad}; write printable text"
+    return None
+
+
+def _absolute_path_problem(what: str, value: str) -> str | None:
+    problem = text_problem(what, value)
+    if problem:
+        return problem
+    if not value.startswith("/"):
+        return f"{what} {value!r} is not an absolute path (it must begin with '/')"
+    if ".." in value.split("/"):
+        return f"{what} {value!r} climbs out with '..'; give the path without it"
+    if ":" in value or "," in value:
+        return f"{what} {value!r} holds ':' or ','; a runtime would read them as mount options"
+    return None
+
+
+def image_problem(value: str) -> str | None:
+    """Why ``value`` is not an image reference (or None when it is one)."""
+    if len(value) > 512 or not IMAGE_REFERENCE.fullmatch(value):
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        return (
+            f"image {shown!r} is not an image reference "
+            "(like debian:bookworm or 127.0.0.1:5000/name:tag); options are not allowed here"
+        )
+    return None
+
+
+def spec_problems(
+    fields: Mapping[str, Any], *, allow_host_access: bool, skip: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, str]]:
+    """``(field, why)`` for each value of a container spec that is refused.
+
+    ``fields`` are a spec's values by their scenario names (``image``, ``command``, ``env``...),
+    after or before templates are filled in; fields named in ``skip`` (those still holding a
+    template at load time) are left for the second check, when the step runs.
+    """
+
+    def given(name: str) -> bool:
+        return name in fields and fields[name] is not None and name not in skip
+
+    if given("image"):
+        problem = image_problem(str(fields["image"]))
+        if problem:
+            yield "image", problem
+    if given("command"):
+        for index, part in enumerate(fields["command"]):
+            problem = text_problem(f"command argument {index + 1}", str(part))
+            if problem:
+                yield "command", problem
+                break
+    if given("user") and not USER.fullmatch(str(fields["user"])):
+        yield (
+            "user",
+            f"user {str(fields['user'])[:80]!r} is not a user name or id (like 1000 or nobody:nogroup)",
+        )
+    if given("workdir"):
+        problem = _absolute_path_problem("workdir", str(fields["workdir"]))
+        if problem:
+            yield "workdir", problem
+    if given("memory") and not MEMORY.fullmatch(str(fields["memory"])):
+        yield "memory", f"memory {str(fields['memory'])[:40]!r} is not a size like 256m"
+    if given("cpus") and not CPUS.fullmatch(str(fields["cpus"])):
+        yield "cpus", f"cpus {str(fields['cpus'])[:40]!r} is not a number like 0.5"
+    if given("pids_limit"):
+        value = fields["pids_limit"]
+        if isinstance(value, bool) or not str(value).isdigit() or not 0 < int(value) < 2**31:
+            yield "pids_limit", f"pids_limit {str(value)[:40]!r} is not a whole number from 1"
+    if given("network"):
+        network = str(fields["network"])
+        if network not in NETWORKS:
+            yield "network", f"network {network[:80]!r} is not one of {', '.join(NETWORKS)}"
+        elif ("network", network) in HOST_ACCESS and not allow_host_access:
+            yield "network", host_access_refusal(HOST_ACCESS[("network", network)])
+    if given("volumes"):
+        for _, path in _pairs(fields["volumes"]):
+            problem = _absolute_path_problem("volume mount path", str(path))
+            if problem:
+                yield "volumes", problem
+                break
+    if given("env"):
+        for key, value in _pairs(fields["env"]):
+            if not ENV_NAME.fullmatch(str(key)):
+                yield (
+                    "env",
+                    f"environment variable name {str(key)[:80]!r} is not a name (letters, digits, _)",
+                )
+                break
+            problem = text_problem(f"the value of {key}", str(value))
+            if problem:
+                yield "env", problem
+                break
+    if given("stdin"):
+        stdin = str(fields["stdin"])
+        if len(stdin) > MAX_STDIN:
+            yield (
+                "stdin",
+                f"stdin is {len(stdin):,} characters long; at most {MAX_STDIN:,} are allowed",
+            )
+        elif "\0" in stdin:
+            yield "stdin", "stdin holds the control character 0x00; write printable text"
+
+
+def typed_line_problem(text: str) -> str | None:
+    """Why ``text`` cannot be typed as one line into a shell (None when it can)."""
+    if "\n" in text.rstrip("\n") or "\r" in text:
+        return "a typed line is one line: split it into several 'type' steps"
+    return text_problem("the typed line", text.rstrip("\n"))
+
+
+def host_access_refusal(what: str) -> str:
+    return (
+        f"{what} would be opened to the scenario; the scenario alone cannot ask for that: "
+        "run with --allow-host-access if you trust this file"
+    )
+
+
+def _pairs(value: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(value, Mapping):
+        yield from value.items()
+    else:
+        for pair in value:
+            yield pair[0], pair[1]

@@ -1,0 +1,103 @@
+"""Removing what runs left behind: after a dead run, and for ``container-claims cleanup``.
+
+A run removes its own objects as it goes and sweeps its label at the end. What a killed run,
+or one whose engine died, could not remove is named in its ledger
+(:mod:`container_claims.ledger`): the next run sweeps it before it starts, and says so.
+``cleanup`` does the same, and also removes labelled objects and host markers of any run that
+is not alive (all of them with ``all_runs``), on every runtime of the runtimes file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from container_claims import ledger
+from container_claims.errors import ClaimsError
+from container_claims.paths import runs_dir
+from container_claims.runtimes import runtime_class
+from container_claims.runtimes.base import RuntimeConfig
+
+
+@dataclass
+class Sweep:
+    """What a sweep removed, and what it could not (each one line)."""
+
+    removed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # runtimes that cannot run here
+
+
+def config_from_json(data: dict[str, Any]) -> RuntimeConfig:
+    """A runtime configuration as :meth:`RuntimeConfig.to_json` wrote it into a ledger."""
+    return RuntimeConfig(
+        name=str(data["name"]),
+        kind=str(data["kind"]),
+        binary=str(data.get("binary", "docker")),
+        run_args=tuple(str(a) for a in data.get("run_args", ())),
+        env=tuple((str(k), str(v)) for k, v in dict(data.get("env", {})).items()),
+        rootfs=str(data.get("rootfs", "")),
+    )
+
+
+def remove_run_objects(
+    config: RuntimeConfig, run_id: str | None, keep: frozenset[str]
+) -> list[str]:
+    """Labelled objects of ``run_id`` (or of every run not in ``keep``) on one runtime."""
+    runtime = runtime_class(config.kind)(config, image="", run_id=run_id or "cleanup")
+    try:
+        runtime.check()
+        return runtime.remove_objects(run_id=run_id, keep=keep)
+    finally:
+        runtime.close()
+
+
+def _runtime_entry(data: dict[str, Any], run_id: str) -> list[str]:
+    config = config_from_json(data)
+    try:
+        return [
+            f"{config.name}: {what}" for what in remove_run_objects(config, run_id, frozenset())
+        ]
+    except (ClaimsError, KeyError) as exc:
+        raise RuntimeError(f"{config.name}: {exc}") from None
+
+
+def sweep_dead_runs() -> Sweep:
+    """Everything the ledgers of dead runs name; their ledgers go once it is all gone."""
+    removed, problems = ledger.sweep_dead(_runtime_entry)
+    return Sweep(removed, problems)
+
+
+def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
+    """``container-claims cleanup``: dead runs' leftovers, then labelled objects of runs that
+    are not alive (or of every run with ``all_runs``), root filesystem copies and markers."""
+    result = sweep_dead_runs()
+    keep = frozenset() if all_runs else frozenset(ledger.live_run_ids())
+    for config in configs:
+        try:
+            result.removed += [
+                f"{config.name}: {what}" for what in remove_run_objects(config, None, keep)
+            ]
+        except ClaimsError as exc:
+            result.skipped.append(f"{config.name}: skipped: {exc}")
+    runs = runs_dir()
+    for copy in sorted(runs.iterdir()) if runs.is_dir() else []:
+        if copy.name.split("-", 1)[0] not in keep:
+            try:
+                ledger.remove_tree(copy)
+                result.removed.append(f"host: directory {copy}")
+            except OSError as exc:
+                result.problems.append(f"host: directory {copy}: {exc}")
+    for marker in Path("/").glob(f"{ledger.MARKER_PREFIX}*"):
+        owner = marker.name[len(ledger.MARKER_PREFIX) :].split("-", 1)[0]
+        if owner not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                marker.unlink()
+                result.removed.append(f"host: file {marker}")
+    return result
+
+
+__all__ = ["Sweep", "cleanup", "config_from_json", "sweep_dead_runs"]
