@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 from container_claims import results as verdicts
 from container_claims.errors import ClaimsError, InputError
+from container_claims.image import DEFAULT_IMAGE
 
 DESCRIPTION = """\
 Check claims about how containers behave against real container runtimes.
@@ -117,11 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _report_options(report)
 
-    commands.add_parser(
+    runtimes = commands.add_parser(
         "runtimes",
         help="list the known runtimes, whether they run here, and why not",
-        description="List the runtimes of a runtimes file and whether each can run here.",
-    ).add_argument("--runtimes-file", metavar="FILE")
+        description="List the runtimes of a runtimes file and whether each can run here: "
+        "each must answer and start a first container (true) within its start_timeout.",
+    )
+    runtimes.add_argument("--runtimes-file", metavar="FILE")
+    runtimes.add_argument(
+        "--image", metavar="REF", help="image to start (default: container-claims/test:bookworm)"
+    )
 
     cleanup = commands.add_parser(
         "cleanup",
@@ -199,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return report(args)
         if args.command == "runtimes":
-            return list_runtimes(args.runtimes_file)
+            return list_runtimes(args.runtimes_file, args.image)
         if args.command == "cleanup":
             return cleanup(args.runtimes_file, all_runs=args.all_runs)
         return build_image(args)
@@ -381,16 +388,19 @@ def _write_reports(args: argparse.Namespace, comparison: Any) -> None:
                 print(f"container-claims: wrote {destination} ({size})", file=sys.stderr)
 
 
-def list_runtimes(runtimes_file: str | None) -> int:
+def list_runtimes(runtimes_file: str | None, image: str | None) -> int:
     from container_claims.errors import ObservationError
     from container_claims.runtimes import load_runtimes_file, runtime_class
 
     configs = load_runtimes_file(Path(runtimes_file) if runtimes_file else None)
     rows = []
     for config in configs:
-        runtime = runtime_class(config.kind)(config, image="", run_id="list")
+        runtime = runtime_class(config.kind)(
+            config, image=image or DEFAULT_IMAGE, run_id=secrets.token_hex(3)
+        )
         try:
             runtime.check()
+            runtime.preflight(config.start_timeout)
             versions = runtime.version()
             state = "usable"
             detail = ", ".join(f"{k} {v}" for k, v in versions.items())

@@ -34,7 +34,7 @@ from container_claims.execute import (
 )
 from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS, Results
 from container_claims.runtimes import load_runtimes_file, runtime_class, select
-from container_claims.runtimes.base import PREFLIGHT_TIMEOUT, Runtime, RuntimeConfig
+from container_claims.runtimes.base import Runtime, RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario
 
 SESSION = pytest.StashKey["ClaimsSession"]()
@@ -191,7 +191,7 @@ class ClaimsSession:
         self.is_worker = workerinput is not None
         self.run_id: str = workerinput["claims_run_id"] if workerinput else secrets.token_hex(3)
         self.image: str = config.getoption("claims_image") or DEFAULT_IMAGE
-        self.results = Results()
+        self.results = Results(run_id=self.run_id)
         self._configs: list[RuntimeConfig] | None = None
         self._runtimes: dict[str, Runtime] = {}
         self._unusable: dict[str, str] = {}
@@ -237,7 +237,7 @@ class ClaimsSession:
             runtime = runtime_class(config.kind)(config, image=self.image, run_id=self.run_id)
             try:
                 runtime.check()
-                runtime.preflight(PREFLIGHT_TIMEOUT)
+                runtime.preflight(config.start_timeout)
             except ObservationError as exc:
                 runtime.close()
                 self._unusable[name] = f"runtime {name!r} cannot run here: {exc}"

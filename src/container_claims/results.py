@@ -43,6 +43,8 @@ class Results:
     runtimes: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
     input_errors: list[dict[str, Any]] = field(default_factory=list)
+    #: The run's id: the value of the label on everything it made.
+    run_id: str = ""
     #: Terminal transcripts, once per scenario and runtime; evidence refers to them by key.
     transcripts: dict[str, str] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -68,6 +70,7 @@ class Results:
     def to_json(self) -> dict[str, Any]:
         return {
             "tool": "container-claims",
+            "run_id": self.run_id,
             "started": self.started,
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
             "host": {

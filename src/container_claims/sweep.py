@@ -40,7 +40,7 @@ def config_from_json(data: dict[str, Any]) -> RuntimeConfig:
         run_args=tuple(str(a) for a in data.get("run_args", ())),
         env=tuple((str(k), str(v)) for k, v in dict(data.get("env", {})).items()),
         rootfs=str(data.get("rootfs", "")),
-    )
+    )  # start_timeout does not matter to a sweep
 
 
 def remove_run_objects(

@@ -29,8 +29,8 @@ class Arg:
     """One argument of a probe: its kind, and whether the probe needs it.
 
     Kinds: ``text`` (one line), ``integer`` (a whole number, also as text: observations are
-    text), ``choice`` (one of ``choices``), ``dirs`` (absolute host directories, one or a list:
-    the probe confines them to the runtime's storage), ``relative_path`` (inside such a
+    text), ``choice`` (one of ``choices``), ``dirs`` (absolute host directories, one or a list,
+    "" for none: the probe confines them to the runtime's storage), ``relative_path`` (inside such a
     directory, no ``..``), ``image`` (an image reference), ``container`` (a container of the
     scenario, by its scenario name).
     """
@@ -57,6 +57,8 @@ class Arg:
                 raise ArgumentError(f"{name!r} must be a directory or a list of them")
             result = []
             for item in items:
+                if item == "":
+                    continue  # no directory (an engine that keeps no layer apart says "")
                 if not isinstance(item, str) or not item.startswith("/"):
                     raise ArgumentError(f"{name!r} holds {_show(item)}, not an absolute path")
                 if ".." in item.split("/") or text_problem(name, item):

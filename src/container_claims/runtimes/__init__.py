@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError, ScenarioError
-from container_claims.runtimes.base import Runtime, RuntimeConfig
+from container_claims.runtimes.base import PREFLIGHT_TIMEOUT, Runtime, RuntimeConfig
 
 KINDS: dict[str, str] = {
     "docker": "container_claims.runtimes.docker:DockerRuntime",
@@ -43,6 +43,7 @@ _FILE_SCHEMA: dict[str, Any] = {
                     "env": {"type": "object", "additionalProperties": {"type": "string"}},
                     "description": {"type": "string"},
                     "rootfs": {"type": "string"},
+                    "start_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
                 },
             },
         }
@@ -66,13 +67,13 @@ def default_runtimes_file() -> Path:
 
 def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
     """Read a runtimes file (the packaged default when ``path`` is None)."""
-    from container_claims.scenario.loader import MarkedDict, load_yaml
+    from container_claims.scenario.loader import MarkedDict, load_yaml, read_source
     from container_claims.scenario.validate import check_schema
 
     path = path or default_runtimes_file()
     where = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path, where)
     except OSError as exc:
         raise ScenarioError(where, None, f"cannot read the runtimes file: {exc.strerror}") from None
     document = load_yaml(text, where)
@@ -112,6 +113,7 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
                 description=entry.get("description", ""),
                 rootfs=str((path.parent / entry["rootfs"]).resolve()) if "rootfs" in entry else "",
                 source=f"{where}:{line}",
+                start_timeout=float(entry.get("start_timeout", PREFLIGHT_TIMEOUT)),
             )
         )
     return configs

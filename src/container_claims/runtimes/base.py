@@ -37,6 +37,7 @@ class RuntimeConfig:
     description: str = ""
     rootfs: str = ""  # for engine-less kinds: the root filesystem (default: the test image's)
     source: str = ""  # file:line it came from, for messages
+    start_timeout: float = PREFLIGHT_TIMEOUT  # for the first container, before any claim
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,11 @@ class RuntimeConfig:
             "run_args": list(self.run_args),
             "env": dict(self.env),
             **({"rootfs": self.rootfs} if self.rootfs else {}),
+            **(
+                {"start_timeout": self.start_timeout}
+                if self.start_timeout != PREFLIGHT_TIMEOUT
+                else {}
+            ),
         }
 
 
