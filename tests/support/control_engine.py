@@ -14,9 +14,11 @@ It coexists with the main dockerd because everything it owns is under its own te
 directory: ``--data-root``, ``--exec-root`` (so its *managed* containerd gets its own socket,
 state and root, and the containerd namespaces need not differ), ``--pidfile``, its API socket,
 and ``--config-file`` (an empty one: ``/etc/docker/daemon.json`` may set keys that conflict with
-these flags). It touches no host networking: ``--bridge none``, ``--iptables=false``,
-``--ip6tables=false``, ``--ip-masq=false``, ``--ip-forward=false``; run its containers with
-``--network none``.
+these flags). It touches no host networking: it runs in a network namespace of its own
+(``unshare --net``: in the host's, a dockerd started with ``--bridge none`` deletes the host's
+``docker0``, and the main engine's default network is gone until it restarts), with
+``--bridge none``, ``--iptables=false``, ``--ip6tables=false``, ``--ip-masq=false``,
+``--ip-forward=false``; run its containers with ``--network none``.
 
 Needs root and Debian's ``docker.io``. Example::
 
@@ -29,7 +31,6 @@ Needs root and Debian's ``docker.io``. Example::
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import pathlib
 import shutil
@@ -42,6 +43,7 @@ from types import TracebackType
 
 from container_claims.image import DEFAULT_IMAGE, export_image
 from container_claims.probes.host import mountinfo
+from container_claims.processes import die_with_parent_term
 
 __all__ = ["ControlEngine", "ControlEngineError"]
 
@@ -230,6 +232,9 @@ class ControlEngine:
         config = self.root / "daemon.json"
         config.write_text("{}\n", encoding="utf-8")
         command = [
+            "unshare",
+            "--net",
+            "--",
             dockerd,
             f"--config-file={config}",
             f"--data-root={self.data_root}",
@@ -253,7 +258,8 @@ class ControlEngine:
                 env=env,
                 cwd=self.root,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                # SIGTERM when the test run dies, even by SIGKILL: no dockerd left serving.
+                preexec_fn=die_with_parent_term,
             )
 
     def _wait_ready(self) -> None:
@@ -305,12 +311,6 @@ class ControlEngine:
             return "(no log)"
         tail = [line.strip() for line in text.strip().splitlines()[-lines:]]
         return " | ".join(tail) if tail else "(empty)"
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the process that started it dies, even by
-    SIGKILL, so a killed test run does not leave this dockerd serving."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 def _terminate(pid: int, gone: Callable[[], bool], timeout: float) -> None:
