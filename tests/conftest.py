@@ -40,3 +40,6 @@ def fake_runtimes() -> FakeRuntimes:
         return path
 
     return write
+
+#: Hostile and broken inputs, fed to the suite by tests/test_corpus.py; never tests themselves.
+collect_ignore = ["corpus"]
