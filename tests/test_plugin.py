@@ -6,17 +6,11 @@ pytester's directory; the plugin is loaded through its entry point as users get 
 
 from __future__ import annotations
 
-import json
-import textwrap
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
-
 import pytest
 
 from container_claims.results import VERDICTS
-
-FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
+from tests.conftest import FakeRuntimes
+from tests.support.project import Project, line_with
 
 SHELL = """\
 scenario: shell
@@ -75,52 +69,9 @@ SCRIPT = {"typed": {"echo $$": "1", "cat /broken": "!error"}}
 ALL_BUT_REGISTRY = ["engine", "images", "layers", "volumes", "exec", "resources", "host-processes"]
 
 
-def line_with(text: str, fragment: str) -> int:
-    return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
-
-
-class Project:
-    """Scenario files and runtimes in pytester's directory, and a way to run pytest on them."""
-
-    def __init__(self, pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> None:
-        self.pytester = pytester
-        self.fake_runtimes = fake_runtimes
-        self.runtimes_file = fake_runtimes(pytester.path, {"fake": SCRIPT})
-
-    def scenario(self, name: str, text: str) -> None:
-        folder = self.pytester.path / "scenarios"
-        folder.mkdir(exist_ok=True)
-        (folder / name).write_text(textwrap.dedent(text))
-
-    def script(self, **scripts: dict[str, Any]) -> None:
-        self.runtimes_file = self.fake_runtimes(self.pytester.path, scripts)
-
-    def run(self, *args: str, runtime: str = "fake") -> pytest.RunResult:
-        return self.pytester.runpytest_subprocess(
-            "scenarios",
-            "-p",
-            "no:cacheprovider",
-            "-v",
-            "-rs",
-            "--runtimes-file",
-            str(self.runtimes_file),
-            "--runtime",
-            runtime,
-            "--claims-json",
-            "out.json",
-            *args,
-        )
-
-    def json(self) -> dict[str, Any]:
-        return json.loads((self.pytester.path / "out.json").read_text())  # type: ignore[no-any-return]
-
-    def verdicts(self) -> dict[str, str]:
-        return {r["claim"]: r["verdict"] for r in self.json()["results"]}
-
-
 @pytest.fixture
 def project(pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> Project:
-    return Project(pytester, fake_runtimes)
+    return Project(pytester, fake_runtimes, SCRIPT)
 
 
 def test_each_claim_on_each_runtime_is_one_item(project: Project) -> None:

@@ -81,7 +81,9 @@ def _start(*args: str) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(what: str, ready: object, process: subprocess.Popen[str], timeout: float = 120) -> None:
+def _wait_for(
+    what: str, ready: object, process: subprocess.Popen[str], timeout: float = 120
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready():  # type: ignore[operator]
@@ -101,7 +103,11 @@ def _long(seconds: int) -> tuple[str, str]:
 def _running_sibling(sibling: str) -> str | None:
     """The run id of the labelled container named ``sibling`` if it runs now."""
     lines = docker(
-        "ps", "--filter", f"label={RUN_LABEL}", "--format", f'{{{{.Names}}}} {{{{.Label "{RUN_LABEL}"}}}}'
+        "ps",
+        "--filter",
+        f"label={RUN_LABEL}",
+        "--format",
+        f'{{{{.Names}}}} {{{{.Label "{RUN_LABEL}"}}}}',
     ).splitlines()
     for line in lines:
         name, _, run_id = line.partition(" ")
@@ -156,10 +162,14 @@ def test_sigkill_leaves_nothing_that_the_next_run_does_not_sweep(
         str(scenarios), "--runtime", "docker", "--runtime", "podman", "--runtime", "unshare"
     )
     try:
-        _wait_for("a sibling container runs", lambda: _running_sibling(sibling) is not None, process)
+        _wait_for(
+            "a sibling container runs", lambda: _running_sibling(sibling) is not None, process
+        )
         run_id = _running_sibling(sibling)
         assert run_id is not None
-        _wait_for("the marker file exists", lambda: any(run_id in p.name for p in host_markers()), process)
+        _wait_for(
+            "the marker file exists", lambda: any(run_id in p.name for p in host_markers()), process
+        )
         helpers = _recorded_processes(run_id)
         assert helpers, "the podman service and the marker process are in the ledger"
         os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
@@ -239,7 +249,11 @@ def test_a_runtime_that_fails_or_hangs_makes_every_claim_an_error_at_once(
         tmp_path,
         "runtimes.yaml",
         yaml.safe_dump(
-            {"runtimes": [{"name": "broken", "kind": "docker", "binary": str(binary), "start_timeout": 3}]}
+            {
+                "runtimes": [
+                    {"name": "broken", "kind": "docker", "binary": str(binary), "start_timeout": 3}
+                ]
+            }
         ),
     )
     started = time.monotonic()
@@ -291,7 +305,9 @@ claims:
         runtimes = _write(
             tmp_path,
             "runtimes.yaml",
-            yaml.safe_dump({"runtimes": [{"name": "doomed", "kind": "docker", "env": control.env}]}),
+            yaml.safe_dump(
+                {"runtimes": [{"name": "doomed", "kind": "docker", "env": control.env}]}
+            ),
         )
         process = _start(
             str(scenario), "--runtimes-file", str(runtimes), "--runtime", "doomed",

@@ -237,7 +237,7 @@ def _require_container_process(pid: int) -> None:
     one in a PID namespace other than the suite's own."""
     theirs = _ns(pid, "pid")
     if theirs is None:
-        raise ObservationError(f"there is no process {pid} on the host")
+        raise ObservationError(f"process {pid} cannot be read here (it ended, or is not ours)")
     if theirs == _ns(os.getpid(), "pid"):
         raise ObservationError(
             f"process {pid} is not a container's: it shares the suite's PID namespace"

@@ -6,8 +6,10 @@ the reports. Its script is a YAML file named by the runtime entry's ``env``::
     runtimes:
       - {name: fake, kind: fake, env: {CONTAINER_CLAIMS_FAKE: fake.yaml}}
 
-and says what each typed line, exec and run prints (``"echo $$": "1"``), what inspect answers,
-or that the runtime is unusable (``unusable: "engine down"``). Unknown lines print nothing.
+and says what each typed line, exec and run prints (``"echo $$": "1"``, or a mapping with
+output, status, completed, detail, truncated), what inspect answers, or that the runtime is
+unusable (``unusable: "engine down"``). ``"!error"`` makes a typed line fail; ``"!refused"``
+makes a run or exec one the runtime refused. Unknown lines print nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ def _outcome(answer: Any) -> CommandOutcome:
             completed=answer.get("completed", True),
             detail=answer.get("detail", ""),
             stderr=answer.get("stderr", ""),
+            truncated=answer.get("truncated", False),
         )
+    if answer == "!refused":
+        raise ObservationError("the fake runtime refused the container (exit 125)")
     return CommandOutcome(output=str(answer), status=0)
 
 
@@ -76,6 +81,14 @@ class FakeRuntime(Runtime):
         if "capabilities" in self.script:  # an instance attribute: this fake lacks some
             self.capabilities = frozenset(self.script["capabilities"])  # type: ignore[misc]
 
+    def _note(self, what: str) -> None:
+        """What the fake was asked to do, appended to ``journal`` (a file) when the script names
+        one, so a test in another process can count container starts."""
+        journal = self.script.get("journal")
+        if journal:
+            with open(journal, "a", encoding="utf-8") as handle:
+                handle.write(what + "\n")
+
     def check(self) -> None:
         if self.script.get("unusable"):
             raise RuntimeUnavailable(str(self.script["unusable"]))
@@ -85,6 +98,7 @@ class FakeRuntime(Runtime):
 
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
         self.log.append(f"open {name}")
+        self._note(f"open {name}")
         if self.script.get("start_fails"):
             raise ObservationError(str(self.script["start_fails"]))
         return FakeShell(self.script, self.log)
@@ -96,6 +110,7 @@ class FakeRuntime(Runtime):
     def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         command = " ".join(spec.command or ())
         self.log.append(f"run {command}")
+        self._note(f"run {spec.image or '(image)'} {command}")
         return _outcome(self.script.get("run", {}).get(command, ""))
 
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
