@@ -385,3 +385,23 @@ def test_repeat_reports_whether_each_verdict_was_stable(engine: None, tmp_path: 
     assert "3 rounds: 10 of 10 claim and runtime pairs gave the same verdict every time" in (
         result.stdout
     )
+
+
+def test_two_runs_at_once_give_the_same_verdicts(engine: None, tmp_path: Path) -> None:
+    outputs = [tmp_path / "first.json", tmp_path / "second.json"]
+    processes = [_start("scenarios", "--json", str(out)) for out in outputs]
+    try:
+        for process in processes:
+            process.communicate(timeout=600)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    first, second = (json.loads(out.read_text()) for out in outputs)
+    assert first["run_id"] != second["run_id"]
+    verdicts = [
+        {(r["claim"], r["runtime"]): r["verdict"] for r in d["results"]} for d in (first, second)
+    ]
+    assert verdicts[0] == verdicts[1]
+    assert len(verdicts[0]) == 29

@@ -23,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError
+from container_claims.results import VERDICTS
 
 NO_SECTION = "(no section)"
+#: Largest results file a report reads (transcripts are kept once per scenario: a run of the
+#: whole catalogue on five runtimes writes about 1 MB).
+MAX_RESULTS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,12 @@ def read_results(path: Path) -> dict[str, Any]:
     The message is one line naming the file and what is wrong with it.
     """
     try:
+        size = path.stat().st_size
+        if size > MAX_RESULTS_BYTES:
+            raise InputError(
+                f"{path}: the file is {size:,} bytes; a results file is at most "
+                f"{MAX_RESULTS_BYTES:,} bytes"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(f"{path}: no such results file") from None
@@ -157,6 +167,10 @@ def read_results(path: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise InputError(
             f"{path}:{exc.lineno}: not JSON ({exc.msg}); give a file written by run --json"
+        ) from None
+    except RecursionError:
+        raise InputError(
+            f"{path}: nested too deeply to be a results file; give a file written by run --json"
         ) from None
     check_results(data, str(path))
     assert isinstance(data, dict)
@@ -179,6 +193,11 @@ def check_results(data: Any, name: str) -> None:
                 for key in ("claim", "runtime", "verdict")
                 if not isinstance(record.get(key), str)
             ]
+            + (
+                [f"a verdict among {', '.join(VERDICTS)}"]
+                if isinstance(record.get("verdict"), str) and record["verdict"] not in VERDICTS
+                else []
+            )
         )
         if missing:
             raise InputError(
