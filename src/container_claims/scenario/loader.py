@@ -3,16 +3,57 @@
 Error messages must point at ``file:line``; PyYAML's plain loader forgets the marks once it
 has built Python objects, so this module builds the objects from the node tree itself and keeps
 each node's line on the containers it returns (the idea of tavern's loader).
+
+Scenario files are shared like code and run as root, so a file is hostile input: every way to
+make a YAML loader recurse, expand or grow without end is bounded here (:data:`MAX_BYTES`,
+:data:`MAX_DEPTH`, :data:`MAX_VALUES`, :data:`MAX_NUMBER_CHARS`), and every failure is one
+``file:line: message``, never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import copy
+import gc
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 
 from container_claims.errors import ScenarioError
+
+#: The largest scenario or runtimes file; real ones are a few KiB.
+MAX_BYTES = 1 << 20
+#: The deepest nesting of mappings and lists, aliases expanded; real scenarios nest about 8.
+MAX_DEPTH = 64
+#: The most values (keys, items, scalars, containers) a document may expand to, aliases
+#: expanded; real scenarios have a few hundred. Bounds the billion-laughs attack.
+MAX_VALUES = 100_000
+#: The longest number; longer digit strings are refused rather than converted (a sexagesimal
+#: ``1:2:3:...`` int costs quadratic time, and a huge int cannot even be printed).
+MAX_NUMBER_CHARS = 100
+
+# Texts up to this size go through PyYAML's pure-Python parser, whose messages are the familiar
+# ones; larger ones, when libyaml is there, through its parser: 100 times faster, so that even
+# a hostile 1 MiB file parses in well under a second.
+_PURE_PYTHON_CHARS = 1 << 14
+
+_YAML = "tag:yaml.org,2002:"
+_TEXT = _YAML + "str"
+_MERGE = _YAML + "merge"  # "<<"
+_VALUE = _YAML + "value"  # "="; PyYAML's merge handling made it a text key, keep that
+_KINDS = {  # the scalar tags SafeLoader constructs, with what a message calls them
+    _YAML + "null": "a valid null",
+    _YAML + "bool": "a valid boolean",
+    _YAML + "int": "a valid integer",
+    _YAML + "float": "a valid number",
+    _YAML + "timestamp": "a valid date",
+    _YAML + "binary": "valid base64 data",
+    _TEXT: "valid text",
+}
+_NUMBERS = (_YAML + "int", _YAML + "float")
 
 
 class MarkedDict(dict[str, Any]):
@@ -29,14 +70,47 @@ class MarkedList(list[Any]):
     item_lines: list[int]
 
 
+def read_source(path: Path, where: str) -> str:
+    """The text of a scenario or runtimes file, never reading more than :data:`MAX_BYTES` + 1.
+
+    Raises :class:`ScenarioError` for a file that is too big or not UTF-8; ``OSError`` is left
+    to the caller, which knows what it was reading.
+    """
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size  # 0 for a pipe or a device: reading tells
+        data = b"" if size > MAX_BYTES else file.read(MAX_BYTES + 1)
+    if size > MAX_BYTES or len(data) > MAX_BYTES:
+        raise ScenarioError(where, None, _too_big(size if size > MAX_BYTES else None))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start].decode("utf-8")
+        column = len(before) - max(before.rfind("\n"), before.rfind("\r"))
+        raise ScenarioError(
+            where,
+            _line_at(before, len(before)),
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} in column {column}); "
+            "save the file as UTF-8",
+        ) from None
+
+
 def load_yaml(text: str, path: str) -> Any:
     """Parse one YAML document into dicts/lists that carry line numbers.
 
-    Raises :class:`ScenarioError` (one line, with the position) for syntax errors and for
-    duplicate keys, which plain YAML loaders silently accept.
+    Raises :class:`ScenarioError` (one line, with the position) for syntax errors, for
+    duplicate keys, which plain YAML loaders silently accept, and for documents over the limits.
     """
-    loader = yaml.SafeLoader(text)
+    size = _utf8_size(text)
+    if size > MAX_BYTES:
+        raise ScenarioError(path, None, _too_big(size))
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad is not None:  # here for either parser; PyYAML's ReaderError has no line
+        raise ScenarioError(path, _line_at(text, bad.start()), _bad_character(bad.group()))
+    events = _parser(text)
+    collecting = gc.isenabled()
+    gc.disable()  # the up to MAX_VALUES new containers would run the cycle collector over and over
     try:
+        loader = _Loader(events, path)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -47,38 +121,19 @@ def load_yaml(text: str, path: str) -> Any:
         mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         problem = "; ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ScenarioError(path, line, f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(path, None, f"invalid YAML: {exc}") from None
+        raise ScenarioError(path, line, f"invalid YAML: {_one_line(problem)}") from None
+    except yaml.YAMLError as exc:  # no mark; a ReaderError has a position instead
+        position = getattr(exc, "position", None)
+        line = _line_at(text, position) if isinstance(position, int) else None
+        raise ScenarioError(path, line, f"invalid YAML: {_one_line(str(exc))}") from None
+    except RecursionError:  # the limits should make this impossible: still one line
+        raise ScenarioError(path, None, "the document nests too deeply to load") from None
+    except MemoryError:
+        raise ScenarioError(path, None, "the document is too large to load") from None
     finally:
-        loader.dispose()
-
-
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Any:
-    line = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves "<<" merge keys
-        result = MarkedDict()
-        result.line = line
-        result.key_lines = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            key_line = key_node.start_mark.line + 1
-            if not isinstance(key, str):
-                raise ScenarioError(path, key_line, f"keys must be text, not {key!r}")
-            if key in result:
-                raise ScenarioError(
-                    path, key_line, f"duplicate key {key!r} (first at line {result.key_lines[key]})"
-                )
-            result[key] = _convert(loader, value_node, path)
-            result.key_lines[key] = key_line
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        items = MarkedList(_convert(loader, item, path) for item in node.value)
-        items.line = line
-        items.item_lines = [item.start_mark.line + 1 for item in node.value]
-        return items
-    return loader.construct_object(node, deep=True)
+        events.dispose()
+        if collecting:
+            gc.enable()
 
 
 def line_of(document: Any, path: Sequence[str | int]) -> int | None:
@@ -95,3 +150,320 @@ def line_of(document: Any, path: Sequence[str | int]) -> int | None:
         else:
             break
     return line
+
+
+# -- events: every limit is checked on the event stream, before a node is built ------------------
+
+
+class _Events(Protocol):
+    def check_event(self, *choices: Any) -> bool: ...
+    def peek_event(self) -> Any: ...
+    def get_event(self) -> Any: ...
+    def dispose(self) -> None: ...
+
+
+def _parser(text: str) -> _Events:
+    """The events of ``text``: PyYAML's own messages for real files, libyaml's speed past them."""
+    if len(text) > _PURE_PYTHON_CHARS and yaml.__with_libyaml__:
+        return yaml.CBaseLoader(text)
+    return yaml.SafeLoader(text)
+
+
+@dataclass
+class _Open:
+    """A mapping or list whose end event has not come yet."""
+
+    anchor: str | None
+    values_before: int
+    height: int = 0  # nesting of its deepest item so far, aliases expanded
+
+
+class _Loader(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """PyYAML's composer over an event stream that is checked as the composer takes each event.
+
+    The composer recurses once per level, and an alias becomes the very node it names: so the
+    depth, the aliases that contain themselves and the values aliases expand to are counted
+    here, event by event, and refused before they can recurse or expand anywhere.
+    """
+
+    def __init__(self, events: _Events, path: str) -> None:
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+        self.check_event: Callable[..., bool] = events.check_event  # the composer calls these
+        self.peek_event: Callable[[], Any] = events.peek_event
+        self._next_event = events.get_event
+        self._path = path
+        self._open: list[_Open] = []
+        self._anchors: dict[str, tuple[int, int]] = {}  # values and height of each anchor
+        self._values = 0
+        self._documents = 0
+
+    def get_event(self) -> Any:
+        event = self._next_event()
+        if isinstance(event, yaml.ScalarEvent):
+            self._count(1, event)
+            if event.anchor is not None:
+                self._anchors[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(self._open) >= MAX_DEPTH:
+                raise self._error(event, f"nesting deeper than {MAX_DEPTH} levels")
+            self._count(1, event)
+            self._open.append(_Open(event.anchor, self._values - 1))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            done = self._open.pop()
+            if done.anchor is not None:
+                self._anchors[done.anchor] = (self._values - done.values_before, done.height + 1)
+            self._nest(done.height + 1)
+        elif isinstance(event, yaml.AliasEvent):
+            self._alias(event)
+        elif isinstance(event, yaml.DocumentStartEvent):
+            if self._documents:
+                raise self._error(event, "only one YAML document per file")
+            self._documents += 1
+        return event
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if not self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        alias = self.peek_event()
+        node = super().compose_node(parent, index)
+        if node is None:
+            return None
+        node = copy.copy(node)  # shallow: shares the items; the line is where the alias is
+        node.start_mark, node.end_mark = alias.start_mark, alias.end_mark
+        return node
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        anchor = event.anchor or ""
+        name = _clip(anchor, 40)
+        if any(open_.anchor == anchor for open_ in self._open):
+            raise self._error(
+                event, f"recursive alias *{name}: it is inside the &{name} it repeats"
+            )
+        values, height = self._anchors.get(anchor, (1, 0))  # undefined: the composer says so
+        if len(self._open) + height > MAX_DEPTH:
+            raise self._error(
+                event, f"nesting deeper than {MAX_DEPTH} levels once *{name} is expanded"
+            )
+        self._count(values, event)
+        self._nest(height)
+
+    def _count(self, values: int, event: yaml.Event) -> None:
+        self._values += values
+        if self._values <= MAX_VALUES:
+            return
+        if isinstance(event, yaml.AliasEvent):
+            what = f"expands to more than {MAX_VALUES:,} values (aliases repeat too much)"
+        else:
+            what = f"has more than {MAX_VALUES:,} values"
+        raise self._error(event, f"the document {what}")
+
+    def _nest(self, height: int) -> None:
+        if self._open and self._open[-1].height < height:
+            self._open[-1].height = height
+
+    def _error(self, event: yaml.Event, message: str) -> ScenarioError:
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        return ScenarioError(self._path, line, message)
+
+
+# -- nodes to marked values ----------------------------------------------------------------------
+
+
+def _convert(loader: _Loader, node: yaml.Node, path: str) -> Any:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        _check_tag(node, _YAML + "map", "mapping", path)
+        return _mapping(loader, node, path)
+    if isinstance(node, yaml.SequenceNode):
+        _check_tag(node, _YAML + "seq", "list", path)
+        items = MarkedList(_convert(loader, item, path) for item in node.value)
+        items.line = line
+        items.item_lines = [item.start_mark.line + 1 for item in node.value]
+        return items
+    assert isinstance(node, yaml.ScalarNode)
+    return _scalar(loader, node, path)
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, path: str) -> MarkedDict:
+    """The mapping's own keys, checked for duplicates, then the keys ``<<`` merges in.
+
+    A key written in the mapping overrides a merged one, and among ``<<: [*a, *b]`` the first
+    mapping listed wins (YAML's merge rule); merged keys keep the line of their anchor.
+    """
+    keys: list[str | None] = []  # None for "<<"
+    key_lines: dict[str, int] = {}
+    merge_line = 0
+    for key_node, _ in node.value:
+        line = key_node.start_mark.line + 1
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _MERGE:
+            if merge_line:
+                raise ScenarioError(
+                    path,
+                    line,
+                    f"duplicate key '<<' (first at line {merge_line}); "
+                    "merge several mappings with '<<: [*a, *b]'",
+                )
+            merge_line = line
+            keys.append(None)
+            continue
+        key = _key(key_node, path)
+        if key in key_lines:
+            raise ScenarioError(
+                path, line, f"duplicate key {_quote(key)} (first at line {key_lines[key]})"
+            )
+        key_lines[key] = line
+        keys.append(key)
+    result = MarkedDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for written, (_, value_node) in zip(keys, node.value, strict=True):
+        if written is not None:
+            result[written] = _convert(loader, value_node, path)
+            result.key_lines[written] = key_lines[written]
+            continue
+        for source in _merged(value_node, path):
+            merged = _mapping(loader, source, path)
+            for merged_key, value in merged.items():
+                if merged_key not in key_lines and merged_key not in result:
+                    result[merged_key] = value
+                    result.key_lines[merged_key] = merged.key_lines[merged_key]
+    return result
+
+
+def _merged(node: yaml.Node, path: str) -> list[yaml.MappingNode]:
+    """The mappings a ``<<`` value names: one mapping, or a list of them."""
+    sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for source in sources:
+        if not isinstance(source, yaml.MappingNode):
+            raise ScenarioError(
+                path,
+                source.start_mark.line + 1,
+                f"'<<' merges a mapping or a list of mappings (such as *base), "
+                f"not {_kind_of(source)}",
+            )
+        _check_tag(source, _YAML + "map", "mapping", path)
+    if isinstance(node, yaml.SequenceNode):
+        _check_tag(node, _YAML + "seq", "list", path)
+    return list(sources)
+
+
+def _key(node: yaml.Node, path: str) -> str:
+    """A key's text, checked on the node: a key that is not text is never constructed."""
+    line = node.start_mark.line + 1
+    if not isinstance(node, yaml.ScalarNode):
+        raise ScenarioError(path, line, f"keys must be text, not {_kind_of(node)}")
+    if node.tag not in (_TEXT, _VALUE):
+        raise ScenarioError(path, line, f"keys must be text, not {_written(node)}")
+    return str(node.value)
+
+
+def _scalar(loader: _Loader, node: yaml.ScalarNode, path: str) -> Any:
+    line = node.start_mark.line + 1
+    kind = _KINDS.get(node.tag)
+    if kind is None:
+        if hint := _quote_hint(loader, node):  # "=" or "<<" as a value
+            raise ScenarioError(path, line, f"{_written(node)} has a special meaning in YAML{hint}")
+        raise ScenarioError(
+            path, line, f"the tag {_tag(node.tag)} is not supported; write a plain value"
+        )
+    if node.tag in _NUMBERS and len(node.value) > MAX_NUMBER_CHARS:
+        raise ScenarioError(
+            path,
+            line,
+            f"the number {_quote(node.value)} is {len(node.value):,} characters long "
+            f"(at most {MAX_NUMBER_CHARS}){_quote_hint(loader, node)}",
+        )
+    try:
+        return loader.construct_object(node)
+    except Exception as exc:  # the constructors of !!int, !!timestamp... fail in many ways
+        reason = ""
+        if isinstance(exc, ValueError | OverflowError):
+            reason = f" ({_one_line(str(exc))})"
+        elif isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+            reason = f" ({_one_line(exc.problem)})"
+        hint = _quote_hint(loader, node)
+        raise ScenarioError(
+            path, line, f"{_quote(node.value)} is not {kind}{reason}{hint}"
+        ) from None
+
+
+def _quote_hint(loader: _Loader, node: yaml.ScalarNode) -> str:
+    """The fix for a plain scalar that YAML reads as a number, a date...: quotes make it text."""
+    resolved = loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+    return "; quote it to keep it as text" if not node.style and resolved == node.tag else ""
+
+
+def _check_tag(node: yaml.Node, plain: str, kind: str, path: str) -> None:
+    if node.tag != plain:  # !!set, !!omap, !!python/...: never constructed
+        raise ScenarioError(
+            path,
+            node.start_mark.line + 1,
+            f"the tag {_tag(node.tag)} is not supported; write a plain {kind}",
+        )
+
+
+# -- message helpers -----------------------------------------------------------------------------
+
+
+def _kind_of(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    assert isinstance(node, yaml.ScalarNode)
+    return f"the value {_written(node)}"
+
+
+def _written(node: yaml.ScalarNode) -> str:
+    """A scalar as a message shows it: as written when plain and short, else quoted and cut."""
+    value = str(node.value)
+    if not node.style and value.isprintable() and len(value) <= 40:  # plain: None, or ""
+        return value or "null"
+    return _quote(value)
+
+
+def _quote(value: str) -> str:
+    return _clip(repr(value), 60)
+
+
+def _tag(tag: str) -> str:
+    short = "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+    return _clip(short if short.isprintable() else repr(short), 60)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    return _clip(" ".join(text.split()), 200)
+
+
+def _bad_character(character: str) -> str:
+    code = ord(character)
+    what = f"control character 0x{code:02x}" if code < 0xA0 else f"character U+{code:04X}"
+    return f"invalid YAML: {what} is not allowed (write it as an escape in a double-quoted string)"
+
+
+def _line_at(text: str, index: int) -> int:
+    """The 1-based line of ``text[index]``, counting line breaks as PyYAML does."""
+    breaks = sum(text.count(c, 0, index) for c in "\n\r\x85\u2028\u2029")
+    return 1 + breaks - text.count("\r\n", 0, index)
+
+
+def _utf8_size(text: str) -> int:
+    """The bytes of ``text`` in UTF-8, encoded a slice at a time so a huge text is not copied."""
+    if text.isascii():
+        return len(text)
+    step = 1 << 16
+    return sum(
+        len(text[start : start + step].encode("utf-8", "surrogatepass"))
+        for start in range(0, len(text), step)
+    )
+
+
+def _too_big(size: int | None) -> str:
+    said = f"{size:,} bytes" if size is not None else f"more than {MAX_BYTES:,} bytes"
+    return f"the file is {said}; a scenario or runtimes file is at most 1 MiB"

@@ -21,7 +21,13 @@ from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.patterns import PatternError, compile_pattern
 from container_claims.probes import PROBES, ArgumentError
-from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
+from container_claims.scenario.loader import (
+    MarkedDict,
+    MarkedList,
+    line_of,
+    load_yaml,
+    read_source,
+)
 from container_claims.scenario.model import (
     MAIN,
     OPERATORS,
@@ -74,7 +80,7 @@ def load_scenario(
     """
     where = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path, where)
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(where, None, f"cannot read the file: {exc}") from None
     document = load_yaml(text, where)
