@@ -29,6 +29,7 @@ def compile_pattern(pattern: str) -> Any:
         return re2.compile(f"(?m){pattern}", options)
     except re2.error as exc:
         reason = exc.args[0].decode(errors="replace") if exc.args else "invalid"
+        reason = reason.replace("(?m)", "", 1)  # the flag is ours, not the scenario's
         if isinstance(exc.args[0], bytes) and b"perl operator" in exc.args[0]:
             reason += " (RE2 has no look-around or back-references)"
         raise PatternError(reason) from None

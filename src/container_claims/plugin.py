@@ -11,6 +11,7 @@ not applicable → skipped (with the reason), error (could not observe) → erro
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -121,15 +122,21 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return ScenarioScheduling(config, log)
 
 
-#: A top-level ``claims:`` key, or the scenario schema named in the editor's modeline.
-_SCENARIO_MARKS = re.compile(r"^claims[ \t]*:|^#.*\$schema=\S*scenario", re.MULTILINE)
+@functools.cache
+def _scenario_marks() -> re.Pattern[str]:
+    """A top-level key of the scenario format, or the scenario schema in a modeline."""
+    from container_claims.scenario.validate import schema
+
+    keys = "|".join(re.escape(key) for key in schema()["properties"])
+    return re.compile(rf"^(?:{keys})[ \t]*:|^#.*\$schema=\S*scenario", re.MULTILINE)
 
 
 def is_scenario_file(path: Path, config: pytest.Config) -> bool:
     """YAML files named on the command line or in a folder called ``scenarios``; in a claims
     run (``container-claims run``, or pytest given one of this plugin's options), also any
-    YAML file that looks like a scenario: a top-level ``claims:``, or the scenario schema in
-    an editor's modeline. A plain pytest run of another project is left alone."""
+    YAML file that looks like a scenario: a top-level key of the scenario format (claims,
+    steps, section...) or the scenario schema in an editor's modeline. Runtimes files and
+    other tools' YAML are left alone, and so is a plain pytest run of another project."""
     if path.suffix not in (".yaml", ".yml"):
         return False
     if path.parent.name == "scenarios" or _named(path, config):
@@ -141,7 +148,7 @@ def is_scenario_file(path: Path, config: pytest.Config) -> bool:
             head = handle.read(64 * 1024)
     except OSError:
         return False
-    return _SCENARIO_MARKS.search(head) is not None
+    return _scenario_marks().search(head) is not None
 
 
 def _claims_run(config: pytest.Config) -> bool:

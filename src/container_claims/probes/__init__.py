@@ -40,6 +40,7 @@ class Arg:
     choices: tuple[str, ...] = ()
     pattern: str = ""
     minimum: int | None = None
+    form: str = ""  # what ``pattern`` allows, in words, for messages
 
     def convert(self, name: str, value: Any) -> Any:
         """The value as the probe takes it. Raises :class:`ArgumentError` saying why not."""
@@ -87,7 +88,7 @@ class Arg:
             if problem:
                 raise ArgumentError(problem)
         if self.pattern and not re.fullmatch(self.pattern, text):
-            raise ArgumentError(f"{name!r} {_show(value)} does not have the form {self.pattern}")
+            raise ArgumentError(f"{name!r} is {_show(value)}, not {self.form or self.pattern}")
         return text
 
 
@@ -130,7 +131,7 @@ class ProbeInfo:
 
 _HOST = "container_claims.probes.host"
 _ENGINE = "container_claims.probes.engine"
-_PIDNS = Arg("text", pattern=r"pid:\[[0-9]+\]")
+_PIDNS = Arg("text", pattern=r"pid:\[[0-9]+\]", form="a PID namespace such as pid:[4026531836]")
 _NS_PID = Arg("integer", minimum=1)
 
 PROBES: dict[str, ProbeInfo] = {
@@ -161,7 +162,13 @@ PROBES: dict[str, ProbeInfo] = {
     ),
     "host.which": ProbeInfo(
         f"{_HOST}:which",
-        args={"program": Arg("text", pattern=r"[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,99}")},
+        args={
+            "program": Arg(
+                "text",
+                pattern=r"[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,99}",
+                form="a program's name such as python3 (letters, digits, . _ + -)",
+            )
+        },
         summary="a program's host path (a program name, looked up on the host's PATH)",
     ),
     "host.cgroup_limit": ProbeInfo(
@@ -195,7 +202,11 @@ PROBES: dict[str, ProbeInfo] = {
     ),
     "engine.container": ProbeInfo(
         f"{_ENGINE}:container",
-        args={"name": Arg("container", required=False, pattern=r"[a-z][a-z0-9_]*")},
+        args={
+            "name": Arg(
+                "container", required=False, pattern=r"[a-z][a-z0-9_]*", form="a container's name"
+            )
+        },
         requires=("engine",),
         summary="what the engine knows of one of the scenario's containers (default: main)",
     ),

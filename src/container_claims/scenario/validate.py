@@ -131,11 +131,34 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{location}: a step has exactly one of type, exec, run, probe"
     if error.validator == "required":
         return f"{location}: {error.message}"
+    if error.validator == "type" and schema_.get("type") == "string":
+        kind = _yaml_kind(error.instance)
+        if kind:
+            return f"{location}: YAML reads {error.instance!s} as {kind}; quote it to keep it as text"
+    if error.validator == "exclusiveMinimum":
+        return f"{location}: {error.instance!r} must be more than {schema_['exclusiveMinimum']}"
+    if error.validator == "maximum":
+        return f"{location}: {error.instance!r} is more than the most allowed, {schema_['maximum']}"
     if error.validator == "pattern":
         return (
             f"{location}: {error.instance!r} does not have the expected form ({schema_['pattern']})"
         )
     return f"{location}: {error.message}"
+
+
+def _yaml_kind(value: Any) -> str | None:
+    """What YAML made of an unquoted value that was meant as text."""
+    import datetime
+
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, datetime.date):
+        return "a date"
+    if value is None:
+        return "nothing (null)"
+    return None
 
 
 class _Builder:

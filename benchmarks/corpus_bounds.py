@@ -1,0 +1,129 @@
+"""What each broken or hostile input costs to refuse, against the cost of a real scenario.
+
+The floor is loading the largest scenario of the catalogue (schema and rules included),
+measured now, in this process. Every file of the corpus (tests/corpus/, plus generated ones
+at the size limit) is loaded the same way; its wall time and its peak of allocated memory
+(tracemalloc) are reported as multiples of the floor's. Ratios measured in one run are
+comparable between machines; absolute figures are not.
+
+With ``--check`` the script fails (exit 1) when an input costs more than the bounds below:
+an input that makes the loader expand, recurse or backtrack shows here as a ratio that grows
+with the input, long before it shows as a hung run.
+
+    .venv/bin/python benchmarks/corpus_bounds.py [--check] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+from container_claims import cli
+from container_claims.errors import InputError
+from container_claims.scenario import load_scenario
+from container_claims.scenario.loader import MAX_BYTES
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "tests" / "corpus"
+FLOOR_SCENARIO = REPO / "scenarios" / "filesystem.yaml"
+
+#: The most an input may cost, as a multiple of loading the largest real scenario. Seen here:
+#: the worst inputs (a 1 MiB flow list, a 1 MiB list of aliases: refused at 100,000 values)
+#: cost about 35 times the floor's time and 30 times its memory; what grows with its input
+#: (expansion, recursion, backtracking) would be far beyond.
+TIME_BOUND = 100.0
+MEMORY_BOUND = 100.0
+
+
+def measure(load: Callable[[], object], repeat: int) -> tuple[float, int]:
+    """Median seconds over ``repeat`` loads, and the peak of allocated bytes of one more
+    (traced apart: tracing slows allocation, and would inflate the times)."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        began = time.perf_counter()
+        with contextlib.suppress(InputError):
+            load()
+        times.append(time.perf_counter() - began)
+    gc.collect()
+    tracemalloc.start()
+    with contextlib.suppress(InputError):
+        load()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return statistics.median(times), peak
+
+
+def _quiet(argv: list[str]) -> Callable[[], object]:
+    def run() -> object:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            return cli.main(argv)
+
+    return run
+
+
+def inputs(scratch: Path) -> dict[str, Callable[[], object]]:
+    """Every corpus file as the suite reads it, and generated files at the size limit."""
+    loads: dict[str, Callable[[], object]] = {}
+    for path in sorted((CORPUS / "scenario_files").iterdir()):
+        loads[f"scenario_files/{path.name}"] = lambda path=path: load_scenario(path)  # type: ignore[misc]
+    for path in sorted((CORPUS / "runtimes").iterdir()):
+        loads[f"runtimes/{path.name}"] = _quiet(["runtimes", "--runtimes-file", str(path)])
+    for path in sorted((CORPUS / "results").iterdir()):
+        loads[f"results/{path.name}"] = _quiet(["report", str(path)])
+    generated = {
+        "at-limit-comments.yaml": "claims: []\n" + "#\n" * ((MAX_BYTES - 20) // 2),
+        "at-limit-one-value.yaml": "claims: []\nsummary: " + "x" * (MAX_BYTES - 40) + "\n",
+        "at-limit-flow-list.yaml": "claims: [" + "1," * ((MAX_BYTES - 20) // 2) + "1]\n",
+        "at-limit-aliases.yaml": "a: &a [1]\nclaims: [" + "*a," * ((MAX_BYTES - 30) // 3) + "*a]\n",
+    }
+    for name, text in generated.items():
+        path = scratch / name
+        path.write_text(text)
+        loads[f"generated/{name}"] = lambda path=path: load_scenario(path)  # type: ignore[misc]
+    return loads
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when a bound is exceeded")
+    parser.add_argument("--repeat", type=int, default=3, help="loads per input (median)")
+    args = parser.parse_args(argv)
+
+    load_scenario(FLOOR_SCENARIO)  # imports and caches (schema, probes) are not the floor
+    floor_time, floor_memory = measure(lambda: load_scenario(FLOOR_SCENARIO), args.repeat * 3)
+    print(
+        f"floor: {FLOOR_SCENARIO.relative_to(REPO)} loads in {floor_time * 1000:.1f} ms, "
+        f"peak {floor_memory / 1024:.0f} KiB allocated"
+    )
+    print(f"{'input':58} {'time':>8} {'x floor':>8} {'memory':>9} {'x floor':>8}")
+    over = []
+    with tempfile.TemporaryDirectory(prefix="cc-bench-") as scratch:
+        for name, load in inputs(Path(scratch)).items():
+            seconds, peak = measure(load, args.repeat)
+            time_ratio, memory_ratio = seconds / floor_time, peak / floor_memory
+            flag = ""
+            if time_ratio > TIME_BOUND or memory_ratio > MEMORY_BOUND:
+                over.append(name)
+                flag = "  OVER"
+            print(
+                f"{name:58} {seconds * 1000:6.1f}ms {time_ratio:8.1f} "
+                f"{peak / 1048576:7.1f}MB {memory_ratio:8.1f}{flag}"
+            )
+    print(f"bounds: {TIME_BOUND:g} x the floor's time, {MEMORY_BOUND:g} x its memory")
+    if over:
+        print(f"over the bounds: {', '.join(over)}")
+    return 1 if args.check and over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
