@@ -360,3 +360,46 @@ def test_what_the_cli_refused_is_told_apart_from_the_commands_own_failure(
             runtime._refusal(outcome, "to run x")
     else:
         runtime._refusal(outcome, "to run x")
+
+
+def test_a_passed_run_deadline_makes_the_claims_left_errors(project: Project) -> None:
+    _script(project, typed={"echo fine": "fine"})
+    project.scenario("defect.yaml", PROBE_DEFECT)
+
+    result = project.run("--run-deadline", "0.000001")
+
+    assert result.ret == 3
+    records = project.json()["results"]
+    assert {r["verdict"] for r in records} == {"error"}
+    assert all(
+        "the run's deadline (--run-deadline) passed before this claim was observed" in r["message"]
+        for r in records
+    )
+
+
+def test_removal_already_in_progress_or_gone_is_done() -> None:
+    import docker.errors
+    import requests
+
+    from container_claims.errors import ObservationError
+
+    def api_error(status: int, explanation: str) -> docker.errors.APIError:
+        response = requests.Response()
+        response.status_code = status
+        return docker.errors.APIError("removal", response=response, explanation=explanation)
+
+    runtime = DockerRuntime(RuntimeConfig("docker", "docker"), image="img:1", run_id="r")
+
+    def in_progress() -> None:
+        raise api_error(409, "removal of container x is already in progress")
+
+    def gone() -> None:
+        raise docker.errors.NotFound("no such container")
+
+    def conflict() -> None:
+        raise api_error(409, "image is being used by running container y")
+
+    runtime._gone_is_done("container x", in_progress)
+    runtime._gone_is_done("container x", gone)
+    with pytest.raises(ObservationError, match="being used"):
+        runtime._gone_is_done("image y", conflict)

@@ -61,8 +61,8 @@ class Ledger:
         self._file.write(line + "\n")
         self._file.flush()
 
-    def process(self, pid: int) -> None:
-        self.record("process", pid=pid, start=process_start_time(pid))
+    def process(self, pid: int, what: str) -> None:
+        self.record("process", pid=pid, start=process_start_time(pid), what=what)
 
     def close(self, *, clean: bool) -> None:
         """Release the ledger; a clean end removes it, otherwise the next run sweeps it."""
@@ -97,10 +97,10 @@ def record(kind: str, **data: Any) -> None:
         ledger.record(kind, **data)
 
 
-def record_process(pid: int) -> None:
+def record_process(pid: int, what: str) -> None:
     ledger = current()
     if ledger is not None:
-        ledger.process(pid)
+        ledger.process(pid, what)
 
 
 @dataclass

@@ -196,6 +196,12 @@ class ClaimsSession:
         self.config = config
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
+        if self.is_worker:
+            # A worker is a helper of the run: when the run dies, even by SIGKILL, it gets
+            # SIGTERM and cleans up after itself as on Ctrl-C.
+            from container_claims.processes import die_with_parent_term
+
+            die_with_parent_term()
         self.run_id: str = workerinput["claims_run_id"] if workerinput else secrets.token_hex(3)
         self.image: str = config.getoption("claims_image") or DEFAULT_IMAGE
         self.results = Results(run_id=self.run_id)
@@ -326,7 +332,7 @@ class ClaimsSession:
                 raise ObservationError(str(exc)) from exc
             ledger.record("dir", path=str(registry.storage_dir.parent))
             if registry.pid is not None:
-                ledger.record_process(registry.pid)
+                ledger.record_process(registry.pid, "registry")
             self._registry = registry
         return str(self._registry.address)
 

@@ -405,3 +405,58 @@ def test_two_runs_at_once_give_the_same_verdicts(engine: None, tmp_path: Path) -
     ]
     assert verdicts[0] == verdicts[1]
     assert len(verdicts[0]) == 29
+
+
+def _podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_objects_that_outlive_a_lost_engine_are_swept_by_the_next_run(
+    engine: None, tmp_path: Path
+) -> None:
+    text, sibling = _long(8)
+    scenario = _write(tmp_path, "lost.yaml", text)
+    process = _start(str(scenario), "--runtime", "podman")
+
+    def sibling_run_id() -> str | None:
+        lines = _podman(
+            "ps",
+            "--filter",
+            f"label={RUN_LABEL}",
+            "--format",
+            f'{{{{.Names}}}} {{{{index .Labels "{RUN_LABEL}"}}}}',
+        ).splitlines()
+        return next(
+            (line.split()[1] for line in lines if line.split()[0].endswith(f"-{sibling}")), None
+        )
+
+    try:
+        _wait_for("podman's sibling container runs", lambda: sibling_run_id() is not None, process)
+        run_id = sibling_run_id()
+        assert run_id is not None
+        (service,) = [
+            json.loads(line)["pid"]
+            for path in _ledgers(run_id)
+            for line in path.read_text().splitlines()
+            if json.loads(line).get("what") == "podman service"
+        ]
+        os.kill(service, signal.SIGKILL)  # the run's API service, by the PID it recorded
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # The run could not remove its containers through the lost service: it says so and keeps
+    # its ledger.
+    assert "could not remove" in output, output[-3000:]
+    label = f"label={RUN_LABEL}={run_id}"
+    assert _podman("ps", "-aq", "--filter", label).split()
+    assert _ledgers(run_id)
+
+    after = run_suite(
+        str(tmp_path / "lost.yaml"), "--runtime", "docker", "-k", "nothing", tmp=tmp_path
+    )
+
+    assert f"run {run_id}" in after.output, after.output[-3000:]
+    assert _podman("ps", "-aq", "--filter", label).split() == []
+    assert _ledgers(run_id) == []

@@ -186,7 +186,7 @@ def marker_process(ctx: ProbeContext) -> str:
         start_new_session=True,
         preexec_fn=die_with_parent,
     )
-    ledger.record_process(process.pid)
+    ledger.record_process(process.pid, "marker process")
 
     def stop() -> None:
         if process.poll() is None:

@@ -55,7 +55,7 @@ class PodmanRuntime(DockerRuntime):
                 start_new_session=True,
                 preexec_fn=die_with_parent_term,
             )
-        ledger.record_process(self._service.pid)
+        ledger.record_process(self._service.pid, "podman service")
         deadline = time.monotonic() + SERVICE_TIMEOUT
         while not socket.exists():
             if self._service.poll() is not None or time.monotonic() > deadline:
