@@ -41,5 +41,6 @@ def fake_runtimes() -> FakeRuntimes:
 
     return write
 
+
 #: Hostile and broken inputs, fed to the suite by tests/test_corpus.py; never tests themselves.
 collect_ignore = ["corpus"]

@@ -649,7 +649,9 @@ class ClaimItem(pytest.Item):
 
     def relative_file(self) -> str:
         root = self.config.rootpath
-        return str(self.path.relative_to(root)) if self.path.is_relative_to(root) else str(self.path)
+        return (
+            str(self.path.relative_to(root)) if self.path.is_relative_to(root) else str(self.path)
+        )
 
     def transcript_key(self) -> str:
         return f"{self.relative_file()}::{self.runtime_name}"

@@ -134,7 +134,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "type" and schema_.get("type") == "string":
         kind = _yaml_kind(error.instance)
         if kind:
-            return f"{location}: YAML reads {error.instance!s} as {kind}; quote it to keep it as text"
+            return (
+                f"{location}: YAML reads {error.instance!s} as {kind}; quote it to keep it as text"
+            )
     if error.validator == "exclusiveMinimum":
         return f"{location}: {error.instance!r} must be more than {schema_['exclusiveMinimum']}"
     if error.validator == "maximum":
