@@ -19,11 +19,11 @@ from typing import Any
 import pexpect
 import pytest
 
-from container_claims import terminal
 from container_claims.errors import ObservationError
 from container_claims.observations import OUTPUT_LIMIT, TRANSCRIPT_LIMIT
 from container_claims.processes import die_with_parent
-from container_claims.terminal import PROMPT, TerminalShell, clean
+from container_claims.runtimes import terminal
+from container_claims.runtimes.terminal import PROMPT, TerminalShell, clean
 
 BASH = ["/bin/bash", "--noprofile", "--norc", "-i"]
 PS1 = "root@test:/# "
@@ -226,7 +226,7 @@ def test_close_ends_the_client(shell: TerminalShell) -> None:
 def test_the_client_dies_with_the_suite_even_by_sigkill() -> None:
     code = (
         "import os, sys, time\n"
-        "from container_claims.terminal import TerminalShell\n"
+        "from container_claims.runtimes.terminal import TerminalShell\n"
         "shell = TerminalShell(['sleep', '60'], dict(os.environ), prompt_timeout=0)\n"
         "print(shell.pid, flush=True)\n"
         "time.sleep(60)\n"

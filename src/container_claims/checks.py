@@ -22,9 +22,8 @@ from typing import Any
 from container_claims.errors import ObservationError
 from container_claims.observations import render, resolve, to_json
 from container_claims.patterns import PatternError, compile_pattern
+from container_claims.results import ERROR, FAIL, PASS
 from container_claims.scenario.model import Claim, Expectation
-
-PASS, FAIL, ERROR = "pass", "fail", "error"
 
 
 @dataclass(frozen=True)

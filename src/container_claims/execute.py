@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from container_claims.errors import ObservationError
 from container_claims.observations import (
@@ -26,33 +26,14 @@ from container_claims.observations import (
     template_names,
     to_json,
 )
-from container_claims.probes import PROBES, ArgumentError
+from container_claims.probes.api import ProbeContext, Services
 from container_claims.runtimes.base import Names, Runtime, Shell
 from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario, Step
+from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
 
 DEFAULT_TIMEOUT = 30.0
 PROMPT_TIMEOUT = 15.0  # a terminal shell prompts within this; without -t none comes
-
-
-class Services(Protocol):
-    """Shared helpers that live for the whole test session (started on first use)."""
-
-    def registry(self) -> str:
-        """Address (host:port on loopback) of a registry the runtime can push to and pull from."""
-        ...
-
-
-@dataclass
-class ProbeContext:
-    """What a probe may use: the runtime, the scenario's names, and a way to clean up."""
-
-    runtime: Runtime
-    names: Names
-    token: str
-    services: Services
-    observations: dict[str, Any]
-    defer: Callable[[Callable[[], object]], None]
 
 
 class IncompleteObservation(ObservationError):

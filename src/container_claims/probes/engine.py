@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from container_claims.scenario.model import MAIN
 
 if TYPE_CHECKING:
-    from container_claims.execute import ProbeContext
+    from container_claims.probes.api import ProbeContext
 
 
 def info(ctx: ProbeContext) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from container_claims.ledger import MARKER_PREFIX
 from container_claims.processes import die_with_parent
 
 if TYPE_CHECKING:
-    from container_claims.execute import ProbeContext
+    from container_claims.probes.api import ProbeContext
 
 PROC = Path("/proc")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup")

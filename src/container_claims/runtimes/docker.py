@@ -17,6 +17,7 @@ from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.processes import run_bounded
 from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
+from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import CAPABILITIES, ContainerSpec
 
 #: Exit statuses of ``docker run``/``exec`` (and Podman's) that mean the engine or the CLI
@@ -190,8 +191,6 @@ class DockerRuntime(Runtime):
         return {"ref": self.image, "id": data.get("id"), "present": data.get("present")}
 
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
-        from container_claims.terminal import TerminalShell
-
         argv = self.run_argv(spec, name, spec.image or self.image)
         return TerminalShell(argv, self.env(), prompt_timeout=timeout if spec.tty else 0)
 
@@ -319,17 +318,20 @@ class DockerRuntime(Runtime):
         import docker
 
         api = self.client().api
-
-        def inspect_with_size() -> Any:
-            # The SDK's inspect_container() cannot ask for sizes; the API's ?size=1 can.
-            return api._result(
-                api._get(api._url("/containers/{0}/json", name), params={"size": 1}), True
-            )
-
         try:
-            data = self._engine(f"container {name}", inspect_with_size)
+            data = self._engine(f"container {name}", api.inspect_container, name)
         except docker.errors.NotFound:
             return {"exists": False, "name": name, "running": False}
+        # Inspect has no sizes; the container list has them (size=True), for this id only.
+        listed = self._engine(
+            f"container {name}'s size",
+            api.containers,
+            all=True,
+            size=True,
+            filters={"id": data.get("Id")},
+        )
+        sizes = listed[0] if listed else {}
+        data = {**data, "SizeRw": sizes.get("SizeRw"), "SizeRootFs": sizes.get("SizeRootFs")}
         state = data.get("State", {})
         graph = (data.get("GraphDriver") or {}).get("Data") or {}
         result: dict[str, Any] = {

@@ -28,6 +28,7 @@ from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.paths import runs_dir
 from container_claims.processes import Finished, die_with_parent, run_bounded
 from container_claims.runtimes.base import Runtime, Shell
+from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import ContainerSpec
 
 DEFAULT_COMMAND = ("/bin/bash",)
@@ -179,8 +180,6 @@ class NamespaceRuntime(Runtime):
         return {self.kind: out[0] if out else "?", "kernel": platform.release()}
 
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
-        from container_claims.terminal import TerminalShell
-
         if not spec.tty:
             raise ObservationError(
                 f"{self.kind} sessions here always have a terminal; tty: false is not supported"

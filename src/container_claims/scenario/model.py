@@ -122,7 +122,6 @@ class Claim:
 class Scenario:
     path: Path
     name: str
-    summary: str
     claims: tuple[Claim, ...]
     container: MainContainer | None = None
     steps: tuple[Step, ...] = ()

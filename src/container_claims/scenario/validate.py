@@ -20,7 +20,6 @@ import jsonschema
 from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.patterns import PatternError, compile_pattern
-from container_claims.probes import PROBES, ArgumentError
 from container_claims.scenario.loader import (
     MarkedDict,
     MarkedList,
@@ -38,6 +37,7 @@ from container_claims.scenario.model import (
     Scenario,
     Step,
 )
+from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
 
 #: Operators that compare numbers: their value must be one (or a template giving one).
@@ -200,7 +200,6 @@ class _Builder:
         return Scenario(
             path=self.path,
             name=doc.get("scenario", self.path.stem),
-            summary=doc.get("summary", ""),
             claims=claims,
             container=main,
             steps=steps,

@@ -1,0 +1,33 @@
+"""What a probe may use when it runs: the runtime, the scenario's names, shared services.
+
+Probes are called by the scenario runner (:mod:`container_claims.execute`) with a
+:class:`ProbeContext` and their checked arguments; they import this module, never the runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from container_claims.runtimes.base import Names, Runtime
+
+
+class Services(Protocol):
+    """Shared helpers that live for the whole test session (started on first use)."""
+
+    def registry(self) -> str:
+        """Address (host:port on loopback) of a registry the runtime can push to and pull from."""
+        ...
+
+
+@dataclass
+class ProbeContext:
+    """What a probe may use: the runtime, the scenario's names, and a way to clean up."""
+
+    runtime: Runtime
+    names: Names
+    token: str
+    services: Services
+    observations: dict[str, Any]
+    defer: Callable[[Callable[[], object]], None]

@@ -1,0 +1,226 @@
+"""The probes a scenario can name: named readings of the host or the engine.
+
+A scenario names a probe (``probe: host.kernel_release``); this table, part of the format,
+says where its code lives (:mod:`container_claims.probes`), which arguments it takes (and of
+what kind), and which runtime capability it needs. Modules are imported only when a probe
+runs, so loading scenarios stays cheap.
+
+Arguments are data, checked against their kind before the probe sees them: when the file is
+loaded (values written out) and again when the step runs (values filled in from templates).
+No argument can name a host path beyond what the probe's summary documents.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from container_claims.scenario.safety import image_problem, text_problem
+
+
+class ArgumentError(ValueError):
+    """A probe argument is not of its kind; the message names the argument."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a probe: its kind, and whether the probe needs it.
+
+    Kinds: ``text`` (one line), ``integer`` (a whole number, also as text: observations are
+    text), ``choice`` (one of ``choices``), ``dirs`` (absolute host directories, one or a list,
+    "" for none: the probe confines them to the runtime's storage), ``relative_path`` (inside such a
+    directory, no ``..``), ``image`` (an image reference), ``container`` (a container of the
+    scenario, by its scenario name).
+    """
+
+    kind: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    pattern: str = ""
+    minimum: int | None = None
+    form: str = ""  # what ``pattern`` allows, in words, for messages
+
+    def convert(self, name: str, value: Any) -> Any:
+        """The value as the probe takes it. Raises :class:`ArgumentError` saying why not."""
+        if self.kind == "integer":
+            text = str(value).strip() if not isinstance(value, bool) else "?"
+            if not re.fullmatch(r"-?[0-9]{1,19}", text):
+                raise ArgumentError(f"{name!r} must be a whole number, not {_show(value)}")
+            number = int(text)
+            if self.minimum is not None and number < self.minimum:
+                raise ArgumentError(f"{name!r} must be at least {self.minimum}, not {number}")
+            return number
+        if self.kind == "dirs":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or len(items) > 256:
+                raise ArgumentError(f"{name!r} must be a directory or a list of them")
+            result = []
+            for item in items:
+                if item == "":
+                    continue  # no directory (an engine that keeps no layer apart says "")
+                if not isinstance(item, str) or not item.startswith("/"):
+                    raise ArgumentError(f"{name!r} holds {_show(item)}, not an absolute path")
+                if ".." in item.split("/") or text_problem(name, item):
+                    raise ArgumentError(f"{name!r} holds {_show(item)}, which is not a plain path")
+                result.append(item)
+            return result
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ArgumentError(f"{name!r} must be text, not {_show(value)}")
+        text = str(value).strip()
+        problem = text_problem(name, text)
+        if problem:
+            raise ArgumentError(problem)
+        if self.kind == "choice" and text not in self.choices:
+            raise ArgumentError(
+                f"{name!r} must be one of {', '.join(self.choices)}, not {_show(value)}"
+            )
+        if self.kind == "relative_path":
+            parts = text.split("/")
+            if text.startswith("/") or ".." in parts or not text:
+                raise ArgumentError(
+                    f"{name!r} must be a path inside the directories, without '..' and not "
+                    f"beginning with '/', not {_show(value)}"
+                )
+        if self.kind == "image":
+            problem = image_problem(text)
+            if problem:
+                raise ArgumentError(problem)
+        if self.pattern and not re.fullmatch(self.pattern, text):
+            raise ArgumentError(f"{name!r} is {_show(value)}, not {self.form or self.pattern}")
+        return text
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+@dataclass(frozen=True)
+class ProbeInfo:
+    target: str  # "module:function"
+    args: Mapping[str, Arg] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    summary: str = ""
+
+    def load(self) -> Callable[..., Any]:
+        module, _, function = self.target.partition(":")
+        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+    def check_names(self, values: Mapping[str, Any]) -> None:
+        """Raises :class:`ArgumentError` for an argument this probe does not take."""
+        unknown = sorted(set(values) - set(self.args))
+        if unknown:
+            allowed = ", ".join(self.args) or "none"
+            raise ArgumentError(f"takes no argument {unknown[0]!r} (it takes: {allowed})")
+
+    def convert(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Arguments checked and converted. Raises :class:`ArgumentError`."""
+        self.check_names(values)
+        missing = [name for name, arg in self.args.items() if arg.required and name not in values]
+        if missing:
+            raise ArgumentError(f"needs the argument {missing[0]!r}")
+        # An optional argument whose template gave nothing (null) was not given.
+        return {
+            name: self.args[name].convert(name, value)
+            for name, value in values.items()
+            if value is not None or self.args[name].required
+        }
+
+
+_HOST = "container_claims.probes.host"
+_ENGINE = "container_claims.probes.engine"
+_PIDNS = Arg("text", pattern=r"pid:\[[0-9]+\]", form="a PID namespace such as pid:[4026531836]")
+_NS_PID = Arg("integer", minimum=1)
+
+PROBES: dict[str, ProbeInfo] = {
+    "host.kernel_release": ProbeInfo(f"{_HOST}:kernel_release", summary="the host's uname -r"),
+    "host.boot_id": ProbeInfo(f"{_HOST}:boot_id", summary="the host kernel's boot id"),
+    "host.hostname": ProbeInfo(f"{_HOST}:hostname", summary="the host's hostname"),
+    "host.pid1": ProbeInfo(f"{_HOST}:pid1", summary="the host's PID 1: cmdline and name"),
+    "host.find_process": ProbeInfo(
+        f"{_HOST}:find_process",
+        args={"pid_namespace": _PIDNS, "ns_pid": _NS_PID},
+        summary="the host process that is ns_pid inside pid_namespace, with its NSpid, "
+        "command line, parent chain and namespaces",
+    ),
+    "host.confinement": ProbeInfo(
+        f"{_HOST}:confinement",
+        args={
+            "pid_namespace": _PIDNS,
+            "ns_pid": _NS_PID,
+            "boot_id": Arg("text"),
+        },
+        summary="how the process is confined to its root: chroot, pivot_root or a sandbox kernel",
+    ),
+    "host.marker_file": ProbeInfo(
+        f"{_HOST}:marker_file", summary="creates a marker file in the host's / for this scenario"
+    ),
+    "host.marker_process": ProbeInfo(
+        f"{_HOST}:marker_process", summary="starts a marker process on the host for this scenario"
+    ),
+    "host.which": ProbeInfo(
+        f"{_HOST}:which",
+        args={
+            "program": Arg(
+                "text",
+                pattern=r"[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,99}",
+                form="a program's name such as python3 (letters, digits, . _ + -)",
+            )
+        },
+        summary="a program's host path (a program name, looked up on the host's PATH)",
+    ),
+    "host.cgroup_limit": ProbeInfo(
+        f"{_HOST}:cgroup_limit",
+        args={
+            "pid": Arg("integer", minimum=1),
+            "resource": Arg("choice", choices=("memory", "pids")),
+        },
+        summary="the kernel's limit (memory bytes or pids) on a container's process, cgroup v1 "
+        "or v2",
+    ),
+    "host.find_file": ProbeInfo(
+        f"{_HOST}:find_file",
+        args={"dirs": Arg("dirs"), "path": Arg("relative_path")},
+        summary="which of the directories hold the file; the directories must lie where the "
+        "runtime keeps its storage, and no symbolic link is followed",
+    ),
+    "host.container_storage": ProbeInfo(
+        f"{_HOST}:container_storage",
+        args={
+            "compare_to": Arg("integer", minimum=1),
+            "pid": Arg("integer", required=False, minimum=1),
+            "known_dirs": Arg("dirs", required=False),
+        },
+        summary="host dirs holding a container's writable files (as the engine names them, "
+        "within its storage, else from the mount table of a container's process), their "
+        "bytes, and the ratio to compare_to",
+    ),
+    "engine.info": ProbeInfo(
+        f"{_ENGINE}:info", requires=("engine",), summary="engine version, root dir, storage"
+    ),
+    "engine.container": ProbeInfo(
+        f"{_ENGINE}:container",
+        args={
+            "name": Arg(
+                "container", required=False, pattern=r"[a-z][a-z0-9_]*", form="a container's name"
+            )
+        },
+        requires=("engine",),
+        summary="what the engine knows of one of the scenario's containers (default: main)",
+    ),
+    "engine.image": ProbeInfo(
+        f"{_ENGINE}:image",
+        args={"ref": Arg("image", required=False)},
+        requires=("images",),
+        summary="what the engine knows of an image: presence, id, size, layer dirs "
+        "(default: the run's image)",
+    ),
+    "engine.stage_in_registry": ProbeInfo(
+        f"{_ENGINE}:stage_in_registry",
+        requires=("registry",),
+        summary="pushes a fresh image to the local registry and removes it locally",
+    ),
+}
