@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from container_claims.image import DEFAULT_IMAGE
-from container_claims.runtimes import load_runtimes_file, runtime_class, select
+from container_claims.runtimes import load_runtimes_file, open_runtime, select
 from container_claims.scenario.model import ContainerSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,8 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 def floor(name: str, repeat: int) -> float:
     """Median seconds of starting and removing one container that runs ``true``."""
     (config,) = select(load_runtimes_file(), [name])
-    runtime = runtime_class(config.kind)(config, image=DEFAULT_IMAGE, run_id="bench")
-    try:
+    with open_runtime(config, image=DEFAULT_IMAGE, run_id="bench") as runtime:
         runtime.check()
         spec = ContainerSpec(command=("true",))
         times = []
@@ -45,8 +44,6 @@ def floor(name: str, repeat: int) -> float:
             if index:  # the first start warms caches
                 times.append(elapsed)
         return statistics.median(times)
-    finally:
-        runtime.close()
 
 
 def main() -> int:

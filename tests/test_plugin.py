@@ -168,7 +168,9 @@ def test_unusable_runtime_makes_every_claim_an_error_naming_the_reason(project: 
 
     result.assert_outcomes(errors=3)
     assert result.ret == 3
-    result.stdout.fnmatch_lines(["*could not observe: runtime 'fake' cannot run here: engine down"])
+    result.stdout.fnmatch_lines(
+        ["*could not observe: runtime 'fake' (*runtimes.yaml:2) cannot run here: engine down"]
+    )
     assert set(project.verdicts().values()) == {"error"}
 
 

@@ -46,6 +46,7 @@ def test_runtimes_exports() -> None:
         "Runtime",
         "RuntimeConfig",
         "load_runtimes_file",
+        "open_runtime",
         "runtime_class",
         "select",
     ]

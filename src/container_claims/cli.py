@@ -233,7 +233,7 @@ class _Outcome:
         self.interrupted = True
 
     def pytest_sessionfinish(self, session: Any) -> None:
-        from container_claims.plugin import SESSION
+        from container_claims.session import SESSION
 
         self.results = session.config.stash[SESSION].results
 
@@ -274,16 +274,19 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     from container_claims.runtimes import load_runtimes_file, select
+    from container_claims.session import Choice
 
-    # Unknown runtimes and bad runtimes files: one line and exit 2, before pytest starts.
+    # Unknown runtimes and bad runtimes files: one line and exit 2, before pytest starts; the
+    # runtimes chosen go to the plugin as they are, not loaded again.
     runtimes_file = Path(args.runtimes_file) if args.runtimes_file else None
-    chosen = [config.name for config in select(load_runtimes_file(runtimes_file), args.runtime)]
+    chosen = select(load_runtimes_file(runtimes_file), args.runtime)
+    names = [config.name for config in chosen]
     rounds: list[Any] = []
     for number in range(1, args.repeat + 1):
         if args.repeat > 1:
             print(f"container-claims: round {number} of {args.repeat}", file=sys.stderr)
         outcome = _Outcome()
-        code = pytest.main(pytest_arguments(args, chosen), plugins=[outcome])
+        code = pytest.main(pytest_arguments(args, names), plugins=[outcome, Choice(chosen)])
         if outcome.interrupted or outcome.results is None:
             break
         rounds.append(outcome.results)
@@ -390,24 +393,22 @@ def _write_reports(args: argparse.Namespace, comparison: Any) -> None:
 
 def list_runtimes(runtimes_file: str | None, image: str | None) -> int:
     from container_claims.errors import ObservationError
-    from container_claims.runtimes import load_runtimes_file, runtime_class
+    from container_claims.runtimes import load_runtimes_file, open_runtime
 
     configs = load_runtimes_file(Path(runtimes_file) if runtimes_file else None)
     rows = []
     for config in configs:
-        runtime = runtime_class(config.kind)(
+        with open_runtime(
             config, image=image or DEFAULT_IMAGE, run_id=secrets.token_hex(3)
-        )
-        try:
-            runtime.check()
-            runtime.preflight(config.start_timeout)
-            versions = runtime.version()
-            state = "usable"
-            detail = ", ".join(f"{k} {v}" for k, v in versions.items())
-        except ObservationError as exc:
-            state, detail = "unusable", str(exc)
-        finally:
-            runtime.close()
+        ) as runtime:
+            try:
+                runtime.check()
+                runtime.preflight(config.start_timeout)
+                versions = runtime.version()
+                state = "usable"
+                detail = ", ".join(f"{k} {v}" for k, v in versions.items())
+            except ObservationError as exc:
+                state, detail = "unusable", str(exc)
         rows.append((config.name, config.kind, state, detail, config.description))
     width = max(len(r[0]) for r in rows) + 2
     print(f"{'NAME'.ljust(width)}{'KIND'.ljust(8)}{'STATE'.ljust(10)}VERSIONS, OR WHY NOT")

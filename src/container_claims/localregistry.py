@@ -71,11 +71,6 @@ class LocalRegistry:
         return f"127.0.0.1:{self._port}"
 
     @property
-    def url(self) -> str:
-        """Base URL of the registry's HTTP API, e.g. ``http://127.0.0.1:40123``."""
-        return f"http://{self.address}"
-
-    @property
     def pid(self) -> int | None:
         """PID of the registry process while it runs."""
         return self._process.pid if self._process is not None else None
@@ -134,10 +129,6 @@ class LocalRegistry:
     ) -> None:
         self.stop()
 
-    def __repr__(self) -> str:
-        state = f"at {self.address}" if self._process is not None else "stopped"
-        return f"<LocalRegistry {state}>"
-
     # -- internals ------------------------------------------------------------------------
 
     @property
@@ -186,7 +177,7 @@ class LocalRegistry:
         assert self._process is not None
         # Never through a proxy: the registry is on loopback.
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        url = f"http://127.0.0.1:{self._port}/v2/"
+        url = f"http://{self.address}/v2/"
         deadline = time.monotonic() + self.start_timeout
         while True:
             code = self._process.poll()

@@ -18,7 +18,7 @@ from typing import Any
 from container_claims import ledger
 from container_claims.errors import ClaimsError
 from container_claims.paths import runs_dir
-from container_claims.runtimes import runtime_class
+from container_claims.runtimes import open_runtime
 from container_claims.runtimes.base import RuntimeConfig
 
 
@@ -31,32 +31,17 @@ class Sweep:
     skipped: list[str] = field(default_factory=list)  # runtimes that cannot run here
 
 
-def config_from_json(data: dict[str, Any]) -> RuntimeConfig:
-    """A runtime configuration as :meth:`RuntimeConfig.to_json` wrote it into a ledger."""
-    return RuntimeConfig(
-        name=str(data["name"]),
-        kind=str(data["kind"]),
-        binary=str(data.get("binary", "docker")),
-        run_args=tuple(str(a) for a in data.get("run_args", ())),
-        env=tuple((str(k), str(v)) for k, v in dict(data.get("env", {})).items()),
-        rootfs=str(data.get("rootfs", "")),
-    )  # start_timeout does not matter to a sweep
-
-
 def remove_run_objects(
     config: RuntimeConfig, run_id: str | None, keep: frozenset[str]
 ) -> list[str]:
     """Labelled objects of ``run_id`` (or of every run not in ``keep``) on one runtime."""
-    runtime = runtime_class(config.kind)(config, image="", run_id=run_id or "cleanup")
-    try:
+    with open_runtime(config, image="", run_id=run_id or "cleanup") as runtime:
         runtime.check()
         return runtime.remove_objects(run_id=run_id, keep=keep)
-    finally:
-        runtime.close()
 
 
 def _runtime_entry(data: dict[str, Any], run_id: str) -> list[str]:
-    config = config_from_json(data)
+    config = RuntimeConfig.from_json(data)
     try:
         return [
             f"{config.name}: {what}" for what in remove_run_objects(config, run_id, frozenset())
@@ -100,4 +85,4 @@ def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
     return result
 
 
-__all__ = ["Sweep", "cleanup", "config_from_json", "sweep_dead_runs"]
+__all__ = ["Sweep", "cleanup", "sweep_dead_runs"]

@@ -51,8 +51,18 @@ _FILE_SCHEMA: dict[str, Any] = {
 }
 
 
+def open_runtime(config: RuntimeConfig, *, image: str, run_id: str) -> Runtime:
+    """The one way to make a runtime: use it as a context manager, which closes it::
+
+    with open_runtime(config, image=DEFAULT_IMAGE, run_id=run_id) as runtime:
+        runtime.check()
+    """
+    return runtime_class(config.kind)(config, image=image, run_id=run_id)
+
+
 def runtime_class(kind: str) -> type[Runtime]:
-    """The class of a runtime kind. Raises :class:`InputError` naming the known kinds."""
+    """The class of a runtime kind (to ask what a kind can do; make runtimes with
+    :func:`open_runtime`). Raises :class:`InputError` naming the known kinds."""
     if kind not in KINDS:
         near = difflib.get_close_matches(kind, list(KINDS), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
@@ -137,4 +147,12 @@ def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig
     return chosen
 
 
-__all__ = ["KINDS", "Runtime", "RuntimeConfig", "load_runtimes_file", "runtime_class", "select"]
+__all__ = [
+    "KINDS",
+    "Runtime",
+    "RuntimeConfig",
+    "load_runtimes_file",
+    "open_runtime",
+    "runtime_class",
+    "select",
+]

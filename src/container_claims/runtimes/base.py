@@ -40,12 +40,15 @@ class RuntimeConfig:
     start_timeout: float = PREFLIGHT_TIMEOUT  # for the first container, before any claim
 
     def to_json(self) -> dict[str, Any]:
+        """The configuration as data: in results files, ledgers, and to xdist's workers."""
         return {
             "name": self.name,
             "kind": self.kind,
             "binary": self.binary,
             "run_args": list(self.run_args),
             "env": dict(self.env),
+            **({"description": self.description} if self.description else {}),
+            **({"source": self.source} if self.source else {}),
             **({"rootfs": self.rootfs} if self.rootfs else {}),
             **(
                 {"start_timeout": self.start_timeout}
@@ -53,6 +56,21 @@ class RuntimeConfig:
                 else {}
             ),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuntimeConfig:
+        """The configuration :meth:`to_json` wrote."""
+        return cls(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            binary=str(data.get("binary", "docker")),
+            run_args=tuple(str(arg) for arg in data.get("run_args", ())),
+            env=tuple((str(k), str(v)) for k, v in dict(data.get("env", {})).items()),
+            description=str(data.get("description", "")),
+            rootfs=str(data.get("rootfs", "")),
+            source=str(data.get("source", "")),
+            start_timeout=float(data.get("start_timeout", PREFLIGHT_TIMEOUT)),
+        )
 
 
 @dataclass
@@ -210,4 +228,10 @@ class Runtime(abc.ABC):
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional: most runtimes hold nothing open
-        """Release clients and connections."""
+        """Release clients, connections, helper processes and directories (idempotent)."""
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,311 @@
+"""Scenario files become items: one per claim and runtime, and one per invalid file.
+
+Which YAML files are scenarios (:func:`is_scenario_file`), the paths as the user wrote them
+(:func:`as_given`), and the items: :class:`ClaimItem` (one claim on one runtime, its verdict
+and its evidence) and :class:`InvalidScenario` (a file that could not be loaded, so that it
+counts and the others still run).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
+from container_claims.errors import ClaimsError, InputError, ObservationError
+from container_claims.execute import ScenarioResult, needed_capabilities, needed_observations
+from container_claims.results import ERROR, FAIL
+from container_claims.runtimes.base import RuntimeConfig
+from container_claims.scenario import Claim, Scenario, load_scenario
+from container_claims.session import INPUT_ERROR, SESSION, ClaimsSession
+
+#: Options that make a pytest run a claims run (``container-claims run`` always gives one).
+_CLAIMS_OPTIONS = (
+    "claims_runtimes",
+    "claims_runtimes_file",
+    "claims_image",
+    "claims_json",
+    "claims_allow_host_access",
+)
+
+
+@functools.cache
+def _scenario_marks() -> re.Pattern[str]:
+    """A top-level key of the scenario format, or the scenario schema in a modeline."""
+    from container_claims.scenario.validate import schema
+
+    keys = "|".join(re.escape(key) for key in schema()["properties"])
+    return re.compile(rf"^(?:{keys})[ \t]*:|^#.*\$schema=\S*scenario", re.MULTILINE)
+
+
+def is_scenario_file(path: Path, config: pytest.Config) -> bool:
+    """YAML files named on the command line or in a folder called ``scenarios``; in a claims
+    run (``container-claims run``, or pytest given one of this plugin's options), also any
+    YAML file that looks like a scenario: a top-level key of the scenario format (claims,
+    steps, section...) or the scenario schema in an editor's modeline. Runtimes files and
+    other tools' YAML are left alone, and so is a plain pytest run of another project."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    if path.parent.name == "scenarios" or _named(path, config):
+        return True
+    if not any(config.getoption(option) for option in _CLAIMS_OPTIONS):
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return False
+    return _scenario_marks().search(head) is not None
+
+
+def _named(path: Path, config: pytest.Config) -> bool:
+    return any(
+        os.path.abspath(config.invocation_params.dir / arg.split("::")[0]) == str(path)
+        for arg in config.args
+    )
+
+
+def as_given(path: Path, config: pytest.Config) -> str:
+    """``path`` as the user wrote it: under the argument (file or folder) that named it."""
+    for arg in config.args:
+        given = arg.split("::")[0]
+        target = Path(os.path.abspath(config.invocation_params.dir / given))
+        if target == path:
+            return given
+        if path.is_relative_to(target):
+            return os.path.join(given, str(path.relative_to(target)))
+    return str(path)
+
+
+def scenario_files(config: pytest.Config) -> Iterator[Path]:
+    """The scenario files the arguments name, as collection would find them."""
+    seen: set[Path] = set()
+    for arg in config.args:
+        target = Path(os.path.abspath(config.invocation_params.dir / arg.split("::")[0]))
+        candidates = [target] if target.is_file() else sorted(target.rglob("*.y*ml"))
+        for path in candidates:
+            if path not in seen and is_scenario_file(path, config):
+                seen.add(path)
+                yield path
+
+
+def load_for(session: ClaimsSession, path: Path) -> tuple[Scenario | None, list[InputError]]:
+    """A scenario file loaded for this run, or why not: its own error, or duplicate ids.
+
+    The same for collection and, under xdist, for the controller (which collects nothing
+    but must count bad input whatever ``-k`` deselects on the workers).
+    """
+    shown = as_given(path, session.config)
+    try:
+        scenario = load_scenario(path, display=shown, allow_host_access=session.allow_host_access)
+    except InputError as exc:
+        return None, [exc]
+    except Exception as exc:  # a defect in loading must not hide the other files
+        return None, [InputError(f"{shown}: could not be loaded: {type(exc).__name__}: {exc}")]
+    duplicates: list[InputError] = []
+    for claim in scenario.claims:
+        where = f"{shown}:{claim.line}"
+        first = session.register_claim(claim.id, where)
+        if first is not None:
+            message = f"{where}: claim id {claim.id!r} is already defined at {first}"
+            duplicates.append(DuplicateClaim(message, claim.id))
+    return scenario, duplicates
+
+
+class DuplicateClaim(InputError):
+    """A claim id used a second time (the first one stands)."""
+
+    def __init__(self, message: str, claim_id: str) -> None:
+        super().__init__(message)
+        self.claim_id = claim_id
+
+
+def input_error_record(error: InputError, path: Path) -> dict[str, Any]:
+    return {
+        INPUT_ERROR: True,
+        "file": getattr(error, "path", str(path)),
+        "line": getattr(error, "line", None),
+        "message": str(error),
+    }
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        session = self.config.stash[SESSION]
+        scenario, errors = load_for(session, self.path)
+        duplicated = set()
+        for error in errors:
+            if isinstance(error, DuplicateClaim):
+                duplicated.add(error.claim_id)
+                yield self._invalid(f"{error.claim_id}-duplicate", error)
+            else:
+                yield self._invalid("invalid-scenario", error)
+        if scenario is None:
+            return
+        for claim in scenario.claims:
+            if claim.id in duplicated:
+                continue
+            for config in session.configs():
+                yield ClaimItem.from_parent(
+                    self,
+                    name=f"{claim.id}[{config.name}]",
+                    scenario=scenario,
+                    claim=claim,
+                    runtime=config,
+                )
+
+    def _invalid(self, name: str, error: InputError) -> InvalidScenario:
+        session = self.config.stash[SESSION]
+        if not session.is_worker:
+            session.add_input_error(input_error_record(error, self.path))
+        return InvalidScenario.from_parent(self, name=name, error=error)
+
+
+class ClaimFailed(Exception):
+    """The claim was observed not to hold."""
+
+    def __init__(self, checks: list[CheckResult]) -> None:
+        super().__init__("claim does not hold")
+        self.checks = checks
+
+
+class InvalidScenario(pytest.Item):
+    """Stands for a scenario file that could not be loaded, so the others still run."""
+
+    def __init__(self, *, error: InputError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def setup(self) -> None:
+        raise self.error
+
+    def runtest(self) -> None:  # pragma: no cover - setup always raises
+        raise self.error
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"invalid scenario {self.path.name}"
+
+
+class ClaimItem(pytest.Item):
+    """One claim on one runtime."""
+
+    def __init__(
+        self, *, scenario: Scenario, claim: Claim, runtime: RuntimeConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.claim = claim
+        self.runtime_config = runtime
+        self.result: ScenarioResult | None = None
+        self.checks: list[CheckResult] = []
+        self.runtime_info: dict[str, Any] = {}
+        self.add_marker(pytest.mark.claim(claim.id))
+
+    @property
+    def runtime_name(self) -> str:
+        return self.runtime_config.name
+
+    @property
+    def session_state(self) -> ClaimsSession:
+        return self.config.stash[SESSION]
+
+    def setup(self) -> None:
+        state = self.session_state
+        runtime = state.runtime(self.runtime_config)
+        self.runtime_info = state.runtime_info(runtime)
+        missing = needed_capabilities(self.scenario, self.claim) - runtime.capabilities
+        if missing:
+            pytest.skip(f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}")
+        self.result = state.scenario_result(self.scenario, runtime)
+        self.checks = check_claim(self.claim, self.result.observations)
+        if verdict_of(self.checks) == ERROR:
+            stopped = f" (the scenario stopped: {self.result.fatal})" if self.result.fatal else ""
+            raise ObservationError("; ".join(errors_of(self.checks)) + stopped)
+
+    def runtest(self) -> None:
+        if verdict_of(self.checks) == FAIL:
+            raise ClaimFailed(self.checks)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.claim.line - 1, f"{self.claim.id} on {self.runtime_name}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ClaimFailed):
+            return self._describe_failure(excinfo.value.checks)
+        if isinstance(excinfo.value, ClaimsError):
+            return self.could_not_observe(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def could_not_observe(self, error: BaseException) -> str:
+        return f"{self.nodeid}: could not observe: {error}"
+
+    def _describe_failure(self, checks: list[CheckResult]) -> str:
+        lines = [
+            f"claim {self.claim.id} does not hold on {self.runtime_name}",
+            f"  says: {self.claim.says}",
+            f"  at:   {self.nodeid.split('::')[0]}:{self.claim.line}",
+        ]
+        for check in checks:
+            mark = "??  " if check.error else "ok  " if check.ok else "FAIL"
+            e = check.expectation
+            expected = _short(repr(check.expected))
+            lines.append(f"  {mark} line {e.line}: {e.that} {e.op.replace('_', ' ')} {expected}")
+            if check.error:
+                lines.append(f"       not observed: {check.error}")
+            elif not check.ok:
+                lines.append(f"       observed: {_short(check.observed)}")
+        for entry in self.evidence().get("steps", []):
+            value = entry.get("error") or entry.get("value")
+            if isinstance(value, dict) and "output" in value and "completed" in value:
+                value = (
+                    value["output"]
+                    if value["completed"]
+                    else f"{value['output']} ({value['detail']})"
+                )
+            lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
+        return "\n".join(lines)
+
+    def _through_shell(self) -> set[str | None]:
+        names: set[str | None] = {s.save for s in self.scenario.steps if s.kind == "type"}
+        if self.scenario.container is not None:
+            names.add(self.scenario.container.save)
+        return names
+
+    def relative_file(self) -> str:
+        root = self.config.rootpath
+        return (
+            str(self.path.relative_to(root)) if self.path.is_relative_to(root) else str(self.path)
+        )
+
+    def transcript_key(self) -> str:
+        return f"{self.relative_file()}::{self.runtime_name}"
+
+    def evidence(self) -> dict[str, Any]:
+        """What this verdict rests on: the checks, the steps that made its observations."""
+        if self.result is None:
+            return {}
+        needed = needed_observations(self.scenario, self.claim)
+        steps = [entry for entry in self.result.log if entry.get("save") in needed]
+        evidence: dict[str, Any] = {
+            "checks": [check.to_json() for check in self.checks],
+            "steps": steps,
+        }
+        # The transcript, when the claim rests on anything the terminal session showed: kept
+        # once per scenario and runtime in the results, referenced by its claims.
+        if self.result.transcript and needed & self._through_shell():
+            evidence["transcript_ref"] = self.transcript_key()
+        if self.result.fatal:
+            evidence["stopped"] = self.result.fatal
+        return evidence
+
+
+def _short(value: Any, limit: int = 400) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"

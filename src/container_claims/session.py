@@ -1,0 +1,319 @@
+"""One test session's state: its runtimes, the scenarios' results, services, and its end.
+
+A :class:`ClaimsSession` lives in every process of a run (the pytest process, and each xdist
+worker): it makes each runtime once (checked with a first container under a deadline), runs
+each scenario once per runtime and keeps the result for all its claims, starts shared
+services (the loopback registry) on first use, keeps the ledger of what could outlive the
+run, and at the end removes what the run made. The controller also collects the verdicts,
+writes the results file and the terminal summary, and first sweeps what dead runs left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims import ledger
+from container_claims.errors import InputError, ObservationError
+from container_claims.execute import ScenarioResult, ScenarioRunner
+from container_claims.image import DEFAULT_IMAGE
+from container_claims.results import Results
+from container_claims.runtimes import load_runtimes_file, open_runtime, select
+from container_claims.runtimes.base import Runtime, RuntimeConfig
+from container_claims.scenario import Scenario
+
+SESSION = pytest.StashKey["ClaimsSession"]()
+#: Attribute of a test report that carries a claim's record (or an input error's).
+RECORD = "container_claims"
+#: Key of an input error's record that tells it from a verdict's.
+INPUT_ERROR = "input_error"
+
+
+class Choice:
+    """Runtimes chosen and loaded by a caller (the CLI), handed to the plugin as they are.
+
+    ``pytest.main(args, plugins=[Choice(configs)])``: the plugin uses them instead of loading
+    the runtimes file again.
+    """
+
+    def __init__(self, configs: list[RuntimeConfig]) -> None:
+        self.configs = configs
+
+
+class ClaimsSession:
+    """Per-process state: runtimes, the scenario results cache, services, the results."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        workerinput = getattr(config, "workerinput", None)
+        self.workerinput: dict[str, Any] | None = workerinput
+        self.is_worker = workerinput is not None
+        if self.is_worker:
+            # A worker is a helper of the run: when the run dies, even by SIGKILL, it gets
+            # SIGTERM and cleans up after itself as on Ctrl-C.
+            from container_claims.processes import die_with_parent_term
+
+            die_with_parent_term()
+        self.run_id: str = workerinput["claims_run_id"] if workerinput else secrets.token_hex(3)
+        self.image: str = config.getoption("claims_image") or DEFAULT_IMAGE
+        self.allow_host_access: bool = config.getoption("claims_allow_host_access")
+        self.results = Results(run_id=self.run_id)
+        run_deadline = config.getoption("claims_run_deadline")
+        self.run_deadline = time.monotonic() + run_deadline if run_deadline else None
+        self.leftovers: list[str] = []  # what the end of the run could not remove
+        self.swept: list[str] = []  # what dead runs had left, removed at the start
+        self._configs: list[RuntimeConfig] | None = None
+        self._open = contextlib.ExitStack()
+        self._runtimes: dict[str, Runtime] = {}
+        self._unusable: dict[str, str] = {}
+        self._runtime_deadlines: dict[str, float] = {}
+        self._runtime_info: dict[str, dict[str, Any]] = {}
+        self._scenarios: dict[tuple[Path, str], ScenarioResult] = {}
+        self._claim_ids: dict[str, str] = {}
+        self._transcripts_sent: set[str] = set()
+        self._registry: Any = None
+        self._previous_sigterm: Any = None
+
+    # -- configuration ----------------------------------------------------------------------
+    def configs(self) -> list[RuntimeConfig]:
+        """The runtimes of this run: as the CLI chose them, as the controller handed them to
+        this worker, or loaded from the runtimes file and ``--runtime`` once."""
+        if self._configs is None:
+            choices = [p for p in self.config.pluginmanager.get_plugins() if isinstance(p, Choice)]
+            if choices:
+                self._configs = list(choices[0].configs)
+            elif self.workerinput is not None and "claims_configs" in self.workerinput:
+                self._configs = [
+                    RuntimeConfig.from_json(data) for data in self.workerinput["claims_configs"]
+                ]
+            else:
+                file = self.config.getoption("claims_runtimes_file")
+                try:
+                    self._configs = select(
+                        load_runtimes_file(Path(file) if file else None),
+                        self.config.getoption("claims_runtimes"),
+                    )
+                except InputError as exc:
+                    raise pytest.UsageError(str(exc)) from None
+        return self._configs
+
+    def register_claim(self, claim_id: str, where: str) -> str | None:
+        """Claim ids are unique across all files; returns where it was first defined."""
+        first = self._claim_ids.setdefault(claim_id, where)
+        return None if first == where else first
+
+    def add_input_error(self, record: dict[str, Any]) -> None:
+        """Recorded when collected (so -k cannot hide it) and again when its item reports."""
+        if record["message"] not in {e["message"] for e in self.results.input_errors}:
+            self.results.input_errors.append(record)
+
+    # -- runtimes and scenarios -------------------------------------------------------------
+    def runtime(self, config: RuntimeConfig) -> Runtime:
+        """The runtime of ``config``, made and checked once, with a first container started
+        under its start_timeout; raises (at once, for every later claim too) if it cannot
+        run here."""
+        name = config.name
+        if name in self._unusable:
+            raise ObservationError(self._unusable[name])
+        if name not in self._runtimes:
+            ledger.open_ledger(self.run_id).record("runtime", config=config.to_json())
+            runtime = self._open.enter_context(
+                open_runtime(config, image=self.image, run_id=self.run_id)
+            )
+            try:
+                runtime.check()
+                runtime.preflight(config.start_timeout)
+            except ObservationError as exc:
+                where = f" ({config.source})" if config.source else ""
+                self._unusable[name] = f"runtime {name!r}{where} cannot run here: {exc}"
+                raise ObservationError(self._unusable[name]) from None
+            self._runtimes[name] = runtime
+            limit = self.config.getoption("claims_runtime_deadline")
+            if limit:
+                self._runtime_deadlines[name] = time.monotonic() + limit
+        return self._runtimes[name]
+
+    def deadline(self, runtime: Runtime) -> float | None:
+        """When observing on ``runtime`` must stop; raises if that time has passed."""
+        candidates = [
+            (when, what)
+            for when, what in (
+                (self.run_deadline, "the run's deadline (--run-deadline)"),
+                (
+                    self._runtime_deadlines.get(runtime.name),
+                    f"{runtime.name}'s deadline (--runtime-deadline)",
+                ),
+            )
+            if when is not None
+        ]
+        if not candidates:
+            return None
+        when, what = min(candidates)
+        if time.monotonic() >= when:
+            raise ObservationError(f"{what} passed before this claim was observed")
+        return when
+
+    def runtime_info(self, runtime: Runtime) -> dict[str, Any]:
+        """What a reader needs to trust this runtime's verdicts; asked once per runtime."""
+        if runtime.name not in self._runtime_info:
+            try:
+                versions, image = runtime.version(), runtime.describe_image()
+            except ObservationError as exc:
+                versions, image = {"error": str(exc)}, {}
+            self._runtime_info[runtime.name] = {
+                **runtime.config.to_json(),
+                "version": versions,
+                "image": image,
+                "capabilities": sorted(runtime.capabilities),
+            }
+        return self._runtime_info[runtime.name]
+
+    def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
+        """The scenario's observations on ``runtime``: run on its first claim, then kept."""
+        key = (scenario.path, runtime.name)
+        if key not in self._scenarios:
+            runner = ScenarioRunner(
+                scenario,
+                runtime,
+                self,
+                deadline=self.deadline(runtime),
+                allow_host_access=self.allow_host_access,
+            )
+            self._scenarios[key] = runner.run()
+        return self._scenarios[key]
+
+    def transcript_once(self, key: str, text: str) -> str | None:
+        """The transcript for the first record of a scenario on a runtime, None for the rest."""
+        if not text or key in self._transcripts_sent:
+            return None
+        self._transcripts_sent.add(key)
+        return text
+
+    def registry(self) -> str:
+        """The loopback registry's address, started on first use (a probe's service)."""
+        if self._registry is None:
+            from container_claims.localregistry import LocalRegistry, RegistryError
+
+            registry = LocalRegistry()
+            try:
+                registry.start()
+            except RegistryError as exc:
+                raise ObservationError(str(exc)) from exc
+            ledger.record("dir", path=str(registry.storage_dir.parent))
+            if registry.pid is not None:
+                ledger.record_process(registry.pid, "registry")
+            self._registry = registry
+        return str(self._registry.address)
+
+    # -- hooks ------------------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist controller: every worker works for this run, on these runtimes."""
+        node.workerinput["claims_run_id"] = self.run_id
+        node.workerinput["claims_configs"] = [config.to_json() for config in self.configs()]
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")  # so cleanup runs as on Ctrl-C
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
+        if not self.is_worker:
+            self._sweep_dead_runs()
+
+    def _sweep_dead_runs(self) -> None:
+        from container_claims.sweep import sweep_dead_runs
+
+        swept = sweep_dead_runs()
+        self.swept = swept.removed
+        self.leftovers += swept.problems
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and (swept.removed or swept.problems):
+            reporter.write_line(
+                f"container-claims: removed {len(swept.removed)} thing(s) that runs which "
+                "ended without cleaning up had left"
+                + (f"; {len(swept.problems)} could not be removed" if swept.problems else "")
+                + " (details at the end)"
+            )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, RECORD, None)
+        if record is None or self.is_worker:  # a worker's reports go to the controller as they are
+            return
+        if record.get(INPUT_ERROR):
+            self.add_input_error({k: v for k, v in record.items() if k != INPUT_ERROR})
+        else:
+            result = {key: value for key, value in record.items() if key != "runtime_info"}
+            self.results.add(result)
+            self.results.runtimes.setdefault(record["runtime"], record["runtime_info"])
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        try:
+            self._close()
+        finally:
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if self.is_worker:
+            return
+        if self.results.results or self.results.input_errors:
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = self.results.exit_code()
+            path = self.config.getoption("claims_json")
+            if path:
+                self.results.write(Path(path))
+
+    def _close(self) -> None:
+        if not self.is_worker:
+            # The safety net, once every worker is done: whatever still carries this run's
+            # label goes, on every runtime that ran (under xdist the workers ran them).
+            used = set(self._runtimes) | {r["runtime"] for r in self.results.results}
+            for config in self.configs() if used else []:
+                if config.name in used and config.name not in self._unusable:
+                    self._sweep(config)
+        try:
+            self._open.close()
+        except (ObservationError, OSError) as exc:
+            self.leftovers.append(str(exc))
+        if self._registry is not None:
+            self._registry.stop()
+            self._registry = None
+        own = ledger.current()
+        if own is not None and own.run_id == self.run_id:
+            own.close(clean=not self.leftovers)
+
+    def _sweep(self, config: RuntimeConfig) -> None:
+        with contextlib.ExitStack() as stack:
+            runtime = self._runtimes.get(config.name) or stack.enter_context(
+                open_runtime(config, image=self.image, run_id=self.run_id)
+            )
+            try:
+                runtime.remove_objects(run_id=self.run_id)
+            except ObservationError as exc:  # the engine is gone: the next run sweeps it
+                self.leftovers.append(f"{config.name}: {exc}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not (
+            self.results.results or self.results.input_errors or self.swept or self.leftovers
+        ):
+            return
+        from container_claims.report.terminal import summary_lines
+
+        terminalreporter.section("container-claims")
+        if self.results.results:
+            for line in summary_lines(self.results.to_json()):
+                terminalreporter.write_line(line)
+        for error in self.results.input_errors:
+            terminalreporter.write_line(f"invalid: {error['message']}", red=True)
+        for line in self.swept:
+            terminalreporter.write_line(f"removed what a dead run left: {line}")
+        for line in self.leftovers:
+            terminalreporter.write_line(
+                f"could not remove: {line} (the next run, or 'container-claims cleanup', will)",
+                yellow=True,
+            )
