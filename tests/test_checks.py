@@ -9,7 +9,7 @@ import pytest
 from container_claims.checks import check, check_claim, errors_of, verdict_of
 from container_claims.errors import ObservationError
 from container_claims.observations import CommandOutcome
-from container_claims.scenario.model import Claim, Expectation
+from container_claims.scenario.model import OPERATOR_WORDS, OPERATORS, Claim, Expectation
 
 
 def holds(observed: Any, op: str, value: Any, *, header: bool = False, **more: Any) -> bool:
@@ -214,3 +214,11 @@ def test_check_claim_checks_every_expectation() -> None:
     results = check_claim(claim, {"a": "1", "b": "yyy"})
     assert [r.ok for r in results] == [True, False]
     assert [r.expectation.line for r in results] == [2, 3]
+
+
+@pytest.mark.parametrize("op", OPERATORS)
+def test_every_operator_of_the_format_is_checked_and_worded(op: str) -> None:
+    value = 1 if op in ("rows", "less_than", "greater_than") else "x"
+    result = check(Expectation(that="out", op=op, value=value, line=1), {"out": "x"})
+    assert result.error is None  # the checker knows it: no "unknown operator"
+    assert OPERATOR_WORDS[op]  # and a report can read it out

@@ -23,7 +23,12 @@ from container_claims.errors import ObservationError
 from container_claims.observations import render, resolve, to_json
 from container_claims.patterns import PatternError, compile_pattern
 from container_claims.results import ERROR, FAIL, PASS
-from container_claims.scenario.model import Claim, Expectation
+from container_claims.scenario.model import (
+    NUMERIC_OPERATORS,
+    PATTERN_OPERATORS,
+    Claim,
+    Expectation,
+)
 
 
 @dataclass(frozen=True)
@@ -109,11 +114,11 @@ def check(expectation: Expectation, observations: Mapping[str, Any]) -> CheckRes
     expected = expectation.value
     try:
         if isinstance(expected, str):
-            expected = render(expected, observations, escape=expectation.op.endswith("matches"))
+            expected = render(expected, observations, escape=expectation.op in PATTERN_OPERATORS)
         if expectation.op == "rows":
             count = _rows(observed, expectation.header)
             return CheckResult(expectation, expected, observed, count == expected)
-        if expectation.op in ("less_than", "greater_than"):
+        if expectation.op in NUMERIC_OPERATORS:
             _number(expected)  # a bound that is no number is no comparison: an error
         ok = _OPS[expectation.op](observed, expected)
     except ObservationError as exc:
@@ -121,7 +126,7 @@ def check(expectation: Expectation, observations: Mapping[str, Any]) -> CheckRes
     except PatternError as exc:
         return CheckResult(expectation, expected, observed, False, error=f"pattern: {exc}")
     except _NotANumber as exc:
-        if expectation.op in ("less_than", "greater_than") and not _is_number(expected):
+        if expectation.op in NUMERIC_OPERATORS and not _is_number(expected):
             return CheckResult(expectation, expected, observed, False, error=f"bound {exc}")
         ok = False  # observed text that is no number is not below (or above) any bound
     return CheckResult(expectation, expected, observed, ok)

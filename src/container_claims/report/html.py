@@ -8,18 +8,24 @@ browser without popovers shows the evidence inside the cell instead. The script 
 the panel named in the URL's fragment: ``report.html#c-shell-is-pid-1--docker`` opens the
 evidence of ``shell-is-pid-1`` on ``docker``.
 
-Every text from a results file goes through :func:`html.escape`: evidence is arbitrary
-output of programs run in containers.
+The markup is in Jinja2 templates (``templates/``) with autoescape on: evidence is arbitrary
+output of programs run in containers, so every text from a results file is escaped, and none
+is ever compiled as a template. This module decides what the page shows (order, counts,
+truncation) and hands the templates plain data.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from container_claims.report.model import (
     Cell,
@@ -33,54 +39,28 @@ from container_claims.report.model import (
     truncate,
     value_text,
 )
+from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS
 
 #: Verdict -> (glyph, label). The label is what a reader (and a screen reader) gets; the glyph
 #: and the colour only repeat it.
 LABELS = {
-    "pass": ("✓", "pass"),
-    "fail": ("✗", "fail"),
-    "not-applicable": ("–", "not applicable"),
-    "error": ("!", "error"),
+    PASS: ("✓", "pass"),
+    FAIL: ("✗", "fail"),
+    NOT_APPLICABLE: ("–", "not applicable"),
+    ERROR: ("!", "error"),
 }
 NOT_RUN = ("·", "not run")
 MEANINGS = {
-    "pass": "observed, and it holds",
-    "fail": "observed, and it does not hold",
-    "not-applicable": "the runtime has no such concept",
-    "error": "could not be observed",
+    PASS: "observed, and it holds",
+    FAIL: "observed, and it does not hold",
+    NOT_APPLICABLE: "the runtime has no such concept",
+    ERROR: "could not be observed",
 }
+#: The heading of a cell's message, by verdict; other verdicts just have a "Message".
+MESSAGE_LABELS = {NOT_APPLICABLE: "Why not applicable", ERROR: "Why no verdict"}
 
 #: Longest text shown for one value, step or transcript; the rest is counted, not shown.
 MAX_TEXT = 20_000
-
-SCRIPT = """\
-(function () {
-  "use strict";
-  function openFromHash() {
-    var id = location.hash.slice(1);
-    try {
-      id = decodeURIComponent(id);
-    } catch (malformed) {
-      return;
-    }
-    var panel = id ? document.getElementById(id) : null;
-    if (panel && panel.hasAttribute("popover") && panel.showPopover) {
-      var button = document.querySelector('button.cell[popovertarget="' + CSS.escape(id) + '"]');
-      if (button) {
-        button.scrollIntoView({block: "center"});
-        button.focus({preventScroll: true});
-      }
-      if (!panel.matches(":popover-open")) {
-        panel.showPopover();
-      }
-      panel.focus({preventScroll: true});
-    }
-  }
-  window.addEventListener("hashchange", openFromHash);
-  openFromHash();
-  document.documentElement.setAttribute("data-ready", "yes");
-})();
-"""
 
 
 def render_html(comparison: Comparison, *, title: str = "Container claims") -> str:
@@ -88,35 +68,23 @@ def render_html(comparison: Comparison, *, title: str = "Container claims") -> s
     ids = _CellIds()
     claims, runtimes = comparison.claims, list(comparison.runtimes)
     heading = f"{len(claims)} claim{_s(claims)} on {len(runtimes)} runtime{_s(runtimes)}"
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="generator" content="container-claims">',
-        f"<title>{_e(title)}: {_e(heading)}</title>",
-        f"<style>\n{stylesheet()}</style>",
-        "</head>",
-        "<body>",
-        '<a class="skip" href="#matrix">Skip to the claims</a>',
-        '<div class="page">',
-        _header(comparison, title, heading),
-        "<main>",
-        _runtimes_table(comparison),
-        _matrix(comparison, ids),
-        _problems(comparison, ids),
-        _notes(comparison),
-        "</main>",
-        "<footer>Made by container-claims from "
-        + _e(", ".join(source.name for source in comparison.sources) or "no results")
-        + ". This page is self-contained: it fetches nothing.</footer>",
-        "</div>",
-        f"<script>\n{SCRIPT}</script>",
-        "</body>",
-        "</html>",
-    ]
-    return "\n".join(part for part in parts if part) + "\n"
+    matrix = _matrix(comparison, ids)  # first: it gives the cells their ids, in the page's order
+    return (
+        _environment()
+        .get_template("report.html")
+        .render(
+            title=title,
+            # The package's own file, not data: CSS in <style> is raw text, where escaping
+            # its quotes would break it.
+            stylesheet=Markup(stylesheet()),
+            header=_header(comparison, heading),
+            runtimes=_runtimes_table(comparison),
+            matrix=matrix,
+            problems=_problems(comparison, ids),
+            notes=_notes(comparison),
+            sources=", ".join(source.name for source in comparison.sources) or "no results",
+        )
+    )
 
 
 def stylesheet() -> str:
@@ -128,52 +96,243 @@ def cell_id(claim: str, runtime: str) -> str:
     return f"c-{_slug(claim)}--{_slug(runtime)}"
 
 
+@functools.cache
+def _environment() -> Environment:
+    """One environment for all renders, so each template is compiled once."""
+    return Environment(
+        loader=PackageLoader("container_claims.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,  # a misspelt field fails the render, not the reader
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# -- what the templates get ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Badge:
+    """A verdict as the reader sees it: a word, its glyph, and the class that colours it."""
+
+    css: str
+    glyph: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Count:
+    css: str
+    count: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Header:
+    heading: str
+    run: str
+    kernel: str  # the host kernel when all results share one
+    machine: str  # and its machine, when all share one too
+    kernels: int
+    totals: list[Count]
+
+
+@dataclass(frozen=True)
+class Code:
+    text: str
+    long: bool  # may wrap anywhere
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One runtime's value of one key: missing, empty, or lines of code."""
+
+    kind: Literal["missing", "none", "code"]
+    codes: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuntimeRow:
+    name: str
+    totals: list[Count]
+    fields: list[Field]
+    sources: str  # "" when the page has a single source (and no such column)
+
+
+@dataclass(frozen=True)
+class RuntimesTable:
+    plain: list[str]
+    groups: list[tuple[str, int]]  # key and how many sub-keys
+    subkeys: list[str]
+    several: bool
+    rows: list[RuntimeRow]
+
+
+@dataclass(frozen=True)
+class Value:
+    text: str
+    empty: bool
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    words: str
+    line: str
+    expected: Value
+    observed: Value
+
+
+@dataclass(frozen=True)
+class Step:
+    line: str
+    step: str
+    saved: str
+    took: str
+    error: str | None
+    value: str | None
+
+
+@dataclass(frozen=True)
+class Other:
+    """The same claim on another runtime, a button away."""
+
+    runtime: str
+    badge: Badge
+    target: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A cell's panel: why, the checks, the observations, the terminal transcript."""
+
+    panel: str
+    verdict: str
+    claim: str
+    runtime: str
+    badge: Badge
+    says: str
+    facts: str
+    others: list[Other]
+    message_label: str
+    message: str
+    stopped: str
+    checks: list[Check]
+    steps: list[Step]
+    transcript: str
+    recorded: bool
+
+
+@dataclass(frozen=True)
+class CellView:
+    claim: str
+    runtime: str
+    verdict: str  # "" when not run
+    css: str
+    badge: Badge
+    panel: str
+    hint: str
+    evidence: Evidence | None  # None when not run
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    claim: str
+    says: str
+    where: str
+    cells: list[CellView]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    details: str
+    versions: str
+
+
+@dataclass(frozen=True)
+class Matrix:
+    legend: list[tuple[Badge, str]]
+    width: int  # rem: room for the claims and every runtime, the page scrolls sideways
+    span: int  # the runtimes' columns, at least one
+    across: int  # every column: a section's heading spans the table
+    columns: list[Column]
+    sections: list[tuple[str, list[Row]]]
+
+
+@dataclass(frozen=True)
+class Problem:
+    badge: Badge
+    target: str
+    claim: str
+    runtime: str
+    why: str
+
+
+@dataclass(frozen=True)
+class BadInput:
+    where: str
+    message: str
+    source: str  # "" when the page has a single source
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    name: str
+    started: str
+    finished: str
+    kernel: str
+    machine: str
+
+
+@dataclass(frozen=True)
+class Notes:
+    notes: list[str]
+    input_errors: list[BadInput]
+    sources: list[SourceRow]  # only when there are several
+
+
 # -- header -------------------------------------------------------------------------------------
 
 
-def _header(comparison: Comparison, title: str, heading: str) -> str:
-    meta = [f"<strong>{_e(heading)}</strong>"]
-    when = run_period(comparison)
-    if when:
-        meta.append(f"run {_e(when)}")
+def _header(comparison: Comparison, heading: str) -> Header:
     kernels = sorted(
         {str(s.host.get("kernel")) for s in comparison.sources if s.host.get("kernel")}
     )
     machines = sorted({str(s.host["machine"]) for s in comparison.sources if s.host.get("machine")})
-    if len(kernels) == 1:
-        machine = f" ({machines[0]})" if len(machines) == 1 else ""
-        meta.append(f"host kernel <span class=mono>{_e(kernels[0])}</span>{_e(machine)}")
-    elif kernels:
-        meta.append(f"{len(kernels)} host kernels (see Sources)")
-    return (
-        "<header>"
-        f"<h1>{_e(title)}: runtime comparison</h1>"
-        f'<p class="meta">{" · ".join(meta)}</p>'
-        f'<p class="meta">All runtimes together: {_totals(comparison.totals())}</p>'
-        "</header>"
+    one = len(kernels) == 1
+    return Header(
+        heading=heading,
+        run=run_period(comparison),
+        kernel=kernels[0] if one else "",
+        machine=machines[0] if one and len(machines) == 1 else "",
+        kernels=len(kernels),
+        totals=_totals(comparison.totals()),
     )
 
 
-def _totals(counts: Mapping[str, int]) -> str:
+def _totals(counts: Mapping[str, int]) -> list[Count]:
     shown = [
-        f'<span class="badge {verdict}">{counts[verdict]} {_e(LABELS[verdict][1])}</span>'
+        Count(verdict, counts[verdict], LABELS[verdict][1])
         for verdict in LABELS
         if counts.get(verdict)
     ]
-    shown += [
-        f'<span class="badge none">{count} {_e(verdict)}</span>'
+    return shown + [
+        Count("none", count, verdict)
         for verdict, count in counts.items()
         if verdict not in LABELS and count
     ]
-    return f'<span class="totals">{"".join(shown) or "no results"}</span>'
 
 
-def _runtimes_table(comparison: Comparison) -> str:
+def _runtimes_table(comparison: Comparison) -> RuntimesTable | None:
     """A row per runtime with every key the results give for it, generically: kind, binary,
     run_args, env, then mappings (``version``, ``image``...) as groups of columns."""
     runtimes = comparison.runtimes
     if not runtimes:
-        return ""
+        return None
     columns: dict[str, list[str]] = {}  # key -> sub-keys ([] for a plain value)
     for info in runtimes.values():
         for key, value in info.items():
@@ -185,57 +344,41 @@ def _runtimes_table(comparison: Comparison) -> str:
     plain = [key for key, subs in columns.items() if not subs]
     groups = [(key, subs) for key, subs in columns.items() if subs]
     several = len(comparison.sources) > 1
-    first = (
-        '<th scope="col" rowspan="2">runtime</th>'
-        '<th scope="col" rowspan="2">verdicts</th>'
-        + "".join(f'<th scope="col" rowspan="2">{_e(key)}</th>' for key in plain)
-        + "".join(
-            f'<th scope="colgroup" colspan="{len(subs)}" class="group">{_e(key)}</th>'
-            for key, subs in groups
-        )
-        + ('<th scope="col" rowspan="2">results from</th>' if several else "")
-    )
-    second = "".join(f'<th scope="col">{_e(sub)}</th>' for _, subs in groups for sub in subs)
-    body = []
+    rows = []
     for name, info in runtimes.items():
-        cells = [f'<td class="verdicts">{_totals(comparison.totals(name))}</td>']
-        cells += [f"<td>{_field(info[key]) if key in info else _MISSING}</td>" for key in plain]
+        fields = [_field(info[key]) if key in info else Field("missing") for key in plain]
         for key, subs in groups:
             value = info.get(key)
             mapping: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
-            for sub in subs:
-                cells.append(f"<td>{_field(mapping[sub]) if sub in mapping else _MISSING}</td>")
-        if several:
-            cells.append(f"<td>{_e(', '.join(_sources_of(comparison, name)) or '—')}</td>")
-        body.append(f'<tr><th scope="row">{_e(name)}</th>{"".join(cells)}</tr>')
-    return (
-        '<section aria-labelledby="runtimes-heading">'
-        '<h2 id="runtimes-heading">Runtimes</h2>'
-        f'<div class="scroll"><table class="runtimes-table"><thead><tr>{first}</tr>'
-        + (f"<tr>{second}</tr>" if second else "")
-        + f"</thead><tbody>{''.join(body)}</tbody></table></div>"
-        "</section>"
+            fields += [_field(mapping[sub]) if sub in mapping else Field("missing") for sub in subs]
+        sources = (", ".join(_sources_of(comparison, name)) or "—") if several else ""
+        rows.append(RuntimeRow(name, _totals(comparison.totals(name)), fields, sources))
+    return RuntimesTable(
+        plain=plain,
+        groups=[(key, len(subs)) for key, subs in groups],
+        subkeys=[sub for _, subs in groups for sub in subs],
+        several=several,
+        rows=rows,
     )
 
 
-_MISSING = '<span class="none-value">—</span>'
-
-
-def _field(value: Any) -> str:
+def _field(value: Any) -> Field:
     if value is None or value == "" or value == [] or value == {}:
-        return '<span class="none-value">none</span>'
+        return Field("none")
     if isinstance(value, str) and re.fullmatch(r"sha256:[0-9a-f]{20,}", value):
-        return f'<code title="{_e(value)}">{_e(value[:19])}…</code>'  # as docker shows ids
+        return Field("code", (Code(f"{value[:19]}…", False, title=value),))  # as docker shows ids
     if isinstance(value, Mapping) and all(isinstance(v, str | int | float) for v in value.values()):
-        return "<br>".join(_code(f"{k}={v}") for k, v in value.items())
+        return Field("code", tuple(_code(f"{k}={v}") for k, v in value.items()))
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return _code(shlex.join(value))
-    return _code(printable(value) if isinstance(value, str) else value_text(value))
+        return Field("code", (_code(shlex.join(value)),))
+    return Field(
+        "code", (_code(printable(value) if isinstance(value, str) else value_text(value)),)
+    )
 
 
-def _code(text: str) -> str:
+def _code(text: str) -> Code:
     """Short values stay on one line; long ones (paths, ids) may wrap anywhere."""
-    return f'<code class="long">{_e(text)}</code>' if len(text) > 32 else f"<code>{_e(text)}</code>"
+    return Code(text, len(text) > 32)
 
 
 def _sources_of(comparison: Comparison, runtime: str) -> list[str]:
@@ -246,50 +389,32 @@ def _sources_of(comparison: Comparison, runtime: str) -> list[str]:
 # -- the matrix ---------------------------------------------------------------------------------
 
 
-def _legend() -> str:
-    items = [f"<li>{_badge(verdict)} {_e(MEANINGS[verdict])}</li>" for verdict in LABELS] + [
-        f"<li>{_badge(None)} no result for this claim on this runtime</li>"
-    ]
-    return f'<ul class="legend" aria-label="Legend">{"".join(items)}</ul>'
-
-
-def _badge(verdict: str | None) -> str:
+def _badge(verdict: str | None) -> Badge:
     glyph, label = LABELS.get(verdict or "", NOT_RUN if verdict is None else ("?", verdict or ""))
-    css = verdict if verdict in LABELS else "none"
-    return (
-        f'<span class="badge {css}"><span class="glyph" aria-hidden="true">{_e(glyph)}</span>'
-        f"{_e(label)}</span>"
-    )
+    return Badge(_css(verdict), glyph, label)
 
 
-def _matrix(comparison: Comparison, ids: _CellIds) -> str:
+def _css(verdict: str | None) -> str:
+    return verdict if verdict in LABELS else "none"
+
+
+def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
     runtimes = comparison.runtimes
-    head = "".join(_column_head(name, info) for name, info in runtimes.items())
-    body = []
-    for section, claims in comparison.sections.items():
-        rows = [
-            f'<tr><th class="section" colspan="{len(runtimes) + 1}" scope="colgroup">'
-            f"{_e(section)}</th></tr>"
-        ]
-        rows += [_row(comparison, claim, ids) for claim in claims]
-        body.append(f"<tbody>{''.join(rows)}</tbody>")
-    width = 22 + 14 * len(runtimes)
-    return (
-        '<section aria-labelledby="matrix-heading">'
-        '<h2 id="matrix-heading">Claims</h2>'
-        f"{_legend()}"
-        '<p class="hint-line">Select a verdict (click, or Tab then Enter) to see its evidence; '
-        "Escape closes it.</p>"
-        f'<table class="matrix" id="matrix" style="min-width: {width}rem">'
-        '<colgroup><col class="claim-col">'
-        f'<col span="{max(len(runtimes), 1)}" class="runtime-col"></colgroup>'
-        f'<thead><tr><th scope="col">Claim</th>{head}</tr></thead>'
-        f"{''.join(body)}</table>"
-        "</section>"
+    return Matrix(
+        legend=[(_badge(verdict), MEANINGS[verdict]) for verdict in LABELS]
+        + [(_badge(None), "no result for this claim on this runtime")],
+        width=22 + 14 * len(runtimes),
+        span=max(len(runtimes), 1),
+        across=len(runtimes) + 1,
+        columns=[_column(name, info) for name, info in runtimes.items()],
+        sections=[
+            (section, [_row(comparison, claim, ids) for claim in claims])
+            for section, claims in comparison.sections.items()
+        ],
     )
 
 
-def _column_head(name: str, info: Mapping[str, Any]) -> str:
+def _column(name: str, info: Mapping[str, Any]) -> Column:
     details = [str(info["kind"])] if info.get("kind") else []
     run_args = info.get("run_args")
     if isinstance(run_args, list) and run_args:
@@ -300,219 +425,144 @@ def _column_head(name: str, info: Mapping[str, Any]) -> str:
         if isinstance(version, Mapping)
         else ""
     )
-    return (
-        f'<th scope="col"><span class="rt-name">{_e(name)}</span>'
-        + (f'<span class="rt-detail">{_e(" ".join(details))}</span>' if details else "")
-        + (f'<span class="rt-detail">{_e(versions)}</span>' if versions else "")
-        + "</th>"
-    )
+    return Column(name, " ".join(details), versions)
 
 
-def _row(comparison: Comparison, claim: Claim, ids: _CellIds) -> str:
-    head = (
-        f'<th class="claim" scope="row" id="{_e(ids.row(claim.id))}">'
-        f'<span class="id">{_e(claim.id)}</span>'
-        + (f'<span class="says">{_e(claim.says)}</span>' if claim.says else "")
-        + (f'<span class="where">{_e(_claim_where(claim))}</span>' if claim.file else "")
-        + "</th>"
-    )
+def _row(comparison: Comparison, claim: Claim, ids: _CellIds) -> Row:
+    row_id = ids.row(claim.id)
     cells = []
     for runtime in comparison.runtimes:
         cell = comparison.cell(claim.id, runtime)
         if cell is None:
-            cells.append(
-                f'<td class="none" data-claim="{_e(claim.id)}" data-runtime="{_e(runtime)}" '
-                f'data-verdict="">{_badge(None)}</td>'
-            )
+            cells.append(CellView(claim.id, runtime, "", "none", _badge(None), "", "", None))
         else:
             cells.append(_cell(comparison, claim, runtime, cell, ids))
-    return f"<tr>{head}{''.join(cells)}</tr>"
+    return Row(row_id, claim.id, claim.says, _claim_where(claim) if claim.file else "", cells)
 
 
 def _claim_where(claim: Claim) -> str:
     return f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
 
 
-def _cell(comparison: Comparison, claim: Claim, runtime: str, cell: Cell, ids: _CellIds) -> str:
+def _cell(
+    comparison: Comparison, claim: Claim, runtime: str, cell: Cell, ids: _CellIds
+) -> CellView:
     verdict = cell.verdict
-    css = verdict if verdict in LABELS else "none"
-    hint = reason(cell, limit=110) if verdict != "pass" else ""
     panel = ids.cell(claim.id, runtime)
-    return (
-        f'<td class="{css}">'
-        f'<button type="button" class="cell {css}" popovertarget="{_e(panel)}" '
-        f'data-claim="{_e(claim.id)}" data-runtime="{_e(runtime)}" data-verdict="{_e(verdict)}">'
-        f'{_badge(verdict)}<span class="more" aria-hidden="true">evidence</span>'
-        f'<span class="sr"> {_e(claim.id)} on {_e(runtime)}</span>'
-        + (f'<span class="hint">{_e(hint)}</span>' if hint else "")
-        + "</button>"
-        f"{_evidence(comparison, claim, runtime, cell, panel, ids)}"
-        "</td>"
+    return CellView(
+        claim=claim.id,
+        runtime=runtime,
+        verdict=verdict,
+        css=_css(verdict),
+        badge=_badge(verdict),
+        panel=panel,
+        hint=reason(cell, limit=110) if verdict != PASS else "",
+        evidence=_evidence(comparison, claim, runtime, cell, panel, ids),
     )
 
 
 def _evidence(
     comparison: Comparison, claim: Claim, runtime: str, cell: Cell, panel: str, ids: _CellIds
-) -> str:
-    """The panel of one cell: why, the checks, the observations, the terminal transcript."""
+) -> Evidence:
     evidence = cell.evidence
-    title = f"{panel}-title"
-    parts = [
-        f'<div class="ev-head"><h3 id="{_e(title)}"><code>{_e(claim.id)}</code> on '
-        f"<strong>{_e(runtime)}</strong> {_badge(cell.verdict)}</h3>"
-        f'<button type="button" class="close" popovertarget="{_e(panel)}" '
-        'popovertargetaction="hide">Close <span aria-hidden="true">(Esc)</span></button></div>'
-    ]
-    if claim.says:
-        parts.append(f'<p class="says">{_e(claim.says)}</p>')
     facts = [_claim_where(claim)] if claim.file else []
     duration = cell.record.get("scenario_duration_s")
     if isinstance(duration, int | float):
         facts.append(f"scenario took {duration:.2f} s")
     if len(comparison.sources) > 1:
         facts.append(f"from {cell.source.name}")
-    if facts:
-        parts.append(f'<p class="where">{_e(" · ".join(facts))}</p>')
     others = [
-        (name, other, ids.cell(claim.id, name))
+        Other(name, _badge(other.verdict), ids.cell(claim.id, name))
         for name in comparison.runtimes
         if name != runtime and (other := comparison.cell(claim.id, name)) is not None
     ]
-    if others:
-        buttons = "".join(
-            f'<button type="button" class="other" popovertarget="{_e(target)}">'
-            f"{_e(name)} {_badge(other.verdict)}</button>"
-            for name, other, target in others
-        )
-        parts.append(f'<p class="others"><span class="where">Same claim on</span> {buttons}</p>')
-    if cell.message:
-        label = {"not-applicable": "Why not applicable", "error": "Why no verdict"}.get(
-            cell.verdict, "Message"
-        )
-        parts.append(
-            f'<span class="label">{_e(label)}</span><p class="message">{_e(_t(cell.message))}</p>'
-        )
-    if evidence.get("stopped"):
-        parts.append(
-            '<span class="label">The scenario stopped</span>'
-            f'<p class="message">{_e(_t(str(evidence["stopped"])))}</p>'
-        )
-    checks = [c for c in evidence.get("checks") or [] if isinstance(c, Mapping)]
-    if checks:
-        parts.append('<span class="label">Checks</span>')
-        parts.append(f'<ol class="checks">{"".join(_check(c) for c in checks)}</ol>')
-    steps = [s for s in evidence.get("steps") or [] if isinstance(s, Mapping)]
-    if steps:
-        parts.append('<span class="label">Observations</span>')
-        parts.append(f'<ol class="steps">{"".join(_step(s) for s in steps)}</ol>')
+    checks = [_check(c) for c in evidence.get("checks") or [] if isinstance(c, Mapping)]
+    steps = [_step(s) for s in evidence.get("steps") or [] if isinstance(s, Mapping)]
     transcript = cell.transcript
-    if transcript:
-        parts.append('<span class="label">Terminal transcript</span>')
-        parts.append(f'<pre class="transcript" tabindex="0">{_e(_t(printable(transcript)))}</pre>')
-    if not (cell.message or checks or steps or transcript):
-        parts.append("<p>No evidence was recorded.</p>")
-    return (
-        f'<div class="evidence {_e(cell.verdict)}" id="{_e(panel)}" popover role="dialog" tabindex="-1" '
-        f'aria-labelledby="{_e(title)}">{"".join(parts)}</div>'
+    return Evidence(
+        panel=panel,
+        verdict=cell.verdict,
+        claim=claim.id,
+        runtime=runtime,
+        badge=_badge(cell.verdict),
+        says=claim.says,
+        facts=" · ".join(facts),
+        others=others,
+        message_label=MESSAGE_LABELS.get(cell.verdict, "Message"),
+        message=_t(cell.message),
+        stopped=_t(str(evidence["stopped"])) if evidence.get("stopped") else "",
+        checks=checks,
+        steps=steps,
+        transcript=_t(printable(transcript)) if transcript else "",
+        recorded=bool(cell.message or checks or steps or transcript),
     )
 
 
-def _check(check: Mapping[str, Any]) -> str:
-    ok = bool(check.get("ok"))
-    mark = "✓ holds" if ok else "✗ does not hold"
-    line = f' <span class="where">line {_e(check["line"])}</span>' if check.get("line") else ""
-    return (
-        f'<li class="check {"ok" if ok else "bad"}">'
-        f'<span class="head"><span class="mark">{mark}</span>'
-        f"<code>{_e(check_words(check))}</code>{line}</span>"
-        "<dl>"
-        f'<dt>expected</dt><dd class="expected">{_value(check.get("expected"))}</dd>'
-        f'<dt>observed</dt><dd class="observed">{_value(check.get("observed"))}</dd>'
-        "</dl></li>"
+def _check(check: Mapping[str, Any]) -> Check:
+    return Check(
+        ok=bool(check.get("ok")),
+        words=check_words(check),
+        line=str(check["line"]) if check.get("line") else "",
+        expected=_value(check.get("expected")),
+        observed=_value(check.get("observed")),
     )
 
 
-def _value(value: Any) -> str:
+def _value(value: Any) -> Value:
     if value == "":
-        return '<span class="value empty">(empty)</span>'
-    return f'<span class="value">{_e(_t(value_text(value)))}</span>'
+        return Value("", empty=True)
+    return Value(_t(value_text(value)), empty=False)
 
 
-def _step(step: Mapping[str, Any]) -> str:
-    line = f"line {step['line']}" if step.get("line") is not None else ""
-    saved = f" → {step['save']}" if step.get("save") else ""
+def _step(step: Mapping[str, Any]) -> Step:
     took = step.get("duration_s")
-    took_text = f" ({took:.2f} s)" if isinstance(took, int | float) else ""
-    header = (
-        f'<span class="head"><span class="where">{_e(line)}</span> '
-        f"<code>{_e(_t(printable(str(step.get('step', ''))), 400))}</code>{_e(saved)}"
-        f'<span class="where">{_e(took_text)}</span></span>'
+    return Step(
+        line=f"line {step['line']}" if step.get("line") is not None else "",
+        step=_t(printable(str(step.get("step", ""))), 400),
+        saved=f" → {step['save']}" if step.get("save") else "",
+        took=f" ({took:.2f} s)" if isinstance(took, int | float) else "",
+        error=_t(str(step["error"])) if "error" in step else None,
+        value=_t(plain_text(step["value"])) if "error" not in step and "value" in step else None,
     )
-    if "error" in step:
-        body = f'<p class="err">could not be made: {_e(_t(str(step["error"])))}</p>'
-    elif "value" in step:
-        body = f"<pre>{_e(_t(plain_text(step['value'])))}</pre>"
-    else:
-        body = ""
-    return f'<li class="step">{header}{body}</li>'
 
 
 # -- failures, notes, sources --------------------------------------------------------------------
 
 
-def _problems(comparison: Comparison, ids: _CellIds) -> str:
-    items = []
-    for claim, runtime, cell in comparison.problems():
-        why = reason(cell, limit=240)
-        items.append(
-            f"<li>{_badge(cell.verdict)} "
-            f'<button type="button" class="link" '
-            f'popovertarget="{_e(ids.cell(claim.id, runtime))}">'
-            f"<code>{_e(claim.id)}</code> on {_e(runtime)}</button>"
-            + (f' <span class="why">— {_e(why)}</span>' if why else "")
-            + "</li>"
+def _problems(comparison: Comparison, ids: _CellIds) -> list[Problem]:
+    return [
+        Problem(
+            _badge(cell.verdict),
+            ids.cell(claim.id, runtime),
+            claim.id,
+            runtime,
+            reason(cell, limit=240),
         )
-    if not items:
-        return ""
-    return (
-        '<section aria-labelledby="problems-heading">'
-        f'<h2 id="problems-heading">Failures and errors ({len(items)})</h2>'
-        f'<ul class="problems">{"".join(items)}</ul></section>'
-    )
+        for claim, runtime, cell in comparison.problems()
+    ]
 
 
-def _notes(comparison: Comparison) -> str:
-    parts = []
-    if comparison.notes:
-        notes = "".join(f"<li>{_e(note)}</li>" for note in comparison.notes)
-        parts.append(f'<h2 id="notes-heading">Notes</h2><ul class="notes">{notes}</ul>')
-    if comparison.input_errors:
-        errors = "".join(
-            f"<li><code>{_e(_where(error))}</code> {_e(str(error.get('message', '')))}"
-            + (f" ({_e(source.name)})" if len(comparison.sources) > 1 else "")
-            + "</li>"
+def _notes(comparison: Comparison) -> Notes:
+    several = len(comparison.sources) > 1
+    return Notes(
+        notes=list(comparison.notes),
+        input_errors=[
+            BadInput(_where(error), str(error.get("message", "")), source.name if several else "")
             for source, error in comparison.input_errors
-        )
-        parts.append(
-            '<h2 id="input-errors-heading">Scenarios that could not be read</h2>'
-            f'<ul class="notes">{errors}</ul>'
-        )
-    if len(comparison.sources) > 1:
-        rows = "".join(
-            f"<tr><td><code>{_e(s.name)}</code></td><td>{_e(s.started or '—')}</td>"
-            f"<td>{_e(s.finished or '—')}</td><td>{_e(s.host.get('kernel', '—'))}</td>"
-            f"<td>{_e(s.host.get('machine', '—'))}</td></tr>"
+        ],
+        sources=[
+            SourceRow(
+                s.name,
+                s.started or "—",
+                s.finished or "—",
+                str(s.host.get("kernel", "—")),
+                str(s.host.get("machine", "—")),
+            )
             for s in comparison.sources
-        )
-        parts.append(
-            '<h2 id="sources-heading">Sources</h2>'
-            '<p class="meta">Later files win where two hold the same claim on the same runtime.</p>'
-            '<table class="runtimes-table"><thead><tr><th scope="col">file</th>'
-            '<th scope="col">started</th><th scope="col">finished</th>'
-            '<th scope="col">kernel</th><th scope="col">machine</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>"
-        )
-    return f"<section>{''.join(parts)}</section>" if parts else ""
+        ]
+        if several
+        else [],
+    )
 
 
 def _where(error: Mapping[str, Any]) -> str:
@@ -552,10 +602,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 def _slug(text: str) -> str:
     return _UNSAFE.sub(lambda m: f"_{ord(m.group()):x}_", text)
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _t(text: str, limit: int = MAX_TEXT) -> str:

@@ -26,9 +26,10 @@ from container_claims.report.model import (
     run_period,
     value_text,
 )
+from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS, VERDICTS
 
 #: Verdict words, text first: failures stand out in bold, without emoji.
-WORDS = {"pass": "pass", "fail": "**FAIL**", "not-applicable": "n/a", "error": "**ERROR**"}
+WORDS = {PASS: "pass", FAIL: "**FAIL**", NOT_APPLICABLE: "n/a", ERROR: "**ERROR**"}
 NOT_RUN = "–"
 
 #: GitHub refuses a step summary over 1 MiB; leave room for what other steps add.
@@ -121,10 +122,7 @@ def _runtimes_table(comparison: Comparison) -> list[str]:
         counts = comparison.totals(name)
         lines.append(
             f"| {text(name)} | {text(str(info.get('kind', '')))} | {args} | {versions} | "
-            + " | ".join(
-                str(counts.get(verdict, 0))
-                for verdict in ("pass", "fail", "not-applicable", "error")
-            )
+            + " | ".join(str(counts.get(verdict, 0)) for verdict in VERDICTS)
             + " |"
         )
     return lines
@@ -164,7 +162,7 @@ def _problems(comparison: Comparison) -> list[str]:
 def _why(cell: Cell) -> str:
     """The first failing check as "X equals: expected A, observed B", or the message."""
     failing = failing_checks(cell)
-    if cell.verdict == "fail" and failing:
+    if cell.verdict == FAIL and failing:
         check = failing[0]
         that, _, words = check_words(check).partition(" ")
         expected = code(value_text(check.get("expected")), table=False, limit=MAX_VALUE)

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError
-from container_claims.results import VERDICTS
+from container_claims.results import ERROR, FAIL, VERDICTS
+from container_claims.scenario.model import OPERATOR_WORDS
 
 NO_SECTION = "(no section)"
 #: Largest results file a report reads (transcripts are kept once per scenario: a run of the
@@ -107,7 +108,7 @@ class Comparison:
         for claim in self.claims:
             for runtime in self.runtimes:
                 cell = self.cell(claim.id, runtime)
-                if cell is not None and cell.verdict in ("fail", "error"):
+                if cell is not None and cell.verdict in (FAIL, ERROR):
                     yield claim, runtime, cell
 
     def totals(self, runtime: str | None = None) -> Counter[str]:
@@ -331,18 +332,6 @@ def _parse_time(text: str) -> datetime | None:
 
 # -- text shared by the reports -----------------------------------------------------------------
 
-OPERATOR_WORDS = {
-    "equals": "equals",
-    "not_equals": "does not equal",
-    "contains": "contains",
-    "not_contains": "does not contain",
-    "matches": "matches",
-    "not_matches": "does not match",
-    "rows": "has this many rows:",
-    "less_than": "is less than",
-    "greater_than": "is greater than",
-}
-
 _COLOUR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours and cursor moves
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -410,7 +399,7 @@ def check_words(check: Mapping[str, Any]) -> str:
 def reason(cell: Cell, limit: int = 160) -> str:
     """Why a cell is not a pass, in one line: the first failing check, or the message."""
     failing = failing_checks(cell)
-    if cell.verdict == "fail" and failing:
+    if cell.verdict == FAIL and failing:
         check = failing[0]
         expected = _one_line(value_text(check.get("expected")), limit // 2)
         observed = _one_line(value_text(check.get("observed")), limit // 2)

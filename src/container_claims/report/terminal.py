@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-SYMBOLS = {"pass": "pass", "fail": "FAIL", "not-applicable": "n/a", "error": "ERROR"}
+from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS
+
+SYMBOLS = {PASS: "pass", FAIL: "FAIL", NOT_APPLICABLE: "n/a", ERROR: "ERROR"}
 
 
 def summary_lines(results: dict[str, Any]) -> list[str]:

@@ -22,17 +22,21 @@ CAPABILITIES = (
     "network",  # gives a container a network (any mode but none)
 )
 
-OPERATORS = (
-    "equals",
-    "not_equals",
-    "contains",
-    "not_contains",
-    "matches",
-    "not_matches",
-    "rows",
-    "less_than",
-    "greater_than",
-)
+#: The operators of an expectation, and how a report reads each out ("X does not contain Y").
+OPERATOR_WORDS = {
+    "equals": "equals",
+    "not_equals": "does not equal",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "matches": "matches",
+    "not_matches": "does not match",
+    "rows": "has this many rows:",
+    "less_than": "is less than",
+    "greater_than": "is greater than",
+}
+OPERATORS = tuple(OPERATOR_WORDS)
+NUMERIC_OPERATORS = ("less_than", "greater_than")
+PATTERN_OPERATORS = ("matches", "not_matches")
 
 MAIN = "main"
 """Name of the scenario's main container, for exec steps and engine probes."""

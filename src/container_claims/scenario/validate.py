@@ -29,7 +29,9 @@ from container_claims.scenario.loader import (
 )
 from container_claims.scenario.model import (
     MAIN,
+    NUMERIC_OPERATORS,
     OPERATORS,
+    PATTERN_OPERATORS,
     Claim,
     ContainerSpec,
     Expectation,
@@ -41,7 +43,6 @@ from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
 
 #: Operators that compare numbers: their value must be one (or a template giving one).
-NUMERIC_OPERATORS = ("less_than", "greater_than")
 
 _SPEC_FIELDS = [
     "image",
@@ -407,7 +408,7 @@ class _Builder:
         if isinstance(value, str):
             for ref in template_names(value):
                 self.check_ref(ref.split(".")[0], line, anywhere=True)
-        if op in ("matches", "not_matches"):
+        if op in PATTERN_OPERATORS:
             try:
                 compile_pattern(re.sub(r"\{\{[^}]*\}\}", "x", value))
             except PatternError as exc:
