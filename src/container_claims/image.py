@@ -20,12 +20,11 @@ Example::
     from container_claims.image import build_image
     image_id = build_image()            # "sha256:..."; a no-op when the image is current
 
-or from a shell: ``python -m container_claims.image [--tag TAG] [--force]``.
+or from a shell: ``container-claims image build [--tag TAG] [--force]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -38,10 +37,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import IO
+from collections.abc import Callable, Iterator, Mapping
 
-from container_claims.paths import state_dir
+from container_claims import hostfs
+from container_claims.errors import ClaimsError, InputError
+from container_claims.paths import ROOTFS_SUITE, rootfs_dir
+from container_claims.processes import last_line, pipe
 
 __all__ = [
     "CONTENT_LABEL",
@@ -55,11 +56,10 @@ __all__ = [
     "ImageError",
     "PrerequisiteError",
     "build_image",
+    "check_engine",
     "content_hash",
-    "export_image",
-    "main",
+    "image_info",
     "rootfs_dir",
-    "state_dir",
 ]
 
 DEFAULT_IMAGE = "container-claims/test:bookworm"
@@ -78,7 +78,7 @@ IMAGE_TOOL_OUTPUT = "container-claims-image-tool 1"
 
 # Everything below feeds content_hash(): change any of it and existing images are rebuilt.
 _FORMAT_VERSION = 1
-_SUITE = "bookworm"
+_SUITE = ROOTFS_SUITE
 _VARIANT = "minbase"
 _INCLUDE = ("procps",)
 _MIRROR = "http://deb.debian.org/debian"
@@ -93,35 +93,20 @@ _ROOTFS_STAMP = "/.container-claims-rootfs.json"
 _ENGINE_TIMEOUT = 15.0
 
 
-class ImageError(Exception):
-    """Base class: building or copying the test image failed. The message is one line."""
-
-    exit_code = 3
+class ImageError(ClaimsError):
+    """Building or copying the test image failed. The message is one line."""
 
 
-class PrerequisiteError(ImageError):
-    """Something the build needs is missing: a program, root, or an answering engine."""
-
-    exit_code = 2
+class PrerequisiteError(ImageError, InputError):
+    """Something the build needs is missing: a program, root, or an answering engine (exit 2)."""
 
 
 class BuildError(ImageError):
-    """A build step ran and failed (debootstrap, tar, ``docker import``, ``save``/``load``)."""
-
-    exit_code = 3
+    """A build step ran and failed: debootstrap, tar, ``docker import`` (exit 3)."""
 
 
 def _log_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def rootfs_dir() -> pathlib.Path:
-    """The Debian bookworm root filesystem the test image is made from, kept between builds.
-
-    It exists only when complete: debootstrap writes into a temporary sibling that is renamed
-    into place at the end.
-    """
-    return state_dir() / "rootfs" / _SUITE
 
 
 def _debootstrap_params() -> dict[str, object]:
@@ -156,7 +141,7 @@ def _docker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _check_engine(docker_binary: str, env: Mapping[str, str] | None = None) -> str:
+def check_engine(docker_binary: str, env: Mapping[str, str] | None = None) -> str:
     """Return the server version, or raise PrerequisiteError saying what does not answer."""
     where = (env or {}).get("DOCKER_HOST") or os.environ.get("DOCKER_HOST") or "the default engine"
     if shutil.which(docker_binary) is None:
@@ -180,19 +165,14 @@ def _check_engine(docker_binary: str, env: Mapping[str, str] | None = None) -> s
         ) from None
     version = result.stdout.strip()
     if result.returncode != 0 or not version:
-        detail = _last_line(result.stderr) or "no answer"
+        detail = last_line(result.stderr) or "no answer"
         raise PrerequisiteError(
             f"Docker ({where}) is not answering ({detail}): start dockerd or run scripts/setup."
         )
     return version
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def _image_info(
+def image_info(
     tag: str, docker_binary: str, env: Mapping[str, str] | None = None
 ) -> tuple[str, dict[str, str]] | None:
     """``(id, labels)`` of ``tag`` in the engine, or None when the engine does not have it."""
@@ -211,29 +191,12 @@ def _image_info(
     return str(data["Id"]), {str(k): str(v) for k, v in labels.items()}
 
 
-def _mounts_under(path: pathlib.Path) -> list[str]:
-    """Mount points at or below ``path`` in this mount namespace, deepest first."""
-    from container_claims.probes.host import mountinfo
-
-    inside = [m["point"] for m in mountinfo() if pathlib.Path(m["point"]).is_relative_to(path)]
-    return sorted(inside, key=len, reverse=True)
-
-
 def _remove_tree(path: pathlib.Path) -> None:
-    """Delete a tree we created, after unmounting what a killed debootstrap left mounted in it.
-
-    Removing a tree with a live mount inside would descend into the mounted filesystem (a bind
-    of the host's /proc or /dev, say), so mounts are detached first and, if one cannot be,
-    the tree is left in place rather than risk deleting files outside it.
-    """
-    if not path.exists() and not path.is_symlink():
-        return
-    for point in _mounts_under(path):
-        subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
-    left = _mounts_under(path)
-    if left:
-        raise BuildError(f"Could not remove {path}: {left[0]} is still mounted; unmount it.")
-    shutil.rmtree(path)
+    """Delete a tree of ours, after unmounting what a killed debootstrap left mounted in it."""
+    try:
+        hostfs.remove_tree(path, unmount=True)
+    except OSError as error:
+        raise BuildError(str(error)) from None
 
 
 def _kill_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
@@ -363,64 +326,13 @@ def _import(rootfs: pathlib.Path, tag: str, digest: str, docker_binary: str) -> 
         "-",
         tag,
     ]
-    out, errors = _pipe(tar_cmd, import_cmd, env=None)
+    out, errors = pipe(tar_cmd, import_cmd)
     if errors:
         raise BuildError(f"Importing {rootfs} as {tag} failed: {errors}")
-    image_id = _last_line(out)
+    image_id = last_line(out)
     if not image_id.startswith("sha256:"):
         raise BuildError(f"docker import printed no image id for {tag} (got {out.strip()!r}).")
     return image_id
-
-
-def _pipe(
-    producer: Sequence[str], consumer: Sequence[str], env: Mapping[str, str] | None
-) -> tuple[str, str]:
-    """Run ``producer | consumer``; return (consumer's stdout, '' or a one-line error)."""
-    with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
-        first = subprocess.Popen(
-            list(producer),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=producer_err,
-            env=_docker_env(env),
-        )
-        try:
-            second = subprocess.Popen(
-                list(consumer),
-                stdin=first.stdout,
-                stdout=subprocess.PIPE,
-                stderr=consumer_err,
-                env=_docker_env(env),
-            )
-        except BaseException:
-            first.kill()
-            first.wait()
-            raise
-        assert first.stdout is not None
-        first.stdout.close()  # the consumer holds the pipe now; lets the producer see EPIPE
-        try:
-            out, _ = second.communicate()
-            first.wait()
-        except BaseException:
-            for process in (first, second):
-                process.kill()
-                process.wait()
-            raise
-        problems = [
-            f"{command[0]} {command[1]} exited {process.returncode}: "
-            f"{_read_last_line(err) or 'no message'}"
-            for command, process, err in (
-                (producer, first, producer_err),
-                (consumer, second, consumer_err),
-            )
-            if process.returncode != 0
-        ]
-        return out.decode(errors="replace"), "; ".join(problems)
-
-
-def _read_last_line(stream: IO[bytes]) -> str:
-    stream.seek(0)
-    return _last_line(stream.read().decode(errors="replace"))
 
 
 def build_image(
@@ -440,17 +352,17 @@ def build_image(
     Raises :class:`PrerequisiteError` when Docker does not answer or debootstrap/root is
     missing, :class:`BuildError` when a step fails.
     """
-    _check_engine(docker_binary)
+    check_engine(docker_binary)
     digest = content_hash()
     if not force:
-        existing = _image_info(tag, docker_binary)
+        existing = image_info(tag, docker_binary)
         if existing is not None and existing[1].get(CONTENT_LABEL) == digest:
             log(f"image {tag} is current ({existing[0][:19]})")
             return existing[0]
     rootfs = rootfs_dir()
     with _build_lock(rootfs.parent):
         if not force:  # another process may have built it while we waited for the lock
-            existing = _image_info(tag, docker_binary)
+            existing = image_info(tag, docker_binary)
             if existing is not None and existing[1].get(CONTENT_LABEL) == digest:
                 log(f"image {tag} is current ({existing[0][:19]})")
                 return existing[0]
@@ -459,7 +371,7 @@ def build_image(
         else:
             log(f"reusing root filesystem {rootfs}")
         _write_markers(rootfs)
-        previous = _image_info(tag, docker_binary)
+        previous = image_info(tag, docker_binary)
         log(f"importing {rootfs} as {tag}")
         image_id = _import(rootfs, tag, digest, docker_binary)
         log(f"built {tag} ({image_id[:19]})")
@@ -485,111 +397,3 @@ def _remove_if_dangling(image_id: str, docker_binary: str) -> None:
             timeout=60,
             check=False,
         )
-
-
-def export_image(
-    tag: str,
-    dest_docker_env: Mapping[str, str],
-    *,
-    docker_binary: str = "docker",
-    log: Callable[[str], None] = _log_stderr,
-) -> None:
-    """Copy ``tag`` from the default engine into another one: ``docker save | docker load``.
-
-    ``dest_docker_env`` is added to the environment of the ``docker load`` side, for example
-    ``{"DOCKER_HOST": "unix:///tmp/x/docker.sock"}``. The image keeps its id; nothing is done
-    when the destination already has the same id under that tag.
-
-    Example::
-
-        export_image(DEFAULT_IMAGE, {"DOCKER_HOST": "unix:///run/other/docker.sock"})
-    """
-    source = _image_info(tag, docker_binary)
-    if source is None:
-        _check_engine(docker_binary)
-        raise PrerequisiteError(
-            f"Image {tag!r} is not in the default engine: build it first "
-            "(python -m container_claims.image, or scripts/setup)."
-        )
-    _check_engine(docker_binary, dest_docker_env)
-    present = _image_info(tag, docker_binary, dest_docker_env)
-    if present is not None and present[0] == source[0]:
-        return
-    where = dest_docker_env.get("DOCKER_HOST", "the other engine")
-    log(f"copying {tag} into {where}")
-    # The destination env only goes to `docker load`; `docker save` reads the default engine.
-    with tempfile.TemporaryFile() as save_err, tempfile.TemporaryFile() as load_err:
-        save = subprocess.Popen(
-            [docker_binary, "save", tag],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=save_err,
-        )
-        try:
-            load = subprocess.Popen(
-                [docker_binary, "load", "--quiet"],
-                stdin=save.stdout,
-                stdout=subprocess.DEVNULL,
-                stderr=load_err,
-                env=_docker_env(dest_docker_env),
-            )
-        finally:
-            assert save.stdout is not None
-            save.stdout.close()
-        try:
-            load.wait()
-            save.wait()
-        except BaseException:
-            for process in (save, load):
-                process.kill()
-                process.wait()
-            raise
-        if save.returncode != 0 or load.returncode != 0:
-            raise BuildError(
-                f"Copying {tag} into {where} failed: docker save exited {save.returncode} "
-                f"({_read_last_line(save_err) or 'no message'}), docker load exited "
-                f"{load.returncode} ({_read_last_line(load_err) or 'no message'})."
-            )
-    copied = _image_info(tag, docker_binary, dest_docker_env)
-    if copied is None or copied[0] != source[0]:
-        raise BuildError(f"After docker load, {where} does not have {tag} with id {source[0]}.")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m container_claims.image [--tag TAG] [--force]``.
-
-    Exit status: 0 built or already current; 2 a prerequisite is missing (debootstrap, root,
-    an answering engine); 3 a build step failed; 130 interrupted.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m container_claims.image",
-        description=(
-            "Build the container-claims test image offline: debootstrap a minimal Debian "
-            f"bookworm into {rootfs_dir()} (kept between builds; set CONTAINER_CLAIMS_HOME to "
-            'move it), add the image markers, and `docker import` it with CMD ["/bin/bash"]. '
-            "Does nothing when the tag already holds the current image."
-        ),
-    )
-    parser.add_argument(
-        "--tag", default=DEFAULT_IMAGE, help=f"image name to build (default: {DEFAULT_IMAGE})"
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="debootstrap again and re-import even if the image and root filesystem are current",
-    )
-    args = parser.parse_args(argv)
-    try:
-        image_id = build_image(args.tag, force=args.force)
-    except ImageError as error:
-        print(f"container_claims.image: {error}", file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print("container_claims.image: interrupted; nothing half-built was kept.", file=sys.stderr)
-        return 130
-    print(image_id)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,12 +19,12 @@ import fcntl
 import json
 import os
 import pathlib
-import shutil
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from container_claims.hostfs import remove_tree
 from container_claims.paths import is_ours, ledger_dir
 
 #: Host marker files live in "/" under this prefix, followed by the run id.
@@ -207,19 +207,3 @@ def _sweep(entry: dict[str, Any], run: DeadRun, sweeper: RuntimeSweeper) -> list
             return [f"file {path}"]
         return []
     return []
-
-
-def remove_tree(path: pathlib.Path) -> None:
-    """Delete a directory of ours, never following a mount point out of it."""
-    device = path.lstat().st_dev
-
-    def onerror(function: Any, name: str, info: Any) -> None:
-        raise info[1]
-
-    for root, dirs, _ in os.walk(path):
-        for name in dirs:
-            child = os.path.join(root, name)
-            with contextlib.suppress(OSError):
-                if os.lstat(child).st_dev != device:
-                    raise OSError(f"{child} is a mount point; unmount it first")
-    shutil.rmtree(path, onerror=onerror)

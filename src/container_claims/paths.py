@@ -28,6 +28,19 @@ def state_dir() -> pathlib.Path:
     return pathlib.Path.home() / ".cache" / "container-claims"
 
 
+#: The Debian release the test image and the engine-less runtimes' root filesystem are made of.
+ROOTFS_SUITE = "bookworm"
+
+
+def rootfs_dir() -> pathlib.Path:
+    """The root filesystem the test image is made from, kept between builds.
+
+    It exists only when complete (the image builder renames a finished tree into place); the
+    engine-less runtimes copy it for each run.
+    """
+    return state_dir() / "rootfs" / ROOTFS_SUITE
+
+
 def runs_dir() -> pathlib.Path:
     """Per-run copies of root filesystems (engine-less runtimes)."""
     return state_dir() / "runs"

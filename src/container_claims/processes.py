@@ -6,6 +6,9 @@ Two rules hold for every process the suite starts:
   (:func:`die_with_parent`, the kernel's parent-death signal);
 * what it prints is read in linear time and kept only up to a limit, so a container that
   prints gigabytes costs a bounded amount of memory (:func:`run_bounded`).
+
+:func:`pipe` runs ``producer | consumer`` (``tar | docker import``, ``docker save | docker
+load``) and names whichever side failed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import selectors
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,3 +143,65 @@ def run_bounded(
         stdout_truncated=outputs["stdout"].dropped > 0,
         stderr_truncated=outputs["stderr"].dropped > 0,
     )
+
+
+def pipe(
+    producer: Sequence[str],
+    consumer: Sequence[str],
+    *,
+    consumer_env: Mapping[str, str] | None = None,
+) -> tuple[str, str]:
+    """Run ``producer | consumer``; return the consumer's stdout and ``""`` or a one-line error.
+
+    ``consumer_env`` is added to the consumer's environment only (``DOCKER_HOST`` of the engine
+    that loads what the default engine saved, say). Both processes die with ours.
+    """
+    env = {**os.environ, **consumer_env} if consumer_env else None
+    with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
+        first = subprocess.Popen(
+            list(producer),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=producer_err,
+            preexec_fn=die_with_parent,
+        )
+        try:
+            second = subprocess.Popen(
+                list(consumer),
+                stdin=first.stdout,
+                stdout=subprocess.PIPE,
+                stderr=consumer_err,
+                env=env,
+                preexec_fn=die_with_parent,
+            )
+        except BaseException:
+            first.kill()
+            first.wait()
+            raise
+        finally:
+            assert first.stdout is not None
+            first.stdout.close()  # the consumer holds the pipe now: the producer sees EPIPE
+        try:
+            out, _ = second.communicate()
+            first.wait()
+        except BaseException:
+            for process in (first, second):
+                process.kill()
+                process.wait()
+            raise
+        problems = []
+        for argv, process, err in (
+            (producer, first, producer_err),
+            (consumer, second, consumer_err),
+        ):
+            if process.returncode != 0:
+                err.seek(0)
+                said = last_line(err.read().decode(errors="replace")) or "no message"
+                problems.append(f"{' '.join(argv[:2])} exited {process.returncode}: {said}")
+        return out.decode(errors="replace"), "; ".join(problems)
+
+
+def last_line(text: str) -> str:
+    """The last line of a program's output that is not blank, stripped: its usual verdict."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

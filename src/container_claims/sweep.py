@@ -17,6 +17,7 @@ from typing import Any
 
 from container_claims import ledger
 from container_claims.errors import ClaimsError
+from container_claims.hostfs import remove_tree
 from container_claims.paths import runs_dir
 from container_claims.runtimes import open_runtime
 from container_claims.runtimes.base import RuntimeConfig
@@ -72,7 +73,7 @@ def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
     for copy in sorted(runs.iterdir()) if runs.is_dir() else []:
         if copy.name.split("-", 1)[0] not in keep:
             try:
-                ledger.remove_tree(copy)
+                remove_tree(copy)
                 result.removed.append(f"host: directory {copy}")
             except OSError as exc:
                 result.problems.append(f"host: directory {copy}: {exc}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from container_claims.image import rootfs_dir
+from container_claims.paths import rootfs_dir
 from container_claims.probes import host
 
 

@@ -41,9 +41,9 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from container_claims.image import DEFAULT_IMAGE, export_image
-from container_claims.probes.host import mountinfo
-from container_claims.processes import die_with_parent_term
+from container_claims.hostfs import remove_tree
+from container_claims.image import DEFAULT_IMAGE, check_engine, image_info
+from container_claims.processes import die_with_parent_term, pipe
 
 __all__ = ["ControlEngine", "ControlEngineError"]
 
@@ -148,7 +148,7 @@ class ControlEngine:
                 raise ControlEngineError(f"The control engine uses storage driver {driver!r}.")
             if self.image is not None:
                 loading = time.monotonic()
-                export_image(self.image, self.env, docker_binary=self.docker_binary)
+                copy_image(self.image, self.env, docker_binary=self.docker_binary)
                 self.timings["image_load"] = time.monotonic() - loading
         except BaseException:
             self.stop()
@@ -166,17 +166,10 @@ class ControlEngine:
                 with contextlib.suppress(ControlEngineError, subprocess.TimeoutExpired):
                     self._remove_containers()
             self._stop_dockerd()
-            for point in _mounts_under(self._root):
-                result = subprocess.run(
-                    ["umount", "--lazy", point], capture_output=True, text=True, check=False
-                )
-                if result.returncode != 0:
-                    problems.append(f"umount {point}: {result.stderr.strip()}")
-            left = _mounts_under(self._root)
-            if left:
-                problems.append(f"still mounted: {', '.join(left)}")
-            else:
-                shutil.rmtree(self._root)
+            try:
+                remove_tree(self._root, unmount=True)
+            except OSError as error:
+                problems.append(str(error))
         finally:
             self.timings["stop"] = time.monotonic() - stopping
             if not problems:
@@ -343,7 +336,19 @@ def _cmdline_mentions(pid: int, path: pathlib.Path | None) -> bool:
     return str(path).encode() in cmdline and _alive(pid)
 
 
-def _mounts_under(path: pathlib.Path) -> list[str]:
-    """Mount points at or below ``path`` in our mount namespace, deepest first."""
-    inside = [m["point"] for m in mountinfo() if pathlib.Path(m["point"]).is_relative_to(path)]
-    return sorted(inside, key=len, reverse=True)
+def copy_image(tag: str, env: dict[str, str], *, docker_binary: str = "docker") -> None:
+    """Copy ``tag`` from the default engine into the one ``env`` names (``docker save | docker
+    load``); the image keeps its id, and nothing is done when the engine already has it."""
+    source = image_info(tag, docker_binary)
+    if source is None:
+        raise ControlEngineError(f"{tag} is not in the default engine: run scripts/setup")
+    check_engine(docker_binary, env)
+    present = image_info(tag, docker_binary, env)
+    if present is not None and present[0] == source[0]:
+        return
+    _, problem = pipe(
+        [docker_binary, "save", tag], [docker_binary, "load", "--quiet"], consumer_env=env
+    )
+    copied = image_info(tag, docker_binary, env)
+    if problem or copied is None or copied[0] != source[0]:
+        raise ControlEngineError(f"copying {tag} into {env} failed: {problem or 'another id'}")

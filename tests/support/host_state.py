@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from container_claims.probes.host import mountinfo
+from container_claims.hostfs import mountinfo
 
 
 def _lines(*argv: str) -> tuple[str, ...]:

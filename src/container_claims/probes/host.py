@@ -8,7 +8,6 @@ about it. Probes that change the host (a marker file, a marker process) undo it 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import stat
 import subprocess
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from container_claims import ledger
 from container_claims.errors import ObservationError
+from container_claims.hostfs import mountinfo
 from container_claims.ledger import MARKER_PREFIX
 from container_claims.processes import die_with_parent
 
@@ -332,29 +332,6 @@ def _writable_dirs(pid: int) -> list[str]:
         ):
             dirs.append(host_path)
     return dirs
-
-
-def mountinfo(pid: int | str = "self") -> list[dict[str, Any]]:
-    """A process's mount table: device, root, mount point, options, fs type, super options."""
-    mounts: list[dict[str, Any]] = []
-    for line in _read(PROC / str(pid) / "mountinfo").splitlines():
-        left, _, right = line.partition(" - ")
-        fields, tail = left.split(), right.split()
-        mounts.append(
-            {
-                "device": fields[2],
-                "root": _unescape(fields[3]),
-                "point": _unescape(fields[4]),
-                "options": fields[5].split(","),
-                "fstype": tail[0],
-                "super": tail[2] if len(tail) > 2 else "",
-            }
-        )
-    return mounts
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
 def _host_path(mount: dict[str, Any], host_mounts: list[dict[str, Any]]) -> str | None:

@@ -24,8 +24,9 @@ from typing import Any, ClassVar
 
 from container_claims import ledger
 from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.hostfs import remove_tree
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
-from container_claims.paths import runs_dir
+from container_claims.paths import rootfs_dir, runs_dir
 from container_claims.processes import Finished, die_with_parent, run_bounded
 from container_claims.runtimes.base import Runtime, Shell
 from container_claims.runtimes.terminal import TerminalShell
@@ -78,8 +79,6 @@ class NamespaceRuntime(Runtime):
     def source_rootfs(self) -> Path:
         if self.config.rootfs:
             return Path(self.config.rootfs)
-        from container_claims.image import rootfs_dir
-
         return rootfs_dir()
 
     def root(self) -> Path:
@@ -91,7 +90,7 @@ class NamespaceRuntime(Runtime):
             target.parent.mkdir(parents=True, exist_ok=True)
             ledger.record("dir", path=str(target))
             if target.exists():
-                ledger.remove_tree(target)
+                remove_tree(target)
             copy = subprocess.run(
                 ["cp", "-a", "--reflink=auto", str(self.source_rootfs()), str(target)],
                 capture_output=True,
@@ -100,7 +99,7 @@ class NamespaceRuntime(Runtime):
             )
             if copy.returncode != 0:
                 if target.exists():
-                    ledger.remove_tree(target)
+                    remove_tree(target)
                 raise ObservationError(f"could not copy the root filesystem: {copy.stderr.strip()}")
             self._root = target
         return self._root
@@ -308,7 +307,7 @@ class NamespaceRuntime(Runtime):
             if (owner == run_id) if run_id is not None else owner not in keep:
                 if copy == self._root:
                     self._root = None
-                ledger.remove_tree(copy)
+                remove_tree(copy)
                 removed.append(f"root filesystem copy {copy}")
         return removed
 
@@ -320,7 +319,7 @@ class NamespaceRuntime(Runtime):
             self.remove_container(name)
         if self._root is not None:
             if self._root.exists():
-                ledger.remove_tree(self._root)
+                remove_tree(self._root)
             self._root = None
 
 
