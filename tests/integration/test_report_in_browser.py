@@ -1,44 +1,42 @@
-"""The HTML report in a real browser: headless Chromium, driven over the DevTools protocol.
+"""The HTML report in a real browser, used the way a reader uses it.
 
 The page made from ``tests/data/sample-results.json`` (three runtimes, 87 results) must
-render without script errors and without fetching anything, show every cell with its
-verdict's word, open a cell's evidence from the keyboard, and open the cell named in the
-URL's fragment. Chromium is Debian's (``scripts/setup`` installs it); it runs as a child of
-the test with a fresh profile, listens on loopback only, and is ended by its process id.
+render every cell with its verdict's word, without script errors and without fetching
+anything; its verdict labels must be legible; a click or the keyboard (Tab, Enter) opens a
+cell's evidence and Escape closes it, giving focus back to the cell; the evidence leads to the
+same claim on another runtime; and the cell named in the URL's fragment opens by itself.
 
-The DevTools protocol is spoken with the standard library only: a WebSocket client of a few
-dozen lines (:class:`DevTools`) is enough for request/response and events.
+The browser is Debian's headless Chromium, driven by Selenium through Debian's chromedriver
+(``scripts/setup`` installs both). Both binaries are named, so Selenium Manager never runs
+and nothing is downloaded; chromedriver and Chromium talk over loopback; Chromium gets a
+fresh profile, and one browser serves the module and is quit when the module ends.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
-import os
 import re
-import shutil
-import signal
-import socket
-import struct
-import subprocess
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver import ActionChains, Chrome, ChromeOptions, ChromeService, Keys
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.wait import WebDriverWait
 
 from container_claims.cli import main
 from container_claims.report.html import LABELS, cell_id
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-results.json"
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = [
-    "--headless",
+    "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -47,192 +45,59 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
+    "--window-size=1400,1000",
 ]
 TIMEOUT = 30.0
 
 
-class DevTools:
-    """One WebSocket connection to a DevTools target: ``call`` methods, collect events."""
-
-    def __init__(self, url: str) -> None:
-        parts = urllib.parse.urlsplit(url)
-        assert parts.hostname == "127.0.0.1", url  # loopback only
-        self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=TIMEOUT)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-        )
-        self.buffer = b""
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += self._recv_some()
-        response, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-        assert response.split(b"\r\n")[0].split()[1] == b"101", response
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        self._send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self._receive())
-            if message.get("id") == self.next_id:
-                assert "error" not in message, f"{method}: {message['error']}"
-                return dict(message.get("result", {}))
-            self.events.append(message)
-
-    def wait_for(self, event: str) -> dict[str, Any]:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            for message in self.events:
-                if message.get("method") == event:
-                    self.events.remove(message)
-                    return message
-            self.events.append(json.loads(self._receive()))
-        raise AssertionError(f"no {event} within {TIMEOUT} s")
-
-    def evaluate(self, expression: str) -> Any:
-        """The value of a JavaScript expression in the page; a thrown error fails the test."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    def press(self, key: str, code: int) -> None:
-        """A real key press, as the keyboard sends it (not a synthetic DOM event)."""
-        text = "\r" if key == "Enter" else ""
-        for kind in ("keyDown", "keyUp"):
-            self.call(
-                "Input.dispatchKeyEvent",
-                type=kind,
-                key=key,
-                code=key,
-                windowsVirtualKeyCode=code,
-                nativeVirtualKeyCode=code,
-                **({"text": text} if kind == "keyDown" and text else {}),
-            )
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def _recv_some(self) -> bytes:
-        data = self.sock.recv(65536)
-        if not data:
-            raise ConnectionError("DevTools closed the connection")
-        return data
-
-    def _read(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            self.buffer += self._recv_some()
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
-
-    def _send(self, text: str, opcode: int = 0x1) -> None:
-        payload = text.encode()
-        header = bytes([0x80 | opcode])
-        if len(payload) < 126:
-            header += bytes([0x80 | len(payload)])
-        elif len(payload) < 1 << 16:
-            header += bytes([0x80 | 126]) + struct.pack("!H", len(payload))
-        else:
-            header += bytes([0x80 | 127]) + struct.pack("!Q", len(payload))
-        mask = os.urandom(4)  # a client masks every frame (RFC 6455, 5.3)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
-
-    def _receive(self) -> str:
-        message = b""
-        while True:
-            first, second = self._read(2)
-            opcode, length = first & 0x0F, second & 0x7F
-            if length == 126:
-                (length,) = struct.unpack("!H", self._read(2))
-            elif length == 127:
-                (length,) = struct.unpack("!Q", self._read(8))
-            mask = self._read(4) if second & 0x80 else b""
-            payload = self._read(length)
-            if mask:
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            if opcode == 0x8:
-                raise ConnectionError("DevTools closed the connection")
-            if opcode == 0x9:  # ping
-                self._send(payload.decode(), opcode=0xA)
-                continue
-            message += payload
-            if first & 0x80:  # the last fragment
-                return message.decode()
-
-
-class Chromium:
-    """Headless Chromium as a child process with its own fresh profile."""
-
-    def __init__(self) -> None:
-        self.profile = Path(tempfile.mkdtemp(prefix="cc-chromium-"))
-        self.log = (self.profile.parent / f"{self.profile.name}.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(CHROMIUM), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=self.log,
-            start_new_session=True,  # its helpers share its process group, ended with it
-        )
-        port_file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + TIMEOUT
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise AssertionError(f"Chromium did not start: {self._log_text()}")
-            time.sleep(0.05)
-        self.port = int(port_file.read_text().split()[0])
-
-    def new_page(self) -> tuple[DevTools, str]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/json/new?about:blank", method="PUT"
-        )
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            target = json.load(response)
-        return DevTools(target["webSocketDebuggerUrl"]), target["id"]
-
-    def close_page(self, target: str) -> None:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.port}/json/close/{target}", timeout=TIMEOUT
-        ):
-            pass
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+def _running_with(profile: str) -> list[int]:
+    """Processes whose command line names the profile: Chromium and its helpers."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
             try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        # Helpers (network, GPU) that outlive the browser: the group we started, by its id.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
-        deadline = time.monotonic() + 10
-        while self.profile.exists() and time.monotonic() < deadline:  # a helper may still write
-            shutil.rmtree(self.profile, ignore_errors=True)
-            time.sleep(0.1)
-        Path(self.log.name).unlink(missing_ok=True)
-
-    def _log_text(self) -> str:
-        self.log.flush()
-        return Path(self.log.name).read_text(errors="replace")[-2000:]
+                if profile.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # it ended while we looked
+                continue
+    return found
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing; run scripts/setup first", pytrace=False)
-    browser = Chromium()
-    try:
-        yield browser
-    finally:
-        browser.close()
+def driver() -> Iterator[Chrome]:
+    # Missing is a failure, not a skip: scripts/setup installs both, and a report no browser
+    # looked at must not pass CI.
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} missing: run scripts/setup (chromium, chromium-driver)"
+        )
+    with (
+        tempfile.TemporaryDirectory(prefix="cc-chromium-", ignore_cleanup_errors=True) as profile,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        # Selenium Manager is skipped when the driver is named; should it run anyway, it
+        # must neither download nor report usage.
+        env.setenv("SE_OFFLINE", "true")
+        env.setenv("SE_AVOID_STATS", "true")
+        options = ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for flag in [*FLAGS, f"--user-data-dir={profile}"]:
+            options.add_argument(flag)
+        # Console and script errors, and every request the page makes (DevTools' Network).
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        service = ChromeService(executable_path=str(CHROMEDRIVER))
+        browser = Chrome(options=options, service=service)
+        try:
+            yield browser
+        finally:
+            browser.quit()
+            # quit() ends chromedriver, which closes Chromium; its helpers go with it.
+            deadline = time.monotonic() + 10
+            while _running_with(profile) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert _running_with(profile) == [], "Chromium outlived the test module"
+            assert service.process.poll() is not None, "chromedriver outlived the test module"
 
 
 @pytest.fixture(scope="module")
@@ -244,41 +109,83 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def page(chromium: Chromium) -> Iterator[DevTools]:
-    devtools, target = chromium.new_page()
-    for domain in ("Page", "Runtime", "Network", "Log"):
-        devtools.call(f"{domain}.enable")
-    devtools.call("Page.bringToFront")  # the focused tab gets the key presses
-    devtools.call(
-        "Emulation.setDeviceMetricsOverride",
-        width=1400,
-        height=1000,
-        deviceScaleFactor=1,
-        mobile=False,
+def page(driver: Chrome) -> Chrome:
+    """The shared browser on a blank page, with the logs of earlier tests drained."""
+    driver.get("about:blank")  # so the next load is a real load, even with only a new fragment
+    log(driver, "browser")
+    log(driver, "performance")
+    return driver
+
+
+def load(driver: Chrome, url: str) -> None:
+    driver.get(url)
+    WebDriverWait(driver, TIMEOUT).until(
+        lambda d: d.find_element(By.TAG_NAME, "html").get_dom_attribute("data-ready") == "yes",
+        "the page's script did not run",
     )
-    yield devtools
-    devtools.close()
-    chromium.close_page(target)
 
 
-def load(page: DevTools, url: str) -> None:
-    page.call("Page.navigate", url=url)
-    page.wait_for("Page.loadEventFired")
-    assert page.evaluate("document.documentElement.dataset.ready") == "yes"
+def log(driver: Chrome, kind: str) -> list[dict[str, Any]]:
+    """The entries of one of chromedriver's logs since the last call (reading drains it)."""
+    entries: list[dict[str, Any]] = driver.get_log(kind)  # type: ignore[no-untyped-call]
+    return entries
 
 
-def problems(page: DevTools) -> list[str]:
-    """Script errors, console errors and browser log errors seen so far."""
-    found = []
-    for event in page.events:
-        method, params = event.get("method"), event.get("params", {})
-        if method == "Runtime.exceptionThrown":
-            found.append(json.dumps(params["exceptionDetails"])[:500])
-        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-            found.append(json.dumps(params.get("args"))[:500])
-        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-            found.append(params["entry"].get("text", ""))
-    return found
+def severe(driver: Chrome) -> list[str]:
+    """Script errors and console errors since the last call."""
+    return [str(entry["message"]) for entry in log(driver, "browser") if entry["level"] == "SEVERE"]
+
+
+def requested(driver: Chrome) -> list[str]:
+    """The URL of every request the browser sent since the last call."""
+    urls = []
+    for entry in log(driver, "performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(str(message["params"]["request"]["url"]))
+    return urls
+
+
+def press(driver: Chrome, key: str) -> None:
+    """A key press on whatever has focus, as the keyboard sends it."""
+    ActionChains(driver).send_keys(key).perform()
+
+
+def attr(element: WebElement, name: str) -> str:
+    return str(element.get_dom_attribute(name))
+
+
+def focused(driver: Chrome) -> WebElement:
+    return driver.switch_to.active_element
+
+
+def cell_button(driver: Chrome, claim: str, runtime: str) -> WebElement:
+    return driver.find_element(
+        By.CSS_SELECTOR, f'button.cell[data-claim="{claim}"][data-runtime="{runtime}"]'
+    )
+
+
+def open_panel(driver: Chrome, claim: str, runtime: str) -> WebElement:
+    """The evidence panel of a cell, once it is on screen."""
+    panel = driver.find_element(By.ID, cell_id(claim, runtime))
+    return WebDriverWait(driver, TIMEOUT).until(
+        ec.visibility_of(panel), f"the evidence of {claim} on {runtime} did not open"
+    )
+
+
+def close_with_escape(driver: Chrome, panel: WebElement) -> None:
+    press(driver, Keys.ESCAPE)
+    WebDriverWait(driver, TIMEOUT).until(
+        ec.invisibility_of_element(panel), "Escape did not close the evidence"
+    )
+
+
+def assert_names_its_cell(panel: WebElement, claim: str, runtime: str, verdict: str) -> None:
+    """The panel's heading says which claim, on which runtime, and the verdict in words."""
+    heading = panel.find_element(By.CSS_SELECTOR, ".ev-head h3")
+    assert heading.text.startswith(f"{claim} on {runtime}"), heading.text
+    label = heading.find_element(By.CSS_SELECTOR, ".badge").text
+    assert label.lower().endswith(LABELS[verdict][1]), label
 
 
 def sample_cells() -> dict[tuple[str, str], str]:
@@ -286,136 +193,145 @@ def sample_cells() -> dict[tuple[str, str], str]:
     return {(r["claim"], r["runtime"]): r["verdict"] for r in data["results"]}
 
 
-def test_page_renders_every_cell_without_errors_or_fetches(page: DevTools, report: Path) -> None:
+def test_page_renders_every_cell_without_errors_or_fetches(page: Chrome, report: Path) -> None:
     load(page, report.as_uri())
 
-    cells = page.evaluate(
-        """Array.from(document.querySelectorAll("button.cell")).map(b => [
-            b.dataset.claim, b.dataset.runtime, b.dataset.verdict,
-            b.querySelector(".badge").innerText, b.getBoundingClientRect().height,
-            getComputedStyle(document.getElementById(b.getAttribute("popovertarget"))).display])"""
-    )
-    shown = {(claim, runtime): verdict for claim, runtime, verdict, *_ in cells}
+    cells = page.find_elements(By.CSS_SELECTOR, "button.cell")
+    shown = {
+        (attr(c, "data-claim"), attr(c, "data-runtime")): attr(c, "data-verdict") for c in cells
+    }
     assert shown == sample_cells()
-    assert len(cells) == 87
-    for claim, runtime, verdict, label, height, panel_display in cells:
+    assert len(cells) == 87  # one button per result, none twice
+    for cell in cells:
+        claim, runtime, verdict = (attr(cell, f"data-{k}") for k in ("claim", "runtime", "verdict"))
+        assert cell.is_displayed(), (claim, runtime)
+        label = cell.find_element(By.CSS_SELECTOR, ".badge").text  # "" if not rendered
         assert label.lower().endswith(LABELS[verdict][1]), (claim, runtime, label)
-        assert height > 20, (claim, runtime)  # laid out, not hidden
-        assert panel_display == "none", (claim, runtime)  # evidence waits for a click
-    assert problems(page) == []
-    requested = [
-        event["params"]["request"]["url"]
-        for event in page.events
-        if event.get("method") == "Network.requestWillBeSent"
+        panel = page.find_element(By.ID, attr(cell, "popovertarget"))
+        assert not panel.is_displayed(), (claim, runtime)  # evidence waits for a click
+    assert severe(page) == []
+    # The page itself, and nothing else: as DevTools saw it, and as the page saw it.
+    assert requested(page) == [report.as_uri()]
+    assert page.execute_script("return performance.getEntriesByType('resource').length") == 0
+
+
+def _luminance(css_colour: str) -> float:
+    """Relative luminance (WCAG 2) of an opaque ``rgb(...)``/``rgba(...)`` colour."""
+    red, green, blue, *alpha = (float(v) for v in re.findall(r"[\d.]+", css_colour))
+    assert alpha in ([], [1.0]), f"{css_colour} is not opaque: its contrast depends on the page"
+    linear = [
+        v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+        for v in (red / 255, green / 255, blue / 255)
     ]
-    assert requested == [report.as_uri()]  # the page itself, and nothing else
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
-def test_verdict_labels_are_legible(page: DevTools, report: Path) -> None:
-    load(page, report.as_uri())
-
-    ratios = page.evaluate(
-        """(() => {
-          const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
-          const lum = c => { const [r, g, b] = c.map(v => { v /= 255;
-            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
-            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
-          const out = {};
-          for (const v of ["pass", "fail", "not-applicable", "error"]) {
-            const badge = document.querySelector(".legend .badge." + v);
-            const style = getComputedStyle(badge);
-            const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))];
-            out[v] = [(Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), badge.innerText];
-          }
-          return out; })()"""
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_verdict_labels_are_legible(page: Chrome, report: Path, scheme: str) -> None:
+    # The stylesheet has colours for both schemes; the reader's system picks one.
+    page.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
     )
-    assert set(ratios) == set(LABELS)
-    for verdict, (ratio, label) in ratios.items():
-        assert ratio >= 4.5, f"{verdict}: contrast {ratio:.2f} is below WCAG AA"
-        assert label.lower().endswith(LABELS[verdict][1])  # a word, not colour alone
+    try:
+        load(page, report.as_uri())
+        dark = page.execute_script("return matchMedia('(prefers-color-scheme: dark)').matches")
+        assert dark is (scheme == "dark")  # the emulation took
+
+        for verdict, (_, word) in LABELS.items():
+            badge = page.find_element(By.CSS_SELECTOR, f".legend .badge.{verdict}")
+            fg = _luminance(badge.value_of_css_property("color"))
+            bg = _luminance(badge.value_of_css_property("background-color"))
+            ratio = (max(fg, bg) + 0.05) / (min(fg, bg) + 0.05)
+            assert ratio >= 4.5, f"{scheme} {verdict}: contrast {ratio:.2f} is below WCAG AA"
+            assert badge.text.lower().endswith(word), badge.text  # a word, not colour alone
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
-STATE = """(() => {
-  const panel = document.getElementById(%s);
-  const box = panel.getBoundingClientRect();
-  const active = document.activeElement;
-  return {open: panel.matches(":popover-open"), width: box.width, height: box.height,
-          text: panel.innerText, focus: active ? active.className : null,
-          focusIn: panel.contains(active), outline: active ? getComputedStyle(active).outlineStyle : null};
-})()"""
-
-
-def test_keyboard_opens_and_closes_a_cells_evidence(page: DevTools, report: Path) -> None:
+def test_click_shows_a_cells_evidence_and_escape_returns_to_the_cell(
+    page: Chrome, report: Path
+) -> None:
     load(page, report.as_uri())
-    target = cell_id("shell-is-pid-1", "docker-init")  # fails: docker-init's shell is PID 7
-    page.evaluate(
-        f"document.querySelector('button.cell[popovertarget={json.dumps(target)}]').focus()"
-    )
+    claim, runtime = "shell-is-pid-1", "docker-init"  # fails: docker-init's shell is PID 7
+    cell = cell_button(page, claim, runtime)
 
-    page.press("Enter", 13)
+    cell.click()
 
-    state = page.evaluate(STATE % json.dumps(target))
-    assert state["open"] is True
-    assert state["width"] > 600 and state["height"] > 600  # a wide panel, not a cramped cell
-    assert state["focus"] == "cell fail" and state["outline"] != "none"  # focus stays, visibly
-    text = state["text"]
+    panel = open_panel(page, claim, runtime)
+    assert_names_its_cell(panel, claim, runtime, "fail")
+    assert panel.size["width"] > 600 and panel.size["height"] > 600  # not a cramped cell
+    text = panel.text
     assert "shell_pid equals" in text
     assert re.search(r"expected\s+1\s+observed\s+7\b", text), text[:600]
     assert "echo $$" in text  # the step that observed it
     assert "TERMINAL TRANSCRIPT" in text.upper()
     assert "/sbin/docker-init -- /bin/bash" in text  # from the transcript: why not PID 1
 
-    page.press("Tab", 9)  # into the panel, whose first control is Close
+    close_with_escape(page, panel)
 
-    assert page.evaluate(STATE % json.dumps(target))["focusIn"] is True
-
-    page.press("Escape", 27)
-
-    state = page.evaluate(STATE % json.dumps(target))
-    assert state["open"] is False
-    assert state["focus"] == "cell fail"  # back where the reader was
-    assert problems(page) == []
+    assert focused(page) == cell  # back where the reader was
+    assert severe(page) == []
 
 
-def test_evidence_leads_to_the_same_claim_on_another_runtime(page: DevTools, report: Path) -> None:
+def test_keyboard_alone_opens_and_closes_a_cells_evidence(page: Chrome, report: Path) -> None:
     load(page, report.as_uri())
-    first = cell_id("shell-is-pid-1", "docker-init")
-    other = cell_id("shell-is-pid-1", "docker-gvisor")
-    page.evaluate(
-        f"document.querySelector('button.cell[popovertarget={json.dumps(first)}]').click()"
-    )
-    page.evaluate(
-        f"document.getElementById({json.dumps(first)})"
-        f".querySelector('button.other[popovertarget={json.dumps(other)}]').focus()"
-    )
+    first_cell = page.find_element(By.CSS_SELECTOR, "button.cell")
 
-    page.press("Enter", 13)
+    # From the top of the page, Tab until a verdict has focus; the first is the matrix's first.
+    for _ in range(100):
+        press(page, Keys.TAB)
+        if "cell" in attr(focused(page), "class").split():
+            break
+    cell = focused(page)
+    assert cell == first_cell, cell.get_attribute("outerHTML")
+    assert cell.value_of_css_property("outline-style") != "none"  # focus is visible
+    claim, runtime = attr(cell, "data-claim"), attr(cell, "data-runtime")
+    assert attr(cell, "popovertarget") == cell_id(claim, runtime)
 
-    state = page.evaluate(STATE % json.dumps(other))
-    assert state["open"] is True
-    assert re.search(r"expected\s+1\s+observed\s+1\b", state["text"])  # gVisor: PID 1
-    assert problems(page) == []
+    press(page, Keys.ENTER)
+
+    panel = open_panel(page, claim, runtime)
+    assert_names_its_cell(panel, claim, runtime, attr(cell, "data-verdict"))
+    press(page, Keys.TAB)  # the panel follows its cell in the tab order: Close comes first
+    assert focused(page) == panel.find_element(By.CSS_SELECTOR, "button.close")
+
+    close_with_escape(page, panel)
+
+    assert focused(page) == cell
+    assert cell.value_of_css_property("outline-style") != "none"
+    assert severe(page) == []
 
 
-def test_fragment_opens_the_named_cell(page: DevTools, report: Path, tmp_path: Path) -> None:
-    target = cell_id("changes-vanish-after-exit", "docker-no-stdin")  # an error, with a reason
+def test_evidence_leads_to_the_same_claim_on_another_runtime(page: Chrome, report: Path) -> None:
+    load(page, report.as_uri())
+    claim = "shell-is-pid-1"
+    cell_button(page, claim, "docker-init").click()
+    panel = open_panel(page, claim, "docker-init")
+    others = {b.text.split()[0]: b for b in panel.find_elements(By.CSS_SELECTOR, "button.other")}
+    assert set(others) == {"docker-gvisor", "docker-no-stdin"}  # every other runtime, not itself
 
-    load(page, f"{report.as_uri()}#{target}")
+    others["docker-gvisor"].click()
 
-    state = page.evaluate(STATE % json.dumps(target))
-    assert state["open"] is True
-    assert state["focusIn"] is True  # Tab walks the evidence, Escape closes it
-    assert page.evaluate("document.querySelectorAll(':popover-open').length") == 1
-    assert "WHY NO VERDICT" in state["text"].upper()
-    assert "got no reply within 30 s" in state["text"]
-    shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
-    (tmp_path / "report.png").write_bytes(shot)
-    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
-    assert struct.unpack("!II", shot[16:24]) == (1400, 1000)  # IHDR: the viewport's size
+    other = open_panel(page, claim, "docker-gvisor")
+    assert_names_its_cell(other, claim, "docker-gvisor", "pass")
+    assert re.search(r"expected\s+1\s+observed\s+1\b", other.text)  # gVisor: PID 1
+    assert severe(page) == []
 
-    page.press("Escape", 27)
 
-    state = page.evaluate(STATE % json.dumps(target))
-    assert state["open"] is False
-    assert state["focus"] == "cell error"  # the panel's own cell, in the matrix
-    assert problems(page) == []
+def test_fragment_opens_the_named_cell(page: Chrome, report: Path) -> None:
+    claim, runtime = "changes-vanish-after-exit", "docker-no-stdin"  # an error, with a reason
+
+    load(page, f"{report.as_uri()}#{cell_id(claim, runtime)}")
+
+    panel = open_panel(page, claim, runtime)
+    assert_names_its_cell(panel, claim, runtime, "error")
+    assert page.find_elements(By.CSS_SELECTOR, ":popover-open") == [panel]  # only that one
+    assert page.execute_script("return arguments[0].contains(document.activeElement)", panel)
+    assert "WHY NO VERDICT" in panel.text.upper()
+    assert "got no reply within 30 s" in panel.text
+
+    close_with_escape(page, panel)
+
+    assert focused(page) == cell_button(page, claim, runtime)  # its cell, in the matrix
+    assert severe(page) == []
