@@ -290,7 +290,13 @@ class ScenarioRunner:
         except ArgumentError as exc:
             raise ObservationError(f"probe {step.probe} {exc}") from None
         context = ProbeContext(
-            self.runtime, self.names, self.token, self.services, self.observations, self._defer
+            self.runtime,
+            self.services.host(self.runtime),
+            self.names,
+            self.token,
+            self.services,
+            self.observations,
+            self._defer,
         )
         try:
             return info.load()(context, **args)

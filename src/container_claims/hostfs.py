@@ -19,12 +19,14 @@ PROC = pathlib.Path("/proc")
 
 
 def mountinfo(pid: int | str = "self") -> list[dict[str, Any]]:
-    """A process's mount table: device, root, mount point, options, fs type, super options.
+    """This machine's mount table of a process; ``OSError`` when it cannot be read."""
+    return parse_mountinfo((PROC / str(pid) / "mountinfo").read_text(errors="replace"))
 
-    Raises ``OSError`` when the process is gone or its table cannot be read.
-    """
+
+def parse_mountinfo(text: str) -> list[dict[str, Any]]:
+    """Mounts from a ``mountinfo`` text: device, root, mount point, options, fs type, super
+    options."""
     mounts: list[dict[str, Any]] = []
-    text = (PROC / str(pid) / "mountinfo").read_text(errors="replace")
     for line in text.splitlines():
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), right.split()

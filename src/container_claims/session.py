@@ -23,6 +23,7 @@ from container_claims import ledger
 from container_claims.errors import InputError, ObservationError
 from container_claims.execute import ScenarioResult, ScenarioRunner
 from container_claims.image import DEFAULT_IMAGE
+from container_claims.probes.handle import HostHandle
 from container_claims.results import Results
 from container_claims.runtimes import load_runtimes_file, open_runtime, select
 from container_claims.runtimes.base import Runtime, RuntimeConfig
@@ -194,6 +195,10 @@ class ClaimsSession:
             return None
         self._transcripts_sent.add(key)
         return text
+
+    def host(self, runtime: Runtime) -> HostHandle:
+        """Every runtime's containers run on this machine (testinfra's local backend)."""
+        return HostHandle.local()
 
     def registry(self) -> str:
         """The loopback registry's address, started on first use (a probe's service)."""

@@ -1,4 +1,7 @@
-"""Host probes against real processes the test starts itself, without any engine."""
+"""Host probes against real processes the test starts itself, without any engine.
+
+Each test runs on both paths of the host handle: files read directly, and commands run
+through testinfra (as on a remote host); both must find the same."""
 
 from __future__ import annotations
 
@@ -7,12 +10,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from container_claims.paths import rootfs_dir
 from container_claims.probes import host
+from container_claims.probes.handle import HostHandle
 
 
 @pytest.fixture
@@ -48,36 +53,38 @@ def _identity(pid: int) -> tuple[str, str]:
     return os.readlink(f"/proc/{pid}/ns/pid"), nspid
 
 
-def test_confinement_reports_chroot_for_a_chrooted_process(chrooted_sleep: int) -> None:
+def test_confinement_reports_chroot_for_a_chrooted_process(ctx: Any, chrooted_sleep: int) -> None:
     namespace, nspid = _identity(chrooted_sleep)
     boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    found = host.confinement(_no_context(), namespace, nspid, boot)
+    found = host.confinement(ctx, namespace, nspid, boot)
     assert found["mechanism"] == "chroot"
     assert found["root_link"] == str(rootfs_dir())
 
 
-def test_confinement_reports_a_sandbox_kernel_by_its_boot_id(chrooted_sleep: int) -> None:
+def test_confinement_reports_a_sandbox_kernel_by_its_boot_id(ctx: Any, chrooted_sleep: int) -> None:
     namespace, nspid = _identity(chrooted_sleep)
-    found = host.confinement(
-        _no_context(), namespace, nspid, "00000000-0000-0000-0000-000000000000"
-    )
+    found = host.confinement(ctx, namespace, nspid, "00000000-0000-0000-0000-000000000000")
     assert found["mechanism"] == "sandbox-kernel"
 
 
-def test_find_process_sees_both_pids(chrooted_sleep: int) -> None:
+def test_find_process_sees_both_pids(ctx: Any, chrooted_sleep: int) -> None:
     namespace, nspid = _identity(chrooted_sleep)
-    found = host.find_process(_no_context(), namespace, nspid)
+    found = host.find_process(ctx, namespace, nspid)
     assert found["found"] is True
     assert found["nspid"] == [chrooted_sleep, 1]
     assert {"pid", "mnt"} <= set(found["own_namespaces"])
 
 
-def test_find_process_not_found_has_the_same_shape(chrooted_sleep: int) -> None:
+def test_find_process_not_found_has_the_same_shape(ctx: Any, chrooted_sleep: int) -> None:
     namespace, _ = _identity(chrooted_sleep)
-    found = host.find_process(_no_context(), namespace, "99999")
+    found = host.find_process(ctx, namespace, "99999")
     assert found["found"] is False
-    assert set(found) == set(host.find_process(_no_context(), *_identity(chrooted_sleep)))
+    assert set(found) == set(host.find_process(ctx, *_identity(chrooted_sleep)))
 
 
-def _no_context() -> Any:
-    return None  # these probes read the host only
+@pytest.fixture(params=[True, False], ids=["direct", "commands"])
+def ctx(request: pytest.FixtureRequest) -> Any:
+    """What these probes use of their context: the host handle, on one of its paths."""
+    import testinfra
+
+    return SimpleNamespace(host=HostHandle(testinfra.get_host("local://"), direct=request.param))

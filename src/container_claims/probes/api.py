@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from container_claims.probes.handle import HostHandle
 from container_claims.runtimes.base import Names, Runtime
 
 
@@ -20,12 +21,17 @@ class Services(Protocol):
         """Address (host:port on loopback) of a registry the runtime can push to and pull from."""
         ...
 
+    def host(self, runtime: Runtime) -> HostHandle:
+        """The machine ``runtime``'s containers run on, for host-side readings."""
+        ...
+
 
 @dataclass
 class ProbeContext:
-    """What a probe may use: the runtime, the scenario's names, and a way to clean up."""
+    """What a probe may use: the runtime, its host, the scenario's names, a way to clean up."""
 
     runtime: Runtime
+    host: HostHandle  # every reading of the host goes through it
     names: Names
     token: str
     services: Services

@@ -29,7 +29,7 @@ def image(ctx: ProbeContext, ref: str | None = None) -> dict[str, Any]:
         root = ctx.runtime.info().get("root_dir") or ""
         dirs = data.get("layer_dirs", [])
         data["root_dir"] = root
-        data["layer_dirs_are_directories"] = bool(dirs) and all(os.path.isdir(d) for d in dirs)
+        data["layer_dirs_are_directories"] = bool(dirs) and all(ctx.host.is_dir(d) for d in dirs)
         data["layer_dirs_under_root"] = (
             bool(dirs) and bool(root) and all(os.path.commonpath([root, d]) == root for d in dirs)
         )

@@ -1,77 +1,67 @@
 """Readings of the host itself, from its own ``/proc`` and filesystem.
 
 These are the same for every runtime: they look at the machine, not at what an engine says
-about it. Probes that change the host (a marker file, a marker process) undo it through
-``ctx.defer`` when the scenario ends.
+about it, and read it only through ``ctx.host`` (:class:`~container_claims.probes.handle.
+HostHandle`), so they describe the engine's own host wherever it is. Probes that change the
+host (a marker file, a marker process) act on the machine the suite runs on, and undo it
+through ``ctx.defer`` when the scenario ends.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import stat
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from container_claims import ledger
 from container_claims.errors import ObservationError
-from container_claims.hostfs import mountinfo
 from container_claims.ledger import MARKER_PREFIX
 from container_claims.processes import die_with_parent
 
 if TYPE_CHECKING:
     from container_claims.probes.api import ProbeContext
+    from container_claims.probes.handle import HostHandle
 
-PROC = Path("/proc")
 NAMESPACES = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup")
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
 
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace").strip()
-
-
-def _cmdline(pid: int) -> str:
-    raw = (PROC / str(pid) / "cmdline").read_bytes()
+def _cmdline(host: HostHandle, pid: int) -> str:
+    raw = host.read_bytes(f"/proc/{pid}/cmdline")
     return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
 
 
-def _status(pid: int) -> dict[str, str]:
+def _status(host: HostHandle, pid: int) -> dict[str, str]:
     fields = {}
-    for line in _read(PROC / str(pid) / "status").splitlines():
+    for line in host.read_text(f"/proc/{pid}/status").splitlines():
         key, _, value = line.partition(":")
         fields[key] = value.strip()
     return fields
 
 
-def _ns(pid: int | str, kind: str) -> str | None:
-    try:
-        return os.readlink(PROC / str(pid) / "ns" / kind)
-    except OSError:
-        return None
-
-
 def kernel_release(ctx: ProbeContext) -> str:
-    return os.uname().release
+    return ctx.host.kernel_release()
 
 
 def boot_id(ctx: ProbeContext) -> str:
-    return _read(PROC / "sys/kernel/random/boot_id")
+    return ctx.host.read_text(BOOT_ID)
 
 
 def hostname(ctx: ProbeContext) -> str:
-    return os.uname().nodename
+    return ctx.host.hostname()
 
 
 def pid1(ctx: ProbeContext) -> dict[str, Any]:
-    return {"pid": 1, "cmdline": _cmdline(1), "comm": _read(PROC / "1/comm")}
+    return {"pid": 1, "cmdline": _cmdline(ctx.host, 1), "comm": ctx.host.read_text("/proc/1/comm")}
 
 
-def _ancestry(pid: int) -> list[dict[str, Any]]:
+def _ancestry(host: HostHandle, pid: int) -> list[dict[str, Any]]:
     chain: list[dict[str, Any]] = []
     while pid > 0 and len(chain) < 64:
         try:
-            status = _status(pid)
+            status = _status(host, pid)
         except OSError:
             break
         chain.append({"pid": pid, "comm": status.get("Name", "?")})
@@ -79,17 +69,17 @@ def _ancestry(pid: int) -> list[dict[str, Any]]:
     return chain
 
 
-def _locate(pid_namespace: str, ns_pid: str) -> int | None:
+def _locate(host: HostHandle, pid_namespace: str, ns_pid: str) -> int | None:
     """Host PID of the process that is ``ns_pid`` inside the namespace ``pid_namespace``."""
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit() or _ns(entry.name, "pid") != pid_namespace:
+    for name in host.listdir("/proc"):
+        if not name.isdigit() or host.namespace(name, "pid") != pid_namespace:
             continue
         try:
-            nspid = _status(int(entry.name)).get("NSpid", "").split()
+            nspid = _status(host, int(name)).get("NSpid", "").split()
         except OSError:
             continue  # it ended while we looked
         if nspid and nspid[-1] == str(ns_pid).strip():
-            return int(entry.name)
+            return int(name)
     return None
 
 
@@ -99,7 +89,8 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
     The container reports its PID namespace (``readlink /proc/$$/ns/pid``) and its own PID;
     the host process table is searched for that pair, without asking any engine.
     """
-    pid = _locate(str(pid_namespace).strip(), str(ns_pid))
+    host = ctx.host
+    pid = _locate(host, str(pid_namespace).strip(), str(ns_pid))
     if pid is None:  # same shape as a find, so claims read "not found" and fail, not error
         return {
             "found": False,
@@ -112,16 +103,17 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
             "reaches_host_pid1": False,
             "own_namespaces": [],
         }
-    status = _status(pid)
-    own = os.getpid()
-    namespaces = {kind: _ns(pid, kind) != _ns(own, kind) for kind in NAMESPACES}
-    chain = _ancestry(pid)
+    status = _status(host, pid)
+    namespaces = {
+        kind: host.namespace(pid, kind) != host.namespace("self", kind) for kind in NAMESPACES
+    }
+    chain = _ancestry(host, pid)
     return {
         "found": True,
         "pid": pid,
         "nspid": [int(p) for p in status.get("NSpid", "").split()],
         "pid_levels": len(status.get("NSpid", "").split()),
-        "cmdline": _cmdline(pid),
+        "cmdline": _cmdline(host, pid),
         "comm": status.get("Name"),
         "ancestry": chain,
         "reaches_host_pid1": chain[-1]["pid"] == 1 if chain else False,
@@ -139,18 +131,19 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
     Limit: a root moved onto ``/`` of a private mount namespace and then chrooted into (runc's
     no-pivot mode) looks the same from ``/proc`` as ``pivot_root`` and is reported as such.
     """
-    host_boot = _read(PROC / "sys/kernel/random/boot_id")
+    host = ctx.host
+    host_boot = host.read_text(BOOT_ID)
     if str(boot_id).strip() != host_boot:
         return {
             "mechanism": "sandbox-kernel",
             "container_boot_id": boot_id,
             "host_boot_id": host_boot,
         }
-    pid = _locate(str(pid_namespace).strip(), str(ns_pid))
+    pid = _locate(host, str(pid_namespace).strip(), str(ns_pid))
     if pid is None:
         raise ObservationError(f"no host process is PID {ns_pid} in {pid_namespace}")
-    root = os.readlink(PROC / str(pid) / "root")
-    own_mounts = _ns(pid, "mnt") != _ns(os.getpid(), "mnt")
+    root = host.readlink(f"/proc/{pid}/root")
+    own_mounts = host.namespace(pid, "mnt") != host.namespace("self", "mnt")
     if root != "/":
         mechanism = "chroot"
     elif own_mounts:
@@ -198,14 +191,8 @@ def marker_process(ctx: ProbeContext) -> str:
 
 
 def which(ctx: ProbeContext, program: str) -> str:
-    """The host's path of ``program`` ("" when the host has none), through testinfra."""
-    import testinfra
-
-    host = testinfra.get_host("local://")
-    try:
-        return str(host.find_command(program))
-    except ValueError:
-        return ""
+    """The host's path of ``program`` ("" when the host has none)."""
+    return ctx.host.which(program)
 
 
 def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
@@ -218,13 +205,16 @@ def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
         "pids": ("pids", "pids.max", "pids.max"),
     }
     controller, v1_file, v2_file = files[resource]
-    for line in _read(PROC / str(pid) / "cgroup").splitlines():
+    host = ctx.host
+    for line in host.read_text(f"/proc/{pid}/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
         if controller in controllers.split(","):
-            value = _read(Path("/sys/fs/cgroup", controller, path.lstrip("/"), v1_file))
+            value = host.read_text(
+                os.path.join("/sys/fs/cgroup", controller, path.lstrip("/"), v1_file)
+            )
             break
-        if controllers == "" and Path("/sys/fs/cgroup/cgroup.controllers").exists():
-            value = _read(Path("/sys/fs/cgroup", path.lstrip("/"), v2_file))
+        if controllers == "" and host.exists("/sys/fs/cgroup/cgroup.controllers"):
+            value = host.read_text(os.path.join("/sys/fs/cgroup", path.lstrip("/"), v2_file))
             break
     else:
         raise ObservationError(f"process {pid} is in no {controller} cgroup")
@@ -232,13 +222,13 @@ def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
     return "max" if value == "max" or int(value) >= 2**62 else value
 
 
-def _require_container_process(pid: int) -> None:
+def _require_container_process(host: HostHandle, pid: int) -> None:
     """Probes that read a process's tables take a container's process, not any host process:
-    one in a PID namespace other than the suite's own."""
-    theirs = _ns(pid, "pid")
+    one in a PID namespace other than the host's own."""
+    theirs = host.namespace(pid, "pid")
     if theirs is None:
         raise ObservationError(f"process {pid} cannot be read here (it ended, or is not ours)")
-    if theirs == _ns(os.getpid(), "pid"):
+    if theirs == host.namespace("self", "pid"):
         raise ObservationError(
             f"process {pid} is not a container's: it shares the suite's PID namespace"
         )
@@ -253,7 +243,7 @@ def find_file(ctx: ProbeContext, dirs: list[str], path: str) -> dict[str, Any]:
     elsewhere.
     """
     _confine(ctx, dirs, "dirs")
-    found = [d for d in dirs if _exists_within(d, path)]
+    found = [d for d in dirs if _exists_within(ctx.host, d, path)]
     return {"count": len(found), "found_in": found, "searched": list(dirs)}
 
 
@@ -266,21 +256,21 @@ def _confine(ctx: ProbeContext, dirs: list[str], argument: str) -> None:
             raise ObservationError(
                 f"{argument}: {directory!r} is not in the runtime's storage ({where})"
             )
-        if os.path.realpath(plain) != plain:
+        if ctx.host.realpath(plain) != plain:
             raise ObservationError(f"{argument}: {directory!r} goes through a symbolic link")
 
 
-def _exists_within(directory: str, path: str) -> bool:
+def _exists_within(host: HostHandle, directory: str, path: str) -> bool:
     """Whether ``directory/path`` exists, walking it without following any symbolic link."""
     current = directory
     parts = [part for part in path.split("/") if part not in ("", ".")]
     for index, part in enumerate(parts):
         current = os.path.join(current, part)
         try:
-            st = os.lstat(current)
+            entry = host.lstat(current)
         except OSError:
             return False
-        if stat.S_ISLNK(st.st_mode) and index < len(parts) - 1:
+        if entry.is_link and index < len(parts) - 1:
             return False  # a link on the way: where it points is not this directory's
     return bool(parts)
 
@@ -300,11 +290,11 @@ def container_storage(
         _confine(ctx, known_dirs, "known_dirs")
         dirs, source = list(known_dirs), "engine"
     elif pid is not None:
-        _require_container_process(pid)
-        dirs, source = _writable_dirs(pid), "mount table"
+        _require_container_process(ctx.host, pid)
+        dirs, source = _writable_dirs(ctx.host, pid), "mount table"
     else:
         raise ObservationError("neither the engine nor the host process tells where the files are")
-    used = _disk_usage(dirs)
+    used = ctx.host.disk_usage(dirs)
     return {
         "dirs": dirs,
         "source": source,
@@ -313,10 +303,10 @@ def container_storage(
     }
 
 
-def _writable_dirs(pid: int) -> list[str]:
+def _writable_dirs(host: HostHandle, pid: int) -> list[str]:
     dirs = []
-    host_mounts = mountinfo("self")
-    for mount in mountinfo(pid):
+    host_mounts = host.mountinfo("self")
+    for mount in host.mountinfo(pid):
         if "rw" not in mount["options"]:
             continue
         if mount["fstype"] == "overlay":
@@ -325,11 +315,7 @@ def _writable_dirs(pid: int) -> list[str]:
                 dirs.append(options["upperdir"])
             continue
         host_path = _host_path(mount, host_mounts)
-        if (
-            host_path
-            and os.path.isdir(host_path)
-            and mount["point"] not in ("/dev", "/proc", "/sys")
-        ):
+        if host_path and host.is_dir(host_path) and mount["point"] not in ("/dev", "/proc", "/sys"):
             dirs.append(host_path)
     return dirs
 
@@ -345,20 +331,3 @@ def _host_path(mount: dict[str, Any], host_mounts: list[dict[str, Any]]) -> str 
             rest = mount["root"][len(host["root"].rstrip("/")) :]
             return os.path.normpath(f"{host['point']}/{rest}")
     return None
-
-
-def _disk_usage(dirs: list[str]) -> int:
-    """Bytes the host's disk holds for ``dirs`` (like ``du -s``, hard links counted once)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for top in dirs:
-        for root, subdirs, files in os.walk(top):
-            for name in subdirs + files:
-                try:
-                    st = os.lstat(os.path.join(root, name))
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) not in seen:
-                    seen.add((st.st_dev, st.st_ino))
-                    total += st.st_blocks * 512
-    return total

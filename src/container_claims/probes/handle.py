@@ -1,0 +1,177 @@
+"""The one way probes read the engine's host: a handle on testinfra's ``host``.
+
+Every host-side reading a probe makes (``/proc`` files, links, mount tables, cgroups,
+directory sizes, programs on the ``PATH``) goes through :class:`HostHandle`, so that the same
+probes can read another machine by giving them another testinfra host (ssh, an Ansible
+inventory) instead of changing a probe.
+
+On testinfra's ``local`` backend the handle reads the files itself: testinfra would run
+``cat`` once per file, and a probe that scans the process table reads hundreds of them. On any
+other backend each reading is one command run through testinfra, arguments quoted by it.
+``HostHandle(host, direct=False)`` takes that path on the local machine too, which is how the
+tests compare both paths on the same host.
+
+Paths are the host's absolute paths. A reading that cannot be made raises ``OSError``, as
+reading a local file would.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+from container_claims.hostfs import parse_mountinfo
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What ``lstat`` says of a path, as far as probes need it."""
+
+    mode: int
+    device: int
+    inode: int
+    blocks: int  # of 512 bytes
+
+    @property
+    def is_link(self) -> bool:
+        return stat.S_ISLNK(self.mode)
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.mode)
+
+
+class HostHandle:
+    """Readings of one machine, through testinfra's ``host`` for it."""
+
+    def __init__(self, host: Any, *, direct: bool | None = None) -> None:
+        self.host = host
+        self.direct = host.backend.NAME == "local" if direct is None else direct
+
+    @classmethod
+    @functools.cache
+    def local(cls) -> HostHandle:
+        """This machine (testinfra's ``local://`` backend)."""
+        import testinfra  # on first use: most runs start without a host-side probe
+
+        return cls(testinfra.get_host("local://"))
+
+    # -- files --------------------------------------------------------------------------------
+
+    def read_bytes(self, path: str) -> bytes:
+        if self.direct:
+            with open(path, "rb") as file:
+                return file.read()
+        return self._run_bytes("cat -- %s", path)
+
+    def read_text(self, path: str) -> str:
+        """The file's text, stripped of surrounding blanks (``/proc`` ends lines with one)."""
+        return self.read_bytes(path).decode(errors="replace").strip()
+
+    def readlink(self, path: str) -> str:
+        if self.direct:
+            return os.readlink(path)
+        return self._run_bytes("readlink -v -- %s", path).decode(errors="replace").rstrip("\n")
+
+    def listdir(self, path: str) -> list[str]:
+        if self.direct:
+            return os.listdir(path)
+        text = self._run_bytes("ls -1A -- %s", path).decode(errors="replace")
+        return [name for name in text.split("\n") if name]
+
+    def lstat(self, path: str) -> Entry:
+        if self.direct:
+            st = os.lstat(path)
+            return Entry(st.st_mode, st.st_dev, st.st_ino, st.st_blocks)
+        fields = self._run_bytes("stat -c '%%f %%d %%i %%b %%B' -- %s", path).split()
+        mode, device, inode, blocks, unit = (int(fields[0], 16), *map(int, fields[1:]))
+        return Entry(mode, device, inode, blocks * unit // 512)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.lstat(path)
+        except OSError:
+            return False
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        """Whether ``path`` is a directory, following links (like ``os.path.isdir``)."""
+        if self.direct:
+            return os.path.isdir(path)
+        return bool(self.host.run("test -d %s", path).rc == 0)
+
+    def realpath(self, path: str) -> str:
+        if self.direct:
+            return os.path.realpath(path)
+        return self._run_bytes("realpath -m -- %s", path).decode(errors="replace").rstrip("\n")
+
+    def disk_usage(self, dirs: list[str]) -> int:
+        """Bytes the disk holds for what is inside ``dirs``, hard links counted once."""
+        seen: set[tuple[int, int]] = set()
+        total = 0
+        for top in dirs:
+            for path in self._walk(top):
+                try:
+                    entry = self.lstat(path)
+                except OSError:  # it went away while we looked
+                    continue
+                if (entry.device, entry.inode) not in seen:
+                    seen.add((entry.device, entry.inode))
+                    total += entry.blocks * 512
+        return total
+
+    def _walk(self, top: str) -> list[str]:
+        if self.direct:
+            return [
+                os.path.join(root, name)
+                for root, subdirs, files in os.walk(top)
+                for name in subdirs + files
+            ]
+        listing = self._run_bytes("find %s -mindepth 1 -print0", top)
+        return [os.fsdecode(path) for path in listing.split(b"\0") if path]
+
+    # -- the system ---------------------------------------------------------------------------
+
+    def mountinfo(self, pid: int | str = "self") -> list[dict[str, Any]]:
+        """A process's mount table (see :func:`container_claims.hostfs.parse_mountinfo`)."""
+        return parse_mountinfo(self.read_bytes(f"/proc/{pid}/mountinfo").decode(errors="replace"))
+
+    def namespace(self, pid: int | str, kind: str) -> str | None:
+        """The namespace ``kind`` of a process (``pid:[4026531836]``), None if unreadable.
+
+        ``pid="self"`` is the reader's own: this process locally, the command's elsewhere;
+        either way the namespaces of the host's own processes.
+        """
+        try:
+            return self.readlink(f"/proc/{pid}/ns/{kind}")
+        except OSError:
+            return None
+
+    def kernel_release(self) -> str:
+        return os.uname().release if self.direct else self._line("uname -r")
+
+    def hostname(self) -> str:
+        return os.uname().nodename if self.direct else self._line("uname -n")
+
+    def which(self, program: str) -> str:
+        """The host's path of ``program``, "" when it has none."""
+        try:
+            return str(self.host.find_command(program))
+        except ValueError:
+            return ""
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _run_bytes(self, command: str, *args: str) -> bytes:
+        result = self.host.run(command, *args)
+        if result.rc != 0:
+            said = result.stderr.strip().splitlines()
+            raise OSError(errno.EIO, said[-1] if said else f"exit status {result.rc}", args[-1])
+        return bytes(result.stdout_bytes)
+
+    def _line(self, command: str) -> str:
+        return self._run_bytes(command).decode(errors="replace").strip()

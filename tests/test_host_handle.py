@@ -1,0 +1,87 @@
+"""The host handle reads the same on both of its paths: files read directly (testinfra's
+local backend) and commands run through testinfra (how it reads any other backend). Both
+read this machine here, so every reading must agree, and names that look like options or
+shell syntax stay data on the command path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from container_claims.probes.handle import HostHandle
+
+DIRECT = HostHandle(testinfra.get_host("local://"), direct=True)
+COMMANDS = HostHandle(testinfra.get_host("local://"), direct=False)
+
+
+def test_the_local_handle_reads_files_itself() -> None:
+    assert HostHandle.local().direct is True
+    assert HostHandle.local() is HostHandle.local()  # one per process
+
+
+@pytest.mark.parametrize(
+    "path", ["/proc/1/comm", "/proc/sys/kernel/random/boot_id", "/proc/1/cgroup"]
+)
+def test_text_files_read_the_same(path: str) -> None:
+    assert COMMANDS.read_text(path) == DIRECT.read_text(path) != ""
+
+
+def test_binary_files_and_links_read_the_same() -> None:
+    assert COMMANDS.read_bytes("/proc/1/cmdline") == DIRECT.read_bytes("/proc/1/cmdline")
+    assert b"\0" in DIRECT.read_bytes("/proc/1/cmdline")
+    ours = f"/proc/{os.getpid()}/ns/pid"
+    assert COMMANDS.readlink(ours) == DIRECT.readlink(ours)
+    for kind in ("pid", "mnt", "net"):  # "self" is the host's own either way
+        assert COMMANDS.namespace("self", kind) == DIRECT.namespace("self", kind) is not None
+    assert COMMANDS.namespace(2**22 + 7, "pid") is DIRECT.namespace(2**22 + 7, "pid") is None
+
+
+def test_the_system_reads_the_same() -> None:
+    assert COMMANDS.mountinfo(1) == DIRECT.mountinfo(1)
+    assert COMMANDS.kernel_release() == DIRECT.kernel_release() == os.uname().release
+    assert COMMANDS.hostname() == DIRECT.hostname()
+    assert COMMANDS.which("sh") == DIRECT.which("sh") != ""
+    assert COMMANDS.which("no-such-program-here") == ""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """Names a shell or a command line would misread, a link, and a hard link."""
+    root = tmp_path / "tree"
+    (root / "sub dir").mkdir(parents=True)
+    (root / "-n; touch pwned").write_text("dash and semicolon\n")
+    (root / "$(touch pwned2)").write_text("x" * 10_000)
+    (root / "sub dir" / "file").write_bytes(os.urandom(50_000))
+    os.link(root / "sub dir" / "file", root / "hard")
+    os.symlink("/etc", root / "link")
+    return root
+
+
+def test_directories_read_the_same_and_names_stay_data(tree: Path) -> None:
+    assert sorted(COMMANDS.listdir(str(tree))) == sorted(DIRECT.listdir(str(tree)))
+    hostile = str(tree / "-n; touch pwned")
+    assert COMMANDS.read_text(hostile) == "dash and semicolon"
+    assert COMMANDS.read_text(str(tree / "$(touch pwned2)")) == "x" * 10_000
+    assert not any(Path(p).exists() for p in ("pwned", "pwned2", tree / "pwned"))
+    assert COMMANDS.disk_usage([str(tree)]) == DIRECT.disk_usage([str(tree)]) > 50_000
+
+
+def test_entries_read_the_same(tree: Path) -> None:
+    for name in ("sub dir", "hard", "link", "-n; touch pwned"):
+        path = str(tree / name)
+        assert COMMANDS.lstat(path) == DIRECT.lstat(path), name
+        assert COMMANDS.is_dir(path) == DIRECT.is_dir(path), name
+    assert DIRECT.lstat(str(tree / "link")).is_link and DIRECT.is_dir(str(tree / "link"))
+    assert COMMANDS.realpath(str(tree / "link")) == DIRECT.realpath(str(tree / "link")) == "/etc"
+
+
+@pytest.mark.parametrize("handle", [DIRECT, COMMANDS], ids=["direct", "commands"])
+def test_what_cannot_be_read_is_an_os_error(handle: HostHandle, tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing")
+    for read in (handle.read_text, handle.readlink, handle.listdir, handle.lstat):
+        with pytest.raises(OSError):
+            read(missing)
+    assert handle.exists(missing) is False
