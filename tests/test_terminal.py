@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -163,6 +164,20 @@ def test_a_line_without_reply_is_interrupted_and_the_session_goes_on(
     after = shell.type("echo ok", 10)
     assert (after.output, after.status) == ("ok", 0)
     assert shell.exit("exit 3", 10) == 3
+
+
+def test_ctrl_c_works_even_when_the_suite_was_started_with_it_ignored() -> None:
+    # As a background job of a non-interactive shell starts us: SIGINT ignored, inherited.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        session = TerminalShell(["/bin/sh"], environment(), prompt_timeout=0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert not session.type("sleep 30", 0.5).completed
+        assert session.type("echo ok", 10).output == "ok"  # Ctrl-C ended the sleep
+    finally:
+        session.close()
 
 
 def test_an_unbalanced_quote_is_interrupted_and_the_session_goes_on(

@@ -32,6 +32,16 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
+def behind_a_terminal() -> None:
+    """In a child before exec: :func:`die_with_parent`, and Ctrl-C and Ctrl-\\ reach it as on
+    any terminal, even when the suite was started with them ignored (a background job of a
+    non-interactive shell, as some CI runners start it): an ignored signal is inherited, and
+    a shell cannot undo what it was given ignored."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 def die_with_parent_term() -> None:
     """:func:`die_with_parent` with SIGTERM, for servers that clean up after themselves."""
     die_with_parent(signal.SIGTERM)

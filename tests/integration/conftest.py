@@ -39,12 +39,12 @@ class Run:
     data: dict[str, Any]
 
     def verdict(self, claim: str, runtime: str) -> str:
-        return self.record(claim, runtime)["verdict"]
+        return str(self.record(claim, runtime)["verdict"])
 
     def record(self, claim: str, runtime: str) -> dict[str, Any]:
         for record in self.data.get("results", []):
             if record["claim"] == claim and record["runtime"] == runtime:
-                return record
+                return dict(record)
         raise AssertionError(f"no result for {claim} on {runtime}:\n{self.output[-3000:]}")
 
 

@@ -25,6 +25,10 @@ def _wait_for_a_labelled_container(process: subprocess.Popen[str], timeout: floa
     pytest.fail("no labelled container appeared")
 
 
+def _signals_as_from_a_shell() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) -> None:
     process = subprocess.Popen(
@@ -41,6 +45,9 @@ def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) ->
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As a user's shell starts it: with SIGINT handled, even when this test runs where it
+        # is ignored (a background job of a non-interactive shell), where Python keeps it so.
+        preexec_fn=_signals_as_from_a_shell,
     )
     try:
         _wait_for_a_labelled_container(process)

@@ -26,7 +26,7 @@ import pexpect
 
 from container_claims.errors import ObservationError
 from container_claims.observations import OUTPUT_LIMIT, TRANSCRIPT_LIMIT, CommandOutcome
-from container_claims.processes import die_with_parent
+from container_claims.processes import behind_a_terminal
 from container_claims.runtimes.base import Shell
 
 #: The end of a shell prompt: `root@host:/# `, `user@host:~$ ` (escape codes allowed before).
@@ -192,7 +192,7 @@ class TerminalShell(Shell):
                 codec_errors="replace",
                 dimensions=(40, 240),
                 echo=True,
-                preexec_fn=die_with_parent,  # no client outlives the suite, even on SIGKILL
+                preexec_fn=behind_a_terminal,  # dies with the suite; Ctrl-C works
             )
         except pexpect.ExceptionPexpect as exc:
             raise ObservationError(f"could not start {argv[0]}: {exc}") from exc
