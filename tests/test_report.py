@@ -637,3 +637,25 @@ def test_run_writes_the_html_and_markdown_reports(
         in markdown
     )
     assert "wrote out/report.html (2 claims on 2 runtimes)" in proc.stderr
+
+
+def test_each_claim_says_which_article_it_comes_from() -> None:
+    page = render_html(
+        compare(
+            [
+                (
+                    "r.json",
+                    results(
+                        record("a", "docker", "pass", source="Interactive Docker containers"),
+                        record("b", "docker", "pass", source="docker run <reference>"),
+                    ),
+                )
+            ]
+        )
+    )
+
+    wheres = re.findall(r'<span class="where">([^<]*)</span></th>', page)
+    assert wheres == [
+        "from Interactive Docker containers · scenarios/s.yaml:3",
+        f"from {escape('docker run <reference>')} · scenarios/s.yaml:3",
+    ]

@@ -437,11 +437,15 @@ def _row(comparison: Comparison, claim: Claim, ids: _CellIds) -> Row:
             cells.append(CellView(claim.id, runtime, "", "none", _badge(None), "", "", None))
         else:
             cells.append(_cell(comparison, claim, runtime, cell, ids))
-    return Row(row_id, claim.id, claim.says, _claim_where(claim) if claim.file else "", cells)
+    return Row(row_id, claim.id, claim.says, _claim_where(claim), cells)
 
 
 def _claim_where(claim: Claim) -> str:
-    return f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
+    """``from ARTICLE · FILE:LINE``, as far as the results tell."""
+    file = f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
+    return " · ".join(
+        part for part in (f"from {claim.origin}" if claim.origin else "", file) if part
+    )
 
 
 def _cell(
@@ -465,7 +469,7 @@ def _evidence(
     comparison: Comparison, claim: Claim, runtime: str, cell: Cell, panel: str, ids: _CellIds
 ) -> Evidence:
     evidence = cell.evidence
-    facts = [_claim_where(claim)] if claim.file else []
+    facts = [_claim_where(claim)] if claim.file or claim.origin else []
     duration = cell.record.get("scenario_duration_s")
     if isinstance(duration, int | float):
         facts.append(f"scenario took {duration:.2f} s")

@@ -52,6 +52,7 @@ class Claim:
     section: str
     file: str
     line: int | None
+    origin: str = ""  # the article or manual it comes from: its scenario's ``source``
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ def compare(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Comparison:
                     section=str(record.get("section") or NO_SECTION),
                     file=str(record.get("file") or ""),
                     line=record["line"] if isinstance(record.get("line"), int) else None,
+                    origin=str(record.get("source") or ""),
                 )
                 comparison.sections.setdefault(claim.section, []).append(claim)
             elif record.get("says"):
