@@ -9,7 +9,14 @@ import pytest
 from container_claims.checks import check, check_claim, errors_of, verdict_of
 from container_claims.errors import ObservationError
 from container_claims.observations import CommandOutcome
-from container_claims.scenario.model import OPERATOR_WORDS, OPERATORS, Claim, Expectation
+from container_claims.scenario.model import (
+    NUMERIC_OPERATORS,
+    OPERATOR_WORDS,
+    OPERATORS,
+    ROW_OPERATORS,
+    Claim,
+    Expectation,
+)
 
 
 def holds(observed: Any, op: str, value: Any, *, header: bool = False, **more: Any) -> bool:
@@ -218,7 +225,22 @@ def test_check_claim_checks_every_expectation() -> None:
 
 @pytest.mark.parametrize("op", OPERATORS)
 def test_every_operator_of_the_format_is_checked_and_worded(op: str) -> None:
-    value = 1 if op in ("rows", "less_than", "greater_than") else "x"
+    value = 1 if op in (*ROW_OPERATORS, *NUMERIC_OPERATORS) else "x"
     result = check(Expectation(that="out", op=op, value=value, line=1), {"out": "x"})
     assert result.error is None  # the checker knows it: no "unknown operator"
     assert OPERATOR_WORDS[op]  # and a report can read it out
+
+
+@pytest.mark.parametrize(
+    ("op", "bound", "ok"),
+    [
+        ("rows_at_least", 2, True),
+        ("rows_at_least", 3, False),
+        ("rows_at_most", 2, True),
+        ("rows_at_most", 1, False),
+    ],
+)
+def test_row_bounds_count_non_empty_lines_after_the_header(op: str, bound: int, ok: bool) -> None:
+    table = "PID CMD\n1 bash\n\n7 ps\n"
+    result = check(Expectation("ps", op, bound, line=1, header=True), {"ps": table})
+    assert (result.ok, result.error) == (ok, None)

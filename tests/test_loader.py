@@ -262,8 +262,8 @@ INVALID = {
           - id: a
             says: A
             expect:
-              - that: shell_pid  # <-
-                equals: "{{ shell_pdi }}"
+              - that: shell_pid
+                equals: "{{ shell_pdi }}"  # <-
         """,
         ["no step saves an observation named 'shell_pdi'", "did you mean 'shell_pid'?"],
     ),
@@ -407,7 +407,7 @@ INVALID = {
                 equals: x
                 header: true
         """,
-        ["'header' only applies to 'rows'"],
+        ["'header' only applies to rows, rows_at_least, rows_at_most"],
     ),
     "type-without-container": (
         """\
@@ -487,6 +487,104 @@ INVALID = {
         - id: a  # <-
         """,
         ["a scenario is a mapping"],
+    ),
+    "misspelt-field-of-a-command": (
+        """\
+        section: S
+        container: {command: [/bin/bash], tty: true, interactive: true}
+        steps:
+          - type: echo $$
+            save: shell_pid
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: shell_pid.exit_code  # <-
+                equals: 0
+        """,
+        [
+            "shell_pid.exit_code: observation 'shell_pid' (saved at line 4)",
+            "no field 'exit_code'",
+            "output, status, completed",
+        ],
+    ),
+    "misspelt-field-of-a-probe": (
+        """\
+        section: S
+        steps:
+          - probe: host.find_process
+            with: {pid_namespace: "pid:[1]", ns_pid: 1}
+            save: proc
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: proc.own_namespace  # <-
+                contains: pid
+        """,
+        ["no field 'own_namespace'", "did you mean 'own_namespaces'?"],
+    ),
+    "field-of-text": (
+        """\
+        section: S
+        steps:
+          - probe: host.kernel_release
+            save: kernel
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: kernel.major  # <-
+                equals: 6
+        """,
+        ["kernel.major", "it is text: it has no field 'major'"],
+    ),
+    "list-item-by-name": (
+        """\
+        section: S
+        steps:
+          - probe: host.find_process
+            with: {pid_namespace: "pid:[1]", ns_pid: 1}
+            save: proc
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: proc.nspid.first  # <-
+                equals: 1
+        """,
+        ["nspid is a list of numbers: name an item by its index (.0, .1...), not 'first'"],
+    ),
+    "field-in-a-step-template": (
+        """\
+        section: S
+        steps:
+          - probe: host.pid1
+            save: one
+          - probe: host.which  # <-
+            with: {program: "{{ one.name }}"}
+            save: where
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: where
+                equals: /bin/sh
+        """,
+        ["one.name: observation 'one' (saved at line 3) has no field 'name'", "cmdline, comm"],
+    ),
+    "numeric-operator-on-text": (
+        """\
+        section: S
+        container: {command: [/bin/bash], tty: true, interactive: true}
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: session.prompt
+                less_than: 3  # <-
+        """,
+        ["less_than compares numbers: session.prompt is text, never a number"],
     ),
 }
 

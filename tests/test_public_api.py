@@ -21,7 +21,9 @@ from container_claims import results
 from container_claims.cli import build_parser
 from container_claims.observations import BUILTINS
 from container_claims.runtimes import KINDS, load_runtimes_file, runtime_class
+from container_claims.scenario.fields import COMMAND, SESSION
 from container_claims.scenario.model import CAPABILITIES, OPERATORS
+from container_claims.scenario.probes import PROBES
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -81,6 +83,8 @@ def test_scenario_vocabulary() -> None:
         "matches",
         "not_matches",
         "rows",
+        "rows_at_least",
+        "rows_at_most",
         "less_than",
         "greater_than",
     )
@@ -209,3 +213,19 @@ def test_results_file_keys(pytester: pytest.Pytester, fake_runtimes: FakeRuntime
     assert set(record) >= RESULT_KEYS
     assert record["verdict"] == "pass"
     assert data["summary"] == {"pass": 1}
+
+
+def test_the_readme_documents_every_operator_probe_and_field() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme.split("### Observations and their fields", 1)[1].split("###", 1)[0]
+    missing = [op for op in OPERATORS if f"`{op}`" not in readme]
+    for name, info in PROBES.items():
+        row = next((line for line in table.splitlines() if line.startswith(f"| `{name}` |")), "")
+        missing += (
+            [name]
+            if not row
+            else [f"{name}.{f}" for f in info.yields.fields if f"`{f}`" not in row]
+        )
+    for shape in (COMMAND, SESSION):
+        missing += [f for f in shape.fields if f"`{f}`" not in table]
+    assert missing == []

@@ -26,6 +26,7 @@ from container_claims.results import ERROR, FAIL, PASS
 from container_claims.scenario.model import (
     NUMERIC_OPERATORS,
     PATTERN_OPERATORS,
+    ROW_OPERATORS,
     Claim,
     Expectation,
 )
@@ -115,9 +116,10 @@ def check(expectation: Expectation, observations: Mapping[str, Any]) -> CheckRes
     try:
         if isinstance(expected, str):
             expected = render(expected, observations, escape=expectation.op in PATTERN_OPERATORS)
-        if expectation.op == "rows":
+        if expectation.op in ROW_OPERATORS:
             count = _rows(observed, expectation.header)
-            return CheckResult(expectation, expected, observed, count == expected)
+            holds = ROW_OPERATORS[expectation.op](count, expected)
+            return CheckResult(expectation, expected, observed, holds)
         if expectation.op in NUMERIC_OPERATORS:
             _number(expected)  # a bound that is no number is no comparison: an error
         ok = _OPS[expectation.op](observed, expected)

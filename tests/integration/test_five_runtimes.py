@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from container_claims.scenario.fields import COMMAND
+from container_claims.scenario.probes import PROBES
+from tests.support.shapes import mismatches
+
 from .conftest import Run, run_suite
 from .test_article_on_docker import catalogue
 
@@ -62,3 +66,21 @@ def test_parallel_run_of_all_runtimes_gives_the_same_verdicts(
     assert {(r["claim"], r["runtime"], r["verdict"]) for r in parallel.data["results"]} == verdicts
     # What makes verdicts trustworthy travels from the workers too.
     assert {r["name"] for r in parallel.data["runtimes"] if r["version"]} == set(RUNTIMES)
+
+
+def test_every_observation_has_the_fields_the_format_declares(all_runtimes: Run) -> None:
+    """The loader checks each `that:` against the declared fields; here the real probes and
+    commands of the whole catalogue on five runtimes are held to those declarations."""
+    checked: set[str] = set()
+    problems = []
+    for record in all_runtimes.data["results"]:
+        for step in record["evidence"].get("steps", []):
+            words = step["step"].split()
+            if "value" not in step or not words or words[0] == "started" or words[0] == "ended":
+                continue
+            shape = PROBES[words[1]].yields if words[0] == "probe" else COMMAND
+            checked.add(words[1] if words[0] == "probe" else words[0])
+            where = f"{record['runtime']} line {step['line']} {step['save']}"
+            problems += [f"{where}: {m}" for m in mismatches(step["value"], shape)]
+    assert problems == []
+    assert {"typed", "run", "engine.container", "host.find_process"} <= checked

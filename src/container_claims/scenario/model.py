@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -31,12 +33,20 @@ OPERATOR_WORDS = {
     "matches": "matches",
     "not_matches": "does not match",
     "rows": "has this many rows:",
+    "rows_at_least": "has at least this many rows:",
+    "rows_at_most": "has at most this many rows:",
     "less_than": "is less than",
     "greater_than": "is greater than",
 }
 OPERATORS = tuple(OPERATOR_WORDS)
 NUMERIC_OPERATORS = ("less_than", "greater_than")
 PATTERN_OPERATORS = ("matches", "not_matches")
+#: Operators that count an observation's non-empty lines (its rows), and how they compare.
+ROW_OPERATORS: dict[str, Callable[[int, int], bool]] = {
+    "rows": operator.eq,
+    "rows_at_least": operator.ge,
+    "rows_at_most": operator.le,
+}
 
 MAIN = "main"
 """Name of the scenario's main container, for exec steps and engine probes."""

@@ -18,6 +18,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from container_claims.scenario.fields import (
+    Shape,
+    any_value,
+    boolean,
+    list_of,
+    mapping,
+    number,
+    output,
+    text,
+)
 from container_claims.scenario.safety import image_problem, text_problem
 
 
@@ -104,6 +114,7 @@ class ProbeInfo:
     args: Mapping[str, Arg] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     summary: str = ""
+    yields: Shape = field(default_factory=any_value)  # what ``save:`` keeps
 
     def load(self) -> Callable[..., Any]:
         module, _, function = self.target.partition(":")
@@ -134,17 +145,85 @@ _HOST = "container_claims.probes.host"
 _ENGINE = "container_claims.probes.engine"
 _PIDNS = Arg("text", pattern=r"pid:\[[0-9]+\]", form="a PID namespace such as pid:[4026531836]")
 _NS_PID = Arg("integer", minimum=1)
+_TEXTS = list_of(text())
+
+_PROCESS = mapping(
+    found=boolean("whether a host process was found"),
+    pid=number("its host PID"),
+    nspid=list_of(number(), "its PID in each PID namespace, the host's first"),
+    pid_levels=number("how many PID namespaces it is in"),
+    cmdline=text("its command line"),
+    comm=text("its name"),
+    ancestry=list_of(mapping(pid=number(), comm=text()), "it and its parents"),
+    reaches_host_pid1=boolean("whether its parents lead to the host's PID 1"),
+    own_namespaces=list_of(text(), "the namespaces it does not share with the host"),
+)
+_CONFINEMENT = mapping(
+    mechanism=text("sandbox-kernel, chroot, pivot_root or none"),
+    pid=number("the process's host PID"),
+    root_link=text("where /proc/PID/root points"),
+    own_mount_namespace=boolean(),
+    container_boot_id=text("(sandbox-kernel) the container kernel's boot id"),
+    host_boot_id=text("(sandbox-kernel) the host kernel's boot id"),
+)
+_ENGINE_INFO = mapping(
+    version=text(),
+    root_dir=text("the engine's data root"),
+    storage_driver=text(),
+    default_runtime=text(),
+    kernel=text(),
+)
+_CONTAINER = mapping(
+    exists=boolean(),
+    name=text(),
+    id=text(),
+    running=boolean(),
+    status=text("created, running, exited..."),
+    host_pid=number("its main process's host PID (0 when it does not run)"),
+    hostname=text(),
+    image_id=text(),
+    size_rw=number("bytes in its writable layer"),
+    size_root_fs=number("bytes of its whole root filesystem"),
+    storage_driver=text(),
+    upper_dir=text("its writable layer's host directory (empty when the driver keeps none)"),
+    lower_dirs=_TEXTS,
+    merged_dir=text(),
+    volume_dirs=_TEXTS,
+    storage_dirs=list_of(text(), "its writable layer and its volumes"),
+)
+_IMAGE = mapping(
+    present=boolean(),
+    ref=text(),
+    id=text(),
+    size=number("bytes"),
+    layers=number(),
+    command=text("its default command"),
+    layer_dirs=_TEXTS,
+    storage_driver=text(),
+    root_dir=text("the engine's data root"),
+    layer_dirs_are_directories=boolean(),
+    layer_dirs_under_root=boolean(),
+)
 
 PROBES: dict[str, ProbeInfo] = {
-    "host.kernel_release": ProbeInfo(f"{_HOST}:kernel_release", summary="the host's uname -r"),
-    "host.boot_id": ProbeInfo(f"{_HOST}:boot_id", summary="the host kernel's boot id"),
-    "host.hostname": ProbeInfo(f"{_HOST}:hostname", summary="the host's hostname"),
-    "host.pid1": ProbeInfo(f"{_HOST}:pid1", summary="the host's PID 1: cmdline and name"),
+    "host.kernel_release": ProbeInfo(
+        f"{_HOST}:kernel_release", summary="the host's uname -r", yields=text()
+    ),
+    "host.boot_id": ProbeInfo(
+        f"{_HOST}:boot_id", summary="the host kernel's boot id", yields=text()
+    ),
+    "host.hostname": ProbeInfo(f"{_HOST}:hostname", summary="the host's hostname", yields=text()),
+    "host.pid1": ProbeInfo(
+        f"{_HOST}:pid1",
+        summary="the host's PID 1: cmdline and name",
+        yields=mapping(pid=number(), cmdline=text(), comm=text()),
+    ),
     "host.find_process": ProbeInfo(
         f"{_HOST}:find_process",
         args={"pid_namespace": _PIDNS, "ns_pid": _NS_PID},
         summary="the host process that is ns_pid inside pid_namespace, with its NSpid, "
         "command line, parent chain and namespaces",
+        yields=_PROCESS,
     ),
     "host.confinement": ProbeInfo(
         f"{_HOST}:confinement",
@@ -154,12 +233,17 @@ PROBES: dict[str, ProbeInfo] = {
             "boot_id": Arg("text"),
         },
         summary="how the process is confined to its root: chroot, pivot_root or a sandbox kernel",
+        yields=_CONFINEMENT,
     ),
     "host.marker_file": ProbeInfo(
-        f"{_HOST}:marker_file", summary="creates a marker file in the host's / for this scenario"
+        f"{_HOST}:marker_file",
+        summary="creates a marker file in the host's / for this scenario",
+        yields=text("the file's name in /"),
     ),
     "host.marker_process": ProbeInfo(
-        f"{_HOST}:marker_process", summary="starts a marker process on the host for this scenario"
+        f"{_HOST}:marker_process",
+        summary="starts a marker process on the host for this scenario",
+        yields=text("the process's name"),
     ),
     "host.which": ProbeInfo(
         f"{_HOST}:which",
@@ -171,6 +255,7 @@ PROBES: dict[str, ProbeInfo] = {
             )
         },
         summary="a program's host path (a program name, looked up on the host's PATH)",
+        yields=text("its path, empty when the host has none"),
     ),
     "host.cgroup_limit": ProbeInfo(
         f"{_HOST}:cgroup_limit",
@@ -180,12 +265,14 @@ PROBES: dict[str, ProbeInfo] = {
         },
         summary="the kernel's limit (memory bytes or pids) on a container's process, cgroup v1 "
         "or v2",
+        yields=output("bytes or a count, or max"),
     ),
     "host.find_file": ProbeInfo(
         f"{_HOST}:find_file",
         args={"dirs": Arg("dirs"), "path": Arg("relative_path")},
         summary="which of the directories hold the file; the directories must lie where the "
         "runtime keeps its storage, and no symbolic link is followed",
+        yields=mapping(count=number(), found_in=_TEXTS, searched=_TEXTS),
     ),
     "host.container_storage": ProbeInfo(
         f"{_HOST}:container_storage",
@@ -197,9 +284,15 @@ PROBES: dict[str, ProbeInfo] = {
         summary="host dirs holding a container's writable files (as the engine names them, "
         "within its storage, else from the mount table of a container's process), their "
         "bytes, and the ratio to compare_to",
+        yields=mapping(
+            dirs=_TEXTS, source=text("engine or mount table"), bytes=number(), ratio=number()
+        ),
     ),
     "engine.info": ProbeInfo(
-        f"{_ENGINE}:info", requires=("engine",), summary="engine version, root dir, storage"
+        f"{_ENGINE}:info",
+        requires=("engine",),
+        summary="engine version, root dir, storage",
+        yields=_ENGINE_INFO,
     ),
     "engine.container": ProbeInfo(
         f"{_ENGINE}:container",
@@ -210,6 +303,7 @@ PROBES: dict[str, ProbeInfo] = {
         },
         requires=("engine",),
         summary="what the engine knows of one of the scenario's containers (default: main)",
+        yields=_CONTAINER,
     ),
     "engine.image": ProbeInfo(
         f"{_ENGINE}:image",
@@ -217,10 +311,12 @@ PROBES: dict[str, ProbeInfo] = {
         requires=("images",),
         summary="what the engine knows of an image: presence, id, size, layer dirs "
         "(default: the run's image)",
+        yields=_IMAGE,
     ),
     "engine.stage_in_registry": ProbeInfo(
         f"{_ENGINE}:stage_in_registry",
         requires=("registry",),
         summary="pushes a fresh image to the local registry and removes it locally",
+        yields=mapping(ref=text("the staged reference"), token=text(), registry=text()),
     ),
 }

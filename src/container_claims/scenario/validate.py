@@ -20,6 +20,15 @@ import jsonschema
 from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.patterns import PatternError, compile_pattern
+from container_claims.scenario.fields import (
+    BUILTIN_SHAPES,
+    COMMAND,
+    NUMERIC_KINDS,
+    SESSION,
+    FieldError,
+    Shape,
+    resolve_shape,
+)
 from container_claims.scenario.loader import (
     MarkedDict,
     MarkedList,
@@ -32,6 +41,7 @@ from container_claims.scenario.model import (
     NUMERIC_OPERATORS,
     OPERATORS,
     PATTERN_OPERATORS,
+    ROW_OPERATORS,
     Claim,
     ContainerSpec,
     Expectation,
@@ -41,8 +51,6 @@ from container_claims.scenario.model import (
 )
 from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
-
-#: Operators that compare numbers: their value must be one (or a template giving one).
 
 _SPEC_FIELDS = [
     "image",
@@ -175,6 +183,7 @@ class _Builder:
         self.where = where
         self.allow_host_access = allow_host_access
         self.saved: dict[str, int] = {}  # observation name -> line that saves it
+        self.shapes: dict[str, Shape] = dict(BUILTIN_SHAPES)  # name -> what it holds
         self.containers: set[str] = set()
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
 
@@ -192,7 +201,7 @@ class _Builder:
                 exit_line=block.get("exit", "exit"),
             )
             self.containers.add(MAIN)
-            self.save(main.save, block.line)
+            self.save(main.save, block.line, SESSION)
         steps = self.steps(doc.get("steps", ()), "steps", main)
         if steps and main is None and any(s.kind in ("type", "exec") for s in steps):
             raise self.error(doc.key_lines["steps"], "type and exec steps need a 'container'")
@@ -210,7 +219,7 @@ class _Builder:
             source=doc.get("source", ""),
         )
 
-    def save(self, name: str | None, line: int) -> None:
+    def save(self, name: str | None, line: int, shape: Shape) -> None:
         if name is None:
             return
         if name in BUILTINS:
@@ -220,21 +229,28 @@ class _Builder:
                 line, f"observation {name!r} is already saved at line {self.saved[name]}"
             )
         self.saved[name] = line
+        self.shapes[name] = shape
 
     def check_refs(self, data: Any, line: int) -> None:
-        """Every ``{{ name }}`` must refer to something saved before this point."""
+        """Every ``{{ name.field }}`` must name a field of something saved before this point."""
         for text in strings_in(data):
             for ref in template_names(text):
-                self.check_ref(ref.split(".")[0], line)
+                self.check_ref(ref, line)
 
-    def check_ref(self, name: str, line: int, *, anywhere: bool = False) -> None:
-        if name in BUILTINS or name in self.saved:
-            return
-        known = list(self.saved) + list(BUILTINS)
-        near = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {near[0]!r}?)" if near else ""
-        when = "" if anywhere else " before this point"
-        raise self.error(line, f"no step saves an observation named {name!r}{when}{hint}")
+    def check_ref(self, path: str, line: int, *, anywhere: bool = False) -> Shape:
+        """The shape ``path`` names; an error at ``line`` when no step saves it so."""
+        name, _, rest = path.partition(".")
+        if name not in BUILTINS and name not in self.saved:
+            known = list(self.saved) + list(BUILTINS)
+            near = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            when = "" if anywhere else " before this point"
+            raise self.error(line, f"no step saves an observation named {name!r}{when}{hint}")
+        try:
+            return resolve_shape(self.shapes[name], rest)
+        except FieldError as exc:
+            saved = f" (saved at line {self.saved[name]})" if name in self.saved else ""
+            raise self.error(line, f"{path}: observation {name!r}{saved} {exc}") from None
 
     def spec(self, block: MarkedDict, line: int) -> ContainerSpec:
         def line_of_key(key: str) -> int:
@@ -332,7 +348,7 @@ class _Builder:
             step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
         if "with" in raw and step.kind != "probe":
             raise self.error(line, "'with' gives arguments to a probe; this step is not a probe")
-        self.save(step.save, line)
+        self.save(step.save, line, PROBES[step.probe].yields if step.kind == "probe" else COMMAND)
         return step
 
     def check_probe_args(self, probe: str, args: dict[str, Any], line: int) -> None:
@@ -401,13 +417,13 @@ class _Builder:
                 line, f"an expectation has exactly one of {', '.join(OPERATORS)} (found: {found})"
             )
         op = ops[0]
-        if "header" in raw and op != "rows":
-            raise self.error(line, "'header' only applies to 'rows'")
-        self.check_ref(raw["that"].split(".")[0], line, anywhere=True)
+        if "header" in raw and op not in ROW_OPERATORS:
+            raise self.error(line, f"'header' only applies to {', '.join(ROW_OPERATORS)}")
+        observed = self.check_ref(raw["that"], raw.key_lines.get("that", line), anywhere=True)
         value = raw[op]
         if isinstance(value, str):
             for ref in template_names(value):
-                self.check_ref(ref.split(".")[0], line, anywhere=True)
+                self.check_ref(ref, raw.key_lines[op], anywhere=True)
         if op in PATTERN_OPERATORS:
             try:
                 compile_pattern(re.sub(r"\{\{[^}]*\}\}", "x", value))
@@ -415,6 +431,11 @@ class _Builder:
                 raise self.error(
                     raw.key_lines[op], f"invalid regular expression {value!r}: {exc}"
                 ) from None
+        if op in NUMERIC_OPERATORS and observed.kind not in NUMERIC_KINDS:
+            raise self.error(
+                raw.key_lines[op],
+                f"{op} compares numbers: {raw['that']} is {observed.describe()}, never a number",
+            )
         if op in NUMERIC_OPERATORS and not _is_number_or_template(value):
             raise self.error(
                 raw.key_lines[op],
