@@ -324,3 +324,25 @@ def test_missing_runtimes_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["runtimes", "--runtimes-file", str(tmp_path / "none.yaml")]) == 2
 
     assert "cannot read the runtimes file" in capsys.readouterr().err
+
+
+def test_schema_is_printed_or_written_for_editors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from container_claims.scenario.validate import schema
+
+    assert main(["schema"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == schema()  # exactly what files are checked against
+    assert printed["$id"].startswith("urn:container-claims:scenario:")
+
+    target = tmp_path / "scenario.schema.json"
+    assert main(["schema", "--output", str(target)]) == 0
+    assert json.loads(target.read_text()) == printed
+    assert capsys.readouterr().err == f"wrote {target}\n"
+
+    assert main(["schema", "--output", str(tmp_path / "missing" / "x.json")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "cannot write the schema" in error[0]

@@ -196,7 +196,7 @@ INVALID = {
             says: A
             expect: [{that: image, equals: x}]
         """,
-        ["'Shell_Is_PID_1'", "expected form"],
+        ["'Shell_Is_PID_1' is not kebab-case (lowercase words joined by hyphens"],
     ),
     "duplicate-claim-id": (
         """\

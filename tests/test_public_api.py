@@ -115,7 +115,7 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 def test_cli_subcommands_and_options() -> None:
     commands = _subcommands(build_parser())
-    assert set(commands) == {"run", "report", "runtimes", "cleanup", "image"}
+    assert set(commands) == {"run", "report", "runtimes", "cleanup", "schema", "image"}
     assert set(_subcommands(commands["image"])) == {"build"}
     assert {
         "--runtime",
@@ -136,6 +136,7 @@ def test_cli_subcommands_and_options() -> None:
     assert "--runtimes-file" in _options(commands["runtimes"])
     assert "--runtimes-file" in _options(commands["cleanup"])
     assert {"--tag", "--force"} <= _options(_subcommands(commands["image"])["build"])
+    assert "--output" in _options(commands["schema"])
 
 
 def test_entry_points() -> None:

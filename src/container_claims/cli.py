@@ -149,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="also remove the objects of runs that are still going (they will fail)",
     )
 
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of scenario files, for editors",
+        description="Print (or write) the JSON Schema that scenario files are checked against, "
+        "so a scenario folder anywhere can point its editor at it: write it beside your "
+        "scenarios and start each file with "
+        "'# yaml-language-server: $schema=scenario.schema.json'.",
+    )
+    schema.add_argument(
+        "--output", metavar="FILE", help="write it to FILE instead of printing it ('-': stdout)"
+    )
+
     image = commands.add_parser(
         "image", help="the test image", description="Manage the test image."
     )
@@ -225,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             return list_runtimes(args.runtimes_file, args.image)
         if args.command == "cleanup":
             return cleanup(args.runtimes_file, all_runs=args.all_runs)
+        if args.command == "schema":
+            return write_schema(args.output)
         return build_image(args)
     except InputError as exc:
         print(f"container-claims: {exc}", file=sys.stderr)
@@ -451,6 +465,21 @@ def cleanup(runtimes_file: str | None, *, all_runs: bool) -> int:
         + (f", {len(result.problems)} could not be removed" if result.problems else "")
     )
     return verdicts.EXIT_UNOBSERVED if result.problems else verdicts.EXIT_OK
+
+
+def write_schema(output: str | None) -> int:
+    from container_claims.scenario.validate import schema
+
+    text = json.dumps(schema(), indent=2) + "\n"
+    if output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the schema to {output}: {exc.strerror}") from None
+        print(f"wrote {output}", file=sys.stderr)
+    return verdicts.EXIT_OK
 
 
 def build_image(args: argparse.Namespace) -> int:

@@ -151,10 +151,24 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "maximum":
         return f"{location}: {error.instance!r} is more than the most allowed, {schema_['maximum']}"
     if error.validator == "pattern":
-        return (
-            f"{location}: {error.instance!r} does not have the expected form ({schema_['pattern']})"
-        )
+        form = _FORMS.get(schema_["pattern"], schema_["pattern"])
+        return f"{location}: {error.instance!r} is not {form}"
     return f"{location}: {error.message}"
+
+
+#: The schema's patterns in words, for messages.
+_FORMS = {
+    "^[a-z0-9]+(-[a-z0-9]+)*$": "kebab-case (lowercase words joined by hyphens, e.g. "
+    "shell-is-pid-1)",
+    "^[a-z][a-z0-9_]*$": "snake_case (a lowercase letter, then lowercase letters, digits and _, "
+    "e.g. shell_pid)",
+    "^[a-z][a-z0-9_]*(\\.[A-Za-z0-9_]+)*$": "an observation and its fields, e.g. "
+    "shell_on_host.nspid.0",
+    "^(host|engine)\\.[a-z0-9_]+$": "a probe's name, host.NAME or engine.NAME",
+    "^[0-9]+[bkmg]?$": "a size: a whole number, then b, k, m or g (e.g. 256m)",
+    "^[0-9]+(\\.[0-9]+)?$": "a number such as 0.5, written as text",
+    "^/": "an absolute path",
+}
 
 
 def _yaml_kind(value: Any) -> str | None:
