@@ -15,10 +15,10 @@ import pytest
 
 from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS
-from container_claims.scenario.probes import PROBES
 from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
 from container_claims.scenario.model import CAPABILITIES, MAIN, OPERATORS
+from container_claims.scenario.probes import PROBES
 from container_claims.scenario.validate import schema
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

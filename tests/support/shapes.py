@@ -8,7 +8,6 @@ from typing import Any
 
 from container_claims.scenario.fields import Shape
 
-
 _TYPES: dict[str, type | tuple[type, ...]] = {
     "text": str,
     "output": str,
