@@ -387,3 +387,39 @@ def test_plain_pytest_run_is_unaffected(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["collected 1 item"])
     result.stdout.no_fnmatch_line("*= container-claims =*")
     assert not (pytester.path / "out.json").exists()
+
+
+TEMPLATED = """\
+scenario: templated
+section: Shell
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - type: echo $$
+    save: shell_pid
+  - type: "echo {{ shell_pid }} {{ runtime }}"
+    save: echoed
+  - probe: host.which
+    with: {program: "sh{{ shell_pid }}"}
+    save: where
+claims:
+  - id: echoed-pid
+    says: The shell echoes its PID.
+    expect:
+      - that: echoed
+        contains: "{{ shell_pid }}"
+      - that: where
+        equals: ""
+"""
+
+
+def test_evidence_shows_the_steps_with_their_templates_filled_in(
+    pytester: pytest.Pytester, fake_runtimes: FakeRuntimes
+) -> None:
+    project = Project(pytester, fake_runtimes, {"typed": {"echo $$": "1", "echo 1 fake": "1 fake"}})
+    project.scenario("templated.yaml", TEMPLATED)
+
+    project.run()
+
+    (record,) = project.json()["results"]
+    steps = [step["step"] for step in record["evidence"]["steps"]]
+    assert steps[1:] == ["typed 'echo 1 fake'", "probe host.which program=sh1"]

@@ -261,7 +261,7 @@ class ScenarioRunner:
             value = exc
         if step.save:
             self.observations[step.save] = value
-        self._log(step.line, step.describe(), step.save, value, began)
+        self._log(step.line, step.describe(self._filled), step.save, value, began)
 
     def _do(self, step: Step, timeout: float) -> Any:
         if step.kind == "type":
@@ -319,6 +319,13 @@ class ScenarioRunner:
     # -- helpers ----------------------------------------------------------------------------
     def _render(self, text: str) -> str:
         return str(render(text, self.observations))
+
+    def _filled(self, text: str) -> str:
+        """``text`` as the step used it; as written where an observation is missing."""
+        try:
+            return self._render(text)
+        except ObservationError:
+            return text
 
     def _resolve_spec(self, spec: ContainerSpec) -> ContainerSpec:
         """Templates filled in, scenario volume names replaced by the engine's names.

@@ -97,18 +97,21 @@ class Step:
     args: dict[str, Any] = field(default_factory=dict)  # probe arguments
     timeout: float | None = None
 
-    def describe(self) -> str:
-        """A short human description for evidence and error messages."""
+    def describe(self, fill: Callable[[str], str] = str) -> str:
+        """A short human description for evidence and error messages; ``fill`` fills in the
+        templates of its texts, so the evidence shows what the step really did."""
         if self.kind == "type":
-            return f"typed {self.text!r}"
+            return f"typed {fill(self.text)!r}"
         if self.kind == "exec":
-            return f"exec in {self.target}: {' '.join(self.command)}"
+            return f"exec in {self.target}: {' '.join(map(fill, self.command))}"
         if self.kind == "run":
-            command = (
-                " ".join(self.spec.command) if self.spec and self.spec.command else "(default)"
-            )
-            return f"run {command}"
-        return f"probe {self.probe}"
+            command = self.spec.command if self.spec and self.spec.command else ("(default)",)
+            return f"run {' '.join(map(fill, command))}"
+        args = " ".join(
+            f"{key}={fill(value) if isinstance(value, str) else value}"
+            for key, value in (self.args or {}).items()
+        )
+        return f"probe {self.probe} {args}".rstrip()
 
 
 @dataclass(frozen=True)
