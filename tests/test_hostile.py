@@ -330,6 +330,67 @@ def test_scenario_values_reach_docker_as_values_never_as_options() -> None:
     assert [o for o in options if not o.startswith("--") or "=" in o or o in ("--rm",)] == options
 
 
+def test_each_option_reaches_docker_as_its_own_flag_with_its_value_after_equals() -> None:
+    runtime = DockerRuntime(RuntimeConfig("docker", "docker"), image="img:1", run_id="r")
+    spec = ContainerSpec(
+        hostname="cc-named",
+        read_only=True,
+        tmpfs=("/scratch",),
+        cap_add=("NET_ADMIN",),
+        cap_drop=("ALL",),
+        init=True,
+        labels=(("role", "--privileged"),),
+        stop_signal="SIGINT",
+        shm_size="64m",
+        security_opt=("no-new-privileges",),
+    )
+
+    argv = runtime.run_argv(spec, "cc-r-t-main", "img:1")
+
+    options = argv[2 : argv.index("--")]
+    assert {
+        "--hostname=cc-named",
+        "--read-only",
+        "--tmpfs=/scratch",
+        "--cap-add=NET_ADMIN",
+        "--cap-drop=ALL",
+        "--init",
+        "--label=role=--privileged",
+        "--stop-signal=SIGINT",
+        "--shm-size=64m",
+        "--security-opt=no-new-privileges",
+    } <= set(options)
+
+
+def test_engine_less_kinds_honour_what_they_declare_and_refuse_the_rest(tmp_path: Path) -> None:
+    from container_claims.errors import ObservationError
+    from container_claims.runtimes.namespaces import BwrapRuntime, UnshareRuntime
+
+    bwrap = BwrapRuntime(
+        RuntimeConfig("bwrap", "bwrap", rootfs=str(tmp_path)), image="i", run_id="r"
+    )
+    spec = ContainerSpec(
+        hostname="cc-named", read_only=True, tmpfs=("/scratch",), cap_drop=("ALL",)
+    )
+    argv = bwrap.wrap(spec, tmp_path)
+    assert argv[:3] == ["--ro-bind", str(tmp_path), "/"]
+    assert argv[3:5] == ["--tmpfs", "/scratch"] and argv[5:7] == ["--hostname", "cc-named"]
+    assert "--cap-add" not in argv  # ALL dropped: nothing added back
+
+    unshare = UnshareRuntime(
+        RuntimeConfig("unshare", "unshare", rootfs=str(tmp_path)), image="i", run_id="r"
+    )
+    with pytest.raises(ObservationError, match="cannot give a container hostname"):
+        unshare.argv(ContainerSpec(hostname="cc-named"))
+    confined = unshare.wrap(ContainerSpec(cap_drop=("CHOWN",), user="1000"), tmp_path)
+    chroot_at = confined.index("chroot")
+    assert confined[chroot_at : chroot_at + 3] == ["chroot", "--", str(tmp_path)]  # first, as root
+    setpriv = confined[chroot_at + 3]
+    bounding = confined[chroot_at + 4]
+    assert setpriv == "setpriv" and "+chown" not in bounding and "+setuid" in bounding
+    assert confined[-5:] == ["chroot", "--userspec=1000", "--", "/", "/bin/bash"]  # user last
+
+
 @pytest.mark.parametrize(
     ("status", "stderr", "refused"),
     [

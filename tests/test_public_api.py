@@ -100,6 +100,15 @@ def test_scenario_vocabulary() -> None:
         "workdir",
         "user",
         "network",
+        "hostname",
+        "read-only",
+        "tmpfs",
+        "capabilities",
+        "init",
+        "labels",
+        "stop-signal",
+        "shm-size",
+        "no-new-privileges",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

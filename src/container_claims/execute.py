@@ -116,6 +116,19 @@ def _spec_capabilities(spec: ContainerSpec) -> Iterable[str]:
         yield "network"
     if spec.image:
         yield "images"
+    for used, capability in (
+        (spec.hostname, "hostname"),
+        (spec.read_only, "read-only"),
+        (spec.tmpfs, "tmpfs"),
+        (spec.cap_add or spec.cap_drop, "capabilities"),
+        (spec.init, "init"),
+        (spec.labels, "labels"),
+        (spec.stop_signal, "stop-signal"),
+        (spec.shm_size, "shm-size"),
+        (spec.security_opt, "no-new-privileges"),
+    ):
+        if used:
+            yield capability
 
 
 def _require_whole(outcome: CommandOutcome) -> None:

@@ -139,6 +139,22 @@ class DockerRuntime(Runtime):
         ):
             if value is not None:
                 argv.append(f"{flag}={value}")
+        for flag, value in (
+            ("--hostname", spec.hostname),
+            ("--stop-signal", spec.stop_signal),
+            ("--shm-size", spec.shm_size),
+        ):
+            if value is not None:
+                argv.append(f"{flag}={value}")
+        if spec.read_only:
+            argv.append("--read-only")
+        if spec.init:
+            argv.append("--init")
+        argv += [f"--tmpfs={path}" for path in spec.tmpfs]
+        argv += [f"--cap-add={cap}" for cap in spec.cap_add]
+        argv += [f"--cap-drop={cap}" for cap in spec.cap_drop]
+        argv += [f"--security-opt={option}" for option in spec.security_opt]
+        argv += [f"--label={key}={value}" for key, value in spec.labels]
         for key, value in spec.env:
             argv.append(f"--env={key}={value}")
         for volume, path in spec.volumes:

@@ -56,6 +56,24 @@ CAPABILITIES = (
     "audit_write",
     "setfcap",
 )
+
+
+def kept_capabilities(spec: ContainerSpec) -> list[str]:
+    """The capabilities a container's root keeps: the default set, as ``cap_drop`` and
+    ``cap_add`` change it (``ALL`` drops every one), lowercase without ``cap_``."""
+    drop = {cap.lower() for cap in spec.cap_drop}
+    kept = [] if "all" in drop else [cap for cap in CAPABILITIES if cap not in drop]
+    return kept + [cap.lower() for cap in spec.cap_add if cap.lower() not in kept]
+
+
+def confine(spec: ContainerSpec) -> list[str]:
+    """``setpriv ... --``: the capability bounding set a container's processes get (and
+    no_new_privs when asked), for its first process and for every exec into it."""
+    kept = ",".join(["-all", *("+" + cap for cap in kept_capabilities(spec))])
+    no_new_privs = ["--no-new-privs"] if "no-new-privileges" in spec.security_opt else []
+    return ["setpriv", f"--bounding-set={kept}", *no_new_privs, "--"]
+
+
 #: Prefixes of what the wrappers print when they, not the container's command, failed.
 _WRAPPER_ERRORS = ("unshare: ", "chroot: ", "bwrap: ", "setpriv: ", "nsenter: ")
 
@@ -69,6 +87,7 @@ class NamespaceRuntime(Runtime):
         super().__init__(*args, **kwargs)
         self._root: Path | None = None
         self._processes: dict[str, subprocess.Popen[bytes] | int] = {}
+        self._specs: dict[str, ContainerSpec] = {}  # what each container was started with
 
     # -- what subclasses say ----------------------------------------------------------------
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
@@ -120,6 +139,20 @@ class NamespaceRuntime(Runtime):
                 ("another image", spec.image not in (None, self.image)),
                 ("a working directory", spec.workdir and "workdir" not in self.capabilities),
                 ("another user", spec.user and "user" not in self.capabilities),
+                *(
+                    (capability.replace("-", " "), used and capability not in self.capabilities)
+                    for capability, used in (
+                        ("hostname", spec.hostname),
+                        ("read-only", spec.read_only),
+                        ("tmpfs", spec.tmpfs),
+                        ("capabilities", spec.cap_add or spec.cap_drop),
+                        ("init", spec.init),
+                        ("labels", spec.labels),
+                        ("stop-signal", spec.stop_signal),
+                        ("shm-size", spec.shm_size),
+                        ("no-new-privileges", spec.security_opt),
+                    )
+                ),
             )
             if used
         ]
@@ -185,6 +218,7 @@ class NamespaceRuntime(Runtime):
             )
         shell = TerminalShell(self.argv(spec), self.container_env(spec), prompt_timeout=timeout)
         self._processes[name] = shell.pid
+        self._specs[name] = spec
         return shell
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
@@ -198,6 +232,7 @@ class NamespaceRuntime(Runtime):
             preexec_fn=die_with_parent,
         )
         self._processes[name] = process
+        self._specs[name] = spec
         self.init_pid(process.pid)  # started once its first process exists
         return CommandOutcome(output=name, status=0)
 
@@ -256,9 +291,7 @@ class NamespaceRuntime(Runtime):
             "--root",
             "--wd",
             "--",
-            "setpriv",
-            f"--bounding-set=-all,{','.join('+' + c for c in CAPABILITIES)}",
-            "--",
+            *confine(self._specs.get(name, ContainerSpec())),
             *command,
         ]
         done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=CLEAN_ENV)
@@ -328,13 +361,24 @@ class UnshareRuntime(NamespaceRuntime):
 
     ``chroot`` always starts in ``/``: a working directory is not honoured (capability
     ``workdir`` missing), users are (``--userspec``).
+
+    The host's ``chroot`` enters the root first, as root with every capability (``chroot(2)``
+    needs ``CAP_SYS_CHROOT``, which ``--cap-drop`` may take away); the image's own ``setpriv``
+    then sets the capability bounding set, and its ``chroot --userspec=USER /`` (which makes
+    no ``chroot(2)`` call for ``/``) switches the user last, as runc does.
     """
 
     kind: ClassVar[str] = "unshare"
-    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {"user"}
+    #: setpriv sets the capability bounding set and no_new_privs; util-linux has no way to
+    #: set a hostname, mount a read-only root or a tmpfs before chroot runs the command.
+    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {
+        "user",
+        "capabilities",
+        "no-new-privileges",
+    }
 
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
-        chroot = ["chroot"] + ([f"--userspec={spec.user}"] if spec.user else [])
+        user = ["chroot", f"--userspec={spec.user}", "--", "/"] if spec.user else []
         return [
             "--pid",
             "--fork",
@@ -346,12 +390,11 @@ class UnshareRuntime(NamespaceRuntime):
             f"--mount-proc={root}/proc",
             *self.config.run_args,
             "--",
-            "setpriv",
-            f"--bounding-set=-all,{','.join('+' + c for c in CAPABILITIES)}",
-            "--",
-            *chroot,
+            "chroot",
             "--",
             str(root),
+            *confine(spec),
+            *user,
             *(spec.command or DEFAULT_COMMAND),
         ]
 
@@ -360,15 +403,28 @@ class BwrapRuntime(NamespaceRuntime):
     """Bubblewrap: the root filesystem bound on ``/``, fresh ``/proc`` and ``/dev``."""
 
     kind: ClassVar[str] = "bwrap"
-    #: Working directories are honoured (``--chdir``); another user is not (no user namespace).
-    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {"workdir"}
+    #: Working directories are honoured (``--chdir``), and so are a hostname, a read-only root,
+    #: tmpfs mounts and capabilities; bwrap always sets no_new_privs. Another user is not (no
+    #: user namespace), nor an init, labels, a stop signal or /dev/shm's size (no engine).
+    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {
+        "workdir",
+        "hostname",
+        "read-only",
+        "tmpfs",
+        "capabilities",
+        "no-new-privileges",
+    }
 
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
-        caps = [arg for cap in CAPABILITIES for arg in ("--cap-add", f"CAP_{cap.upper()}")]
+        caps = [
+            arg for cap in kept_capabilities(spec) for arg in ("--cap-add", f"CAP_{cap.upper()}")
+        ]
         return [
-            "--bind",
+            "--ro-bind" if spec.read_only else "--bind",
             str(root),
             "/",
+            *(arg for path in spec.tmpfs for arg in ("--tmpfs", path)),
+            *(["--hostname", spec.hostname] if spec.hostname else []),
             "--proc",
             "/proc",
             "--dev",

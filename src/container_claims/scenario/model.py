@@ -22,6 +22,15 @@ CAPABILITIES = (
     "workdir",  # starts a container's command in a given working directory
     "user",  # runs a container's command as another user
     "network",  # gives a container a network (any mode but none)
+    "hostname",  # sets a container's hostname
+    "read-only",  # mounts a container's root filesystem read-only
+    "tmpfs",  # mounts a tmpfs at a path of a container
+    "capabilities",  # adds or drops a container's Linux capabilities
+    "init",  # runs an init process as PID 1 that starts the command
+    "labels",  # labels a container (the engine keeps them)
+    "stop-signal",  # stops a container with a given signal
+    "shm-size",  # sizes a container's /dev/shm
+    "no-new-privileges",  # keeps a container's processes from gaining privileges (setuid)
 )
 
 #: The operators of an expectation, and how a report reads each out ("X does not contain Y").
@@ -72,6 +81,16 @@ class ContainerSpec:
     stdin: str | None = None
     detach: bool = False
     name: str | None = None
+    hostname: str | None = None
+    read_only: bool = False
+    tmpfs: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    init: bool = False
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str | None = None
+    shm_size: str | None = None
+    security_opt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,21 @@ USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 MEMORY = re.compile(r"[0-9]{1,15}[bkmg]?")
 CPUS = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,3})?")
+HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+LABEL_KEY = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,126}[a-z0-9])?")
+CAPABILITY = re.compile(r"[A-Z][A-Z_]{1,30}")
+SIGNALS = ("SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGWINCH")
+SECURITY_OPTIONS = ("no-new-privileges",)
+#: Labels under this prefix are the suite's own (its run label): a scenario may not set them.
+OWN_LABELS = "org.container-claims."
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 #: Network modes: none unless a claim needs one; ``host`` opens the host.
 NETWORKS = ("none", "bridge", "host")
 #: What opens the host on purpose, by field and value: allowed only with --allow-host-access.
 HOST_ACCESS = {("network", "host"): "the host's network"}
+#: Fields whose every use opens the host: allowed only with --allow-host-access.
+HOST_ACCESS_FIELDS = {"cap_add": "the host, through added Linux capabilities,"}
 
 
 def control_character(text: str, *, allow_newline: bool = False) -> str | None:
@@ -148,6 +157,47 @@ def spec_problems(
             if problem:
                 yield "env", problem
                 break
+    if given("hostname") and not HOSTNAME.fullmatch(str(fields["hostname"])):
+        yield "hostname", f"hostname {str(fields['hostname'])[:80]!r} is not a hostname label"
+    if given("tmpfs"):
+        for path in fields["tmpfs"]:
+            problem = _absolute_path_problem("tmpfs path", str(path))
+            if problem:
+                yield "tmpfs", problem
+                break
+    for key in ("cap_add", "cap_drop"):
+        if given(key):
+            bad = [str(c) for c in fields[key] if not CAPABILITY.fullmatch(str(c))]
+            if bad:
+                yield key, f"{key}: {bad[0][:40]!r} is not a capability name like NET_ADMIN"
+            elif fields[key] and key in HOST_ACCESS_FIELDS and not allow_host_access:
+                yield key, host_access_refusal(HOST_ACCESS_FIELDS[key])
+    if given("labels"):
+        for key, value in _pairs(fields["labels"]):
+            if not LABEL_KEY.fullmatch(str(key)):
+                yield "labels", f"label key {str(key)[:80]!r} is not a key like com.example.role"
+                break
+            if str(key).startswith(OWN_LABELS):
+                yield "labels", f"label {key!r} is container-claims' own: a scenario cannot set it"
+                break
+            problem = text_problem(f"the value of label {key}", str(value))
+            if problem:
+                yield "labels", problem
+                break
+    if given("stop_signal") and str(fields["stop_signal"]) not in SIGNALS:
+        yield (
+            "stop_signal",
+            f"stop_signal {str(fields['stop_signal'])[:40]!r} is not one of {', '.join(SIGNALS)}",
+        )
+    if given("shm_size") and not MEMORY.fullmatch(str(fields["shm_size"])):
+        yield "shm_size", f"shm_size {str(fields['shm_size'])[:40]!r} is not a size like 64m"
+    if given("security_opt"):
+        bad = [str(o) for o in fields["security_opt"] if str(o) not in SECURITY_OPTIONS]
+        if bad:
+            yield (
+                "security_opt",
+                f"security_opt {bad[0][:60]!r}: only {', '.join(SECURITY_OPTIONS)} is allowed",
+            )
     if given("stdin"):
         stdin = str(fields["stdin"])
         if len(stdin) > MAX_STDIN:

@@ -69,6 +69,16 @@ _SPEC_FIELDS = [
     "stdin",
     "detach",
     "name",
+    "hostname",
+    "read_only",
+    "tmpfs",
+    "cap_add",
+    "cap_drop",
+    "init",
+    "labels",
+    "stop_signal",
+    "shm_size",
+    "security_opt",
 ]
 
 
@@ -168,6 +178,9 @@ _FORMS = {
     "^[0-9]+[bkmg]?$": "a size: a whole number, then b, k, m or g (e.g. 256m)",
     "^[0-9]+(\\.[0-9]+)?$": "a number such as 0.5, written as text",
     "^/": "an absolute path",
+    "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "a hostname (lowercase letters, digits and inner "
+    "hyphens, at most 63)",
+    "^[a-z0-9]([a-z0-9.-]{0,126}[a-z0-9])?$": "a label key like com.example.role",
 }
 
 
@@ -290,6 +303,9 @@ class _Builder:
             values["command"] = tuple(values["command"])
         values["volumes"] = tuple(block.get("volumes", {}).items())
         values["env"] = tuple(block.get("env", {}).items())
+        values["labels"] = tuple(block.get("labels", {}).items())
+        for key in ("tmpfs", "cap_add", "cap_drop", "security_opt"):
+            values[key] = tuple(block.get(key, ()))
         if values.get("stdin") is not None and not values.get("interactive"):
             raise self.error(
                 line_of_key("stdin"), "'stdin' needs 'interactive: true' to reach the container"
