@@ -9,13 +9,19 @@ import pytest
 
 from .conftest import REPO, Run, run_suite
 
-CATALOGUE = REPO / "tests" / "claims.txt"
+#: The claim ids of each scenario pack: the article's (CLAIMS.md), and docker run's options.
+PACKS = {
+    "article": REPO / "tests" / "claims.txt",
+    "docker-run": REPO / "tests" / "claims-docker-run.txt",
+}
 
 
-def catalogue() -> list[str]:
+def catalogue(*packs: str) -> list[str]:
+    """The claim ids of the named packs (all of them when none is named)."""
     return [
         line.split()[0]
-        for line in CATALOGUE.read_text().splitlines()
+        for pack in packs or tuple(PACKS)
+        for line in PACKS[pack].read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
@@ -31,7 +37,7 @@ def test_catalogue_matches_the_claims_file() -> None:
     if not shared.exists():
         pytest.skip("../shared/CLAIMS.md is not beside the repository")
     ids = re.findall(r"^\| `([a-z0-9-]+)` \|", shared.read_text(), flags=re.MULTILINE)
-    assert sorted(ids) == sorted(catalogue())
+    assert sorted(ids) == sorted(catalogue("article"))
 
 
 def test_every_claim_has_a_verdict_on_docker(docker_run: Run) -> None:

@@ -53,6 +53,25 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
     "per-container-resources": ("docker-limits-everywhere", "resources"),
     "own-userland": ("docker-host-usr", "process-namespace"),
     "exit-stops-and-removes": ("docker-no-rm", "process-namespace"),
+    # The docker-run pack: one control leaves out every option it checks.
+    **{
+        claim: ("docker-options-ignored", "docker-run/options")
+        for claim in (
+            "hostname-option-sets-hostname",
+            "read-only-root-refuses-writes",
+            "tmpfs-mounts-a-tmpfs",
+            "tmpfs-writable-on-read-only-root",
+            "cap-drop-removes-a-capability",
+            "cap-drop-all-leaves-none",
+            "init-becomes-pid-1",
+            "shm-size-sets-dev-shm",
+            "no-new-privileges-is-set",
+            "env-sets-a-variable",
+            "workdir-sets-the-working-directory",
+            "user-sets-the-user",
+            "network-none-has-only-loopback",
+        )
+    },
 }
 #: Further controls that must also fail a claim (the vfs engine copies the whole image).
 ALSO: list[tuple[str, str, str]] = [
