@@ -418,7 +418,7 @@ INVALID = {
         claims:
           - {id: a, says: A, expect: [{that: listing, equals: x}]}
         """,
-        ["type and exec steps need a 'container'"],
+        ["type steps need a 'container'"],
     ),
     "type-without-interactive-container": (
         """\
@@ -585,6 +585,45 @@ INVALID = {
                 less_than: 3  # <-
         """,
         ["less_than compares numbers: session.prompt is text, never a number"],
+    ),
+    "stop-of-a-container-that-is-not-left-running": (
+        """\
+        section: S
+        steps:
+          - run: {name: once, command: ["true"]}
+          - stop: once  # <-
+            save: stopped
+        claims:
+          - {id: a, says: A, expect: [{that: stopped.status, equals: 0}]}
+        """,
+        ["stop takes a container left running by an earlier step", "'once' is not one"],
+    ),
+    "wait-for-an-unknown-state": (
+        """\
+        section: S
+        steps:
+          - run: {name: bg, detach: true, command: [sleep, "9"]}
+          - wait: {in: bg, until: paused}  # <-
+        claims:
+          - {id: a, says: A, expect: [{that: image, equals: x}]}
+        """,
+        ["steps.1.wait.until", "paused"],
+    ),
+    "misspelt-field-of-a-stop": (
+        """\
+        section: S
+        steps:
+          - run: {name: bg, detach: true, command: [sleep, "9"]}
+          - stop: {in: bg, grace: 1}
+            save: stopped
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: stopped.exit_code  # <-
+                equals: 137
+        """,
+        ["no field 'exit_code'", "status, took_s"],
     ),
 }
 

@@ -85,7 +85,7 @@ def needed_capabilities(scenario: Scenario, claim: Claim) -> set[str]:
     """Capabilities a runtime needs for this claim to have a meaning on it."""
     needed = set(scenario.requires | claim.requires)
     if scenario.container is not None:  # every claim of the scenario rests on its container
-        needed |= set(_spec_capabilities(scenario.container.spec))
+        needed |= scenario.container.spec.capabilities()
     names = needed_observations(scenario, claim)
     for step in scenario.all_steps():
         if step.save in names:
@@ -94,41 +94,13 @@ def needed_capabilities(scenario: Scenario, claim: Claim) -> set[str]:
 
 
 def _step_capabilities(step: Step) -> Iterable[str]:
+    yield from step.needs  # what the container it acts on needed to start
     if step.kind == "probe":
         yield from PROBES[step.probe].requires
     elif step.kind == "exec":
         yield "exec"
     elif step.kind == "run" and step.spec is not None:
-        yield from _spec_capabilities(step.spec)
-
-
-def _spec_capabilities(spec: ContainerSpec) -> Iterable[str]:
-    """What a runtime must honour to start ``spec`` as written (never dropped silently)."""
-    if spec.memory or spec.pids_limit or spec.cpus:
-        yield "resources"
-    if spec.volumes:
-        yield "volumes"
-    if spec.workdir:
-        yield "workdir"
-    if spec.user:
-        yield "user"
-    if spec.network != "none":
-        yield "network"
-    if spec.image:
-        yield "images"
-    for used, capability in (
-        (spec.hostname, "hostname"),
-        (spec.read_only, "read-only"),
-        (spec.tmpfs, "tmpfs"),
-        (spec.cap_add or spec.cap_drop, "capabilities"),
-        (spec.init, "init"),
-        (spec.labels, "labels"),
-        (spec.stop_signal, "stop-signal"),
-        (spec.shm_size, "shm-size"),
-        (spec.security_opt, "no-new-privileges"),
-    ):
-        if used:
-            yield capability
+        yield from step.spec.capabilities()
 
 
 def _require_whole(outcome: CommandOutcome) -> None:
@@ -267,7 +239,8 @@ class ScenarioRunner:
                 raise ObservationError(
                     f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}"
                 )
-            value = self._do(step, self._timeout(step.timeout or DEFAULT_TIMEOUT))
+            wanted = step.timeout or DEFAULT_TIMEOUT + (step.grace if step.kind == "stop" else 0)
+            value = self._do(step, self._timeout(wanted))
             if isinstance(value, CommandOutcome):
                 _require_whole(value)
         except ObservationError as exc:
@@ -294,6 +267,10 @@ class ScenarioRunner:
         if step.kind == "run":
             assert step.spec is not None
             return self._run_container(step.spec, timeout)
+        if step.kind == "stop":
+            return self.runtime.stop(self.names.container(step.target), step.grace, timeout)
+        if step.kind == "wait":
+            return self.runtime.wait(self.names.container(step.target), step.until, timeout)
         return self._probe(step)
 
     def _probe(self, step: Step) -> Any:

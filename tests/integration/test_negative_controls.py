@@ -72,6 +72,11 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
             "network-none-has-only-loopback",
         )
     },
+    "stop-signal-is-sent-first": ("docker-options-ignored", "docker-run/lifecycle"),
+    "detached-container-keeps-running": ("docker-entrypoint", "docker-run/lifecycle"),
+    "exec-runs-beside-the-main-process": ("docker-pid-host", "docker-run/lifecycle"),
+    "stop-kills-after-the-grace-period": ("docker-init", "docker-run/lifecycle"),
+    "exit-status-is-kept": ("docker-entrypoint", "docker-run/lifecycle"),
 }
 #: Further controls that must also fail a claim (the vfs engine copies the whole image).
 ALSO: list[tuple[str, str, str]] = [

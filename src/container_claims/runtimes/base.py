@@ -187,6 +187,17 @@ class Runtime(abc.ABC):
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
         """Run a command in a running container."""
 
+    def stop(self, name: str, grace: int, timeout: float) -> dict[str, Any]:
+        """Stop a detached container as ``docker stop``: its stop signal, SIGKILL after
+        ``grace`` seconds. ``{"status": exit status, "took_s": seconds}``."""
+        raise ObservationError(f"{self.kind} cannot stop a container")
+
+    def wait(self, name: str, until: str, timeout: float) -> dict[str, Any]:
+        """Wait until a detached container is ``running`` or ``exited``: ``{"state",
+        "status", "waited_s"}``. Exited is final, and ends a wait for running too. Raises
+        :class:`ObservationError` when ``timeout`` passes first."""
+        raise ObservationError(f"{self.kind} cannot wait for a container")
+
     @abc.abstractmethod
     def create_volume(self, name: str) -> None:
         """Create a named volume labelled with the run id."""

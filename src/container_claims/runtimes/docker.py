@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -230,6 +231,34 @@ class DockerRuntime(Runtime):
         self._refusal(outcome, f"the exec in {name}")
         return outcome
 
+    def stop(self, name: str, grace: int, timeout: float) -> dict[str, Any]:
+        began = time.monotonic()
+        outcome = self._cli(
+            ["stop", f"--time={grace}", "--", name], timeout=timeout, what=f"stopping {name}"
+        )
+        took = round(time.monotonic() - began, 3)
+        self._refusal(outcome, f"to stop {name}")
+        if not outcome.completed or outcome.status != 0:
+            raise ObservationError(f"{name} was not stopped: {outcome.detail or outcome.stderr}")
+        state = self.inspect_container(name)
+        return {"status": state.get("exit_code"), "took_s": took}
+
+    def wait(self, name: str, until: str, timeout: float) -> dict[str, Any]:
+        began = time.monotonic()
+        while True:
+            state = self.inspect_container(name)
+            status = "exited" if state.get("status") in ("exited", "dead") else state.get("status")
+            waited = round(time.monotonic() - began, 3)
+            # Exited is final: waiting longer for "running" cannot change it.
+            if status == until or status == "exited":
+                code = state.get("exit_code") if status == "exited" else None
+                return {"state": status, "status": code, "waited_s": waited}
+            if not state.get("exists") or waited >= timeout:
+                raise ObservationError(
+                    f"{name} was {status or 'gone'}, not {until}, after {waited:g} s"
+                )
+            time.sleep(0.05)
+
     def storage_roots(self) -> list[str]:
         root = self.info().get("root_dir")
         return [str(root)] if root else []
@@ -356,6 +385,7 @@ class DockerRuntime(Runtime):
             "id": data.get("Id"),
             "running": bool(state.get("Running")),
             "status": state.get("Status"),
+            "exit_code": state.get("ExitCode"),
             "host_pid": state.get("Pid"),
             "hostname": (data.get("Config") or {}).get("Hostname"),
             "image_id": data.get("Image"),

@@ -15,7 +15,10 @@ suite (``--kill-child``, ``--die-with-parent``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Mapping
@@ -66,6 +69,11 @@ def kept_capabilities(spec: ContainerSpec) -> list[str]:
     return kept + [cap.lower() for cap in spec.cap_add if cap.lower() not in kept]
 
 
+def _exit_status(returncode: int) -> int:
+    """As a shell reports it: 128 + the signal for a process a signal ended."""
+    return returncode if returncode >= 0 else 128 - returncode
+
+
 def confine(spec: ContainerSpec) -> list[str]:
     """``setpriv ... --``: the capability bounding set a container's processes get (and
     no_new_privs when asked), for its first process and for every exec into it."""
@@ -103,8 +111,6 @@ class NamespaceRuntime(Runtime):
     def root(self) -> Path:
         """This process's copy of the root filesystem, made on first use."""
         if self._root is None:
-            import os
-
             target = runs_dir() / f"{self.run_id}-{os.getpid()}-{self.name}"
             target.parent.mkdir(parents=True, exist_ok=True)
             ledger.record("dir", path=str(target))
@@ -187,8 +193,6 @@ class NamespaceRuntime(Runtime):
     # -- Runtime ----------------------------------------------------------------------------
     def check(self) -> None:
         super().check()
-        import os
-
         if os.geteuid() != 0:
             raise RuntimeUnavailable(f"{self.kind} needs root to create namespaces here")
         if not (self.source_rootfs() / "bin" / "bash").exists():
@@ -297,13 +301,46 @@ class NamespaceRuntime(Runtime):
         done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=CLEAN_ENV)
         return self._outcome(done, timeout, f"the exec in {name}")
 
+    def stop(self, name: str, grace: int, timeout: float) -> dict[str, Any]:
+        """SIGTERM to the container's first process (PID 1 of its namespace: the kernel drops
+        it unless that process handles it, as under any engine), SIGKILL after ``grace``."""
+        process = self._detached(name)
+        began = time.monotonic()
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, max(timeout - grace, 1))):
+            if process.poll() is not None:
+                break
+            with contextlib.suppress(ObservationError, ProcessLookupError):
+                os.kill(self.init_pid(process.pid, timeout=1), sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=wait)
+        if process.poll() is None:
+            raise ObservationError(f"{name} did not end after SIGKILL")
+        took = round(time.monotonic() - began, 3)
+        return {"status": _exit_status(process.returncode), "took_s": took}
+
+    def wait(self, name: str, until: str, timeout: float) -> dict[str, Any]:
+        process = self._detached(name)
+        began = time.monotonic()
+        if until == "running" and process.poll() is None:  # running from the start
+            return {"state": "running", "status": None, "waited_s": 0.0}
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ObservationError(f"{name} still ran after {timeout:g} s") from None
+        waited = round(time.monotonic() - began, 3)
+        return {"state": "exited", "status": _exit_status(process.returncode), "waited_s": waited}
+
+    def _detached(self, name: str) -> subprocess.Popen[bytes]:
+        process = self._processes.get(name)
+        if not isinstance(process, subprocess.Popen):
+            raise ObservationError(f"no detached container {name!r} runs here")
+        return process
+
     def create_volume(self, name: str) -> None:
         raise ObservationError(f"{self.kind} has no volumes")
 
     def remove_container(self, name: str) -> None:
         """End a container we started: its first process (ending its PID namespace), then ours."""
-        import os
-        import signal
 
         process = self._processes.pop(name, None)
         if process is None:

@@ -92,6 +92,21 @@ COMMAND = Shape(
     },
 )
 
+#: A ``stop`` step.
+STOP = mapping(
+    "how a detached container ended when stopped",
+    status=number("its exit status (137: killed by SIGKILL after the grace period)"),
+    took_s=number("seconds from the stop signal to its end"),
+)
+
+#: A ``wait`` step.
+WAIT = mapping(
+    "the state a detached container reached",
+    state=text("running or exited"),
+    status=number("its exit status once exited (null while it runs)"),
+    waited_s=number("seconds waited"),
+)
+
 #: The main container's terminal session (``container: save:``, by default ``session``).
 SESSION = mapping(
     "the main container's terminal session",

@@ -92,6 +92,30 @@ class ContainerSpec:
     shm_size: str | None = None
     security_opt: tuple[str, ...] = ()
 
+    def capabilities(self) -> frozenset[str]:
+        """What a runtime must honour to start this spec as written (never dropped silently)."""
+        return frozenset(
+            capability
+            for used, capability in (
+                (self.memory or self.pids_limit or self.cpus, "resources"),
+                (self.volumes, "volumes"),
+                (self.workdir, "workdir"),
+                (self.user, "user"),
+                (self.network != "none", "network"),
+                (self.image, "images"),
+                (self.hostname, "hostname"),
+                (self.read_only, "read-only"),
+                (self.tmpfs, "tmpfs"),
+                (self.cap_add or self.cap_drop, "capabilities"),
+                (self.init, "init"),
+                (self.labels, "labels"),
+                (self.stop_signal, "stop-signal"),
+                (self.shm_size, "shm-size"),
+                (self.security_opt, "no-new-privileges"),
+            )
+            if used
+        )
+
 
 @dataclass(frozen=True)
 class MainContainer:
@@ -100,7 +124,9 @@ class MainContainer:
     exit_line: str = "exit"
 
 
-StepKind = Literal["type", "exec", "run", "probe"]
+StepKind = Literal["type", "exec", "run", "probe", "stop", "wait"]
+#: Seconds ``stop`` waits between the stop signal and SIGKILL, as ``docker stop``.
+DEFAULT_GRACE = 10
 
 
 @dataclass(frozen=True)
@@ -110,7 +136,10 @@ class Step:
     save: str | None = None
     text: str = ""  # type: the line typed
     command: tuple[str, ...] = ()  # exec
-    target: str = MAIN  # exec: which container
+    target: str = MAIN  # exec, stop, wait: which container
+    grace: int = DEFAULT_GRACE  # stop: seconds before SIGKILL
+    until: str = ""  # wait: running or exited
+    needs: frozenset[str] = frozenset()  # capabilities the container it acts on needed
     spec: ContainerSpec | None = None  # run
     probe: str = ""  # probe: its registered name
     args: dict[str, Any] = field(default_factory=dict)  # probe arguments
@@ -126,6 +155,10 @@ class Step:
         if self.kind == "run":
             command = self.spec.command if self.spec and self.spec.command else ("(default)",)
             return f"run {' '.join(map(fill, command))}"
+        if self.kind == "stop":
+            return f"stop {self.target} (SIGKILL after {self.grace} s)"
+        if self.kind == "wait":
+            return f"wait until {self.target} is {self.until}"
         args = " ".join(
             f"{key}={fill(value) if isinstance(value, str) else value}"
             for key, value in (self.args or {}).items()

@@ -179,6 +179,7 @@ _CONTAINER = mapping(
     id=text(),
     running=boolean(),
     status=text("created, running, exited..."),
+    exit_code=number("its main process's exit status, once it exited"),
     host_pid=number("its main process's host PID (0 when it does not run)"),
     hostname=text(),
     image_id=text(),

@@ -25,6 +25,8 @@ from container_claims.scenario.fields import (
     COMMAND,
     NUMERIC_KINDS,
     SESSION,
+    STOP,
+    WAIT,
     FieldError,
     Shape,
     resolve_shape,
@@ -37,6 +39,7 @@ from container_claims.scenario.loader import (
     read_source,
 )
 from container_claims.scenario.model import (
+    DEFAULT_GRACE,
     MAIN,
     NUMERIC_OPERATORS,
     OPERATORS,
@@ -212,6 +215,8 @@ class _Builder:
         self.saved: dict[str, int] = {}  # observation name -> line that saves it
         self.shapes: dict[str, Shape] = dict(BUILTIN_SHAPES)  # name -> what it holds
         self.containers: set[str] = set()
+        self.detached: set[str] = set()  # containers left running: stop and wait take these
+        self.specs: dict[str, ContainerSpec] = {}  # container name -> how it was started
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
 
     def error(self, line: int | None, message: str) -> ScenarioError:
@@ -230,8 +235,8 @@ class _Builder:
             self.containers.add(MAIN)
             self.save(main.save, block.line, SESSION)
         steps = self.steps(doc.get("steps", ()), "steps", main)
-        if steps and main is None and any(s.kind in ("type", "exec") for s in steps):
-            raise self.error(doc.key_lines["steps"], "type and exec steps need a 'container'")
+        if steps and main is None and any(s.kind == "type" for s in steps):
+            raise self.error(doc.key_lines["steps"], "type steps need a 'container'")
         after = self.steps(doc.get("after", ()), "after", None)
         claims = self.claims(doc["claims"])
         return Scenario(
@@ -358,6 +363,7 @@ class _Builder:
                 command=tuple(command),
                 target=target,
                 timeout=timeout,
+                needs=self.needs_of(target),
             )
         elif "run" in raw:
             spec = self.spec(raw["run"], line)
@@ -365,7 +371,12 @@ class _Builder:
                 if spec.name in self.containers:
                     raise self.error(line, f"a container named {spec.name!r} already exists")
                 self.containers.add(spec.name)
+                self.specs[spec.name] = spec
+                if spec.detach:
+                    self.detached.add(spec.name)
             step = Step("run", line, raw.get("save"), spec=spec, timeout=timeout)
+        elif "stop" in raw or "wait" in raw:
+            step = self.lifecycle_step(raw, line, timeout)
         else:
             name = raw["probe"]
             if name not in PROBES:
@@ -378,8 +389,49 @@ class _Builder:
             step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
         if "with" in raw and step.kind != "probe":
             raise self.error(line, "'with' gives arguments to a probe; this step is not a probe")
-        self.save(step.save, line, PROBES[step.probe].yields if step.kind == "probe" else COMMAND)
+        yields = {"stop": STOP, "wait": WAIT}.get(step.kind, COMMAND)
+        self.save(step.save, line, PROBES[step.probe].yields if step.kind == "probe" else yields)
         return step
+
+    def lifecycle_step(self, raw: MarkedDict, line: int, timeout: float | None) -> Step:
+        """``stop`` or ``wait``: on a container a ``run`` step left running, by its name."""
+        kind = "stop" if "stop" in raw else "wait"
+        value = raw[kind]
+        target = value if isinstance(value, str) else value["in"]
+        if target not in self.detached:
+            known = ", ".join(sorted(self.detached)) or "none"
+            raise self.error(
+                line,
+                f"{kind} takes a container left running by an earlier step (run: with detach: "
+                f"true and a name); {target!r} is not one (running: {known})",
+            )
+        needs = self.needs_of(target)
+        if kind == "stop":
+            grace = DEFAULT_GRACE if isinstance(value, str) else value.get("grace", DEFAULT_GRACE)
+            return Step(
+                "stop",
+                line,
+                raw.get("save"),
+                target=target,
+                grace=grace,
+                timeout=timeout,
+                needs=needs,
+            )
+        return Step(
+            "wait",
+            line,
+            raw.get("save"),
+            target=target,
+            until=value["until"],
+            timeout=timeout,
+            needs=needs,
+        )
+
+    def needs_of(self, container: str) -> frozenset[str]:
+        """A step on a container needs what starting it needed: where it could not start, the
+        claims resting on the step are not applicable either."""
+        spec = self.specs.get(container)
+        return spec.capabilities() if spec is not None else frozenset()
 
     def check_probe_args(self, probe: str, args: dict[str, Any], line: int) -> None:
         """Arguments written out are checked now; those with templates when the step runs."""
