@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from container_claims.scenario.fields import COMMAND
+from container_claims.scenario.fields import COMMAND, STOP, WAIT
 from container_claims.scenario.probes import PROBES
 from tests.support.shapes import mismatches
 
@@ -78,9 +78,13 @@ def test_every_observation_has_the_fields_the_format_declares(all_runtimes: Run)
             words = step["step"].split()
             if "value" not in step or not words or words[0] == "started" or words[0] == "ended":
                 continue
-            shape = PROBES[words[1]].yields if words[0] == "probe" else COMMAND
+            shape = (
+                PROBES[words[1]].yields
+                if words[0] == "probe"
+                else {"stop": STOP, "wait": WAIT}.get(words[0], COMMAND)
+            )
             checked.add(words[1] if words[0] == "probe" else words[0])
             where = f"{record['runtime']} line {step['line']} {step['save']}"
             problems += [f"{where}: {m}" for m in mismatches(step["value"], shape)]
     assert problems == []
-    assert {"typed", "run", "engine.container", "host.find_process"} <= checked
+    assert {"typed", "run", "stop", "wait", "engine.container", "host.find_process"} <= checked
