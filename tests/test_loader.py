@@ -749,3 +749,42 @@ def test_probe_names_and_builtin_names_fit_the_schema() -> None:
     assert all(re.fullmatch(pattern, name) for name in PROBES)
     name_pattern = schema()["$defs"]["name"]["pattern"]
     assert all(re.fullmatch(name_pattern, name) for name in BUILTINS)
+
+
+def test_every_error_in_a_file_is_reported_each_at_its_line(tmp_path: Path) -> None:
+    from container_claims.errors import ScenarioErrors
+
+    text = """\
+        section: S
+        steps:
+          - probe: host.kernal_release  # <- 1
+            save: kernel
+          - run: {command: ["true"], hostname: "-x"}  # <- 2
+            save: ran
+        claims:
+          - id: a
+            says: A
+            expect:
+              - that: kernel.major  # (kernel's probe was wrong: not reported again)
+                equals: 6
+          - id: b
+            says: B
+            expect:
+              - that: ran.exit_code  # <- 3
+                equals: 0
+          - id: b  # <- 4
+            says: B again
+            expect: [{that: ran, equals: ""}]
+        """
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioErrors) as info:
+        load_scenario(path)
+
+    lines = str(info.value).splitlines()
+    marked = [n for n, line in enumerate(textwrap.dedent(text).splitlines(), 1) if "# <-" in line]
+    assert [line.split(":")[1] for line in lines] == [str(n) for n in marked]
+    assert all(line.startswith(f"{path}:") for line in lines)
+    assert "unknown probe 'host.kernal_release'" in lines[0]
+    assert "hostname" in lines[1] and "no field 'exit_code'" in lines[2]
+    assert "duplicate claim id 'b'" in lines[3]
+    assert [e.line for e in info.value.errors] == marked

@@ -226,6 +226,41 @@ def test_invalid_scenario_is_one_error_line_and_the_others_still_run(project: Pr
     assert project.json()["input_errors"][0]["message"] == lines[header + 1]
 
 
+TWO_ERRORS = """\
+section: Broken
+steps:
+  - probe: host.kernal_release
+    save: kernel
+claims:
+  - id: two-operators
+    says: An expectation with two operators.
+    expect:
+      - that: kernel
+        equals: a
+        contains: b
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
+def test_every_error_of_a_file_is_its_own_line_and_counts(
+    project: Project, workers: list[str]
+) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.scenario("bad.yaml", TWO_ERRORS)
+
+    result = project.run(*workers, "-k", "shell-is-pid-1")
+
+    assert result.ret == 2
+    errors = project.json()["input_errors"]
+    assert [(e["file"], e["line"]) for e in errors] == [
+        ("scenarios/bad.yaml", line_with(TWO_ERRORS, "probe: host.kernal")),
+        ("scenarios/bad.yaml", line_with(TWO_ERRORS, "that: kernel")),
+    ]
+    assert "unknown probe 'host.kernal_release'" in errors[0]["message"]
+    assert "exactly one of" in errors[1]["message"]
+    assert "\n" not in errors[0]["message"] + errors[1]["message"]
+
+
 def test_duplicate_claim_ids_across_files_are_reported(project: Project) -> None:
     project.scenario("a.yaml", REGISTRY)
     project.scenario("b.yaml", REGISTRY.replace("scenario: registry", "scenario: again"))

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
-from container_claims.errors import ClaimsError, InputError, ObservationError
+from container_claims.errors import ClaimsError, InputError, ObservationError, ScenarioErrors
 from container_claims.execute import ScenarioResult, needed_capabilities, needed_observations
 from container_claims.results import ERROR, FAIL
 from container_claims.runtimes.base import RuntimeConfig
@@ -105,6 +105,8 @@ def load_for(session: ClaimsSession, path: Path) -> tuple[Scenario | None, list[
     shown = as_given(path, session.config)
     try:
         scenario = load_scenario(path, display=shown, allow_host_access=session.allow_host_access)
+    except ScenarioErrors as exc:  # every error of the file, each at its own line
+        return None, list(exc.errors)
     except InputError as exc:
         return None, [exc]
     except Exception as exc:  # a defect in loading must not hide the other files
@@ -141,12 +143,14 @@ class ScenarioFile(pytest.File):
         session = self.config.stash[SESSION]
         scenario, errors = load_for(session, self.path)
         duplicated = set()
-        for error in errors:
+        for number, error in enumerate(errors, 1):
             if isinstance(error, DuplicateClaim):
                 duplicated.add(error.claim_id)
                 yield self._invalid(f"{error.claim_id}-duplicate", error)
             else:
-                yield self._invalid("invalid-scenario", error)
+                yield self._invalid(
+                    "invalid-scenario" + (f"-{number}" if number > 1 else ""), error
+                )
         if scenario is None:
             return
         for claim in scenario.claims:

@@ -28,6 +28,20 @@ class ScenarioError(InputError):
         super().__init__(f"{where}: {message}")
 
 
+class ScenarioErrors(ScenarioError):
+    """Several things wrong in one scenario file: each is a :class:`ScenarioError` of its own
+    line; ``str()`` gives them one per line, in the file's order."""
+
+    def __init__(self, errors: list[ScenarioError]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.line, first.message)
+        self.errors = errors
+        self.args = ("\n".join(str(error) for error in errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class ObservationError(ClaimsError):
     """Something could not be observed: engine down, timeout, a probe that failed.
 

@@ -7,17 +7,19 @@ compile, references to observations that some step saves, unique ids and names.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import json
 import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from container_claims.errors import ScenarioError
+from container_claims.errors import ScenarioError, ScenarioErrors
 from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.patterns import PatternError, compile_pattern
 from container_claims.scenario.fields import (
@@ -29,6 +31,7 @@ from container_claims.scenario.fields import (
     WAIT,
     FieldError,
     Shape,
+    any_value,
     resolve_shape,
 )
 from container_claims.scenario.loader import (
@@ -108,16 +111,52 @@ def load_scenario(
     document = load_yaml(text, where)
     if not isinstance(document, MarkedDict):
         raise ScenarioError(where, 1, "a scenario is a mapping with at least a 'claims' list")
-    check_schema(document, schema(), where)
-    return _Builder(document, path, where, allow_host_access=allow_host_access).build()
+    found = schema_errors(document, schema(), where)
+    if any(len(part) < 2 or part[0] not in _LISTS for part in found):
+        raise_all(list(found.values()))  # the file's frame is wrong: its parts cannot be read
+    builder = _Builder(document, path, where, allow_host_access=allow_host_access)
+    builder.skip, builder.errors = frozenset(found), list(found.values())
+    return builder.build()
+
+
+#: The lists of a scenario whose items are checked one by one: a bad item is reported and
+#: skipped, and the others are still checked.
+_LISTS = ("steps", "after", "claims")
 
 
 def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> None:
-    """Raise a one-line :class:`ScenarioError` for the most relevant schema violation."""
+    """Raise :class:`ScenarioError` for the most relevant schema violation of each part of the
+    file (a step, a claim, a top-level key), :class:`ScenarioErrors` when there are several."""
+    raise_all(list(schema_errors(document, against, where).values()))
+
+
+def schema_errors(
+    document: MarkedDict, against: dict[str, Any], where: str
+) -> dict[tuple[Any, ...], ScenarioError]:
+    """The most relevant schema violation of each part of the file (a list item such as
+    ``("steps", 2)``, or a top-level key), by part."""
     validator = jsonschema.Draft202012Validator(against)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is None:
-        return
+    parts: dict[tuple[Any, ...], list[jsonschema.ValidationError]] = {}
+    for error in validator.iter_errors(document):
+        parts.setdefault(tuple(error.absolute_path)[:2], []).append(error)
+    return {
+        part: _schema_error(document, best, where)
+        for part, errors in parts.items()
+        if (best := jsonschema.exceptions.best_match(errors)) is not None
+    }
+
+
+def raise_all(errors: list[ScenarioError]) -> None:
+    """Nothing when ``errors`` is empty; the error itself when one; all of them, by line."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ScenarioErrors(sorted(errors, key=lambda e: e.line or 0))
+
+
+def _schema_error(
+    document: MarkedDict, error: jsonschema.ValidationError, where: str
+) -> ScenarioError:
     while error.validator in ("oneOf", "anyOf") and error.context:
         # A value that fits no branch: explain it by the branch of its own type, if one is.
         same_type = [e for e in error.context if e.validator != "type"]
@@ -127,7 +166,7 @@ def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> N
     path: list[str | int] = list(error.absolute_path)
     if error.validator == "additionalProperties":  # point at the unknown key itself
         path.append(_unknown_keys(error)[0])
-    raise ScenarioError(where, line_of(document, path), _describe(error))
+    return ScenarioError(where, line_of(document, path), _describe(error))
 
 
 def _schema_of(error: jsonschema.ValidationError) -> dict[str, Any]:
@@ -217,6 +256,8 @@ class _Builder:
         self.containers: set[str] = set()
         self.detached: set[str] = set()  # containers left running: stop and wait take these
         self.specs: dict[str, ContainerSpec] = {}  # container name -> how it was started
+        self.errors: list[ScenarioError] = []  # every error found so far, by part of the file
+        self.skip: frozenset[tuple[Any, ...]] = frozenset()  # list items the schema refused
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
 
     def error(self, line: int | None, message: str) -> ScenarioError:
@@ -227,18 +268,23 @@ class _Builder:
         main = None
         if "container" in doc:
             block = doc["container"]
-            main = MainContainer(
-                spec=self.spec(block, block.line),
-                save=block.get("save", "session"),
-                exit_line=block.get("exit", "exit"),
-            )
             self.containers.add(MAIN)
-            self.save(main.save, block.line, SESSION)
+            with self.collecting():  # a bad spec is reported; its steps are still checked
+                spec = ContainerSpec(tty=True, interactive=True)
+                spec = self.spec(block, block.line)
+            main = MainContainer(
+                spec=spec, save=block.get("save", "session"), exit_line=block.get("exit", "exit")
+            )
+            with self.collecting():
+                self.save(main.save, block.line, SESSION)
         steps = self.steps(doc.get("steps", ()), "steps", main)
-        if steps and main is None and any(s.kind == "type" for s in steps):
-            raise self.error(doc.key_lines["steps"], "type steps need a 'container'")
+        if main is None and any(
+            isinstance(raw, MarkedDict) and "type" in raw for raw in doc.get("steps", ())
+        ):
+            self.errors.append(self.error(doc.key_lines["steps"], "type steps need a 'container'"))
         after = self.steps(doc.get("after", ()), "after", None)
         claims = self.claims(doc["claims"])
+        raise_all(self.errors)
         return Scenario(
             path=self.path,
             name=doc.get("scenario", self.path.stem),
@@ -250,6 +296,15 @@ class _Builder:
             requires=frozenset(doc.get("requires", ())),
             source=doc.get("source", ""),
         )
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Keep an error of this part of the file and go on with the next part, so that one
+        run reports every error in a file (each at its own line)."""
+        try:
+            yield
+        except ScenarioError as exc:
+            self.errors.append(exc)
 
     def save(self, name: str | None, line: int, shape: Shape) -> None:
         if name is None:
@@ -323,8 +378,29 @@ class _Builder:
         result = []
         for index, raw in enumerate(items):
             line = items.item_lines[index] if isinstance(items, MarkedList) else 0
-            result.append(self.step(raw, line, section, main))
+            if (section, index) in self.skip:
+                if isinstance(raw, MarkedDict):
+                    self.assume(raw, line)
+                continue
+            before = len(self.errors)
+            with self.collecting():
+                result.append(self.step(raw, line, section, main))
+            if len(self.errors) > before:
+                self.assume(raw, line)
         return tuple(result)
+
+    def assume(self, raw: MarkedDict, line: int) -> None:
+        """After a step's error: what it names still exists for later steps and claims, so
+        that one mistake is not reported again where it is used."""
+        name = raw.get("save")
+        if isinstance(name, str) and name not in self.saved:
+            self.saved[name] = line
+            self.shapes[name] = _yields(raw)
+        spec = raw.get("run")
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            self.containers.add(spec["name"])
+            if spec.get("detach"):
+                self.detached.add(spec["name"])
 
     def step(self, raw: MarkedDict, line: int, section: str, main: MainContainer | None) -> Step:
         timeout = raw.get("timeout")
@@ -389,8 +465,7 @@ class _Builder:
             step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
         if "with" in raw and step.kind != "probe":
             raise self.error(line, "'with' gives arguments to a probe; this step is not a probe")
-        yields = {"stop": STOP, "wait": WAIT}.get(step.kind, COMMAND)
-        self.save(step.save, line, PROBES[step.probe].yields if step.kind == "probe" else yields)
+        self.save(step.save, line, _yields(raw))
         return step
 
     def lifecycle_step(self, raw: MarkedDict, line: int, timeout: float | None) -> Step:
@@ -463,28 +538,36 @@ class _Builder:
         default_section = self.doc.get("section", "")
         for index, raw in enumerate(items):
             line = items.item_lines[index]
+            if ("claims", index) in self.skip:
+                continue
             claim_id = raw["id"]
-            if claim_id in seen:
-                raise self.error(
-                    raw.key_lines["id"],
-                    f"duplicate claim id {claim_id!r} (first at line {seen[claim_id]})",
-                )
-            seen[claim_id] = line
+            before = len(self.errors)
+            with self.collecting():
+                if claim_id in seen:
+                    raise self.error(
+                        raw.key_lines["id"],
+                        f"duplicate claim id {claim_id!r} (first at line {seen[claim_id]})",
+                    )
+                seen[claim_id] = line
+            with self.collecting():
+                if not raw.get("section", default_section):
+                    raise self.error(
+                        line, f"claim {claim_id!r} has no 'section' (and the file sets none)"
+                    )
             section = raw.get("section", default_section)
-            if not section:
-                raise self.error(
-                    line, f"claim {claim_id!r} has no 'section' (and the file sets none)"
-                )
             expect = raw["expect"]
-            expectations = tuple(
-                self.expectation(item, expect.item_lines[i]) for i, item in enumerate(expect)
-            )
+            expectations = []
+            for i, item in enumerate(expect):
+                with self.collecting():
+                    expectations.append(self.expectation(item, expect.item_lines[i]))
+            if len(self.errors) > before:
+                continue
             claims.append(
                 Claim(
                     claim_id,
                     raw["says"],
                     section,
-                    expectations,
+                    tuple(expectations),
                     line,
                     frozenset(raw.get("requires", ())),
                 )
@@ -525,6 +608,13 @@ class _Builder:
                 "(write one, or a template that gives one)",
             )
         return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
+
+
+def _yields(raw: MarkedDict) -> Shape:
+    """What a step saves, by its kind: also for a step whose own errors were reported."""
+    if "probe" in raw:
+        return PROBES[raw["probe"]].yields if raw["probe"] in PROBES else any_value()
+    return STOP if "stop" in raw else WAIT if "wait" in raw else COMMAND
 
 
 def _has_template(text: str) -> bool:
