@@ -44,3 +44,16 @@ def fake_runtimes() -> FakeRuntimes:
 
 #: Hostile and broken inputs, fed to the suite by tests/test_corpus.py; never tests themselves.
 collect_ignore = ["corpus"]
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unit tests keep their ledgers and run copies in a directory of their own: a run of them
+    must neither sweep nor count what a real run on this machine leaves (the engine tests do
+    that, on purpose, in the machine's own directory)."""
+    if request.node.get_closest_marker("engine") is None:
+        monkeypatch.setenv("CONTAINER_CLAIMS_HOME", str(tmp_path_factory.mktemp("state")))

@@ -82,6 +82,32 @@ def confine(spec: ContainerSpec) -> list[str]:
     return ["setpriv", f"--bounding-set={kept}", *no_new_privs, "--"]
 
 
+#: The programs that set a container up here, before its command runs.
+_WRAPPERS = frozenset({"unshare", "bwrap", "chroot", "setpriv", "nsenter"})
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children first), as far as they can be read."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        found += map(int, children)
+        todo += map(int, children)
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "unshare"  # gone: not the container's command
+
+
 #: Prefixes of what the wrappers print when they, not the container's command, failed.
 _WRAPPER_ERRORS = ("unshare: ", "chroot: ", "bwrap: ", "setpriv: ", "nsenter: ")
 
@@ -237,8 +263,22 @@ class NamespaceRuntime(Runtime):
         )
         self._processes[name] = process
         self._specs[name] = spec
-        self.init_pid(process.pid)  # started once its first process exists
+        self._wait_for_command(process, name, timeout)
         return CommandOutcome(output=name, status=0)
+
+    @staticmethod
+    def _wait_for_command(process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+        """Return once the container's command runs, not only its first process: until then
+        the wrappers are still setting up its namespaces and root, and an exec entering them
+        would not find the container's root yet. A command that ended counts as started."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None or any(
+                _comm(pid) not in _WRAPPERS for pid in _descendants(process.pid)
+            ):
+                return
+            time.sleep(0.01)
+        raise ObservationError(f"{name}'s command did not start within {timeout:g} s")
 
     def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         done = run_bounded(
