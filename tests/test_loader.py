@@ -625,6 +625,28 @@ INVALID = {
         """,
         ["no field 'exit_code'", "status, took_s"],
     ),
+    "wait-for-output-without-text": (
+        """\
+        section: S
+        steps:
+          - run: {name: bg, detach: true, command: [sleep, "9"]}
+          - wait: {in: bg, until: output}  # <-
+        claims:
+          - {id: a, says: A, expect: [{that: image, equals: x}]}
+        """,
+        ["wait until: output takes 'contains'"],
+    ),
+    "signal-to-a-container-not-running": (
+        """\
+        section: S
+        container: {command: [/bin/bash], tty: true, interactive: true}
+        steps:
+          - signal: {in: main, signal: SIGTERM}  # <-
+        claims:
+          - {id: a, says: A, expect: [{that: image, equals: x}]}
+        """,
+        ["signal takes a container left running by an earlier step", "'main' is not one"],
+    ),
 }
 
 

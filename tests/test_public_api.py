@@ -21,7 +21,7 @@ from container_claims import results
 from container_claims.cli import build_parser
 from container_claims.observations import BUILTINS
 from container_claims.runtimes import KINDS, load_runtimes_file, runtime_class
-from container_claims.scenario.fields import COMMAND, SESSION, STOP, WAIT
+from container_claims.scenario.fields import COMMAND, SESSION, SIGNAL, STOP, WAIT
 from container_claims.scenario.model import CAPABILITIES, OPERATORS
 from container_claims.scenario.probes import PROBES
 
@@ -109,6 +109,7 @@ def test_scenario_vocabulary() -> None:
         "stop-signal",
         "shm-size",
         "no-new-privileges",
+        "logs",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 
@@ -236,6 +237,6 @@ def test_the_readme_documents_every_operator_probe_and_field() -> None:
             if not row
             else [f"{name}.{f}" for f in info.yields.fields if f"`{f}`" not in row]
         )
-    for shape in (COMMAND, SESSION, STOP, WAIT):
+    for shape in (COMMAND, SESSION, STOP, WAIT, SIGNAL):
         missing += [f for f in shape.fields if f"`{f}`" not in table]
     assert missing == []

@@ -270,7 +270,12 @@ class ScenarioRunner:
         if step.kind == "stop":
             return self.runtime.stop(self.names.container(step.target), step.grace, timeout)
         if step.kind == "wait":
-            return self.runtime.wait(self.names.container(step.target), step.until, timeout)
+            contains = self._render(step.contains) if step.contains else ""
+            return self.runtime.wait(
+                self.names.container(step.target), step.until, timeout, contains=contains
+            )
+        if step.kind == "signal":
+            return self.runtime.signal(self.names.container(step.target), step.signal)
         return self._probe(step)
 
     def _probe(self, step: Step) -> Any:

@@ -77,6 +77,9 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
     "exec-runs-beside-the-main-process": ("docker-pid-host", "docker-run/lifecycle"),
     "stop-kills-after-the-grace-period": ("docker-init", "docker-run/lifecycle"),
     "exit-status-is-kept": ("docker-entrypoint", "docker-run/lifecycle"),
+    "pid-1-ignores-sigterm-without-a-handler": ("docker-init", "docker-run/lifecycle"),
+    "detached-output-is-kept": ("docker-entrypoint", "docker-run/lifecycle"),
+    "labels-are-kept-by-the-engine": ("docker-options-ignored", "docker-run/lifecycle"),
 }
 #: Further controls that must also fail a claim (the vfs engine copies the whole image).
 ALSO: list[tuple[str, str, str]] = [

@@ -192,11 +192,16 @@ class Runtime(abc.ABC):
         ``grace`` seconds. ``{"status": exit status, "took_s": seconds}``."""
         raise ObservationError(f"{self.kind} cannot stop a container")
 
-    def wait(self, name: str, until: str, timeout: float) -> dict[str, Any]:
-        """Wait until a detached container is ``running`` or ``exited``: ``{"state",
-        "status", "waited_s"}``. Exited is final, and ends a wait for running too. Raises
-        :class:`ObservationError` when ``timeout`` passes first."""
+    def wait(self, name: str, until: str, timeout: float, *, contains: str = "") -> dict[str, Any]:
+        """Watch a detached container for ``timeout`` seconds at most, until it is ``running``,
+        has ``exited`` (final: it ends a wait for running too), or has printed ``contains``
+        (``output``). ``{"reached", "state", "status", "waited_s"}``: not reaching it within
+        the window is an observation too."""
         raise ObservationError(f"{self.kind} cannot wait for a container")
+
+    def signal(self, name: str, sig: str) -> dict[str, Any]:
+        """Send ``sig`` (``SIGTERM``...) to a detached container's main process."""
+        raise ObservationError(f"{self.kind} cannot signal a container")
 
     @abc.abstractmethod
     def create_volume(self, name: str) -> None:

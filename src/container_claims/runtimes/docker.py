@@ -243,21 +243,34 @@ class DockerRuntime(Runtime):
         state = self.inspect_container(name)
         return {"status": state.get("exit_code"), "took_s": took}
 
-    def wait(self, name: str, until: str, timeout: float) -> dict[str, Any]:
+    def wait(self, name: str, until: str, timeout: float, *, contains: str = "") -> dict[str, Any]:
         began = time.monotonic()
         while True:
             state = self.inspect_container(name)
+            if not state.get("exists"):
+                raise ObservationError(f"{name} is gone: there is nothing to wait for")
             status = "exited" if state.get("status") in ("exited", "dead") else state.get("status")
+            if until == "output":
+                logs = self._cli(["logs", "--", name], timeout=10, what=f"the output of {name}")
+                reached = contains in logs.output or contains in logs.stderr
+            else:
+                reached = status == until
             waited = round(time.monotonic() - began, 3)
-            # Exited is final: waiting longer for "running" cannot change it.
-            if status == until or status == "exited":
+            # Exited is final: no wait for it to run, or to print, can end otherwise.
+            if reached or status == "exited" or waited >= timeout:
                 code = state.get("exit_code") if status == "exited" else None
-                return {"state": status, "status": code, "waited_s": waited}
-            if not state.get("exists") or waited >= timeout:
-                raise ObservationError(
-                    f"{name} was {status or 'gone'}, not {until}, after {waited:g} s"
-                )
+                return {"reached": reached, "state": status, "status": code, "waited_s": waited}
             time.sleep(0.05)
+
+    def signal(self, name: str, sig: str) -> dict[str, Any]:
+        outcome = self._cli(
+            ["kill", f"--signal={sig}", "--", name], timeout=10, what=f"signalling {name}"
+        )
+        self._refusal(outcome, f"to signal {name}")
+        if not outcome.completed or outcome.status != 0:
+            raise ObservationError(f"{sig} was not sent to {name}: {outcome.stderr.strip()}")
+        state = self.inspect_container(name)
+        return {"signal": sig, "state": state.get("status")}
 
     def storage_roots(self) -> list[str]:
         root = self.info().get("root_dir")
@@ -388,6 +401,7 @@ class DockerRuntime(Runtime):
             "exit_code": state.get("ExitCode"),
             "host_pid": state.get("Pid"),
             "hostname": (data.get("Config") or {}).get("Hostname"),
+            "labels": dict((data.get("Config") or {}).get("Labels") or {}),
             "image_id": data.get("Image"),
             "size_rw": data.get("SizeRw"),
             "size_root_fs": data.get("SizeRootFs"),

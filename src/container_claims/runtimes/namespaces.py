@@ -358,17 +358,26 @@ class NamespaceRuntime(Runtime):
         took = round(time.monotonic() - began, 3)
         return {"status": _exit_status(process.returncode), "took_s": took}
 
-    def wait(self, name: str, until: str, timeout: float) -> dict[str, Any]:
+    def wait(self, name: str, until: str, timeout: float, *, contains: str = "") -> dict[str, Any]:
         process = self._detached(name)
         began = time.monotonic()
-        if until == "running" and process.poll() is None:  # running from the start
-            return {"state": "running", "status": None, "waited_s": 0.0}
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise ObservationError(f"{name} still ran after {timeout:g} s") from None
-        waited = round(time.monotonic() - began, 3)
-        return {"state": "exited", "status": _exit_status(process.returncode), "waited_s": waited}
+        if until == "exited" or process.poll() is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=timeout)
+        exited = process.poll() is not None
+        return {
+            "reached": exited == (until == "exited"),
+            "state": "exited" if exited else "running",
+            "status": _exit_status(process.returncode) if exited else None,
+            "waited_s": round(time.monotonic() - began, 3),
+        }
+
+    def signal(self, name: str, sig: str) -> dict[str, Any]:
+        process = self._detached(name)
+        with contextlib.suppress(ProcessLookupError):  # ended already: as docker kill on exited
+            os.kill(self.init_pid(process.pid, timeout=1), getattr(signal, sig))
+        time.sleep(0.05)  # what the signal did, if it acts at once
+        return {"signal": sig, "state": "running" if process.poll() is None else "exited"}
 
     def _detached(self, name: str) -> subprocess.Popen[bytes]:
         process = self._processes.get(name)

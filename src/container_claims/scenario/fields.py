@@ -101,10 +101,18 @@ STOP = mapping(
 
 #: A ``wait`` step.
 WAIT = mapping(
-    "the state a detached container reached",
-    state=text("running or exited"),
+    "the state a detached container reached, or not, within the step's timeout",
+    reached=boolean("whether it got there within the timeout"),
+    state=text("running or exited, when the wait ended"),
     status=number("its exit status once exited (null while it runs)"),
     waited_s=number("seconds waited"),
+)
+
+#: A ``signal`` step.
+SIGNAL = mapping(
+    "a signal sent to a detached container",
+    signal=text("the signal sent"),
+    state=text("running or exited, just after"),
 )
 
 #: The main container's terminal session (``container: save:``, by default ``session``).

@@ -31,6 +31,7 @@ CAPABILITIES = (
     "stop-signal",  # stops a container with a given signal
     "shm-size",  # sizes a container's /dev/shm
     "no-new-privileges",  # keeps a container's processes from gaining privileges (setuid)
+    "logs",  # keeps what a detached container prints, to read (docker logs)
 )
 
 #: The operators of an expectation, and how a report reads each out ("X does not contain Y").
@@ -124,7 +125,7 @@ class MainContainer:
     exit_line: str = "exit"
 
 
-StepKind = Literal["type", "exec", "run", "probe", "stop", "wait"]
+StepKind = Literal["type", "exec", "run", "probe", "stop", "wait", "signal"]
 #: Seconds ``stop`` waits between the stop signal and SIGKILL, as ``docker stop``.
 DEFAULT_GRACE = 10
 
@@ -138,7 +139,9 @@ class Step:
     command: tuple[str, ...] = ()  # exec
     target: str = MAIN  # exec, stop, wait: which container
     grace: int = DEFAULT_GRACE  # stop: seconds before SIGKILL
-    until: str = ""  # wait: running or exited
+    until: str = ""  # wait: running, exited or output
+    contains: str = ""  # wait until output: the text
+    signal: str = ""  # signal: which
     needs: frozenset[str] = frozenset()  # capabilities the container it acts on needed
     spec: ContainerSpec | None = None  # run
     probe: str = ""  # probe: its registered name
@@ -157,8 +160,12 @@ class Step:
             return f"run {' '.join(map(fill, command))}"
         if self.kind == "stop":
             return f"stop {self.target} (SIGKILL after {self.grace} s)"
+        if self.kind == "wait" and self.until == "output":
+            return f"wait until {self.target} prints {fill(self.contains)!r}"
         if self.kind == "wait":
             return f"wait until {self.target} is {self.until}"
+        if self.kind == "signal":
+            return f"signal {self.signal} to {self.target}"
         args = " ".join(
             f"{key}={fill(value) if isinstance(value, str) else value}"
             for key, value in (self.args or {}).items()

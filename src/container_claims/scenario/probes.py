@@ -182,6 +182,7 @@ _CONTAINER = mapping(
     exit_code=number("its main process's exit status, once it exited"),
     host_pid=number("its main process's host PID (0 when it does not run)"),
     hostname=text(),
+    labels=any_value("its labels, by key (the engine's own and the scenario's)"),
     image_id=text(),
     size_rw=number("bytes in its writable layer"),
     size_root_fs=number("bytes of its whole root filesystem"),

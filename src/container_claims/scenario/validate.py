@@ -8,6 +8,7 @@ compile, references to observations that some step saves, unique ids and names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import functools
 import json
@@ -27,6 +28,7 @@ from container_claims.scenario.fields import (
     COMMAND,
     NUMERIC_KINDS,
     SESSION,
+    SIGNAL,
     STOP,
     WAIT,
     FieldError,
@@ -451,7 +453,7 @@ class _Builder:
                 if spec.detach:
                     self.detached.add(spec.name)
             step = Step("run", line, raw.get("save"), spec=spec, timeout=timeout)
-        elif "stop" in raw or "wait" in raw:
+        elif "stop" in raw or "wait" in raw or "signal" in raw:
             step = self.lifecycle_step(raw, line, timeout)
         else:
             name = raw["probe"]
@@ -469,8 +471,8 @@ class _Builder:
         return step
 
     def lifecycle_step(self, raw: MarkedDict, line: int, timeout: float | None) -> Step:
-        """``stop`` or ``wait``: on a container a ``run`` step left running, by its name."""
-        kind = "stop" if "stop" in raw else "wait"
+        """``stop``, ``wait`` or ``signal``: on a container a ``run`` step left running."""
+        kind = next(k for k in ("stop", "wait", "signal") if k in raw)
         value = raw[kind]
         target = value if isinstance(value, str) else value["in"]
         if target not in self.detached:
@@ -481,25 +483,23 @@ class _Builder:
                 f"true and a name); {target!r} is not one (running: {known})",
             )
         needs = self.needs_of(target)
+        step = Step("stop", line, raw.get("save"), target=target, timeout=timeout, needs=needs)
         if kind == "stop":
             grace = DEFAULT_GRACE if isinstance(value, str) else value.get("grace", DEFAULT_GRACE)
-            return Step(
-                "stop",
-                line,
-                raw.get("save"),
-                target=target,
-                grace=grace,
-                timeout=timeout,
-                needs=needs,
-            )
-        return Step(
-            "wait",
-            line,
-            raw.get("save"),
-            target=target,
-            until=value["until"],
-            timeout=timeout,
-            needs=needs,
+            return dataclasses.replace(step, grace=grace)
+        if kind == "signal":
+            return dataclasses.replace(step, kind="signal", signal=value["signal"])
+        until, contains = value["until"], value.get("contains", "")
+        if (until == "output") != bool(contains):
+            raise self.error(line, "wait until: output takes 'contains' (the text), and only it")
+        if contains:
+            self.check_refs(contains, line)
+        return dataclasses.replace(
+            step,
+            kind="wait",
+            until=until,
+            contains=contains,
+            needs=needs | {"logs"} if contains else needs,
         )
 
     def needs_of(self, container: str) -> frozenset[str]:
@@ -614,7 +614,9 @@ def _yields(raw: MarkedDict) -> Shape:
     """What a step saves, by its kind: also for a step whose own errors were reported."""
     if "probe" in raw:
         return PROBES[raw["probe"]].yields if raw["probe"] in PROBES else any_value()
-    return STOP if "stop" in raw else WAIT if "wait" in raw else COMMAND
+    return (
+        STOP if "stop" in raw else WAIT if "wait" in raw else SIGNAL if "signal" in raw else COMMAND
+    )
 
 
 def _has_template(text: str) -> bool:
