@@ -343,11 +343,14 @@ def test_each_option_reaches_docker_as_its_own_flag_with_its_value_after_equals(
         stop_signal="SIGINT",
         shm_size="64m",
         security_opt=("no-new-privileges",),
+        ports=(8080,),
+        network="bridge",
     )
 
     argv = runtime.run_argv(spec, "cc-r-t-main", "img:1")
 
     options = argv[2 : argv.index("--")]
+    assert [o for o in options if o.startswith("--publish")] == ["--publish=127.0.0.1::8080"]
     assert {
         "--hostname=cc-named",
         "--read-only",

@@ -647,6 +647,20 @@ INVALID = {
         """,
         ["signal takes a container left running by an earlier step", "'main' is not one"],
     ),
+    "ports-without-a-network": (
+        """\
+        section: S
+        steps:
+          - run:
+              detach: true
+              name: server
+              ports: [8080]  # <-
+              command: [sleep, "9"]
+        claims:
+          - {id: a, says: A, expect: [{that: image, equals: x}]}
+        """,
+        ["ports are published from a network: add network: bridge"],
+    ),
 }
 
 

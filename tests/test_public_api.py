@@ -110,6 +110,7 @@ def test_scenario_vocabulary() -> None:
         "shm-size",
         "no-new-privileges",
         "logs",
+        "ports",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

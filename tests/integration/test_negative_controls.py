@@ -80,6 +80,7 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
     "pid-1-ignores-sigterm-without-a-handler": ("docker-init", "docker-run/lifecycle"),
     "detached-output-is-kept": ("docker-entrypoint", "docker-run/lifecycle"),
     "labels-are-kept-by-the-engine": ("docker-options-ignored", "docker-run/lifecycle"),
+    "published-port-reaches-the-container": ("docker-options-ignored", "docker-run/lifecycle"),
 }
 #: Further controls that must also fail a claim (the vfs engine copies the whole image).
 ALSO: list[tuple[str, str, str]] = [

@@ -9,9 +9,12 @@ through ``ctx.defer`` when the scenario ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -331,3 +334,29 @@ def _host_path(mount: dict[str, Any], host_mounts: list[dict[str, Any]]) -> str 
             rest = mount["root"][len(host["root"].rstrip("/")) :]
             return os.path.normpath(f"{host['point']}/{rest}")
     return None
+
+
+def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
+    """Connect to ``127.0.0.1:port`` and read what comes back (at most 64 KiB).
+
+    Loopback of the machine the suite runs on, never another address: a published port is
+    seen where the engine publishes it. For 5 s, a refused connection, or one closed before
+    anything came back, is tried again: a proxy in front of the container (docker-proxy)
+    accepts at once, while the server behind it may still be starting.
+    """
+    if not 0 < port < 65536:
+        raise ObservationError(f"port {port} is not a TCP port")
+    deadline = time.monotonic() + 5
+    connected, received = False, b""
+    while not received and time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+                connected = True
+                with contextlib.suppress(TimeoutError):
+                    while len(received) < 65536 and (chunk := connection.recv(4096)):
+                        received += chunk
+        except OSError:
+            pass
+        if not received:
+            time.sleep(0.1)
+    return {"connected": connected, "received": received.decode(errors="replace")}

@@ -156,6 +156,8 @@ class DockerRuntime(Runtime):
         argv += [f"--cap-drop={cap}" for cap in spec.cap_drop]
         argv += [f"--security-opt={option}" for option in spec.security_opt]
         argv += [f"--label={key}={value}" for key, value in spec.labels]
+        # Loopback only, at a host port the engine picks: nothing listens beyond this machine.
+        argv += [f"--publish=127.0.0.1::{port}" for port in spec.ports]
         for key, value in spec.env:
             argv.append(f"--env={key}={value}")
         for volume, path in spec.volumes:
@@ -402,6 +404,11 @@ class DockerRuntime(Runtime):
             "host_pid": state.get("Pid"),
             "hostname": (data.get("Config") or {}).get("Hostname"),
             "labels": dict((data.get("Config") or {}).get("Labels") or {}),
+            "ports": {
+                port.split("/")[0]: int(bound[0]["HostPort"])
+                for port, bound in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items()
+                if bound and port.endswith("/tcp")
+            },
             "image_id": data.get("Image"),
             "size_rw": data.get("SizeRw"),
             "size_root_fs": data.get("SizeRootFs"),

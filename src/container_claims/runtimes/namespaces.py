@@ -183,6 +183,7 @@ class NamespaceRuntime(Runtime):
                         ("stop-signal", spec.stop_signal),
                         ("shm-size", spec.shm_size),
                         ("no-new-privileges", spec.security_opt),
+                        ("ports", spec.ports),
                     )
                 ),
             )

@@ -32,6 +32,7 @@ CAPABILITIES = (
     "shm-size",  # sizes a container's /dev/shm
     "no-new-privileges",  # keeps a container's processes from gaining privileges (setuid)
     "logs",  # keeps what a detached container prints, to read (docker logs)
+    "ports",  # publishes a container's ports on the host's loopback
 )
 
 #: The operators of an expectation, and how a report reads each out ("X does not contain Y").
@@ -92,6 +93,7 @@ class ContainerSpec:
     stop_signal: str | None = None
     shm_size: str | None = None
     security_opt: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()  # published on 127.0.0.1, at a host port the engine picks
 
     def capabilities(self) -> frozenset[str]:
         """What a runtime must honour to start this spec as written (never dropped silently)."""
@@ -113,6 +115,7 @@ class ContainerSpec:
                 (self.stop_signal, "stop-signal"),
                 (self.shm_size, "shm-size"),
                 (self.security_opt, "no-new-privileges"),
+                (self.ports, "ports"),
             )
             if used
         )

@@ -183,6 +183,7 @@ _CONTAINER = mapping(
     host_pid=number("its main process's host PID (0 when it does not run)"),
     hostname=text(),
     labels=any_value("its labels, by key (the engine's own and the scenario's)"),
+    ports=any_value("its published TCP ports: container port -> host port on 127.0.0.1"),
     image_id=text(),
     size_rw=number("bytes in its writable layer"),
     size_root_fs=number("bytes of its whole root filesystem"),
@@ -268,6 +269,16 @@ PROBES: dict[str, ProbeInfo] = {
         summary="the kernel's limit (memory bytes or pids) on a container's process, cgroup v1 "
         "or v2",
         yields=output("bytes or a count, or max"),
+    ),
+    "host.tcp_read": ProbeInfo(
+        f"{_HOST}:tcp_read",
+        args={"port": Arg("integer", minimum=1)},
+        summary="connects to a port of the host's 127.0.0.1 (loopback only) and reads what "
+        "comes back, up to 64 KiB",
+        yields=mapping(
+            connected=boolean("whether a connection was made within 5 s"),
+            received=text("what came back before the peer closed (or 2 s passed)"),
+        ),
     ),
     "host.find_file": ProbeInfo(
         f"{_HOST}:find_file",

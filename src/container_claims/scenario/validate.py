@@ -87,6 +87,7 @@ _SPEC_FIELDS = [
     "stop_signal",
     "shm_size",
     "security_opt",
+    "ports",
 ]
 
 
@@ -366,8 +367,12 @@ class _Builder:
         values["volumes"] = tuple(block.get("volumes", {}).items())
         values["env"] = tuple(block.get("env", {}).items())
         values["labels"] = tuple(block.get("labels", {}).items())
-        for key in ("tmpfs", "cap_add", "cap_drop", "security_opt"):
+        for key in ("tmpfs", "cap_add", "cap_drop", "security_opt", "ports"):
             values[key] = tuple(block.get(key, ()))
+        if values["ports"] and values.get("network", "none") == "none":
+            raise self.error(
+                line_of_key("ports"), "ports are published from a network: add network: bridge"
+            )
         if values.get("stdin") is not None and not values.get("interactive"):
             raise self.error(
                 line_of_key("stdin"), "'stdin' needs 'interactive: true' to reach the container"
