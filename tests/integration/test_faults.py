@@ -344,15 +344,25 @@ def test_a_scenario_starts_its_containers_once_per_runtime_whatever_n_is(
     engine: None, tmp_path: Path
 ) -> None:
     def starts(*extra: str) -> dict[str, int]:
-        since = docker("info", "--format", "{{json .SystemTime}}").strip().strip('"')
-        run = run_suite("scenarios", "--runtime", "docker", *extra, tmp=tmp_path)
+        # Events are streamed while the run goes: the engine keeps only its last 256 events
+        # for a later --since query, fewer than a run of both packs makes.
+        events = subprocess.Popen(
+            [
+                "docker", "events", "--filter", f"label={RUN_LABEL}", "--filter", "event=start",
+                "--format", "{{.Actor.Attributes.name}}",
+            ],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            time.sleep(0.5)  # subscribed before the first container starts
+            run = run_suite("scenarios", "--runtime", "docker", *extra, tmp=tmp_path)
+            time.sleep(0.5)  # the last start event delivered
+        finally:
+            events.terminate()  # the process we started, by its PID
+            streamed, _ = events.communicate(timeout=10)
         assert run.data.get("results"), run.output[-3000:]
-        until = docker("info", "--format", "{{json .SystemTime}}").strip().strip('"')
-        names = docker(
-            "events", "--since", since, "--until", until,
-            "--filter", f"label={RUN_LABEL}={run.data['run_id']}", "--filter", "event=start",
-            "--format", "{{.Actor.Attributes.name}}",
-        ).split()  # fmt: skip
+        prefix = f"cc-{run.data['run_id']}-"
+        names = [name for name in streamed.split() if name.startswith(prefix)]
         counted: dict[str, int] = {}
         for name in names:
             if "-preflight-" in name:  # one first container per process and runtime
