@@ -160,35 +160,10 @@ class NamespaceRuntime(Runtime):
 
     def argv(self, spec: ContainerSpec) -> list[str]:
         # Capabilities keep claims that need these from running here; this is the last guard.
-        unsupported = [
-            what
-            for what, used in (
-                ("volumes", spec.volumes),
-                ("memory", spec.memory),
-                ("pids_limit", spec.pids_limit),
-                ("cpus", spec.cpus),
-                ("a network", spec.network != "none"),
-                ("another image", spec.image not in (None, self.image)),
-                ("a working directory", spec.workdir and "workdir" not in self.capabilities),
-                ("another user", spec.user and "user" not in self.capabilities),
-                *(
-                    (capability.replace("-", " "), used and capability not in self.capabilities)
-                    for capability, used in (
-                        ("hostname", spec.hostname),
-                        ("read-only", spec.read_only),
-                        ("tmpfs", spec.tmpfs),
-                        ("capabilities", spec.cap_add or spec.cap_drop),
-                        ("init", spec.init),
-                        ("labels", spec.labels),
-                        ("stop-signal", spec.stop_signal),
-                        ("shm-size", spec.shm_size),
-                        ("no-new-privileges", spec.security_opt),
-                        ("ports", spec.ports),
-                    )
-                ),
-            )
-            if used
-        ]
+        needed = set(spec.capabilities())
+        if spec.image in (None, self.image):
+            needed.discard("images")  # the one root filesystem there is
+        unsupported = sorted(needed - self.capabilities)
         if unsupported:
             raise ObservationError(f"{self.kind} cannot give a container {', '.join(unsupported)}")
         binary = shutil.which(self.config.binary)
