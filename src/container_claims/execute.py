@@ -331,10 +331,8 @@ class ScenarioRunner:
         values = render_data(dataclasses.asdict(spec), self.observations)
         for field_name, problem in spec_problems(values, allow_host_access=self.allow_host_access):
             raise ObservationError(f"not started: {field_name}: {problem}")
-        values["command"] = tuple(values["command"]) if values["command"] else None
-        values["volumes"] = tuple((self.names.volumes[v], p) for v, p in values["volumes"])
-        values["env"] = tuple(tuple(pair) for pair in values["env"])
-        return ContainerSpec(**values)
+        values["volumes"] = [(self.names.volumes[v], p) for v, p in values["volumes"]]
+        return ContainerSpec.from_values(values)
 
     def _defer(self, cleanup: Callable[[], object]) -> None:
         self._cleanups.append(cleanup)

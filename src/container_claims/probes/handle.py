@@ -170,7 +170,8 @@ class HostHandle:
         result = self.host.run(command, *args)
         if result.rc != 0:
             said = result.stderr.strip().splitlines()
-            raise OSError(errno.EIO, said[-1] if said else f"exit status {result.rc}", args[-1])
+            where = args[-1] if args else command
+            raise OSError(errno.EIO, said[-1] if said else f"exit status {result.rc}", where)
         return bytes(result.stdout_bytes)
 
     def _line(self, command: str) -> str:

@@ -137,10 +137,6 @@ class DockerRuntime(Runtime):
             ("--memory", spec.memory),
             ("--pids-limit", spec.pids_limit),
             ("--cpus", spec.cpus),
-        ):
-            if value is not None:
-                argv.append(f"{flag}={value}")
-        for flag, value in (
             ("--hostname", spec.hostname),
             ("--stop-signal", spec.stop_signal),
             ("--shm-size", spec.shm_size),
@@ -242,16 +238,13 @@ class DockerRuntime(Runtime):
         self._refusal(outcome, f"to stop {name}")
         if not outcome.completed or outcome.status != 0:
             raise ObservationError(f"{name} was not stopped: {outcome.detail or outcome.stderr}")
-        state = self.inspect_container(name)
-        return {"status": state.get("exit_code"), "took_s": took}
+        _, code = self._state(name)
+        return {"status": code, "took_s": took}
 
     def wait(self, name: str, until: str, timeout: float, *, contains: str = "") -> dict[str, Any]:
         began = time.monotonic()
         while True:
-            state = self.inspect_container(name)
-            if not state.get("exists"):
-                raise ObservationError(f"{name} is gone: there is nothing to wait for")
-            status = "exited" if state.get("status") in ("exited", "dead") else state.get("status")
+            status, code = self._state(name)
             if until == "output":
                 logs = self._cli(["logs", "--", name], timeout=10, what=f"the output of {name}")
                 reached = contains in logs.output or contains in logs.stderr
@@ -260,7 +253,7 @@ class DockerRuntime(Runtime):
             waited = round(time.monotonic() - began, 3)
             # Exited is final: no wait for it to run, or to print, can end otherwise.
             if reached or status == "exited" or waited >= timeout:
-                code = state.get("exit_code") if status == "exited" else None
+                code = code if status == "exited" else None
                 return {"reached": reached, "state": status, "status": code, "waited_s": waited}
             time.sleep(0.05)
 
@@ -271,8 +264,20 @@ class DockerRuntime(Runtime):
         self._refusal(outcome, f"to signal {name}")
         if not outcome.completed or outcome.status != 0:
             raise ObservationError(f"{sig} was not sent to {name}: {outcome.stderr.strip()}")
-        state = self.inspect_container(name)
-        return {"signal": sig, "state": state.get("status")}
+        return {"signal": sig, "state": self._state(name)[0]}
+
+    def _state(self, name: str) -> tuple[str, int | None]:
+        """``(running|exited|created..., exit code)`` of a container, from inspect alone: no
+        size listing, so polling it is cheap."""
+        import docker
+
+        try:
+            data = self._engine(f"container {name}", self.client().api.inspect_container, name)
+        except docker.errors.NotFound:
+            raise ObservationError(f"{name} is gone: there is nothing to watch") from None
+        state = data.get("State") or {}
+        status = str(state.get("Status"))
+        return ("exited" if status == "dead" else status), state.get("ExitCode")
 
     def storage_roots(self) -> list[str]:
         root = self.info().get("root_dir")

@@ -352,7 +352,6 @@ class NamespaceRuntime(Runtime):
         process = self._detached(name)
         with contextlib.suppress(ProcessLookupError):  # ended already: as docker kill on exited
             os.kill(self.init_pid(process.pid, timeout=1), getattr(signal, sig))
-        time.sleep(0.05)  # what the signal did, if it acts at once
         return {"signal": sig, "state": "running" if process.poll() is None else "exited"}
 
     def _detached(self, name: str) -> subprocess.Popen[bytes]:

@@ -138,7 +138,7 @@ def resolve_shape(shape: Shape, path: str) -> Shape:
     Raises :class:`FieldError` naming the first part that does not exist.
     """
     current, walked = shape, list[str]()
-    for part in [p for p in path.split(".") if p] if path else []:
+    for part in path.split(".") if path else []:
         if current.kind == "any":
             return current
         if current.kind == "list" and current.items is not None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,24 @@ class ContainerSpec:
     shm_size: str | None = None
     security_opt: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()  # published on 127.0.0.1, at a host port the engine picks
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> ContainerSpec:
+        """A spec from plain data (a scenario's YAML, or a spec with its templates filled in):
+        keys that are no field are left out, lists become tuples, and the mappings of the
+        paired fields (``env``, ``volumes``, ``labels``) become pairs."""
+        kept: dict[str, Any] = {}
+        for spec_field in dataclasses.fields(cls):
+            if spec_field.name not in values:
+                continue
+            value = values[spec_field.name]
+            if spec_field.name == "command":
+                value = tuple(value) if value else None
+            elif isinstance(spec_field.default, tuple):
+                items = value.items() if isinstance(value, Mapping) else value
+                value = tuple(tuple(i) if isinstance(i, list | tuple) else i for i in items)
+            kept[spec_field.name] = value
+        return cls(**kept)
 
     def capabilities(self) -> frozenset[str]:
         """What a runtime must honour to start this spec as written (never dropped silently)."""

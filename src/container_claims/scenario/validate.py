@@ -60,36 +60,6 @@ from container_claims.scenario.model import (
 from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
 
-_SPEC_FIELDS = [
-    "image",
-    "command",
-    "tty",
-    "interactive",
-    "remove",
-    "user",
-    "workdir",
-    "memory",
-    "pids_limit",
-    "cpus",
-    "network",
-    "volumes",
-    "env",
-    "stdin",
-    "detach",
-    "name",
-    "hostname",
-    "read_only",
-    "tmpfs",
-    "cap_add",
-    "cap_drop",
-    "init",
-    "labels",
-    "stop_signal",
-    "shm_size",
-    "security_opt",
-    "ports",
-]
-
 
 @functools.cache
 def schema() -> dict[str, Any]:
@@ -272,8 +242,8 @@ class _Builder:
         if "container" in doc:
             block = doc["container"]
             self.containers.add(MAIN)
+            spec = ContainerSpec(tty=True, interactive=True)  # stands in for a spec in error
             with self.collecting():  # a bad spec is reported; its steps are still checked
-                spec = ContainerSpec(tty=True, interactive=True)
                 spec = self.spec(block, block.line)
             main = MainContainer(
                 spec=spec, save=block.get("save", "session"), exit_line=block.get("exit", "exit")
@@ -361,23 +331,16 @@ class _Builder:
             block, allow_host_access=self.allow_host_access, skip=templated
         ):
             raise self.error(line_of_key(key), problem)
-        values = {key: block[key] for key in _SPEC_FIELDS if key in block}
-        if "command" in values:
-            values["command"] = tuple(values["command"])
-        values["volumes"] = tuple(block.get("volumes", {}).items())
-        values["env"] = tuple(block.get("env", {}).items())
-        values["labels"] = tuple(block.get("labels", {}).items())
-        for key in ("tmpfs", "cap_add", "cap_drop", "security_opt", "ports"):
-            values[key] = tuple(block.get(key, ()))
-        if values["ports"] and values.get("network", "none") == "none":
+        spec = ContainerSpec.from_values(block)
+        if spec.ports and spec.network == "none":
             raise self.error(
                 line_of_key("ports"), "ports are published from a network: add network: bridge"
             )
-        if values.get("stdin") is not None and not values.get("interactive"):
+        if spec.stdin is not None and not spec.interactive:
             raise self.error(
                 line_of_key("stdin"), "'stdin' needs 'interactive: true' to reach the container"
             )
-        return ContainerSpec(**values)
+        return spec
 
     def steps(
         self, items: MarkedList | tuple[()], section: str, main: MainContainer | None
