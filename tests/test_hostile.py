@@ -467,3 +467,35 @@ def test_removal_already_in_progress_or_gone_is_done() -> None:
     runtime._gone_is_done("container x", gone)
     with pytest.raises(ObservationError, match="being used"):
         runtime._gone_is_done("image y", conflict)
+
+
+WATCHED = """\
+section: Lifecycle
+steps:
+  - run: {name: bg, detach: true, command: [sleep, "600"]}
+  - wait: {in: bg, until: exited}
+    timeout: 60
+    save: watched
+claims:
+  - id: keeps-running
+    says: It keeps running for a minute.
+    expect:
+      - that: watched.reached
+        equals: false
+"""
+
+
+def test_a_wait_the_deadline_cut_short_is_no_observation(project: Project) -> None:
+    _script(project, waits_in_vain=True)
+    project.scenario("watched.yaml", WATCHED)
+
+    project.run()  # the whole minute watched: observed
+    assert project.verdicts() == {"keeps-running": "pass"}
+
+    project.run("--runtime-deadline", "5")  # a few seconds of the minute: not observed
+    (record,) = project.json()["results"]
+    assert record["verdict"] == "error"
+    assert (
+        "the deadline left" in record["message"]
+        and "of the 60 s this wait watches" in (record["message"])
+    )

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +101,11 @@ def _step_capabilities(step: Step) -> Iterable[str]:
         yield "exec"
     elif step.kind == "run" and step.spec is not None:
         yield from step.spec.capabilities()
+
+
+def _cut_short(watched: Mapping[str, Any]) -> bool:
+    """Whether a wait ended on its time, not on what it watched for (or on an exit, final)."""
+    return not watched["reached"] and watched["state"] != "exited"
 
 
 def _require_whole(outcome: CommandOutcome) -> None:
@@ -240,9 +245,14 @@ class ScenarioRunner:
                     f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}"
                 )
             wanted = step.timeout or DEFAULT_TIMEOUT + (step.grace if step.kind == "stop" else 0)
-            value = self._do(step, self._timeout(wanted))
+            timeout = self._timeout(wanted)
+            value = self._do(step, timeout)
             if isinstance(value, CommandOutcome):
                 _require_whole(value)
+            if step.kind == "wait" and timeout < wanted and _cut_short(value):
+                raise ObservationError(
+                    f"the deadline left {timeout:.1f} s of the {wanted:g} s this wait watches"
+                )
         except ObservationError as exc:
             value = exc
         if step.save:

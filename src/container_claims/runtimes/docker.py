@@ -247,6 +247,9 @@ class DockerRuntime(Runtime):
             status, code = self._state(name)
             if until == "output":
                 logs = self._cli(["logs", "--", name], timeout=10, what=f"the output of {name}")
+                self._refusal(logs, f"the output of {name}")
+                if not logs.completed or logs.truncated:  # not all of it was read
+                    raise ObservationError(f"the output of {name} was not read whole")
                 reached = contains in logs.output or contains in logs.stderr
             else:
                 reached = status == until

@@ -117,6 +117,13 @@ class FakeRuntime(Runtime):
         self.log.append(f"exec {' '.join(command)}")
         return _outcome(self.script.get("exec", {}).get(" ".join(command), ""))
 
+    def wait(self, name: str, until: str, timeout: float, *, contains: str = "") -> dict[str, Any]:
+        """Reached at once, or (``waits_in_vain`` in the script) never, the window used up."""
+        self.log.append(f"wait {name} {until}")
+        if self.script.get("waits_in_vain"):
+            return {"reached": False, "state": "running", "status": None, "waited_s": timeout}
+        return {"reached": True, "state": until, "status": None, "waited_s": 0.0}
+
     def create_volume(self, name: str) -> None:
         self.log.append(f"volume {name}")
 
