@@ -368,7 +368,7 @@ def test_markdown_tables_keep_their_shape_whatever_the_text() -> None:
     for table in tables:
         assert len({len(row) for row in table}) == 1, table
     runtimes_table, first, second = tables
-    assert [len(runtimes_table[0]), len(first[0])] == [8, 3]
+    assert [len(runtimes_table[0]), len(first[0])] == [9, 3]
     assert first[2] == [" `a` Pipes \\| and newlines \\| inside ", " pass ", " **FAIL** "]
     assert second[2] == [" `b` b says. ", " **ERROR** ", " – "]
     assert "### Second \\| section" in markdown

@@ -84,6 +84,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "become errors.",
     )
     group.addoption(
+        "--expect",
+        action="append",
+        default=[],
+        dest="claims_expect",
+        metavar="FILE",
+        help="expected verdicts (a reviewed YAML file of accepted fails and errors, each with "
+        "its reason): a result as expected does not fail the run (xfail); one no longer as "
+        "expected does (strict). Repeat for several files; the first matching entry wins.",
+    )
+    group.addoption(
         "--claims-json",
         dest="claims_json",
         metavar="FILE",

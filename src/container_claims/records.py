@@ -17,7 +17,7 @@ import pytest
 
 from container_claims.collect import ClaimItem, InvalidScenario, input_error_record
 from container_claims.errors import ClaimsError
-from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS
+from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS
 from container_claims.session import RECORD
 
 
@@ -33,8 +33,36 @@ def pytest_runtest_makereport(
         call.when == "call" or (call.when == "setup" and not report.passed)
     ):
         message = _one_line(item, call, report)
-        setattr(report, RECORD, _record(item, call, report, message))
+        record = _record(item, call, report, message)
+        expectation = item.session_state.expectations.judge(
+            record["claim"], record["runtime"], record["verdict"]
+        )
+        if expectation is not None:
+            record["expectation"] = expectation
+            _as_expected(report, record, expectation)
+        setattr(report, RECORD, record)
     return report
+
+
+def _as_expected(
+    report: pytest.TestReport, record: dict[str, Any], expectation: dict[str, Any]
+) -> None:
+    """The report as pytest's xfail would make it: an expected fail or error is an xfail with
+    the entry's reason; a claim no longer as expected fails, as a strict XPASS does, so -rx,
+    -rX, JUnit and --lf read it as they read pytest's own."""
+    entry = f"expected {expectation['verdict']} ({expectation['where']})"
+    if expectation["status"] == EXPECTED:
+        report.outcome = "skipped"
+        report.wasxfail = f"{expectation['reason']} ({entry})"
+        return
+    verdict = record["verdict"]
+    words = f"no longer as expected: {verdict} where {entry}; update the file"
+    if verdict == PASS:
+        report.outcome, report.longrepr = "failed", f"[XPASS(strict)] {words}"
+    elif verdict == NOT_APPLICABLE:
+        report.outcome, report.longrepr = "failed", f"{words} ({record['message']})"
+    else:  # a fail where an error was expected, or the other way round: it fails as it is
+        report.sections.append(("container-claims", words))
 
 
 def _one_line(item: ClaimItem, call: pytest.CallInfo[None], report: pytest.TestReport) -> str:

@@ -11,7 +11,7 @@ import json
 import os
 import platform
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,10 @@ from typing import Any
 
 PASS, FAIL, NOT_APPLICABLE, ERROR = "pass", "fail", "not-applicable", "error"
 VERDICTS = (PASS, FAIL, NOT_APPLICABLE, ERROR)
+
+#: How a verdict meets the expectations file (``--expect``): accepted there, or no longer the
+#: verdict its entry accepts. A record's ``expectation`` carries it, with the entry's reason.
+EXPECTED, UNEXPECTED = "expected", "unexpected"
 
 #: Exit codes of ``container-claims run`` (and of pytest when it ran claims).
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNOBSERVED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -36,6 +40,24 @@ def exit_code(verdicts: Iterable[str], *, input_errors: int = 0) -> int:
     return EXIT_OK
 
 
+def worst(codes: Iterable[int]) -> int:
+    """The exit code that says most: bad input, then could-not-observe, then a failure."""
+    rank = [EXIT_OK, EXIT_FAILED, EXIT_UNOBSERVED, EXIT_INPUT, EXIT_INTERRUPTED]
+    return max(codes, key=lambda code: rank.index(code) if code in rank else len(rank))
+
+
+def gate_verdict(record: Mapping[str, Any]) -> str:
+    """The verdict a record counts as for the exit code: an expected one as a pass, one that
+    is no longer as expected as a fail (pytest's strict XPASS) unless it is worse already."""
+    verdict = str(record["verdict"])
+    expectation = record.get("expectation")
+    if not isinstance(expectation, Mapping):
+        return verdict
+    if expectation.get("status") == EXPECTED:
+        return PASS
+    return FAIL if verdict in (PASS, NOT_APPLICABLE) else verdict
+
+
 @dataclass
 class Results:
     """Everything one run found, ready to be written as JSON."""
@@ -48,6 +70,8 @@ class Results:
     #: Terminal transcripts, once per scenario and runtime; evidence refers to them by key.
     transcripts: dict[str, str] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: The expectations files the verdicts were checked against, and their stale entries.
+    expectations: dict[str, Any] | None = None
 
     def add(self, record: dict[str, Any]) -> None:
         """One claim's record; a transcript it carries is kept once, under its reference."""
@@ -65,7 +89,7 @@ class Results:
         )
 
     def exit_code(self) -> int:
-        return exit_code((r["verdict"] for r in self.results), input_errors=len(self.input_errors))
+        return exit_code(map(gate_verdict, self.results), input_errors=len(self.input_errors))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,7 +107,8 @@ class Results:
             "results": sorted(self.results, key=lambda r: (r["file"], r["line"], self._rank(r))),
             "input_errors": self.input_errors,
             "transcripts": self.transcripts,
-            "summary": dict(Counter(r["verdict"] for r in self.results)),
+            "summary": summary(self.results),
+            **({"expectations": self.expectations} if self.expectations is not None else {}),
         }
 
     def write(self, path: Path) -> None:
@@ -91,6 +116,25 @@ class Results:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
         os.replace(tmp, path)  # a reader never sees half a file
+
+
+def summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Verdict counts; with expectations, also those accepted (by verdict) and those no longer
+    as expected, counted apart."""
+    records = list(records)
+    counts: dict[str, Any] = dict(Counter(r["verdict"] for r in records))
+    standing = [r["expectation"] for r in records if isinstance(r.get("expectation"), Mapping)]
+    if standing:
+        counts[EXPECTED] = dict(
+            Counter(
+                r["verdict"]
+                for r in records
+                if isinstance(r.get("expectation"), Mapping)
+                and r["expectation"].get("status") == EXPECTED
+            )
+        )
+        counts[UNEXPECTED] = sum(1 for e in standing if e.get("status") == UNEXPECTED)
+    return counts
 
 
 def _boot_id() -> str | None:

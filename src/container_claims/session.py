@@ -22,6 +22,7 @@ import pytest
 from container_claims import ledger
 from container_claims.errors import InputError, ObservationError
 from container_claims.execute import ScenarioResult, ScenarioRunner
+from container_claims.expectations import Expectations, load_expectations
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.probes.handle import HostHandle
 from container_claims.results import Results
@@ -34,6 +35,14 @@ SESSION = pytest.StashKey["ClaimsSession"]()
 RECORD = "container_claims"
 #: Key of an input error's record that tells it from a verdict's.
 INPUT_ERROR = "input_error"
+
+
+def _expectations(config: pytest.Config) -> Expectations:
+    """The expectations files of ``--expect``, read in every process; a bad one is a usage error."""
+    try:
+        return load_expectations([Path(p) for p in config.getoption("claims_expect")])
+    except InputError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 class Choice:
@@ -65,6 +74,7 @@ class ClaimsSession:
         self.image: str = config.getoption("claims_image") or DEFAULT_IMAGE
         self.allow_host_access: bool = config.getoption("claims_allow_host_access")
         self.results = Results(run_id=self.run_id)
+        self.expectations = _expectations(config)
         run_deadline = config.getoption("claims_run_deadline")
         self.run_deadline = time.monotonic() + run_deadline if run_deadline else None
         self.leftovers: list[str] = []  # what the end of the run could not remove
@@ -165,11 +175,13 @@ class ClaimsSession:
         if runtime.name not in self._runtime_info:
             try:
                 versions, image = runtime.version(), runtime.describe_image()
+                environment = runtime.environment()
             except ObservationError as exc:
-                versions, image = {"error": str(exc)}, {}
+                versions, image, environment = {"error": str(exc)}, {}, {}
             self._runtime_info[runtime.name] = {
                 **runtime.config.to_json(),
                 "version": versions,
+                "environment": environment,
                 "image": image,
                 "capabilities": sorted(runtime.capabilities),
             }
@@ -269,6 +281,8 @@ class ClaimsSession:
         if self.results.results or self.results.input_errors:
             if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
                 session.exitstatus = self.results.exit_code()
+            if self.expectations:
+                self.results.expectations = self.expectations.to_json(self.results.results)
             path = self.config.getoption("claims_json")
             if path:
                 self.results.write(Path(path))
@@ -307,12 +321,15 @@ class ClaimsSession:
             self.results.results or self.results.input_errors or self.swept or self.leftovers
         ):
             return
-        from container_claims.report.terminal import summary_lines
+        from container_claims.report.terminal import expectation_lines, summary_lines
 
         terminalreporter.section("container-claims")
         if self.results.results:
-            for line in summary_lines(self.results.to_json()):
+            data = self.results.to_json()
+            for line in summary_lines(data):
                 terminalreporter.write_line(line)
+            for line in expectation_lines(data):
+                terminalreporter.write_line(line, yellow=True)
         for error in self.results.input_errors:
             terminalreporter.write_line(f"invalid: {error['message']}", red=True)
         for line in self.swept:

@@ -39,7 +39,7 @@ from container_claims.report.model import (
     truncate,
     value_text,
 )
-from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS
+from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS, UNEXPECTED
 
 #: Verdict -> (glyph, label). The label is what a reader (and a screen reader) gets; the glyph
 #: and the colour only repeat it.
@@ -205,6 +205,16 @@ class Other:
 
 
 @dataclass(frozen=True)
+class ExpectationView:
+    """What the expectations file says of a verdict: accepted, or no longer as it says."""
+
+    label: str
+    words: str
+    where: str
+    link: str
+
+
+@dataclass(frozen=True)
 class Evidence:
     """A cell's panel: why, the checks, the observations, the terminal transcript."""
 
@@ -214,6 +224,7 @@ class Evidence:
     runtime: str
     badge: Badge
     says: str
+    expectation: ExpectationView | None
     facts: str
     others: list[Other]
     message_label: str
@@ -320,10 +331,12 @@ def _totals(counts: Mapping[str, int]) -> list[Count]:
         for verdict in LABELS
         if counts.get(verdict)
     ]
+    if counts.get(EXPECTED):
+        shown.append(Count("fail expected", counts[EXPECTED], "as expected"))
     return shown + [
         Count("none", count, verdict)
         for verdict, count in counts.items()
-        if verdict not in LABELS and count
+        if verdict not in (*LABELS, EXPECTED) and count
     ]
 
 
@@ -389,9 +402,19 @@ def _sources_of(comparison: Comparison, runtime: str) -> list[str]:
 # -- the matrix ---------------------------------------------------------------------------------
 
 
-def _badge(verdict: str | None) -> Badge:
+def _badge(verdict: str | None, standing: str = "") -> Badge:
+    """A verdict's badge; ``standing`` is what an expectations file says of it (its status:
+    expected, or no longer as expected), shown in words, not by colour alone."""
     glyph, label = LABELS.get(verdict or "", NOT_RUN if verdict is None else ("?", verdict or ""))
+    if standing == EXPECTED:
+        return Badge(f"{_css(verdict)} expected", glyph, f"{label} · expected")
+    if standing == UNEXPECTED:
+        return Badge(f"{_css(verdict)} unexpected", glyph, f"{label} · no longer as expected")
     return Badge(_css(verdict), glyph, label)
+
+
+def _standing(cell: Cell) -> str:
+    return str(cell.expectation.get("status", ""))
 
 
 def _css(verdict: str | None) -> str:
@@ -402,7 +425,15 @@ def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
     runtimes = comparison.runtimes
     return Matrix(
         legend=[(_badge(verdict), MEANINGS[verdict]) for verdict in LABELS]
-        + [(_badge(None), "no result for this claim on this runtime")],
+        + [(_badge(None), "no result for this claim on this runtime")]
+        + (
+            [
+                (_badge(FAIL, EXPECTED), "a known deviation the expectations file accepts"),
+                (_badge(PASS, UNEXPECTED), "no longer the verdict the expectations file says"),
+            ]
+            if any(cell.expectation for cell in comparison.cells.values())
+            else []
+        ),
         width=22 + 14 * len(runtimes),
         span=max(len(runtimes), 1),
         across=len(runtimes) + 1,
@@ -457,10 +488,14 @@ def _cell(
         claim=claim.id,
         runtime=runtime,
         verdict=verdict,
-        css=_css(verdict),
-        badge=_badge(verdict),
+        css=f"{_css(verdict)} {_standing(cell)}".strip(),
+        badge=_badge(verdict, _standing(cell)),
         panel=panel,
-        hint=reason(cell, limit=110) if verdict != PASS else "",
+        hint=_t(f"expected: {cell.expectation.get('reason', '')}", 110)
+        if cell.expected
+        else reason(cell, limit=110)
+        if verdict != PASS
+        else "",
         evidence=_evidence(comparison, claim, runtime, cell, panel, ids),
     )
 
@@ -476,7 +511,7 @@ def _evidence(
     if len(comparison.sources) > 1:
         facts.append(f"from {cell.source.name}")
     others = [
-        Other(name, _badge(other.verdict), ids.cell(claim.id, name))
+        Other(name, _badge(other.verdict, _standing(other)), ids.cell(claim.id, name))
         for name in comparison.runtimes
         if name != runtime and (other := comparison.cell(claim.id, name)) is not None
     ]
@@ -488,8 +523,9 @@ def _evidence(
         verdict=cell.verdict,
         claim=claim.id,
         runtime=runtime,
-        badge=_badge(cell.verdict),
+        badge=_badge(cell.verdict, _standing(cell)),
         says=claim.says,
+        expectation=_expectation(cell),
         facts=" · ".join(facts),
         others=others,
         message_label=MESSAGE_LABELS.get(cell.verdict, "Message"),
@@ -499,6 +535,20 @@ def _evidence(
         steps=steps,
         transcript=_t(printable(transcript)) if transcript else "",
         recorded=bool(cell.message or checks or steps or transcript),
+    )
+
+
+def _expectation(cell: Cell) -> ExpectationView | None:
+    entry = cell.expectation
+    if not entry:
+        return None
+    link = str(entry.get("link") or "")
+    return ExpectationView(
+        label="Expected" if cell.expected else "No longer as expected: update the file",
+        words=f"{entry.get('verdict', '?')}: {_t(str(entry.get('reason', '')))}",
+        where=str(entry.get("where", "")),
+        # Only a web address becomes a link (the expectations loader allows no other).
+        link=link if link.startswith(("https://", "http://")) else "",
     )
 
 

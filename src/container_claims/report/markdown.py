@@ -26,10 +26,12 @@ from container_claims.report.model import (
     run_period,
     value_text,
 )
-from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, PASS, VERDICTS
+from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS, VERDICTS
 
 #: Verdict words, text first: failures stand out in bold, without emoji.
 WORDS = {PASS: "pass", FAIL: "**FAIL**", NOT_APPLICABLE: "n/a", ERROR: "**ERROR**"}
+#: A fail or error the expectations file accepts: the word, not bold, marked.
+EXPECTED_WORDS = {FAIL: "fail (expected)", ERROR: "error (expected)"}
 NOT_RUN = "–"
 
 #: GitHub refuses a step summary over 1 MiB; leave room for what other steps add.
@@ -68,26 +70,49 @@ def render_markdown(
             cells = []
             for runtime in runtimes:
                 cell = comparison.cell(claim.id, runtime)
-                cells.append(
-                    NOT_RUN if cell is None else WORDS.get(cell.verdict, text(cell.verdict))
-                )
+                cells.append(NOT_RUN if cell is None else word(cell))
             says = f" {text(claim.says, 160)}" if claim.says else ""
             tables.append(f"| {code(claim.id)}{says} | " + " | ".join(cells) + " |")
         tables.append("")
     problems = _problems(comparison)
+    expected = _expected(comparison)
     notes = [f"- {text(note, 400)}" for note in comparison.notes]
     notes += [
         f"- scenario {code(str(error.get('file', '?')), table=False)}: "
         f"{text(str(error.get('message', '')), 300)}"
         for _, error in comparison.input_errors
     ]
-    tail = (["### Notes", "", *notes, ""] if notes else []) + [
+    tail = (
+        (
+            [
+                "<details><summary>Expected (accepted deviations)</summary>",
+                "",
+                *expected,
+                "",
+                "</details>",
+                "",
+            ]
+            if expected
+            else []
+        )
+        + (["### Notes", "", *notes, ""] if notes else [])
+    ) + [
         "_Legend: pass = observed and holds; FAIL = observed and does not hold; "
         "n/a = not applicable to this runtime; ERROR = could not be observed; "
+        "(expected) = accepted by the expectations file; "
         f"{NOT_RUN} = not run._",
         "",
     ]
     return _fit(head, tables, problems, tail, max_bytes)
+
+
+def word(cell: Cell) -> str:
+    """A cell's verdict in a table: bold when it fails the run, marked when it is expected."""
+    if cell.expected:
+        return EXPECTED_WORDS.get(cell.verdict, text(cell.verdict))
+    if cell.unexpected:
+        return f"**{cell.verdict.upper()} (no longer as expected)**"
+    return WORDS.get(cell.verdict, text(cell.verdict))
 
 
 def _meta(comparison: Comparison) -> list[str]:
@@ -105,8 +130,8 @@ def _meta(comparison: Comparison) -> list[str]:
 
 def _runtimes_table(comparison: Comparison) -> list[str]:
     lines = [
-        "| runtime | kind | run args | versions | pass | fail | n/a | error |",
-        "|---" * 8 + "|",
+        "| runtime | kind | run args | versions | pass | fail | n/a | error | expected |",
+        "|---" * 9 + "|",
     ]
     for name, info in comparison.runtimes.items():
         run_args = info.get("run_args")
@@ -122,7 +147,7 @@ def _runtimes_table(comparison: Comparison) -> list[str]:
         counts = comparison.totals(name)
         lines.append(
             f"| {text(name)} | {text(str(info.get('kind', '')))} | {args} | {versions} | "
-            + " | ".join(str(counts.get(verdict, 0)) for verdict in VERDICTS)
+            + " | ".join(str(counts.get(verdict, 0)) for verdict in (*VERDICTS, EXPECTED))
             + " |"
         )
     return lines
@@ -151,10 +176,32 @@ def _problems(comparison: Comparison) -> list[str]:
     for claim, runtime, cell in comparison.problems():
         where = f"{claim.file}:{claim.line}" if claim.line is not None else claim.file
         why = _why(cell)
+        if cell.unexpected:
+            entry = cell.expectation
+            why = (
+                f"no longer as expected: {text(str(entry.get('where', '')))} expects "
+                f"{text(str(entry.get('verdict', '')))}; update the file"
+                + (f"; {why}" if why else "")
+            )
         lines.append(
-            f"- {WORDS[cell.verdict]} {code(claim.id, table=False)} on **{text(runtime)}**"
+            f"- {word(cell)} {code(claim.id, table=False)} on **{text(runtime)}**"
             + (f": {why}" if why else "")
             + (f" ({code(where, table=False)})" if where else "")
+        )
+    return lines
+
+
+def _expected(comparison: Comparison) -> list[str]:
+    """The accepted deviations, each with the reason the expectations file gives."""
+    lines = []
+    for claim, runtime, cell in comparison.expected():
+        entry = cell.expectation
+        link = str(entry.get("link") or "")
+        lines.append(
+            f"- {word(cell)} {code(claim.id, table=False)} on **{text(runtime)}**: "
+            f"{text(str(entry.get('reason', '')), 300)}"
+            + (f" ([why]({link}))" if re.fullmatch(r"https?://[^\s()<>]+", link) else "")
+            + f" ({code(str(entry.get('where', '')), table=False)})"
         )
     return lines
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError
-from container_claims.results import ERROR, FAIL, VERDICTS
+from container_claims.results import ERROR, EXPECTED, FAIL, UNEXPECTED, VERDICTS
 from container_claims.scenario.model import OPERATOR_WORDS
 
 NO_SECTION = "(no section)"
@@ -76,6 +76,21 @@ class Cell:
         return str(self.record.get("message") or "")
 
     @property
+    def expectation(self) -> Mapping[str, Any]:
+        """What an expectations file (``run --expect``) said of this verdict: ``status``
+        expected or unexpected, the entry's ``verdict``, ``reason``, ``where``; or empty."""
+        expectation = self.record.get("expectation")
+        return expectation if isinstance(expectation, Mapping) else {}
+
+    @property
+    def expected(self) -> bool:
+        return self.expectation.get("status") == EXPECTED
+
+    @property
+    def unexpected(self) -> bool:
+        return self.expectation.get("status") == UNEXPECTED
+
+    @property
     def transcript(self) -> str:
         """The terminal transcript the verdict rests on: kept once per scenario in its file
         (``transcript_ref``), or inline in results files of earlier versions."""
@@ -105,17 +120,32 @@ class Comparison:
         return self.cells.get((claim, runtime))
 
     def problems(self) -> Iterator[tuple[Claim, str, Cell]]:
-        """The cells that failed or could not be observed, in the matrix's order."""
+        """The cells that fail the run, in the matrix's order: failed or could not be observed
+        (unless as expected), or no longer as expected."""
+        for claim, runtime, cell in self._cells():
+            if cell.unexpected or (cell.verdict in (FAIL, ERROR) and not cell.expected):
+                yield claim, runtime, cell
+
+    def expected(self) -> Iterator[tuple[Claim, str, Cell]]:
+        """The cells whose fail or error an expectations file accepts, in the matrix's order."""
+        for claim, runtime, cell in self._cells():
+            if cell.expected:
+                yield claim, runtime, cell
+
+    def _cells(self) -> Iterator[tuple[Claim, str, Cell]]:
         for claim in self.claims:
             for runtime in self.runtimes:
                 cell = self.cell(claim.id, runtime)
-                if cell is not None and cell.verdict in (FAIL, ERROR):
+                if cell is not None:
                     yield claim, runtime, cell
 
     def totals(self, runtime: str | None = None) -> Counter[str]:
-        """Verdict counts of one runtime's column, or of the whole matrix."""
+        """Verdict counts of one runtime's column, or of the whole matrix; a verdict that is
+        as expected counts apart, under ``expected``."""
         return Counter(
-            cell.verdict for (_, name), cell in self.cells.items() if runtime in (None, name)
+            EXPECTED if cell.expected else cell.verdict
+            for (_, name), cell in self.cells.items()
+            if runtime in (None, name)
         )
 
     def records(self) -> list[Mapping[str, Any]]:

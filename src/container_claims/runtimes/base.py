@@ -170,6 +170,13 @@ class Runtime(abc.ABC):
         """What the containers run from (image reference and id, or a root filesystem)."""
         return {"ref": self.image}
 
+    def environment(self) -> dict[str, str]:
+        """Where the containers run, as a diff after an upgrade compares it: the kernel, and
+        for an engine its data root and storage driver."""
+        import platform
+
+        return {"kernel": platform.release()}
+
     # -- containers -------------------------------------------------------------------------
     @abc.abstractmethod
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:

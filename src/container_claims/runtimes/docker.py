@@ -201,6 +201,19 @@ class DockerRuntime(Runtime):
         first = out.stdout.strip().splitlines()[:1]
         return f"{name}: {first[0]}" if first else name
 
+    def environment(self) -> dict[str, str]:
+        info = self._engine("its configuration", self.client().info)
+        found = {
+            "kernel": info.get("KernelVersion"),
+            "data_root": info.get("DockerRootDir"),
+            "storage_driver": info.get("Driver"),
+            "cgroups": " ".join(
+                str(part) for part in (info.get("CgroupDriver"), info.get("CgroupVersion")) if part
+            ),
+            "default_oci_runtime": info.get("DefaultRuntime"),
+        }
+        return {key: str(value) for key, value in found.items() if value}
+
     def describe_image(self) -> dict[str, Any]:
         data = self.inspect_image(self.image)
         return {"ref": self.image, "id": data.get("id"), "present": data.get("present")}

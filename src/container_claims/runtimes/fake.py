@@ -94,7 +94,10 @@ class FakeRuntime(Runtime):
             raise RuntimeUnavailable(str(self.script["unusable"]))
 
     def version(self) -> dict[str, str]:
-        return {"engine": "fake 1.0"}
+        return {"engine": str(self.script.get("version", "fake 1.0"))}
+
+    def environment(self) -> dict[str, str]:
+        return {"data_root": str(self.script.get("data_root", "/var/lib/fake"))}
 
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
         self.log.append(f"open {name}")

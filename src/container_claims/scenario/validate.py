@@ -196,6 +196,9 @@ _FORMS = {
     "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": "a hostname (lowercase letters, digits and inner "
     "hyphens, at most 63)",
     "^[a-z0-9]([a-z0-9.-]{0,126}[a-z0-9])?$": "a label key like com.example.role",
+    "^https?://[^\\s]+$": "a web address (http:// or https://)",
+    "^[^\\x00-\\x1f\\x7f]+$": "one line of text without control characters",
+    "^[^\\x00-\\x1f\\x7f]*\\S[^\\x00-\\x1f\\x7f]*$": "one line of text without control characters",
 }
 
 
