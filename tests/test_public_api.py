@@ -126,7 +126,16 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 def test_cli_subcommands_and_options() -> None:
     commands = _subcommands(build_parser())
-    assert set(commands) == {"run", "report", "runtimes", "cleanup", "schema", "image"}
+    assert set(commands) == {
+        "run",
+        "report",
+        "expect",
+        "diff",
+        "runtimes",
+        "cleanup",
+        "schema",
+        "image",
+    }
     assert set(_subcommands(commands["image"])) == {"build"}
     assert {
         "--runtime",
@@ -142,7 +151,12 @@ def test_cli_subcommands_and_options() -> None:
         "--exitfirst",
         "-q",
         "--quiet",
+        "--expect",
+        "--baseline",
+        "--map",
     } <= _options(commands["run"])
+    assert {"--from", "--output"} <= _options(commands["expect"])
+    assert {"--before", "--after", "--map", "--markdown", "--json"} <= _options(commands["diff"])
     assert {"--html", "--markdown"} <= _options(commands["report"])
     assert "--runtimes-file" in _options(commands["runtimes"])
     assert "--runtimes-file" in _options(commands["cleanup"])
@@ -169,11 +183,14 @@ def test_pytest_options(pytester: pytest.Pytester) -> None:
         "example/image:1",
         "--claims-json",
         "out.json",
+        "--expect",
+        "known.yaml",
     )
     assert config.getoption("--runtime") == ["a", "b"]
     assert config.getoption("--runtimes-file") == "r.yaml"
     assert config.getoption("--image") == "example/image:1"
     assert config.getoption("--claims-json") == "out.json"
+    assert config.getoption("--expect") == ["known.yaml"]
 
 
 def test_verdicts_and_exit_codes() -> None:

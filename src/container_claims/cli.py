@@ -88,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="run everything N times and report, per claim and runtime, whether the verdict "
         "was the same each time (the exit code counts every round)",
     )
+    run.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="expected verdicts: a reviewed YAML file of accepted fails and errors, each with "
+        "its reason (start one with 'container-claims expect --from RESULTS.json'). A result "
+        "as expected does not fail the run; a claim no longer as expected does, and entries "
+        "that match nothing are listed. Repeat for several files.",
+    )
+    run.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="RESULTS.json",
+        help="results of an earlier run (repeat to merge several): print what moved since, "
+        "and exit 1 on a regression (a pass that became a fail or an error) instead of on "
+        "every fail; with --expect, either one fails the run",
+    )
+    _map_option(run)
     run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
     run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
     _report_options(run)
@@ -118,6 +138,61 @@ def build_parser() -> argparse.ArgumentParser:
         "results", nargs="+", metavar="RESULTS.json", help="results files, earliest first"
     )
     _report_options(report)
+
+    expect = commands.add_parser(
+        "expect",
+        help="start an expectations file from a run's results",
+        description="Write a starting expectations file (for run --expect) that accepts every "
+        "fail and error of the results given, each with what was observed as a comment and "
+        "its reason left TODO: run --expect refuses the file until each reason is written.",
+        epilog="exit codes: 0 written; 2 a results file is missing or not one.",
+    )
+    expect.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        required=True,
+        metavar="RESULTS.json",
+        help="results of a run (repeat to merge several, later files winning)",
+    )
+    expect.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write it to FILE instead of printing it ('-': stdout)",
+    )
+
+    diff = commands.add_parser(
+        "diff",
+        help="what moved between two runs: regressions, fixes, environment changes",
+        description="Compare the results of two runs (e.g. before and after an engine "
+        "upgrade), per runtime and claim: pass to fail or error is a regression, fail or error "
+        "to pass a fix; claims new or gone, and not-applicable changes. A header says what "
+        "changed around the verdicts: engine, containerd and OCI runtime versions, data root, "
+        "storage driver, kernel, image id. Runtimes are matched by name (see --map). Each side "
+        "may merge several results files (a CI matrix), later files winning.",
+        epilog="exit codes: 0 nothing regressed; 1 something regressed; 2 a results file is "
+        "missing or not one, or a bad --map.",
+    )
+    diff.add_argument("files", nargs="*", metavar="BEFORE.json AFTER.json")
+    diff.add_argument(
+        "--before",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="more 'before' files",
+    )
+    diff.add_argument(
+        "--after", nargs="+", action="extend", default=[], metavar="FILE", help="more 'after' files"
+    )
+    _map_option(diff)
+    diff.add_argument("--markdown", metavar="FILE", help="write the diff as Markdown ('-': stdout)")
+    diff.add_argument(
+        "--json",
+        metavar="FILE",
+        help="write the diff as JSON (format container-claims-diff/1; '-': stdout)",
+    )
 
     runtimes = commands.add_parser(
         "runtimes",
@@ -207,6 +282,17 @@ def _rounds(text: str) -> int:
     return int(text)
 
 
+def _map_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="pair a runtime of the earlier results with one of another name "
+        "(e.g. docker=docker-26: the same engine before and after an upgrade); repeatable",
+    )
+
+
 def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--html",
@@ -237,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             return list_runtimes(args.runtimes_file, args.image)
         if args.command == "cleanup":
             return cleanup(args.runtimes_file, all_runs=args.all_runs)
+        if args.command == "expect":
+            return start_expectations(args.sources, args.output)
+        if args.command == "diff":
+            return diff_results(args)
         if args.command == "schema":
             return write_schema(args.output)
         return build_image(args)
@@ -280,6 +370,8 @@ def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]
     argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     for name in args.runtime or runtimes[:1]:
         argv += ["--runtime", name]
+    for path in args.expect:
+        argv += ["--expect", path]
     for flag, value in (
         ("--runtimes-file", args.runtimes_file),
         ("--image", args.image),
@@ -303,6 +395,9 @@ def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]
 def run(args: argparse.Namespace) -> int:
     import pytest
 
+    from container_claims.expectations import load_expectations
+    from container_claims.report import load_comparison
+    from container_claims.report.diff import parse_mapping
     from container_claims.runtimes import load_runtimes_file, select
     from container_claims.session import Choice
 
@@ -311,6 +406,16 @@ def run(args: argparse.Namespace) -> int:
     runtimes_file = Path(args.runtimes_file) if args.runtimes_file else None
     chosen = select(load_runtimes_file(runtimes_file), args.runtime)
     names = [config.name for config in chosen]
+    load_expectations([Path(path) for path in args.expect])  # a bad file: exit 2 before any run
+    baseline = load_comparison([Path(path) for path in args.baseline]) if args.baseline else None
+    mapping = parse_mapping(args.map)
+    if mapping and baseline is None:
+        raise InputError("--map pairs runtimes of a --baseline: give one")
+    for old, new in mapping.items():
+        if baseline is not None and old not in baseline.runtimes:
+            raise InputError(f"--map {old}={new}: no runtime {old!r} in the baseline")
+        if new not in names:
+            raise InputError(f"--map {old}={new}: {new!r} is not a runtime of this run")
     rounds: list[Any] = []
     for number in range(1, args.repeat + 1):
         if args.repeat > 1:
@@ -327,7 +432,10 @@ def run(args: argparse.Namespace) -> int:
     if len(rounds) > 1:
         return _report_stability(args, rounds)
     if outcome.results is not None and (outcome.results.results or outcome.results.input_errors):
-        return int(outcome.results.exit_code())
+        code = int(outcome.results.exit_code())
+        if baseline is not None:
+            code = _against_baseline(args, baseline, mapping, outcome.results, code)
+        return code
     if code == pytest.ExitCode.USAGE_ERROR:
         return verdicts.EXIT_INPUT
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -371,17 +479,24 @@ def _report_stability(args: argparse.Namespace, rounds: list[Any]) -> int:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         os.replace(tmp, path)
-    codes = [int(results.exit_code()) for results in rounds]
-    worst = max(
-        codes,
-        key=[
-            verdicts.EXIT_OK,
-            verdicts.EXIT_FAILED,
-            verdicts.EXIT_UNOBSERVED,
-            verdicts.EXIT_INPUT,
-        ].index,
-    )
-    return worst
+    return verdicts.worst(int(results.exit_code()) for results in rounds)
+
+
+def _against_baseline(
+    args: argparse.Namespace, baseline: Any, mapping: dict[str, str], results: Any, code: int
+) -> int:
+    """``run --baseline``: print what moved since the baseline. The gate is then "nothing
+    regressed" (a known fail is no reason to fail), joined with --expect's when given."""
+    from container_claims.report import compare
+    from container_claims.report.diff import diff, diff_lines
+
+    moved = diff(baseline, compare([(args.json or "this run", results.to_json())]), mapping)
+    print("\ncontainer-claims: against the baseline")
+    for line in diff_lines(moved):
+        print(line)
+    if results.input_errors:
+        return verdicts.EXIT_INPUT
+    return verdicts.worst([moved.exit_code(), *([code] if args.expect else [])])
 
 
 def _report_run(args: argparse.Namespace, results: Any) -> None:
@@ -419,6 +534,55 @@ def _write_reports(args: argparse.Namespace, comparison: Any) -> None:
             write_report(render(comparison), destination)
             if destination != "-":
                 print(f"container-claims: wrote {destination} ({size})", file=sys.stderr)
+
+
+def start_expectations(sources: list[str], output: str | None) -> int:
+    """``expect --from``: every fail and error of the results, as entries to review."""
+    from container_claims.expectations import starting_file
+    from container_claims.report import load_comparison, write_report
+    from container_claims.report.model import reason
+
+    comparison = load_comparison([Path(path) for path in sources])
+    problems = [
+        (cell.record, reason(cell))
+        for claim in comparison.claims
+        for runtime in comparison.runtimes
+        if (cell := comparison.cell(claim.id, runtime)) is not None
+    ]
+    text = starting_file(problems, ", ".join(sources))
+    write_report(text, output or "-")
+    if output not in (None, "-"):
+        print(f"container-claims: wrote {output}", file=sys.stderr)
+    return verdicts.EXIT_OK
+
+
+def diff_results(args: argparse.Namespace) -> int:
+    """``diff``: what moved between two sets of results; exit 1 on a regression."""
+    from container_claims.report import load_comparison, write_report
+    from container_claims.report.diff import diff, diff_lines, parse_mapping, render_diff_markdown
+
+    if len(args.files) not in (0, 2):
+        raise InputError(
+            f"diff takes BEFORE.json AFTER.json (or --before and --after), not {len(args.files)} "
+            "file(s) alone"
+        )
+    before = args.files[:1] + args.before
+    after = args.files[1:] + args.after
+    if not before or not after:
+        raise InputError("diff needs results on both sides: BEFORE.json AFTER.json")
+    moved = diff(
+        load_comparison([Path(p) for p in before]),
+        load_comparison([Path(p) for p in after]),
+        parse_mapping(args.map),
+    )
+    if args.markdown:
+        write_report(render_diff_markdown(moved), args.markdown)
+    if args.json:
+        write_report(json.dumps(moved.to_json(), indent=2) + "\n", args.json)
+    if "-" not in (args.markdown, args.json):
+        for line in diff_lines(moved):
+            print(line)
+    return moved.exit_code()
 
 
 def list_runtimes(runtimes_file: str | None, image: str | None) -> int:

@@ -1,0 +1,427 @@
+"""What moved between two sets of results: per runtime and claim, and in the environment.
+
+The operator's question after an engine upgrade is "which verdicts moved?". Each side is one
+or more results files merged (as ``report`` merges them); runtimes are matched by name, or
+paired with ``--map old=new`` (``docker=docker-26``: the same engine before and after, run
+side by side). A change is one of:
+
+* ``regression``: a pass became a fail or an error;
+* ``fix``: a fail or an error became a pass;
+* ``changed``: a fail became an error or the other way round;
+* ``applicability``: not-applicable on one side only;
+* ``new`` / ``gone``: the claim was on one side only (for a runtime on both sides).
+
+Runtimes present on one side only are named, not listed claim by claim. The environment of
+each pair of runtimes (engine, containerd and OCI runtime versions, data root, storage driver,
+kernel, image id) is compared field by field, so the diff says what changed around the
+verdicts too. :meth:`Diff.to_json` is the documented format (``"format":
+"container-claims-diff/1"``); ``exit_code`` is 1 when anything regressed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from container_claims.errors import InputError
+from container_claims.report.markdown import code, text
+from container_claims.report.model import Cell, Comparison, plain_text, printable, reason, truncate
+from container_claims.results import ERROR, EXIT_FAILED, EXIT_OK, FAIL, NOT_APPLICABLE, PASS
+
+FORMAT = "container-claims-diff/1"
+REGRESSION, FIX, CHANGED, APPLICABILITY, NEW, GONE = (
+    "regression",
+    "fix",
+    "changed",
+    "applicability",
+    "new",
+    "gone",
+)
+#: The kinds of change, in the order a reader wants them: what broke first.
+KINDS = (REGRESSION, FIX, CHANGED, APPLICABILITY, NEW, GONE)
+
+
+@dataclass(frozen=True)
+class Side:
+    """A claim's result on one side: its verdict, why, the file it came from, its evidence."""
+
+    verdict: str
+    reason: str
+    source: str
+    record: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, cell: Cell) -> Side:
+        return cls(cell.verdict, reason(cell, limit=300), cell.source.name, cell.record)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "source": self.source,
+            **({"message": self.record["message"]} if self.record.get("message") else {}),
+            "evidence": self.record.get("evidence") or {},
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    claim: str
+    says: str
+    runtime: str  # the runtime's name after; before, see Pair
+    before: Side | None
+    after: Side | None
+
+
+@dataclass(frozen=True)
+class EnvironmentChange:
+    field: str  # e.g. version.engine, environment.storage_driver, image.id
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A runtime on both sides: its names and what changed around it."""
+
+    before: str
+    after: str
+    environment: tuple[EnvironmentChange, ...]
+    environment_before: Mapping[str, str]
+    environment_after: Mapping[str, str]
+
+
+@dataclass
+class Diff:
+    before_sources: list[str]
+    after_sources: list[str]
+    mapping: dict[str, str]
+    pairs: list[Pair] = field(default_factory=list)
+    only_before: list[str] = field(default_factory=list)
+    only_after: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    host_before: dict[str, str] = field(default_factory=dict)
+    host_after: dict[str, str] = field(default_factory=dict)
+
+    def count(self) -> Counter[str]:
+        return Counter(change.kind for change in self.changes)
+
+    def exit_code(self) -> int:
+        return EXIT_FAILED if self.count()[REGRESSION] else EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        counts = self.count()
+        return {
+            "format": FORMAT,
+            "before": {"sources": self.before_sources, "host": self.host_before},
+            "after": {"sources": self.after_sources, "host": self.host_after},
+            "map": self.mapping,
+            "runtimes": [
+                {
+                    "before": pair.before,
+                    "after": pair.after,
+                    "environment_changes": [
+                        {"field": c.field, "before": c.before, "after": c.after}
+                        for c in pair.environment
+                    ],
+                    "environment_before": dict(pair.environment_before),
+                    "environment_after": dict(pair.environment_after),
+                }
+                for pair in self.pairs
+            ],
+            "runtimes_only_before": self.only_before,
+            "runtimes_only_after": self.only_after,
+            "summary": {
+                **{kind: counts[kind] for kind in KINDS},
+                "unchanged": self.unchanged,
+            },
+            "changes": [
+                {
+                    "kind": change.kind,
+                    "claim": change.claim,
+                    "says": change.says,
+                    "runtime": change.runtime,
+                    "runtime_before": self._before_name(change.runtime),
+                    "before": change.before.to_json() if change.before else None,
+                    "after": change.after.to_json() if change.after else None,
+                }
+                for change in self.changes
+            ],
+        }
+
+    def _before_name(self, after: str) -> str:
+        return next((p.before for p in self.pairs if p.after == after), after)
+
+
+def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
+    """``["docker=docker-26"]`` as ``{"docker": "docker-26"}``; :class:`InputError` if bad."""
+    mapping: dict[str, str] = {}
+    for given in pairs:
+        old, equals, new = given.partition("=")
+        if not equals or not old or not new:
+            raise InputError(f"--map {given!r}: give OLD=NEW, e.g. docker=docker-26")
+        if old in mapping:
+            raise InputError(f"--map {given!r}: {old!r} is mapped twice")
+        mapping[old] = new
+    return mapping
+
+
+def diff(before: Comparison, after: Comparison, mapping: Mapping[str, str] | None = None) -> Diff:
+    """Compare two comparisons (each one side, merged from its files)."""
+    mapping = dict(mapping or {})
+    for old, new in mapping.items():
+        if old not in before.runtimes:
+            raise InputError(f"--map {old}={new}: no runtime {old!r} in the before results")
+        if new not in after.runtimes:
+            raise InputError(f"--map {old}={new}: no runtime {new!r} in the after results")
+    result = Diff(
+        before_sources=[s.name for s in before.sources],
+        after_sources=[s.name for s in after.sources],
+        mapping=mapping,
+        host_before=_host(before),
+        host_after=_host(after),
+    )
+    renamed = {old: mapping.get(old, old) for old in before.runtimes}
+    paired_after = set(renamed.values()) & set(after.runtimes)
+    for old, new in renamed.items():
+        if new in after.runtimes:
+            env_before = environment(before.runtimes[old])
+            env_after = environment(after.runtimes[new])
+            result.pairs.append(
+                Pair(
+                    old,
+                    new,
+                    tuple(
+                        EnvironmentChange(key, env_before.get(key), env_after.get(key))
+                        for key in dict.fromkeys([*env_before, *env_after])
+                        if env_before.get(key) != env_after.get(key)
+                    ),
+                    env_before,
+                    env_after,
+                )
+            )
+        else:
+            result.only_before.append(old)
+    result.only_after = [name for name in after.runtimes if name not in paired_after]
+    claims = {claim.id: claim for claim in before.claims}
+    claims.update({claim.id: claim for claim in after.claims})  # the newest wording
+    order = list(dict.fromkeys([c.id for c in after.claims] + [c.id for c in before.claims]))
+    for pair in result.pairs:
+        for claim_id in order:
+            old_cell = before.cell(claim_id, pair.before)
+            new_cell = after.cell(claim_id, pair.after)
+            kind = _kind(old_cell, new_cell)
+            if kind is None:
+                result.unchanged += old_cell is not None
+                continue
+            result.changes.append(
+                Change(
+                    kind,
+                    claim_id,
+                    claims[claim_id].says,
+                    pair.after,
+                    Side.of(old_cell) if old_cell else None,
+                    Side.of(new_cell) if new_cell else None,
+                )
+            )
+    result.changes.sort(key=lambda change: KINDS.index(change.kind))  # stable: matrix order kept
+    return result
+
+
+def _kind(before: Cell | None, after: Cell | None) -> str | None:
+    if before is None and after is None:
+        return None
+    if before is None:
+        return NEW
+    if after is None:
+        return GONE
+    old, new = before.verdict, after.verdict
+    if old == new:
+        return None
+    if NOT_APPLICABLE in (old, new):
+        return APPLICABILITY
+    if old == PASS:
+        return REGRESSION
+    if new == PASS:
+        return FIX
+    return CHANGED if {old, new} == {FAIL, ERROR} else REGRESSION
+
+
+def environment(info: Mapping[str, Any]) -> dict[str, str]:
+    """A runtime's versions, environment and image id from its entry in a results file, as
+    flat ``section.key`` fields (``version.engine``, ``environment.data_root``, ``image.id``)."""
+    fields: dict[str, str] = {}
+    for section in ("version", "environment"):
+        values = info.get(section)
+        if isinstance(values, Mapping):
+            fields.update({f"{section}.{key}": str(value) for key, value in values.items()})
+    image = info.get("image")
+    if isinstance(image, Mapping):
+        for key in ("ref", "id", "rootfs"):
+            if image.get(key):
+                fields[f"image.{key}"] = str(image[key])
+    run_args = info.get("run_args")
+    if isinstance(run_args, list):
+        fields["run_args"] = " ".join(str(arg) for arg in run_args)
+    return fields
+
+
+def _host(comparison: Comparison) -> dict[str, str]:
+    """The machines the side's results were made on: kernels and boot ids, joined."""
+    found: dict[str, list[str]] = {}
+    for source in comparison.sources:
+        for key in ("kernel", "boot_id"):
+            value = source.host.get(key)
+            if value and str(value) not in found.setdefault(key, []):
+                found[key].append(str(value))
+    return {key: ", ".join(values) for key, values in found.items()}
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+_TITLES = {
+    REGRESSION: "Regressions",
+    FIX: "Fixes",
+    CHANGED: "Changed (fail and error)",
+    APPLICABILITY: "Applicability changed",
+    NEW: "New claims",
+    GONE: "Claims gone",
+}
+
+
+def summary_words(result: Diff) -> str:
+    counts = result.count()
+    words = [f"{counts[kind]} {kind}" for kind in KINDS if counts[kind]]
+    return ", ".join([*words, f"{result.unchanged} unchanged"])
+
+
+def _names(pair: Pair) -> str:
+    return pair.after if pair.before == pair.after else f"{pair.before} → {pair.after}"
+
+
+def _value(value: str | None) -> str:
+    return "(none)" if value is None else value
+
+
+def diff_lines(result: Diff) -> list[str]:
+    """The diff as plain text for a terminal."""
+    lines = [
+        f"before: {', '.join(result.before_sources)}",
+        f"after:  {', '.join(result.after_sources)}",
+    ]
+    for key in ("kernel", "boot_id"):
+        old, new = result.host_before.get(key), result.host_after.get(key)
+        if old != new:
+            lines.append(f"host {key}: {_value(old)} → {_value(new)}")
+    for pair in result.pairs:
+        if pair.environment:
+            lines.append(f"{_names(pair)}:")
+            lines += [
+                f"  {c.field}: {_value(c.before)} → {_value(c.after)}" for c in pair.environment
+            ]
+        else:
+            lines.append(f"{_names(pair)}: its environment is the same")
+    if result.only_before:
+        lines.append(f"runtimes only before: {', '.join(result.only_before)}")
+    if result.only_after:
+        lines.append(f"runtimes only after: {', '.join(result.only_after)}")
+    for change in result.changes:
+        lines.append(
+            f"{change.kind.upper()} {change.claim} on {change.runtime}: "
+            f"{change.before.verdict if change.before else '(none)'} → "
+            f"{change.after.verdict if change.after else '(none)'}"
+        )
+        for label, side in (("before", change.before), ("after", change.after)):
+            if side is not None and side.verdict != PASS:
+                lines.append(f"    {label}: {side.reason or side.verdict} [{side.source}]")
+    lines.append(summary_words(result))
+    return lines
+
+
+def render_diff_markdown(result: Diff) -> str:
+    """The diff as Markdown for a job summary: the environment, then each change with the
+    evidence of both sides folded away (``<details>``)."""
+    regressed = result.count()[REGRESSION]
+    lines = [
+        "## Container claims: what moved"
+        + (f" ({regressed} regression{'s' if regressed != 1 else ''})" if regressed else ""),
+        "",
+        f"before {', '.join(code(s, table=False) for s in result.before_sources)} · "
+        f"after {', '.join(code(s, table=False) for s in result.after_sources)}",
+        "",
+        "| runtime | what changed around it |",
+        "|---|---|",
+    ]
+    for pair in result.pairs:
+        changed = "<br>".join(
+            f"{text(c.field)}: {code(_value(c.before))} → {code(_value(c.after))}"
+            for c in pair.environment
+        )
+        lines.append(f"| {text(_names(pair))} | {changed or 'nothing'} |")
+    for key in ("kernel", "boot_id"):
+        old, new = result.host_before.get(key), result.host_after.get(key)
+        if old != new:
+            lines.append(f"| (host) | {text(key)}: {code(_value(old))} → {code(_value(new))} |")
+    lines.append("")
+    if result.only_before or result.only_after:
+        lines += [
+            f"Runtimes only before: {text(', '.join(result.only_before) or 'none')}; "
+            f"only after: {text(', '.join(result.only_after) or 'none')}.",
+            "",
+        ]
+    for kind in KINDS:
+        changes = [c for c in result.changes if c.kind == kind]
+        if not changes:
+            continue
+        lines += [f"### {_TITLES[kind]} ({len(changes)})", ""]
+        for change in changes:
+            lines.append(
+                f"- {code(change.claim, table=False)} on **{text(change.runtime)}**: "
+                f"{_verdict(change.before)} → {_verdict(change.after)}"
+                + (f" — {text(change.says, 160)}" if change.says else "")
+            )
+            for label, side in (("before", change.before), ("after", change.after)):
+                if side is None:
+                    continue
+                lines += [
+                    "  <details><summary>"
+                    f"{label}: {text(side.verdict)} in {text(side.source)}"
+                    + (f": {text(side.reason, 200)}" if side.reason else "")
+                    + "</summary>",
+                    "",
+                    *("  " + line for line in _fenced(_evidence_text(side))),
+                    "",
+                    "  </details>",
+                ]
+        lines.append("")
+    lines += [f"_{summary_words(result)}._", ""]
+    return "\n".join(lines)
+
+
+def _verdict(side: Side | None) -> str:
+    if side is None:
+        return "(none)"
+    return f"**{side.verdict.upper()}**" if side.verdict in (FAIL, ERROR) else side.verdict
+
+
+def _evidence_text(side: Side, limit: int = 2000) -> str:
+    """The checks and the steps of a side's evidence, as indented text, cut to ``limit``."""
+    evidence = side.record.get("evidence") or {}
+    parts = []
+    if side.record.get("message"):
+        parts.append(f"message: {printable(str(side.record['message']))}")
+    for key in ("checks", "steps", "stopped"):
+        if evidence.get(key):
+            parts.append(f"{key}:\n{plain_text(evidence[key], '  ')}")
+    return truncate("\n".join(parts) or "(no evidence recorded)", limit)
+
+
+def _fenced(content: str) -> list[str]:
+    """A fenced code block longer than any backtick run inside, so nothing escapes it."""
+    fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", content)), default=0) + 1)
+    return [fence, *content.split("\n"), fence]

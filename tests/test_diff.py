@@ -1,0 +1,247 @@
+"""What moved between two runs (``diff``, ``run --baseline``) and ``expect --from``.
+
+The results come from real runs of the suite on the scripted fake runtime, whose script is
+changed between the "before" and the "after" run as an engine upgrade would change answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.cli import main
+from container_claims.report import compare
+from container_claims.report.diff import diff, render_diff_markdown
+
+FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
+
+SHELL = """\
+section: Shell
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - type: echo $$
+    save: shell_pid
+  - type: hostname
+    save: hostname
+claims:
+  - {id: pid-is-1, says: The shell is PID 1., expect: [{that: shell_pid, equals: 1}]}
+  - {id: pid-is-2, says: The shell is PID 2., expect: [{that: shell_pid, equals: 2}]}
+  - {id: named-box, says: The host is box., expect: [{that: hostname, equals: box}]}
+"""
+BEFORE = {"typed": {"echo $$": "1", "hostname": "box"}, "version": "1.0", "data_root": "/a"}
+#: After the "upgrade": the shell is PID 2 now (pid-is-1 regresses, pid-is-2 is fixed), and
+#: hostname cannot be observed (named-box regresses to an error).
+AFTER = {"typed": {"echo $$": "2", "hostname": "!error"}, "version": "2.0", "data_root": "/b"}
+
+
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "container_claims", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def runs(tmp_path: Path, fake_runtimes: FakeRuntimes) -> Path:
+    """before.json (runtime "old") and after.json (runtime "new"), made by real runs."""
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "shell.yaml").write_text(SHELL)
+    for name, runtime, script in (("before", "old", BEFORE), ("after", "new", AFTER)):
+        folder = tmp_path / name
+        folder.mkdir()
+        runtimes = fake_runtimes(folder, {runtime: script})
+        done = cli(
+            tmp_path,
+            "run",
+            "--runtimes-file",
+            str(runtimes),
+            "--runtime",
+            runtime,
+            "--json",
+            f"{name}.json",
+        )
+        assert (tmp_path / f"{name}.json").exists(), done.stdout + done.stderr
+    return tmp_path
+
+
+def test_diff_names_what_moved_with_both_sides_and_the_environment(runs: Path) -> None:
+    done = cli(runs, "diff", "before.json", "after.json", "--map", "old=new", "--json", "d.json")
+
+    assert done.returncode == 1, done.stdout + done.stderr  # something regressed
+    data = json.loads((runs / "d.json").read_text())
+    assert data["format"] == "container-claims-diff/1"
+    assert data["map"] == {"old": "new"}
+    (pair,) = data["runtimes"]
+    assert (pair["before"], pair["after"]) == ("old", "new")
+    changed = {c["field"]: (c["before"], c["after"]) for c in pair["environment_changes"]}
+    assert changed == {"version.engine": ("1.0", "2.0"), "environment.data_root": ("/a", "/b")}
+    moved = {(c["kind"], c["claim"]) for c in data["changes"]}
+    assert moved == {("regression", "pid-is-1"), ("regression", "named-box"), ("fix", "pid-is-2")}
+    first = data["changes"][0]
+    assert first["kind"] == "regression" and first["runtime_before"] == "old"
+    assert first["before"]["verdict"] == "pass" and first["before"]["source"] == "before.json"
+    assert first["after"]["source"] == "after.json"
+    assert first["after"]["evidence"]["checks"]  # the evidence is one step away
+    assert data["summary"] == {
+        "regression": 2,
+        "fix": 1,
+        "changed": 0,
+        "applicability": 0,
+        "new": 0,
+        "gone": 0,
+        "unchanged": 0,
+    }
+    assert "REGRESSION pid-is-1 on new: pass → fail" in done.stdout
+    assert "version.engine: 1.0 → 2.0" in done.stdout
+
+
+def test_without_map_renamed_runtimes_are_named_not_compared(runs: Path) -> None:
+    done = cli(runs, "diff", "before.json", "after.json")
+
+    assert done.returncode == 0
+    assert "runtimes only before: old" in done.stdout
+    assert "runtimes only after: new" in done.stdout
+    assert done.stdout.rstrip().endswith("0 unchanged")
+
+
+def test_diff_markdown_folds_the_evidence_of_both_sides(runs: Path) -> None:
+    done = cli(runs, "diff", "before.json", "after.json", "--map", "old=new", "--markdown", "-")
+
+    assert done.returncode == 1
+    text = done.stdout
+    assert text.startswith("## Container claims: what moved (2 regressions)")
+    assert "### Regressions (2)" in text and "### Fixes (1)" in text
+    assert "<details><summary>after: fail in after.json: shell\\_pid equals" in text
+    assert text.count("<details>") == text.count("</details>") == 6
+
+
+def test_evidence_cannot_break_out_of_its_fenced_block(runs: Path) -> None:
+    after = json.loads((runs / "after.json").read_text())
+    for record in after["results"]:
+        record["message"] = "```\n</details># injected\n````"
+    moved = diff(
+        compare([("before.json", json.loads((runs / "before.json").read_text()))]),
+        compare([("after.json", after)]),
+        {"old": "new"},
+    )
+
+    text = render_diff_markdown(moved)
+
+    assert "# injected" in text
+    for block in text.split("<details>")[1:]:
+        lines = [line.strip() for line in block.split("</details>")[0].splitlines()]
+        fences = [n for n, line in enumerate(lines) if line and set(line) == {"`"}]
+        opening, closing = fences[0], fences[-1]
+        inside = "\n".join(lines[opening + 1 : closing])
+        longest = max((len(run) for run in re.findall(r"`+", inside)), default=0)
+        assert len(lines[opening]) > longest and lines[closing] == lines[opening]
+
+
+def test_several_files_per_side_merge_and_say_where_each_verdict_came_from(
+    runs: Path,
+) -> None:
+    done = cli(
+        runs,
+        "diff",
+        "--before",
+        "before.json",
+        "--after",
+        "before.json",
+        "after.json",
+        "--json",
+        "-",
+    )
+
+    data = json.loads(done.stdout)
+    assert data["after"]["sources"] == ["before.json", "after.json"]
+    assert data["runtimes_only_after"] == ["new"]
+    assert data["summary"]["unchanged"] == 3  # old against itself
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["before.json"], "diff takes BEFORE.json AFTER.json"),
+        (["before.json", "after.json", "--map", "old"], "--map 'old': give OLD=NEW"),
+        (["before.json", "after.json", "--map", "gone=new"], "no runtime 'gone' in the before"),
+        (["before.json", "missing.json"], "missing.json: no such results file"),
+    ],
+)
+def test_bad_diff_input_is_one_line_and_exit_2(runs: Path, args: list[str], message: str) -> None:
+    done = cli(runs, "diff", *args)
+
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_run_with_a_baseline_fails_only_on_a_regression(
+    runs: Path, fake_runtimes: FakeRuntimes
+) -> None:
+    runtimes = fake_runtimes(runs / "before", {"old": BEFORE})
+    again = cli(
+        runs, "run", "--runtimes-file", str(runtimes), "--runtime", "old", "--baseline",
+        "before.json",
+    )  # fmt: skip
+    # pid-is-2 fails, as it did in the baseline: no regression, so exit 0.
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "container-claims: against the baseline" in again.stdout
+    assert "0 unchanged" not in again.stdout and "3 unchanged" in again.stdout
+
+    upgraded = fake_runtimes(runs / "after", {"new": AFTER})
+    moved = cli(
+        runs, "run", "--runtimes-file", str(upgraded), "--runtime", "new", "--baseline",
+        "before.json", "--map", "old=new",
+    )  # fmt: skip
+    assert moved.returncode == 1
+    assert "REGRESSION named-box on new: pass → error" in moved.stdout
+
+
+def test_run_refuses_a_bad_baseline_or_map_before_running(runs: Path) -> None:
+    runtimes = runs / "before" / "runtimes.yaml"
+    bad = cli(runs, "run", "--runtimes-file", str(runtimes), "--runtime", "old", "--baseline", "x")
+    assert bad.returncode == 2 and "x: no such results file" in bad.stderr
+    unknown = cli(
+        runs, "run", "--runtimes-file", str(runtimes), "--runtime", "old", "--baseline",
+        "before.json", "--map", "old=elsewhere",
+    )  # fmt: skip
+    assert unknown.returncode == 2
+    assert "'elsewhere' is not a runtime of this run" in unknown.stderr
+    assert "collected" not in bad.stdout + unknown.stdout  # refused before pytest started
+
+
+def test_expect_from_writes_a_file_that_run_refuses_until_reasons_are_written(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["expect", "--from", str(runs / "after.json"), "-o", str(runs / "known.yaml")]) == 0
+    text = (runs / "known.yaml").read_text()
+    assert text.count("reason: TODO") == 2  # pid-is-1 fails and named-box errors; pid-is-2 passes
+    runtimes = runs / "after" / "runtimes.yaml"
+
+    refused = cli(runs, "run", "--runtimes-file", str(runtimes), "--runtime", "new", "--expect",
+                  "known.yaml")  # fmt: skip
+    assert refused.returncode == 2
+    assert "known.yaml:" in refused.stderr and "is still to be written" in refused.stderr
+
+    (runs / "known.yaml").write_text(
+        text.replace("reason: TODO", "reason: Seen after the upgrade.")
+    )
+    accepted = cli(runs, "run", "--runtimes-file", str(runtimes), "--runtime", "new", "--expect",
+                   "known.yaml", "--json", "again.json")  # fmt: skip
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    summary = json.loads((runs / "again.json").read_text())["summary"]
+    assert summary["expected"] == {"fail": 1, "error": 1}
