@@ -371,3 +371,33 @@ def test_reports_show_expected_verdicts_apart_with_their_reason() -> None:
     assert "Known &lt;b&gt;bold&lt;/b&gt; &amp; why" in html
     assert "javascript:" not in html
     assert "No longer as expected: update the file" in html
+
+
+def test_junit_carries_verdict_runtime_reason_and_the_evidence(project: Project) -> None:
+    expect = write(project, "known.yaml", KNOWN)
+
+    project.run(
+        "--expect", expect, "--junitxml", "junit.xml", "-o", "junit_logging=system-out",
+        "--show-capture=no",
+    )  # fmt: skip
+
+    cases = {
+        case.get("name"): case
+        for case in ET.parse(project.pytester.path / "junit.xml").getroot().iter("testcase")
+    }
+    failed = cases["shell-is-pid-2[fake]"]
+    properties = {p.get("name"): p.get("value") for p in failed.iter("property")}
+    assert properties == {
+        "claim": "shell-is-pid-2",
+        "runtime": "fake",
+        "verdict": "fail",
+        "reason": "shell_pid equals: expected 2, observed 1",
+        "expected": "expected: The fake's shell is PID 1, as its script says.",
+    }
+    out = failed.findtext("system-out") or ""
+    assert "\nclaim shell-is-pid-2 on fake: fail\nsays: The shell is PID 2.\n" in out
+    assert "checks:" in out and "observed: 1" in out
+    errored = {
+        p.get("name"): p.get("value") for p in cases["broken-is-fine[fake]"].iter("property")
+    }
+    assert "scripted failure" in errored["reason"]

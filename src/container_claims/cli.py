@@ -384,6 +384,10 @@ def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]
     ):
         if value:
             argv += [flag, str(value)]
+    if args.junitxml:
+        # Each claim's evidence as its system-out, where CI test reporters show it; the
+        # terminal already shows it in the claim's report, so not twice.
+        argv += ["-o", "junit_logging=system-out", "--show-capture=no"]
     if args.allow_host_access:
         argv.append("--allow-host-access")
     if args.exitfirst:
