@@ -1,4 +1,5 @@
-"""The whole catalogue on the five runtimes of the default runtimes file, in one invocation."""
+"""The whole catalogue on the five runtimes of the default runtimes file, in one invocation,
+gated as CI gates it: on the expectations shipped for this machine (expectations/debian12.yaml)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,36 @@ from container_claims.scenario.fields import COMMAND, STOP, WAIT
 from container_claims.scenario.probes import PROBES
 from tests.support.shapes import mismatches
 
-from .conftest import Run, run_suite
+from .conftest import REPO, Run, run_suite
 from .test_article_on_docker import catalogue
 
 RUNTIMES = ["docker", "gvisor", "podman", "unshare", "bwrap"]
+EXPECTATIONS = REPO / "expectations" / "debian12.yaml"
 
 
 @pytest.fixture(scope="module")
 def all_runtimes(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
     args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
-    return run_suite("scenarios", *args, tmp=tmp_path_factory.mktemp("five"))
+    return run_suite(
+        "scenarios", *args, "--expect", str(EXPECTATIONS), tmp=tmp_path_factory.mktemp("five")
+    )
+
+
+def test_nothing_moved_from_the_shipped_expectations(all_runtimes: Run) -> None:
+    """The gate CI runs: every claim holds, or gives exactly the verdict its entry accepts,
+    and every entry still speaks of a claim of the catalogue. When this fails, a verdict moved
+    on this machine: the output names it and the entry to update."""
+    moved = [
+        (r["claim"], r["runtime"], r["verdict"])
+        for r in all_runtimes.data["results"]
+        if r["verdict"] in ("fail", "error")
+        and "expectation" not in r
+        or r.get("expectation", {}).get("status") == "unexpected"
+    ]
+    assert moved == [], all_runtimes.output[-4000:]
+    assert all_runtimes.data["expectations"]["stale"] == []
+    assert all_runtimes.returncode == 0, all_runtimes.output[-4000:]
+    assert sum(all_runtimes.data["summary"]["expected"].values()) > 0  # the gate had work to do
 
 
 def test_every_runtime_has_a_verdict_for_every_claim(all_runtimes: Run) -> None:
@@ -88,3 +109,27 @@ def test_every_observation_has_the_fields_the_format_declares(all_runtimes: Run)
             problems += [f"{where}: {m}" for m in mismatches(step["value"], shape)]
     assert problems == []
     assert {"typed", "run", "stop", "wait", "engine.container", "host.find_process"} <= checked
+
+
+def test_the_gate_goes_red_when_a_verdict_moves(engine: None, tmp_path: Path) -> None:
+    """The same expectations, but "docker" now shares the host's PID namespace: the claims
+    about its own PID namespace move, and the run fails naming exactly those."""
+    runtimes = tmp_path / "runtimes.yaml"
+    runtimes.write_text("runtimes:\n  - {name: docker, kind: docker, run_args: ['--pid=host']}\n")
+    moved = run_suite(
+        "scenarios/process-namespace.yaml",
+        "--runtimes-file",
+        str(runtimes),
+        "--runtime",
+        "docker",
+        "--expect",
+        str(EXPECTATIONS),
+        tmp=tmp_path,
+    )
+
+    assert moved.returncode == 1, moved.output[-3000:]
+    failed = {r["claim"] for r in moved.data["results"] if r["verdict"] == "fail"}
+    assert {"host-pid-1-is-init", "host-pid-differs", "pid-in-both-namespaces"} <= failed
+    assert all("expectation" not in r for r in moved.data["results"] if r["verdict"] == "fail")
+    for claim in failed:
+        assert f"FAILED scenarios/process-namespace.yaml::{claim}[docker]" in moved.output
