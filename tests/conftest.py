@@ -1,4 +1,5 @@
-"""Shared setup of the unit tests: pytester, and runtimes files for the scripted fake runtime.
+"""Shared setup of the unit tests: runtimes files for the scripted fake runtime, and a state
+directory of their own (pytester comes from the root conftest.py).
 
 Engine fixtures live elsewhere (they need Docker); nothing here does.
 """
@@ -11,8 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-
-pytest_plugins = ["pytester"]
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 

@@ -1,0 +1,281 @@
+"""The CI workflows (.github/workflows/), checked here rather than found broken in CI.
+
+Each file against GitHub's workflow schema (check-jsonschema's copy, offline), with a broken
+workflow to show the check can fail; every ``container-claims`` command in them against the
+command line's own parser, as the shell would give it the arguments; and the jobs against
+what they are for: ci.yml runs .ci/run, claims.yml checks the packaged runtimes, both on the
+same kind of machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from container_claims.cli import build_parser
+from container_claims.runtimes import load_runtimes_file
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = REPO / ".github" / "workflows"
+WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
+
+#: Options whose value is a file of the repository that the command reads.
+INPUT_FILE_OPTIONS = ("--expect", "--before", "--runtimes-file")
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(document, dict), f"{path.name}: not a mapping"
+    return document
+
+
+def jobs(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = workflow.get("jobs")
+    assert isinstance(found, dict), "no jobs"
+    return found
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    """``check-jsonschema --builtin-schema vendor.github-workflows PATH`` from this
+    environment (the ``dev`` extra installs it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema"]
+        + ["--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# --- GitHub's schema -------------------------------------------------------------------------
+
+
+def test_the_workflows_are_there() -> None:
+    assert {"ci.yml", "claims.yml"} <= {path.name for path in WORKFLOW_FILES}
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_workflow_is_valid_for_github(path: Path) -> None:
+    result = check_jsonschema(path)
+    assert result.returncode == 0, (
+        f"check-jsonschema rejects {path.relative_to(REPO)} (exit {result.returncode}; not "
+        f"installed? pip install -e '.[dev]'):\n{result.stdout}{result.stderr}"
+    )
+
+
+VALID = """\
+name: check
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo hello
+"""
+
+
+def test_a_job_without_runs_on_is_rejected(tmp_path: Path) -> None:
+    valid = tmp_path / "valid.yml"
+    valid.write_text(VALID)
+    broken = tmp_path / "broken.yml"
+    broken.write_text(VALID.replace("    runs-on: ubuntu-latest\n", ""))
+
+    accepted, rejected = check_jsonschema(valid), check_jsonschema(broken)
+
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert rejected.returncode == 1, rejected.stdout + rejected.stderr
+    assert "'runs-on' is a required property" in rejected.stdout
+
+
+# --- container-claims command lines ----------------------------------------------------------
+
+SHELL_OPERATOR = re.compile(r"^[();<>|&]+$")
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+#: A glob stands for several files, as the shell expands it in CI (results/*.json: one file
+#: per runtime); two stand-ins show whether the option takes several.
+GLOB_STAND_INS = ("first", "second")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``container-claims`` command of a workflow, its arguments as the program gets them."""
+
+    id: str
+    where: str
+    argv: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.where}: container-claims {shlex.join(self.argv)}"
+
+
+def matrix_values(job: dict[str, Any]) -> list[dict[str, str]]:
+    """Every combination of the job's matrix (one empty one without a matrix)."""
+    matrix = job.get("strategy", {}).get("matrix", {})
+    assert not {"include", "exclude"} & set(matrix), "include/exclude: extend this test"
+    names = sorted(matrix)
+    return [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*map(matrix.get, names))
+    ]
+
+
+def fill_in(script: str, values: dict[str, str]) -> str:
+    """The script with ``${{ matrix.NAME }}`` replaced by its value; any other expression is
+    left as one word, ``${{EXPRESSION}}``, which a command must not hold."""
+
+    def value(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        name = expression.removeprefix("matrix.")
+        if name != expression and name in values:
+            return values[name]
+        return "${{" + re.sub(r"\s+", "", expression) + "}}"
+
+    return EXPRESSION.sub(value, script)
+
+
+def commands_in(script: str) -> Iterator[tuple[str, ...]]:
+    """The arguments of each ``container-claims`` command of a shell script: words up to the
+    next operator (``>>``, ``|``, ``&&``...), globs expanded to stand-ins, up to ``--``."""
+    for line in script.replace("\\\n", " ").splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = list(lexer)
+        for start, word in enumerate(words):
+            if Path(word).name != "container-claims":
+                continue
+            argv: list[str] = []
+            for arg in itertools.takewhile(
+                lambda w: not SHELL_OPERATOR.match(w), words[start + 1 :]
+            ):
+                if "*" in arg or "?" in arg:
+                    argv += [re.sub(r"[*?]+", stand_in, arg) for stand_in in GLOB_STAND_INS]
+                else:
+                    argv.append(arg)
+            yield tuple(argv[: argv.index("--")] if "--" in argv else argv)
+
+
+def workflow_commands() -> list[Command]:
+    found = []
+    for path in WORKFLOW_FILES:
+        for job_id, job in jobs(load(path)).items():
+            for values in matrix_values(job):
+                suffix = "".join(f"-{value}" for value in values.values())
+                for number, step in enumerate(job.get("steps", []), 1):
+                    name = fill_in(str(step.get("name", "")), values)
+                    where = f"{path.name} {job_id}{suffix} step {number} ({name})"
+                    script = step.get("run")
+                    if isinstance(script, str):
+                        filled = fill_in(script, values)
+                        found += [
+                            Command(f"{path.stem}-{job_id}{suffix}-step{number}", where, argv)
+                            for argv in commands_in(filled)
+                        ]
+    return found
+
+
+COMMANDS = workflow_commands()
+
+
+def test_commands_are_read_as_the_shell_gives_them_their_arguments() -> None:
+    script = (
+        "python3 -m venv .venv && .venv/bin/pip install .\n"
+        "# container-claims in a comment is no command\n"
+        ".venv/bin/container-claims report results/*.json --html 'my report.html' \\\n"
+        '  --markdown - >> "$GITHUB_STEP_SUMMARY" && container-claims runtimes | tee x\n'
+        "container-claims run --runtime ${{ matrix.runtime }} --image ${{ env.IMAGE }} -- -x\n"
+    )
+
+    found = list(commands_in(fill_in(script, {"runtime": "podman"})))
+
+    assert found == [
+        ("report", "results/first.json", "results/second.json")
+        + ("--html", "my report.html", "--markdown", "-"),
+        ("runtimes",),
+        ("run", "--runtime", "podman", "--image", "${{env.IMAGE}}"),
+    ]
+
+
+def test_the_workflows_run_container_claims_run_report_and_diff() -> None:
+    """The commands below are found at all: the test of each is not vacuous."""
+    subcommands = {command.argv[0] for command in COMMANDS if command.argv}
+    assert {"run", "report", "diff"} <= subcommands, COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command.id)
+def test_container_claims_command_is_accepted(
+    command: Command, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parsed by the command line's own parser, and the files it reads are in the repository.
+    Needs ``run --expect`` and ``diff`` (with expectations/ and baselines/) to have landed."""
+    unknown = [arg for arg in command.argv if "${{" in arg]
+    assert not unknown, f"{command}\nexpressions this test cannot fill in: extend it"
+    try:
+        build_parser().parse_args(list(command.argv))
+    except SystemExit as exc:
+        pytest.fail(f"{command}\nrefused (exit {exc.code}):\n{capsys.readouterr().err}")
+    argv = list(command.argv)
+    named = [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg in INPUT_FILE_OPTIONS]
+    named += [
+        value
+        for option, equals, value in (arg.partition("=") for arg in argv)
+        if equals and option in INPUT_FILE_OPTIONS
+    ]
+    missing = [name for name in named if not (REPO / name).is_file()]
+    assert not missing, f"{command}\nnames files the repository does not have: {missing}"
+
+
+# --- what the jobs are for -------------------------------------------------------------------
+
+
+def steps_running(workflow: dict[str, Any], *commands: str) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (job_id, step)
+        for job_id, job in jobs(workflow).items()
+        for step in job.get("steps", [])
+        if isinstance(step.get("run"), str) and step["run"].strip() in commands
+    ]
+
+
+def test_ci_runs_dot_ci_run_unconditionally() -> None:
+    running = steps_running(load(WORKFLOWS / "ci.yml"), ".ci/run", "bash .ci/run", "./.ci/run")
+    assert len(running) == 1, f"ci.yml runs .ci/run in {len(running)} steps, not 1"
+    (_, step) = running[0]
+    assert "if" not in step and not step.get("continue-on-error"), step
+    entry = REPO / ".ci" / "run"
+    assert entry.is_file() and os.access(entry, os.X_OK), f"{entry} is not an executable file"
+
+
+MACHINE = {"image": "debian:12", "options": "--privileged --cgroupns=host"}
+
+
+def test_engine_jobs_run_on_debian_12_privileged_in_the_hosts_cgroup_namespace() -> None:
+    """The machine the suite and the expectations are made for (scripts/setup there)."""
+    engine_jobs = {
+        (path.name, job_id): job
+        for path in WORKFLOW_FILES
+        for job_id, job in jobs(load(path)).items()
+        if any(
+            re.search(r"(^|\s|/)(\.ci/run|scripts/setup)\b", str(step.get("run", "")))
+            for step in job.get("steps", [])
+        )
+    }
+    assert {("ci.yml", "test"), ("claims.yml", "claims")} <= set(engine_jobs)
+    for where, job in engine_jobs.items():
+        assert job.get("container") == MACHINE, where
+
+
+def test_the_claims_matrix_is_every_packaged_runtime() -> None:
+    matrix = jobs(load(WORKFLOWS / "claims.yml"))["claims"]["strategy"]["matrix"]["runtime"]
+    packaged = [config.name for config in load_runtimes_file()]
+    assert sorted(matrix) == sorted(packaged)
