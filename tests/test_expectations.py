@@ -95,8 +95,8 @@ def test_expected_fail_and_error_are_xfails_and_the_run_passes(project: Project)
     result.stdout.fnmatch_lines(
         [
             "XFAIL scenarios/shell.yaml::shell-is-pid-2[[]fake[]] - The fake's shell is PID 1, "
-            f"as its script says. (expected fail ({expect}:2))",
-            "XFAIL at setup of scenarios/shell.yaml::broken-is-fine[[]fake[]] - *(expected error *",
+            f"as its script says. (expected fail, {expect}:2)",
+            "XFAIL at setup of scenarios/shell.yaml::broken-is-fine[[]fake[]] - *(expected error, *",
         ]
     )
     data = project.json()
@@ -162,8 +162,8 @@ def test_a_claim_no_longer_as_expected_fails_the_run_as_a_strict_xpass(project: 
     result.assert_outcomes(failed=2, deselected=1)
     result.stdout.fnmatch_lines(
         [
-            f"*[[]XPASS(strict)[]] no longer as expected: pass where expected fail "
-            f"({expect}:2); update the file",
+            f"*[[]XPASS(strict)[]] no longer as expected: pass where expected fail, "
+            f"{expect}:2; update the file",
         ]
     )
     records = {r["claim"]: r for r in project.json()["results"]}

@@ -102,7 +102,7 @@ def _as_expected(
     """The report as pytest's xfail would make it: an expected fail or error is an xfail with
     the entry's reason; a claim no longer as expected fails, as a strict XPASS does, so -rx,
     -rX, JUnit and --lf read it as they read pytest's own."""
-    entry = f"expected {expectation['verdict']} ({expectation['where']})"
+    entry = f"expected {expectation['verdict']}, {expectation['where']}"
     if expectation["status"] == EXPECTED:
         report.outcome = "skipped"
         report.wasxfail = f"{expectation['reason']} ({entry})"
