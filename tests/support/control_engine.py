@@ -40,6 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Self
 
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE, check_engine, image_info
@@ -60,6 +61,15 @@ class ControlEngine:
     removes its containers, stops dockerd and its containerd, unmounts what is left under its
     directory and deletes it; it is idempotent and runs from ``__exit__``.
     """
+
+    #: What a subclass (another private engine) changes: the name its messages use, the error
+    #: they raise, the process start() watches, the prefix of its directory and the storage
+    #: driver it must report.
+    what = "control engine"
+    watched = "dockerd"
+    error: type[ControlEngineError] = ControlEngineError
+    temp_prefix = "cc-control-engine-"
+    storage_driver = "vfs"
 
     def __init__(
         self,
@@ -86,7 +96,7 @@ class ControlEngine:
     def root(self) -> pathlib.Path:
         """The temporary directory holding everything this engine owns."""
         if self._root is None:
-            raise ControlEngineError("The control engine is not running: call start() first.")
+            raise self.error(f"The {self.what} is not running: call start() first.")
         return self._root
 
     @property
@@ -122,30 +132,30 @@ class ControlEngine:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> ControlEngine:
+    def start(self) -> Self:
         """Start dockerd, wait until it answers, check its storage driver, load the image."""
         if self._dockerd is not None:
-            raise ControlEngineError(f"The control engine is already running ({self.host}).")
+            raise self.error(f"The {self.what} is already running ({self.host}).")
         if os.geteuid() != 0:
-            raise ControlEngineError("The control engine runs its own dockerd and needs root.")
+            raise self.error(f"The {self.what} runs its own dockerd and needs root.")
         dockerd = shutil.which(self.dockerd_binary) or shutil.which(
             self.dockerd_binary, path="/usr/sbin:/sbin"
         )
         if dockerd is None:
-            raise ControlEngineError(
+            raise self.error(
                 f"{self.dockerd_binary!r} is not installed: apt-get install docker.io, "
                 "or run scripts/setup."
             )
         started = time.monotonic()
         # Under /tmp, not beside the test's files: unix socket paths must stay short.
-        self._root = pathlib.Path(tempfile.mkdtemp(prefix="cc-control-engine-"))
+        self._root = pathlib.Path(tempfile.mkdtemp(prefix=self.temp_prefix))
         try:
             self._launch(dockerd)
             self._wait_ready()
             self.timings["start"] = time.monotonic() - started
             driver = self.docker("info", "--format", "{{.Driver}}").stdout.strip()
-            if driver != "vfs":
-                raise ControlEngineError(f"The control engine uses storage driver {driver!r}.")
+            if driver != self.storage_driver:
+                raise self.error(f"The {self.what} uses storage driver {driver!r}.")
             if self.image is not None:
                 loading = time.monotonic()
                 copy_image(self.image, self.env, docker_binary=self.docker_binary)
@@ -175,12 +185,12 @@ class ControlEngine:
             if not problems:
                 self._root = None
         if problems:
-            raise ControlEngineError(
-                f"The control engine under {self._root} was not fully cleaned up: "
+            raise self.error(
+                f"The {self.what} under {self._root} was not fully cleaned up: "
                 + "; ".join(problems)
             )
 
-    def __enter__(self) -> ControlEngine:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -193,14 +203,14 @@ class ControlEngine:
 
     def __repr__(self) -> str:
         state = self.host if self._dockerd is not None else "stopped"
-        return f"<ControlEngine {state}>"
+        return f"<{type(self).__name__} {state}>"
 
     # -- use --------------------------------------------------------------------------------
 
     def docker(
         self, *args: str, check: bool = True, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
-        """Run the Docker CLI against this engine; raises ControlEngineError if ``check``."""
+        """Run the Docker CLI against this engine; raises :attr:`error` if ``check``."""
         result = subprocess.run(
             [self.docker_binary, *args],
             env={**os.environ, **self.env},
@@ -211,8 +221,8 @@ class ControlEngine:
             check=False,
         )
         if check and result.returncode != 0:
-            raise ControlEngineError(
-                f"docker {' '.join(args)} failed on the control engine "
+            raise self.error(
+                f"docker {' '.join(args)} failed on the {self.what} "
                 f"({result.returncode}): {result.stderr.strip()}"
             )
         return result
@@ -234,7 +244,7 @@ class ControlEngine:
             f"--exec-root={self.exec_root}",
             f"--pidfile={self.root / 'docker.pid'}",
             f"--host={self.host}",
-            "--storage-driver=vfs",
+            f"--storage-driver={self.storage_driver}",
             "--bridge=none",
             "--iptables=false",
             "--ip6tables=false",
@@ -261,8 +271,8 @@ class ControlEngine:
         while True:
             code = self._dockerd.poll()
             if code is not None:
-                raise ControlEngineError(
-                    f"The control engine's dockerd exited with status {code}; "
+                raise self.error(
+                    f"The {self.what}'s {self.watched} exited with status {code}; "
                     f"its log ends with: {self._log_tail()}"
                 )
             if self.socket.exists():
@@ -270,8 +280,8 @@ class ControlEngine:
                     if self.docker("version", check=False, timeout=5).returncode == 0:
                         break
             if time.monotonic() > deadline:
-                raise ControlEngineError(
-                    f"The control engine did not answer within {self.start_timeout:.0f} s; "
+                raise self.error(
+                    f"The {self.what} did not answer within {self.start_timeout:.0f} s; "
                     f"its log ends with: {self._log_tail()}"
                 )
             time.sleep(0.2)
