@@ -294,9 +294,22 @@ _TITLES = {
 }
 
 
+#: How each kind of change is counted: one and many.
+_COUNTED = {
+    REGRESSION: ("regression", "regressions"),
+    FIX: ("fix", "fixes"),
+    CHANGED: ("changed between fail and error", "changed between fail and error"),
+    APPLICABILITY: ("applicability change", "applicability changes"),
+    NEW: ("new claim", "new claims"),
+    GONE: ("claim gone", "claims gone"),
+}
+
+
 def summary_words(result: Diff) -> str:
     counts = result.count()
-    words = [f"{counts[kind]} {kind}" for kind in KINDS if counts[kind]]
+    words = [
+        f"{counts[kind]} {_COUNTED[kind][counts[kind] != 1]}" for kind in KINDS if counts[kind]
+    ]
     return ", ".join([*words, f"{result.unchanged} unchanged"])
 
 
