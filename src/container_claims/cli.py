@@ -28,7 +28,9 @@ not-applicable or error, with the evidence that was observed.
 
 EXIT_CODES = """\
 exit codes: 0 every claim holds or is not applicable; 1 a claim failed; 2 bad input or usage;
-3 something could not be observed (engine unreachable, timeout); 130 interrupted.
+3 something could not be observed (engine unreachable, timeout); 130 interrupted. With
+--expect, a fail or error the file accepts counts as holding and a claim no longer as expected
+as failed; with --baseline, 1 means something regressed since the baseline.
 """
 
 
