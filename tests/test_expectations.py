@@ -363,7 +363,10 @@ def test_reports_show_expected_verdicts_apart_with_their_reason() -> None:
     assert [runtime for _, runtime, _ in comparison.problems()] == ["b"]
     markdown = render_markdown(comparison)
     assert "| `c` It holds. | fail (expected) | **PASS (no longer as expected)** |" in markdown
-    assert "no longer as expected: known.yaml:7 expects fail; update the file" in markdown
+    assert (
+        "(no longer as expected)** `c` on **b**: known.yaml:7 expects fail: update the file"
+        in markdown
+    )
     assert "Known \\<b\\>bold\\</b\\> \\& why" in markdown
     assert "javascript:" not in markdown
     html = render_html(comparison)

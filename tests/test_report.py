@@ -319,6 +319,9 @@ def test_merge_later_file_wins_and_the_report_says_so() -> None:
     assert "from second.json" in words(page.panels[cell_id("b", "docker")])
     markdown = render_markdown(comparison)
     assert "docker: 1 result from second.json replace those from first.json" in markdown
+    assert ", from second.json`" in next(  # each listed problem says which file it is from
+        line for line in markdown.splitlines() if line.startswith("- **ERROR** `c` on **crun**")
+    )
 
 
 def test_merge_of_files_from_the_cli(

@@ -46,16 +46,23 @@ def worst(codes: Iterable[int]) -> int:
     return max(codes, key=lambda code: rank.index(code) if code in rank else len(rank))
 
 
+def standing(record: Mapping[str, Any]) -> str | None:
+    """What an expectations file says of a record's verdict: :data:`EXPECTED`,
+    :data:`UNEXPECTED`, or None when no entry speaks of it."""
+    expectation = record.get("expectation")
+    status = expectation.get("status") if isinstance(expectation, Mapping) else None
+    return status if status in (EXPECTED, UNEXPECTED) else None
+
+
 def gate_verdict(record: Mapping[str, Any]) -> str:
     """The verdict a record counts as for the exit code: an expected one as a pass, one that
     is no longer as expected as a fail (pytest's strict XPASS) unless it is worse already."""
     verdict = str(record["verdict"])
-    expectation = record.get("expectation")
-    if not isinstance(expectation, Mapping):
-        return verdict
-    if expectation.get("status") == EXPECTED:
+    if standing(record) == EXPECTED:
         return PASS
-    return FAIL if verdict in (PASS, NOT_APPLICABLE) else verdict
+    if standing(record) == UNEXPECTED and verdict in (PASS, NOT_APPLICABLE):
+        return FAIL
+    return verdict
 
 
 @dataclass
@@ -123,17 +130,9 @@ def summary(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     as expected, counted apart."""
     records = list(records)
     counts: dict[str, Any] = dict(Counter(r["verdict"] for r in records))
-    standing = [r["expectation"] for r in records if isinstance(r.get("expectation"), Mapping)]
-    if standing:
-        counts[EXPECTED] = dict(
-            Counter(
-                r["verdict"]
-                for r in records
-                if isinstance(r.get("expectation"), Mapping)
-                and r["expectation"].get("status") == EXPECTED
-            )
-        )
-        counts[UNEXPECTED] = sum(1 for e in standing if e.get("status") == UNEXPECTED)
+    if any(standing(r) for r in records):
+        counts[EXPECTED] = dict(Counter(r["verdict"] for r in records if standing(r) == EXPECTED))
+        counts[UNEXPECTED] = sum(1 for r in records if standing(r) == UNEXPECTED)
     return counts
 
 

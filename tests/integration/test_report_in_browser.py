@@ -335,3 +335,49 @@ def test_fragment_opens_the_named_cell(page: Chrome, report: Path) -> None:
 
     assert focused(page) == cell_button(page, claim, runtime)  # its cell, in the matrix
     assert severe(page) == []
+
+
+@pytest.fixture(scope="module")
+def report_with_expectations(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample, run as if against an expectations file: one fail accepted, one pass that
+    its entry says should fail (no longer as expected)."""
+    data = json.loads(SAMPLE.read_text())
+    failed = next(r for r in data["results"] if r["verdict"] == "fail")
+    passed = next(r for r in data["results"] if r["verdict"] == "pass")
+    entry = {"verdict": "fail", "where": "known.yaml:2", "link": "https://example.org/why"}
+    failed["expectation"] = {**entry, "status": "expected", "reason": "Known here, <b>why</b>."}
+    passed["expectation"] = {**entry, "status": "unexpected", "reason": "Was known."}
+    folder = tmp_path_factory.mktemp("expected")
+    (folder / "results.json").write_text(json.dumps(data))
+    path = folder / "report.html"
+    assert main(["report", str(folder / "results.json"), "--html", str(path)]) == 0
+    return path
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_expected_verdicts_are_legible_and_say_so_in_words(
+    page: Chrome, report_with_expectations: Path, scheme: str
+) -> None:
+    page.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": scheme}]},
+    )
+    try:
+        load(page, report_with_expectations.as_uri())
+        for css, words in (("expected", "· expected"), ("unexpected", "no longer as expected")):
+            badge = page.find_element(By.CSS_SELECTOR, f".legend .badge.{css}")
+            fg = _luminance(badge.value_of_css_property("color"))
+            bg = _luminance(badge.value_of_css_property("background-color"))
+            ratio = (max(fg, bg) + 0.05) / (min(fg, bg) + 0.05)
+            assert ratio >= 4.5, f"{scheme} {css}: contrast {ratio:.2f} is below WCAG AA"
+            assert badge.text.endswith(words), badge.text
+        cell = page.find_element(By.CSS_SELECTOR, "button.cell.expected")
+        assert "expected: Known here, <b>why</b>." in cell.text  # the reason, as text
+        cell.click()
+        panel = page.find_element(By.ID, attr(cell, "popovertarget"))
+        assert "EXPECTED\nfail: Known here, <b>why</b>. known.yaml:2 why" in panel.text, panel.text
+        link = panel.find_element(By.CSS_SELECTOR, ".expectation a")
+        assert link.get_attribute("href") == "https://example.org/why"
+        assert severe(page) == []
+    finally:
+        page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

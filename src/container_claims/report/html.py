@@ -39,7 +39,15 @@ from container_claims.report.model import (
     truncate,
     value_text,
 )
-from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS, UNEXPECTED
+from container_claims.results import (
+    ERROR,
+    EXPECTED,
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    UNEXPECTED,
+    standing,
+)
 
 #: Verdict -> (glyph, label). The label is what a reader (and a screen reader) gets; the glyph
 #: and the colour only repeat it.
@@ -414,7 +422,7 @@ def _badge(verdict: str | None, standing: str = "") -> Badge:
 
 
 def _standing(cell: Cell) -> str:
-    return str(cell.expectation.get("status", ""))
+    return standing(cell.record) or ""
 
 
 def _css(verdict: str | None) -> str:

@@ -179,10 +179,12 @@ def _problems(comparison: Comparison) -> list[str]:
         if cell.unexpected:
             entry = cell.expectation
             why = (
-                f"no longer as expected: {text(str(entry.get('where', '')))} expects "
-                f"{text(str(entry.get('verdict', '')))}; update the file"
+                f"{text(str(entry.get('where', '')))} expects "
+                f"{text(str(entry.get('verdict', '')))}: update the file"
                 + (f"; {why}" if why else "")
             )
+        if len(comparison.sources) > 1:  # merged results: say which file this verdict is from
+            where = f"{where}, from {cell.source.name}" if where else f"from {cell.source.name}"
         lines.append(
             f"- {word(cell)} {code(claim.id, table=False)} on **{text(runtime)}**"
             + (f": {why}" if why else "")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError
-from container_claims.results import ERROR, EXPECTED, FAIL, UNEXPECTED, VERDICTS
+from container_claims.results import ERROR, EXPECTED, FAIL, UNEXPECTED, VERDICTS, standing
 from container_claims.scenario.model import OPERATOR_WORDS
 
 NO_SECTION = "(no section)"
@@ -84,11 +84,11 @@ class Cell:
 
     @property
     def expected(self) -> bool:
-        return self.expectation.get("status") == EXPECTED
+        return standing(self.record) == EXPECTED
 
     @property
     def unexpected(self) -> bool:
-        return self.expectation.get("status") == UNEXPECTED
+        return standing(self.record) == UNEXPECTED
 
     @property
     def transcript(self) -> str:

@@ -6,7 +6,15 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS, UNEXPECTED
+from container_claims.results import (
+    ERROR,
+    EXPECTED,
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    UNEXPECTED,
+    standing,
+)
 
 SYMBOLS = {PASS: "pass", FAIL: "FAIL", NOT_APPLICABLE: "n/a", ERROR: "ERROR"}
 #: A verdict the expectations file accepts, in pytest's words (xfail) and lower case: known.
@@ -17,7 +25,7 @@ UNEXPECTED_SYMBOLS = {PASS: "XPASS", NOT_APPLICABLE: "n/a!", FAIL: "FAIL!", ERRO
 
 def symbol(record: Mapping[str, Any]) -> str:
     """A record's verdict in the matrix, marked when an expectations file speaks of it."""
-    verdict, status = str(record["verdict"]), _status(record)
+    verdict, status = str(record["verdict"]), standing(record)
     if status == EXPECTED:
         return EXPECTED_SYMBOLS.get(verdict, verdict)
     if status == UNEXPECTED:
@@ -48,8 +56,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             )
             lines.append(f"  {claim}".ljust(first) + row)
     counts = Counter(r["verdict"] for r in records)
-    expected = Counter(r["verdict"] for r in records if _status(r) == EXPECTED)
-    unexpected = sum(1 for r in records if _status(r) == UNEXPECTED)
+    expected = Counter(r["verdict"] for r in records if standing(r) == EXPECTED)
+    unexpected = sum(1 for r in records if standing(r) == UNEXPECTED)
     totals = [
         f"{counts[v] - expected[v]} {v}"
         + (f" (and {expected[v]} as expected)" if expected[v] else "")
@@ -69,17 +77,12 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _status(record: Mapping[str, Any]) -> str | None:
-    expectation = record.get("expectation")
-    return str(expectation.get("status")) if isinstance(expectation, Mapping) else None
-
-
 def expectation_lines(results: Mapping[str, Any]) -> list[str]:
     """What the run says of its expectations files: claims no longer as expected, with the
     entry to update, and entries that matched nothing (stale)."""
     lines = []
     for record in results.get("results", []):
-        if _status(record) == UNEXPECTED:
+        if standing(record) == UNEXPECTED:
             entry = record["expectation"]
             lines.append(
                 f"no longer as expected: {record['claim']} on {record['runtime']} gave "
