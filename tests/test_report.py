@@ -26,7 +26,7 @@ from container_claims.cli import main
 from container_claims.report import compare, load_comparison, render_html, render_markdown
 from container_claims.report.html import LABELS, cell_id
 from container_claims.report.markdown import MAX_BYTES, MAX_PROBLEMS
-from container_claims.report.model import printable
+from container_claims.report.model import check_words, printable
 from container_claims.report.terminal import summary_lines
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
@@ -662,3 +662,7 @@ def test_each_claim_says_which_article_it_comes_from() -> None:
         "from Interactive Docker containers · scenarios/s.yaml:3",
         f"from {escape('docker run <reference>')} · scenarios/s.yaml:3",
     ]
+
+
+def test_check_words_end_before_the_colon_the_reports_add() -> None:
+    assert check_words({"that": "ps_aux", "op": "rows"}) == "ps_aux has this many rows"

@@ -425,7 +425,8 @@ def failing_checks(cell: Cell) -> list[Mapping[str, Any]]:
 def check_words(check: Mapping[str, Any]) -> str:
     """``shell_pid equals``: what the check says of which observation."""
     op = str(check.get("op", ""))
-    return f"{check.get('that', '?')} {OPERATOR_WORDS.get(op, op.replace('_', ' '))}".strip()
+    words = OPERATOR_WORDS.get(op, op.replace("_", " ")).rstrip(":")  # a colon follows anyway
+    return f"{check.get('that', '?')} {words}".strip()
 
 
 def reason(cell: Cell, limit: int = 160) -> str:
