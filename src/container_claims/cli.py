@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         "-x", "--exitfirst", action="store_true", help="stop at the first failure or error"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
+    run.add_argument(
+        "--one-runtime-at-a-time",
+        action="store_true",
+        help="observe the runtimes one after the other (by default, without -n, each runtime's "
+        "scenarios run side by side with the others', and the claims report in order)",
+    )
 
     report = commands.add_parser(
         "report",
@@ -392,6 +398,8 @@ def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]
         argv += ["-o", "junit_logging=system-out", "--show-capture=no"]
     if args.allow_host_access:
         argv.append("--allow-host-access")
+    if args.one_runtime_at_a_time:
+        argv.append("--one-runtime-at-a-time")
     if args.exitfirst:
         argv.append("-x")
     argv.append("-q" if args.quiet else "-v")

@@ -20,6 +20,7 @@ import json
 import os
 import pathlib
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -51,15 +52,17 @@ class Ledger:
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
         fcntl.flock(self._file, fcntl.LOCK_EX)
         self._seen: set[str] = set()
+        self._writing = threading.Lock()  # runtimes observed side by side write from threads
 
     def record(self, kind: str, **data: Any) -> None:
         """Write one thing down (once), before it can outlive the run."""
         line = json.dumps({"kind": kind, **data}, sort_keys=True)
-        if self._file is None or line in self._seen:
-            return
-        self._seen.add(line)
-        self._file.write(line + "\n")
-        self._file.flush()
+        with self._writing:
+            if self._file is None or line in self._seen:
+                return
+            self._seen.add(line)
+            self._file.write(line + "\n")
+            self._file.flush()
 
     def process(self, pid: int, what: str) -> None:
         self.record("process", pid=pid, start=process_start_time(pid), what=what)

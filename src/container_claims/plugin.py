@@ -22,6 +22,7 @@ import pytest
 
 from container_claims import records
 from container_claims.collect import (
+    ClaimItem,
     ScenarioFile,
     input_error_record,
     is_scenario_file,
@@ -94,6 +95,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "expected does (strict). Repeat for several files; the first matching entry wins.",
     )
     group.addoption(
+        "--one-runtime-at-a-time",
+        dest="claims_one_runtime_at_a_time",
+        action="store_true",
+        default=False,
+        help="observe the runtimes one after the other; by default, without -n, each runtime's "
+        "scenarios run in a thread of their own, side by side (the items report in order).",
+    )
+    group.addoption(
         "--claims-json",
         dest="claims_json",
         metavar="FILE",
@@ -129,6 +138,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     for path in scenario_files(session.config):
         for error in load_for(state, path)[1]:
             state.add_input_error(input_error_record(error, path))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Serially (no -n), runtimes share nothing and need not wait for each other: each one's
+    scenarios are observed in a thread of its own while the items report in their order."""
+    config = session.config
+    if (
+        config.option.collectonly
+        or getattr(config, "workerinput", None) is not None
+        or getattr(config.option, "dist", "no") != "no"
+        or config.getoption("claims_one_runtime_at_a_time")
+    ):
+        return
+    plan: dict[str, tuple[Any, list[tuple[Any, list[Any]]]]] = {}
+    for item in session.items:
+        if isinstance(item, ClaimItem):
+            _, scenarios = plan.setdefault(item.runtime_name, (item.runtime_config, []))
+            if not scenarios or scenarios[-1][0] is not item.scenario:
+                scenarios.append((item.scenario, []))
+            scenarios[-1][1].append(item.claim)
+    config.stash[SESSION].side_by_side(plan)
 
 
 @pytest.hookimpl(optionalhook=True)

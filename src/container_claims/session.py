@@ -13,7 +13,10 @@ from __future__ import annotations
 import contextlib
 import secrets
 import signal
+import threading
 import time
+from collections.abc import Mapping
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import pytest
 
 from container_claims import ledger
 from container_claims.errors import InputError, ObservationError
-from container_claims.execute import ScenarioResult, ScenarioRunner
+from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities
 from container_claims.expectations import Expectations, load_expectations
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.probes.handle import HostHandle
@@ -29,8 +32,13 @@ from container_claims.results import Results
 from container_claims.runtimes import load_runtimes_file, open_runtime, select
 from container_claims.runtimes.base import Runtime, RuntimeConfig
 from container_claims.scenario import Scenario
+from container_claims.scenario.model import Claim
 
 SESSION = pytest.StashKey["ClaimsSession"]()
+#: How long the end of a run waits for a scenario still being observed side by side.
+STOP_AHEAD_TIMEOUT = 120.0
+#: A scenario and those of its claims that were selected, in the items' order.
+Planned = tuple[Scenario, list[Claim]]
 #: Attribute of a test report that carries a claim's record (or an input error's).
 RECORD = "container_claims"
 #: Key of an input error's record that tells it from a verdict's.
@@ -89,6 +97,14 @@ class ClaimsSession:
         self._claim_ids: dict[str, str] = {}
         self._transcripts_sent: set[str] = set()
         self._registry: Any = None
+        self._registry_lock = threading.Lock()
+        # Side by side (see side_by_side): a runtime's scenarios observed in its own thread.
+        self._making: dict[str, threading.Lock] = {}
+        self._ahead: dict[tuple[Path, str], Future[ScenarioResult]] = {}
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()  # start no further scenario
+        self._idle: list[threading.Event] = []  # one per thread: its scenarios are done
+        self._ended = threading.Event()  # the session is closed: the threads may end
         self._previous_sigterm: Any = None
 
     # -- configuration ----------------------------------------------------------------------
@@ -129,6 +145,11 @@ class ClaimsSession:
         """The runtime of ``config``, made and checked once, with a first container started
         under its start_timeout; raises (at once, for every later claim too) if it cannot
         run here."""
+        name = config.name
+        with self._making.setdefault(name, threading.Lock()):
+            return self._make_runtime(config)
+
+    def _make_runtime(self, config: RuntimeConfig) -> Runtime:
         name = config.name
         if name in self._unusable:
             raise ObservationError(self._unusable[name])
@@ -188,18 +209,78 @@ class ClaimsSession:
         return self._runtime_info[runtime.name]
 
     def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
-        """The scenario's observations on ``runtime``: run on its first claim, then kept."""
+        """The scenario's observations on ``runtime``: run on its first claim, then kept; or
+        made side by side with other runtimes' (:meth:`side_by_side`), then waited for."""
         key = (scenario.path, runtime.name)
+        ahead = self._ahead.get(key)
+        if ahead is not None:
+            return ahead.result()
         if key not in self._scenarios:
-            runner = ScenarioRunner(
-                scenario,
-                runtime,
-                self,
-                deadline=self.deadline(runtime),
-                allow_host_access=self.allow_host_access,
-            )
-            self._scenarios[key] = runner.run()
+            self._scenarios[key] = self._observe(scenario, runtime)
         return self._scenarios[key]
+
+    def side_by_side(self, plan: Mapping[str, tuple[RuntimeConfig, list[Planned]]]) -> None:
+        """Observe each runtime's scenarios in a thread of its own, in the items' order, so
+        runtimes that share nothing run side by side while the items report in order.
+
+        ``plan`` maps a runtime's name to its config and its scenarios, each with the claims
+        of it that were selected. A scenario none of whose claims applies to the runtime is
+        not run, as in a run one item after the other. The threads live until the session
+        closes: processes started from a thread get their parent-death signal when that
+        thread ends, and the services they start (the registry, Podman's API) serve the
+        whole run.
+        """
+        if len(plan) < 2:
+            return
+        ledger.open_ledger(self.run_id)  # before the threads, which all write to it
+        for name, (config, scenarios) in plan.items():
+            keys = [(scenario.path, name) for scenario, _ in scenarios]
+            for key in keys:
+                self._ahead[key] = Future()
+            idle = threading.Event()
+            thread = threading.Thread(
+                target=self._observe_ahead,
+                args=(config, scenarios, idle),
+                name=f"container-claims {name}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            self._idle.append(idle)
+            thread.start()
+
+    def _observe_ahead(
+        self, config: RuntimeConfig, scenarios: list[Planned], idle: threading.Event
+    ) -> None:
+        try:
+            for scenario, claims in scenarios:
+                future = self._ahead[(scenario.path, config.name)]
+                try:
+                    if self._closing.is_set():
+                        raise ObservationError("the run ended before this scenario was observed")
+                    runtime = self.runtime(config)
+                    if all(
+                        needed_capabilities(scenario, claim) - runtime.capabilities
+                        for claim in claims
+                    ):
+                        # Not one selected claim applies: no item asks, as none would run it.
+                        future.set_exception(ObservationError("not run: no claim applies"))
+                        continue
+                    future.set_result(self._observe(scenario, runtime))
+                except BaseException as exc:  # to the item that waits for it, as if it ran there
+                    future.set_exception(exc)
+        finally:
+            idle.set()
+        self._ended.wait()  # see side_by_side: live as long as the session's services
+
+    def _observe(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
+        runner = ScenarioRunner(
+            scenario,
+            runtime,
+            self,
+            deadline=self.deadline(runtime),
+            allow_host_access=self.allow_host_access,
+        )
+        return runner.run()
 
     def transcript_once(self, key: str, text: str) -> str | None:
         """The transcript for the first record of a scenario on a runtime, None for the rest."""
@@ -214,6 +295,10 @@ class ClaimsSession:
 
     def registry(self) -> str:
         """The loopback registry's address, started on first use (a probe's service)."""
+        with self._registry_lock:
+            return self._start_registry()
+
+    def _start_registry(self) -> str:
         if self._registry is None:
             from container_claims.localregistry import LocalRegistry, RegistryError
 
@@ -288,6 +373,10 @@ class ClaimsSession:
                 self.results.write(Path(path))
 
     def _close(self) -> None:
+        self._closing.set()  # the threads observing ahead start no further scenario
+        for thread, idle in zip(self._threads, self._idle, strict=True):
+            if not idle.wait(timeout=STOP_AHEAD_TIMEOUT):  # leave the ledger to the next sweep
+                self.leftovers.append(f"{thread.name} was still observing when the run ended")
         if not self.is_worker:
             # The safety net, once every worker is done: whatever still carries this run's
             # label goes, on every runtime that ran (under xdist the workers ran them).
@@ -302,6 +391,9 @@ class ClaimsSession:
         if self._registry is not None:
             self._registry.stop()
             self._registry = None
+        self._ended.set()  # only now: what the threads started (Podman's API) served the sweep
+        for thread in self._threads:
+            thread.join(timeout=1)
         own = ledger.current()
         if own is not None and own.run_id == self.run_id:
             own.close(clean=not self.leftovers)

@@ -29,8 +29,15 @@ def _signals_as_from_a_shell() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.parametrize(
+    "runtimes",
+    [["docker"], ["docker", "gvisor", "unshare"]],
+    ids=["one-runtime", "side-by-side"],  # several: each observed in a thread of its own
+)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) -> None:
+def test_an_interrupted_run_leaves_nothing(
+    engine: None, sig: signal.Signals, runtimes: list[str]
+) -> None:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -40,6 +47,7 @@ def test_an_interrupted_run_leaves_nothing(engine: None, sig: signal.Signals) ->
             "-q",
             "scenarios/process-namespace.yaml",
             "scenarios/interactive-shell.yaml",
+            *(arg for name in runtimes for arg in ("--runtime", name)),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -3,6 +3,7 @@ gated as CI gates it: on the expectations shipped for this machine (expectations
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,40 @@ EXPECTATIONS = REPO / "expectations" / "debian12.yaml"
 
 
 @pytest.fixture(scope="module")
-def all_runtimes(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def five(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("five")
+
+
+@pytest.fixture(scope="module")
+def all_runtimes(engine: None, five: Path) -> Run:
+    """The five runtimes side by side (the default without -n), gated on the expectations."""
     args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
     return run_suite(
-        "scenarios", *args, "--expect", str(EXPECTATIONS), tmp=tmp_path_factory.mktemp("five")
-    )
+        "scenarios", *args, "--expect", str(EXPECTATIONS), "--junitxml", str(five / "side.xml"),
+        tmp=five,
+    )  # fmt: skip
+
+
+def reported(junit: Path) -> list[str]:
+    """The claims in the order they reported, as JUnit lists them."""
+    return [case.get("name", "") for case in ET.parse(junit).getroot().iter("testcase")]
+
+
+def test_side_by_side_gives_what_one_at_a_time_gives_in_the_same_order(
+    all_runtimes: Run, five: Path
+) -> None:
+    args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
+    one_at_a_time = run_suite(
+        "scenarios", *args, "--expect", str(EXPECTATIONS), "--one-runtime-at-a-time",
+        "--junitxml", str(five / "serial.xml"), tmp=five,
+    )  # fmt: skip
+
+    def verdicts(run: Run) -> list[tuple[str, str, str]]:
+        return [(r["claim"], r["runtime"], r["verdict"]) for r in run.data["results"]]
+
+    assert verdicts(one_at_a_time) == verdicts(all_runtimes)
+    assert reported(five / "serial.xml") == reported(five / "side.xml")
+    assert len(reported(five / "side.xml")) == len(verdicts(all_runtimes))
 
 
 def test_nothing_moved_from_the_shipped_expectations(all_runtimes: Run) -> None:
@@ -39,6 +69,8 @@ def test_nothing_moved_from_the_shipped_expectations(all_runtimes: Run) -> None:
     ]
     assert moved == [], all_runtimes.output[-4000:]
     assert all_runtimes.data["expectations"]["stale"] == []
+    # Side by side, what a runtime's thread started (Podman's API service) served to the end.
+    assert "could not remove" not in all_runtimes.output, all_runtimes.output[-3000:]
     assert all_runtimes.returncode == 0, all_runtimes.output[-4000:]
     assert sum(all_runtimes.data["summary"]["expected"].values()) > 0  # the gate had work to do
 

@@ -14,6 +14,7 @@ makes a run or exec one the runtime refused. Unknown lines print nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -89,6 +90,19 @@ class FakeRuntime(Runtime):
             with open(journal, "a", encoding="utf-8") as handle:
                 handle.write(what + "\n")
 
+    def _meet(self) -> None:
+        """``arrive: FILE`` and ``meet: FILE`` in the script: this fake's shell opens only
+        once another fake's has (it creates FILE), so two fakes can only both start when
+        they run at the same time; alone, it gives up after ``meet_timeout`` seconds."""
+        if self.script.get("arrive"):
+            Path(self.script["arrive"]).touch()
+        if self.script.get("meet"):
+            deadline = time.monotonic() + float(self.script.get("meet_timeout", 10))
+            while not Path(self.script["meet"]).exists():
+                if time.monotonic() > deadline:
+                    raise ObservationError("the other runtime's shell never opened meanwhile")
+                time.sleep(0.01)
+
     def check(self) -> None:
         if self.script.get("unusable"):
             raise RuntimeUnavailable(str(self.script["unusable"]))
@@ -102,6 +116,7 @@ class FakeRuntime(Runtime):
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
         self.log.append(f"open {name}")
         self._note(f"open {name}")
+        self._meet()
         if self.script.get("start_fails"):
             raise ObservationError(str(self.script["start_fails"]))
         return FakeShell(self.script, self.log)

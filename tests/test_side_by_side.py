@@ -1,0 +1,98 @@
+"""Runtimes side by side: without -n, each runtime's scenarios are observed in a thread of its
+own while the claims report in their order (the plugin on the scripted fake runtime).
+
+Two fakes that can only both open a shell when they run at the same time (each waits for the
+other's, ``meet`` in their scripts) show the overlap without timing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FakeRuntimes
+from tests.support.project import Project
+
+SHELL = """\
+scenario: shell
+section: Shell
+container:
+  command: [/bin/bash]
+  tty: true
+  interactive: true
+steps:
+  - type: echo $$
+    save: shell_pid
+claims:
+  - id: shell-is-pid-1
+    says: The shell is PID 1.
+    expect:
+      - that: shell_pid
+        equals: 1
+  - id: shell-is-still-pid-1
+    says: The shell is PID 1 still.
+    expect:
+      - that: shell_pid
+        equals: 1
+"""
+
+
+def meeting(tmp_path: Path, me: str, other: str) -> dict[str, object]:
+    return {
+        "typed": {"echo $$": "1"},
+        "arrive": str(tmp_path / f"{me}.here"),
+        "meet": str(tmp_path / f"{other}.here"),
+        "meet_timeout": 3,
+        "journal": str(tmp_path / f"{me}.journal"),
+    }
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> Project:
+    project = Project(pytester, fake_runtimes, {})
+    project.scenario("shell.yaml", SHELL)
+    project.scenario("again.yaml", SHELL.replace("shell-is-", "again-shell-is-"))
+    path = pytester.path
+    project.script(left=meeting(path, "left", "right"), right=meeting(path, "right", "left"))
+    return project
+
+
+def test_runtimes_are_observed_side_by_side_and_report_in_order(project: Project) -> None:
+    result = project.run("--runtime", "right", runtime="left")
+
+    result.assert_outcomes(passed=8)
+    lines = [line.split(" ")[0] for line in result.outlines if " PASSED" in line]
+    assert lines == [
+        f"scenarios/{file}::{prefix}shell-is-{claim}[{runtime}]"
+        for file, prefix in (("again.yaml", "again-"), ("shell.yaml", ""))
+        for claim in ("pid-1", "still-pid-1")
+        for runtime in ("left", "right")
+    ]
+    # Each scenario still opened its container once per runtime.
+    for runtime in ("left", "right"):
+        journal = (project.pytester.path / f"{runtime}.journal").read_text().splitlines()
+        assert len([line for line in journal if line.startswith("open ")]) == 2, journal
+
+
+def test_one_runtime_at_a_time_cannot_meet_so_the_check_above_can_fail(project: Project) -> None:
+    result = project.run("--runtime", "right", "--one-runtime-at-a-time", runtime="left")
+
+    # The first scenario on left waits for right's shell, which opens only after it.
+    verdicts = {(r["claim"], r["runtime"]): r["verdict"] for r in project.json()["results"]}
+    assert verdicts[("again-shell-is-pid-1", "left")] == "error"
+    assert verdicts[("again-shell-is-pid-1", "right")] == "pass"
+    assert "never opened meanwhile" in result.stdout.str()
+
+
+def test_a_runtime_that_cannot_run_makes_only_its_claims_errors(
+    project: Project, tmp_path: Path
+) -> None:
+    project.script(left={"typed": {"echo $$": "1"}}, right={"unusable": "engine down"})
+
+    result = project.run("--runtime", "right", runtime="left")
+
+    verdicts = {(r["claim"], r["runtime"]): r["verdict"] for r in project.json()["results"]}
+    assert {v for (_, rt), v in verdicts.items() if rt == "left"} == {"pass"}
+    assert {v for (_, rt), v in verdicts.items() if rt == "right"} == {"error"}
+    assert result.ret == 3
