@@ -87,10 +87,11 @@ def run_bounded(
     *,
     timeout: float,
     limit: int,
-    stdin: str | None = None,
+    stdin: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Finished:
-    """Run ``argv``, feeding ``stdin`` (or nothing), and read its output within bounds.
+    """Run ``argv``, feeding ``stdin`` (text, bytes such as a tar stream, or nothing), and
+    read its output within bounds.
 
     At most ``limit`` bytes of stdout and of stderr are kept; the process is killed (it is our
     child, by its PID) when ``timeout`` seconds have passed, and then ``returncode`` is None.
@@ -105,7 +106,7 @@ def run_bounded(
         preexec_fn=die_with_parent,
     )
     outputs = {"stdout": _Capped(limit), "stderr": _Capped(limit)}
-    pending = stdin.encode() if stdin is not None else b""
+    pending = stdin.encode() if isinstance(stdin, str) else stdin or b""
     deadline = time.monotonic() + timeout
     killed = False
     with selectors.DefaultSelector() as selector:

@@ -9,9 +9,13 @@ the same environment (``DOCKER_HOST`` and friends from the runtime's ``env``).
 from __future__ import annotations
 
 import contextlib
+import io
+import struct
 import subprocess
+import tarfile
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 from container_claims.errors import ObservationError, RuntimeUnavailable
@@ -32,6 +36,72 @@ _CLI_ERRORS = (
     "error during connect:",
     "Error: ",  # podman
 )
+
+#: The one program in the image the registry pull stages (Debian's ``busybox-static``): being
+#: static, it runs in an image that holds nothing else.
+BUSYBOX = Path("/bin/busybox")
+#: Where that image keeps the run's token; ``scenarios/registry-pull.yaml`` cats it.
+PULL_TOKEN_FILE = "etc/container-claims-pull-token"
+
+
+def pull_image_tar(token: str, busybox: Path = BUSYBOX) -> bytes:
+    """The root filesystem of the image the registry pull stages, as a tar stream for
+    ``docker import``: ``/bin/busybox`` with ``cat`` and ``sh`` linked to it, and the token.
+
+    About 2 MB, where the test image is 200: the pull then costs what a pull costs, and the
+    token (new each run) still makes the image's only layer one no engine has seen. Fixed
+    owners and times, so the same token gives the same bytes.
+    Raises :class:`ObservationError` naming the package when busybox is missing or dynamic.
+    """
+    try:
+        program = busybox.read_bytes()
+    except OSError as exc:
+        raise ObservationError(
+            f"cannot build the image to pull: {busybox} is missing ({exc.strerror}); "
+            "install Debian's busybox-static (scripts/setup does)"
+        ) from exc
+    if not _is_static_elf(program):
+        raise ObservationError(
+            f"cannot build the image to pull: {busybox} is not a statically linked program "
+            "(Debian's busybox?); install busybox-static, which replaces it"
+        )
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+
+        def add(name: str, kind: bytes, mode: int, data: bytes = b"", link: str = "") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.size, info.linkname = kind, mode, len(data), link
+            info.uname = info.gname = "root"
+            tar.addfile(info, io.BytesIO(data) if data else None)
+
+        add("bin", tarfile.DIRTYPE, 0o755)
+        add("bin/busybox", tarfile.REGTYPE, 0o755, program)
+        add("bin/cat", tarfile.SYMTYPE, 0o777, link="busybox")
+        add("bin/sh", tarfile.SYMTYPE, 0o777, link="busybox")
+        add("etc", tarfile.DIRTYPE, 0o755)
+        add(PULL_TOKEN_FILE, tarfile.REGTYPE, 0o644, f"{token}\n".encode())
+    return out.getvalue()
+
+
+def _is_static_elf(program: bytes) -> bool:
+    """An ELF executable with no program interpreter (``PT_INTERP``): it needs no loader or
+    libraries, which an image of busybox alone does not have."""
+    if program[:4] != b"\x7fELF" or program[4] not in (1, 2) or program[5] not in (1, 2):
+        return False
+    order = "<" if program[5] == 1 else ">"
+    try:
+        if program[4] == 2:  # 64-bit
+            (phoff,) = struct.unpack_from(order + "Q", program, 0x20)
+            size, count = struct.unpack_from(order + "HH", program, 0x36)
+        else:
+            (phoff,) = struct.unpack_from(order + "I", program, 0x1C)
+            size, count = struct.unpack_from(order + "HH", program, 0x2A)
+        kinds = [
+            struct.unpack_from(order + "I", program, phoff + i * size)[0] for i in range(count)
+        ]
+    except struct.error:  # cut short
+        return False
+    return 3 not in kinds  # PT_INTERP
 
 
 class DockerRuntime(Runtime):
@@ -77,7 +147,12 @@ class DockerRuntime(Runtime):
             raise ObservationError(f"the engine could not tell {what}: {exc}") from exc
 
     def _cli(
-        self, args: list[str], *, timeout: float, stdin: str | None = None, what: str = ""
+        self,
+        args: list[str],
+        *,
+        timeout: float,
+        stdin: str | bytes | None = None,
+        what: str = "",
     ) -> CommandOutcome:
         """Run the runtime's binary; a timeout is an outcome that did not complete."""
         argv = [self.config.binary, *args]
@@ -471,41 +546,36 @@ class DockerRuntime(Runtime):
         }
 
     def stage_in_registry(self, registry: str, token: str) -> Mapping[str, Any]:
-        """Make an image that exists only in the registry: commit a fresh layer, push, remove."""
+        """Make an image that exists only in the registry: import a busybox-only root filesystem
+        holding the token (:func:`pull_image_tar`) under a fresh reference, push, remove it.
+
+        No container runs and nothing of the test image is pushed, so staging costs a few MB
+        of import and push instead of a container and the test image's 200 MB.
+        """
         ref = f"{registry}/container-claims/pull:{token}"
-        builder = f"cc-{self.run_id}-{token}-stage"
-        label = f"{RUN_LABEL}={self.run_id}"
-        steps = [
-            [
-                "run",
-                *self.config.run_args,
-                "--name",
-                builder,
-                "--label",
-                label,
-                "--network",
-                "none",
-                "--",
-                self.image,
-                "sh",
-                "-c",
-                f"echo {token} > /etc/container-claims-pull-token",
-            ],
-            ["commit", "--change", f"LABEL {label}", builder, ref],
-            ["rm", "-f", builder],
-            ["push", *self.loopback_registry_flags, ref],
-            ["rmi", ref],
+        label = f"{RUN_LABEL}={self.run_id}"  # the sweeps find it if the rmi never comes
+        rootfs = pull_image_tar(token)
+        steps: list[tuple[list[str], bytes | None]] = [
+            (
+                ["import", "--change", f"LABEL {label}", "--change", 'CMD ["/bin/sh"]', "-", ref],
+                rootfs,
+            ),
+            (["push", *self.loopback_registry_flags, ref], None),
+            (["rmi", ref], None),
         ]
         try:
-            for args in steps:
-                outcome = self._cli(args, timeout=120, what=args[0])
+            for args, stdin in steps:
+                outcome = self._cli(args, timeout=120, stdin=stdin, what=args[0])
                 if outcome.status != 0:
                     raise ObservationError(
                         f"could not stage an image in the registry: {args[0]} failed: "
                         f"{(outcome.stderr or outcome.output or outcome.detail).strip()[-300:]}"
                     )
-        finally:
-            self.remove_container(builder)
+        except ObservationError:
+            # A failed push leaves the imported image: remove it now, not at the run's sweep.
+            with contextlib.suppress(ObservationError, RuntimeUnavailable):
+                self.remove_image(ref)
+            raise
         return {"ref": ref, "token": token, "registry": registry}
 
     def close(self) -> None:
