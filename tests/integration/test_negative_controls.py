@@ -72,15 +72,15 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
             "network-none-has-only-loopback",
         )
     },
-    "stop-signal-is-sent-first": ("docker-options-ignored", "docker-run/lifecycle"),
+    "stop-signal-is-sent-first": ("docker-options-ignored", "docker-run/background"),
     "detached-container-keeps-running": ("docker-entrypoint", "docker-run/lifecycle"),
     "exec-runs-beside-the-main-process": ("docker-pid-host", "docker-run/lifecycle"),
     "stop-kills-after-the-grace-period": ("docker-init", "docker-run/lifecycle"),
-    "exit-status-is-kept": ("docker-entrypoint", "docker-run/lifecycle"),
-    "pid-1-ignores-sigterm-without-a-handler": ("docker-init", "docker-run/lifecycle"),
-    "detached-output-is-kept": ("docker-entrypoint", "docker-run/lifecycle"),
-    "labels-are-kept-by-the-engine": ("docker-options-ignored", "docker-run/lifecycle"),
-    "published-port-reaches-the-container": ("docker-options-ignored", "docker-run/lifecycle"),
+    "exit-status-is-kept": ("docker-entrypoint", "docker-run/background"),
+    "pid-1-ignores-sigterm-without-a-handler": ("docker-init", "docker-run/background"),
+    "detached-output-is-kept": ("docker-entrypoint", "docker-run/background"),
+    "labels-are-kept-by-the-engine": ("docker-options-ignored", "docker-run/background"),
+    "published-port-reaches-the-container": ("docker-options-ignored", "docker-run/background"),
 }
 #: Further controls that must also fail a claim (the vfs engine copies the whole image).
 ALSO: list[tuple[str, str, str]] = [
