@@ -1,0 +1,194 @@
+"""How fast the catalogue runs, as ratios measured in one run against floors measured beside it.
+
+For each runtime asked for (default: docker), round after round, alternating:
+
+* the suite, one process (``container-claims run --runtime NAME``);
+* its floor, ``benchmarks/floor.py``: the same scenarios' container operations through the
+  same runtime and scenario runner, without pytest, preflight, checks or reports;
+* the suite with ``-n 2``.
+
+With ``--all``, also the five packaged runtimes in one run (side by side) against the sum of
+their one-by-one runs. Container starts are counted from the engine's event stream during the
+docker runs (serial and ``-n 2`` must start the same containers: once per scenario, plus what a
+claim needs by nature; the first container of each process is counted apart).
+
+Prints medians with their spread (min–max) and each ratio beside its target; no assertion, no
+exit code from the figures: a ratio that moved shows here, not as a timed test.
+
+    .venv/bin/python benchmarks/speed.py [--rounds 3] [--runtime NAME]... [--all] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+RUNTIMES = ["docker", "gvisor", "podman", "unshare", "bwrap"]
+RUN_LABEL = "org.container-claims.run"
+#: The targets of the speed issue, as (figure, most allowed).
+TARGETS = {"suite/floor": 1.3, "-n 2/serial": 0.65, "all/sum": 0.6}
+
+
+def timed(argv: list[str], cwd: Path = REPO) -> tuple[float, subprocess.CompletedProcess[str]]:
+    began = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=1800, check=False)
+    return time.perf_counter() - began, done
+
+
+def suite(runtimes: list[str], tmp: Path, *extra: str) -> tuple[float, dict[str, Any]]:
+    out = tmp / "results.json"
+    out.unlink(missing_ok=True)
+    args = [arg for name in runtimes for arg in ("--runtime", name)]
+    seconds, done = timed(
+        [PYTHON, "-m", "container_claims", "run", "-q", *args, "--json", str(out), *extra]
+    )
+    if done.returncode not in (0, 1) or not out.exists():
+        raise SystemExit(f"the suite failed ({done.returncode}): {done.stdout[-2000:]}")
+    return seconds, json.loads(out.read_text())
+
+
+def floor(runtime: str) -> float:
+    seconds, done = timed([PYTHON, str(REPO / "benchmarks" / "floor.py"), "--runtime", runtime])
+    if done.returncode != 0:
+        raise SystemExit(f"the floor failed: {done.stdout[-1000:]}{done.stderr[-2000:]}")
+    return seconds
+
+
+class Starts:
+    """Container starts of the suite's runs, streamed from Docker's events while they run."""
+
+    def __enter__(self) -> Starts:
+        self.process = subprocess.Popen(
+            ["docker", "events", "--filter", f"label={RUN_LABEL}", "--filter", "event=start",
+             "--format", "{{.Actor.Attributes.name}}"],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(0.5)  # subscribed before the first start
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.5)  # the last event delivered
+        self.process.terminate()  # the process we started, by its PID
+        self.names = self.process.communicate(timeout=10)[0].split()
+
+    def of(self, run_id: str) -> tuple[Counter[str], int]:
+        """Starts per scenario run (by its token), and first containers, of one run."""
+        prefix = f"cc-{run_id}-"
+        names = [name for name in self.names if name.startswith(prefix)]
+        first = sum(1 for name in names if "-preflight-" in name)
+        per = Counter(name.split("-")[2] for name in names if "-preflight-" not in name)
+        return per, first
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):6.2f} s ({min(values):.2f}–{max(values):.2f})"
+
+
+def machine() -> str:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model or platform.machine()}, kernel {platform.release()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each measure (3)")
+    parser.add_argument(
+        "--runtime", action="append", default=[], metavar="NAME", help="default: docker"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="also --runtime all against the sum of one by one"
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    runtimes = args.runtime or ["docker"]
+    figures: dict[str, Any] = {"machine": machine(), "rounds": args.rounds, "runtimes": {}}
+    print(f"machine: {figures['machine']}; {args.rounds} rounds, alternating")
+    with tempfile.TemporaryDirectory(prefix="cc-speed-") as folder:
+        tmp = Path(folder)
+        for name in runtimes:
+            serial: list[float] = []
+            floors: list[float] = []
+            parallel: list[float] = []
+            starts: dict[str, Any] = {}
+            for _ in range(args.rounds):
+                with Starts() as seen:
+                    seconds, serial_data = suite([name], tmp)
+                    serial.append(seconds)
+                    floors.append(floor(name))
+                    seconds, parallel_data = suite([name], tmp, "-n", "2")
+                    parallel.append(seconds)
+                starts = {
+                    "serial": seen.of(serial_data["run_id"]),
+                    "-n 2": seen.of(parallel_data["run_id"]),
+                }
+            ratio = statistics.median(serial) / statistics.median(floors)
+            speedup = statistics.median(parallel) / statistics.median(serial)
+            print(f"\n{name}:")
+            print(f"  suite, one process  {spread(serial)}")
+            print(f"  floor               {spread(floors)}")
+            print(f"  suite -n 2          {spread(parallel)}")
+            print(f"  suite / floor       {ratio:6.2f}   (target ≤ {TARGETS['suite/floor']})")
+            print(f"  -n 2 / serial       {speedup:6.2f}   (target ≤ {TARGETS['-n 2/serial']})")
+            figures["runtimes"][name] = {
+                "serial_s": serial,
+                "floor_s": floors,
+                "n2_s": parallel,
+                "suite/floor": ratio,
+                "-n 2/serial": speedup,
+            }
+            if starts["serial"][0]:
+                (per_serial, first_serial), (per_n2, first_n2) = starts["serial"], starts["-n 2"]
+                same = sorted(per_serial.values()) == sorted(per_n2.values())
+                print(
+                    f"  container starts    {sum(per_serial.values())} for "
+                    f"{len(per_serial)} scenario runs serially, {sum(per_n2.values())} for "
+                    f"{len(per_n2)} with -n 2 ({'the same' if same else 'NOT the same'}); "
+                    f"first containers: {first_serial} serially, {first_n2} with -n 2"
+                )
+                print(f"  starts per scenario {sorted(per_serial.values(), reverse=True)}")
+                figures["runtimes"][name]["starts"] = {
+                    "serial": sorted(per_serial.values()),
+                    "n2": sorted(per_n2.values()),
+                    "first_serial": first_serial,
+                    "first_n2": first_n2,
+                }
+        if args.all:
+            together: list[float] = []
+            one_by_one: list[float] = []
+            for _ in range(args.rounds):
+                together.append(suite(RUNTIMES, tmp)[0])
+                one_by_one.append(sum(suite([name], tmp)[0] for name in RUNTIMES))
+            share = statistics.median(together) / statistics.median(one_by_one)
+            print("\nall five runtimes:")
+            print(f"  in one run          {spread(together)}")
+            print(f"  sum one by one      {spread(one_by_one)}")
+            print(f"  one run / sum       {share:6.2f}   (target ≤ {TARGETS['all/sum']})")
+            figures["all"] = {"together_s": together, "one_by_one_s": one_by_one, "all/sum": share}
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
