@@ -35,9 +35,10 @@ MAX_VALUES = 100_000
 #: ``1:2:3:...`` int costs quadratic time, and a huge int cannot even be printed).
 MAX_NUMBER_CHARS = 100
 
-# Texts up to this size go through PyYAML's pure-Python parser, whose messages are the familiar
-# ones; larger ones, when libyaml is there, through its parser: 100 times faster, so that even
-# a hostile 1 MiB file parses in well under a second.
+# Every text goes through libyaml's parser when it is there: 100 times faster than PyYAML's
+# pure-Python one, so that even a hostile 1 MiB file parses in well under a second, and a
+# thousand real files in a fraction of one. A syntax error in a text up to this size is parsed
+# again by the pure-Python parser, whose messages are the familiar ones.
 _PURE_PYTHON_CHARS = 1 << 14
 
 _YAML = "tag:yaml.org,2002:"
@@ -106,7 +107,35 @@ def load_yaml(text: str, path: str) -> Any:
     bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
     if bad is not None:  # here for either parser; PyYAML's ReaderError has no line
         raise ScenarioError(path, _line_at(text, bad.start()), _bad_character(bad.group()))
-    events = _parser(text)
+    fast = bool(yaml.__with_libyaml__)
+    try:
+        return _load(text, path, fast=fast)
+    except _InvalidYaml as invalid:
+        if not fast or len(text) > _PURE_PYTHON_CHARS:
+            raise invalid.error from None
+    # libyaml found a syntax error in a file of a usual size: PyYAML's parser says it in the
+    # words people know (and, in the rare case they disagree, its verdict stands).
+    try:
+        return _load(text, path, fast=False)
+    except _InvalidYaml as invalid:
+        raise invalid.error from None
+
+
+class _InvalidYaml(Exception):
+    """A syntax error as the parser saw it: ``error`` is the one line to show."""
+
+    def __init__(self, error: ScenarioError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _load(text: str, path: str, *, fast: bool) -> Any:
+    """The document of ``text`` as marked values: :class:`ScenarioError` for what the loader
+    refuses, :class:`_InvalidYaml` for what the parser does.
+
+    ``fast``: libyaml's parser, else PyYAML's.
+    """
+    events: _Events = yaml.CBaseLoader(text) if fast else yaml.SafeLoader(text)
     collecting = gc.isenabled()
     gc.disable()  # the up to MAX_VALUES new containers would run the cycle collector over and over
     try:
@@ -121,11 +150,15 @@ def load_yaml(text: str, path: str) -> Any:
         mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark is not None else None
         problem = "; ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise ScenarioError(path, line, f"invalid YAML: {_one_line(problem)}") from None
+        raise _InvalidYaml(
+            ScenarioError(path, line, f"invalid YAML: {_one_line(problem)}")
+        ) from None
     except yaml.YAMLError as exc:  # no mark; a ReaderError has a position instead
         position = getattr(exc, "position", None)
         line = _line_at(text, position) if isinstance(position, int) else None
-        raise ScenarioError(path, line, f"invalid YAML: {_one_line(str(exc))}") from None
+        raise _InvalidYaml(
+            ScenarioError(path, line, f"invalid YAML: {_one_line(str(exc))}")
+        ) from None
     except RecursionError:  # the limits should make this impossible: still one line
         raise ScenarioError(path, None, "the document nests too deeply to load") from None
     except MemoryError:
@@ -160,13 +193,6 @@ class _Events(Protocol):
     def peek_event(self) -> Any: ...
     def get_event(self) -> Any: ...
     def dispose(self) -> None: ...
-
-
-def _parser(text: str) -> _Events:
-    """The events of ``text``: PyYAML's own messages for real files, libyaml's speed past them."""
-    if len(text) > _PURE_PYTHON_CHARS and yaml.__with_libyaml__:
-        return yaml.CBaseLoader(text)
-    return yaml.SafeLoader(text)
 
 
 @dataclass

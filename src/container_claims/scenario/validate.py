@@ -13,11 +13,12 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 
 from container_claims.errors import ScenarioError, ScenarioErrors
@@ -108,6 +109,8 @@ def schema_errors(
 ) -> dict[tuple[Any, ...], ScenarioError]:
     """The most relevant schema violation of each part of the file (a list item such as
     ``("steps", 2)``, or a top-level key), by part."""
+    if _quick_check(against).valid(document):
+        return {}  # valid: the thorough validator would find nothing to say
     validator = jsonschema.Draft202012Validator(against)
     parts: dict[tuple[Any, ...], list[jsonschema.ValidationError]] = {}
     for error in validator.iter_errors(document):
@@ -117,6 +120,50 @@ def schema_errors(
         for part, errors in parts.items()
         if (best := jsonschema.exceptions.best_match(errors)) is not None
     }
+
+
+#: Documents a schema checks with jsonschema alone before it is compiled for the quick check:
+#: compiling costs about 35 ms and 16 MB, which a run of a few files would never get back.
+QUICK_AFTER = 50
+
+
+@dataclasses.dataclass
+class _Quick:
+    """A schema's quick check (fastjsonschema), compiled once it has been asked enough."""
+
+    schema: dict[str, Any]
+    asked: int = 0
+    compiled: Callable[[Any], Any] | None = None
+
+    def valid(self, document: Any) -> bool | None:
+        """True or False once compiled; None (no answer: ask jsonschema) until then."""
+        self.asked += 1
+        if self.compiled is None:
+            if self.asked <= QUICK_AFTER:
+                return None
+            draft7 = {**self.schema, "$schema": "http://json-schema.org/draft-07/schema#"}
+            self.compiled = fastjsonschema.compile(draft7)
+        try:
+            self.compiled(document)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+
+#: The quick checks, by the id of the schema they check (module-level constants that live as
+#: long as the process).
+_QUICK: dict[int, _Quick] = {}
+
+
+def _quick_check(against: dict[str, Any]) -> _Quick:
+    """Whether a document is valid, ten times faster than jsonschema once there are many:
+    fastjsonschema compiles the schema to Python once per process. Only a document it refuses
+    goes on to jsonschema, whose errors say where and why. (The schema uses nothing draft 7
+    lacks; a test holds the two to the same answers over the scenarios and the corpus.)"""
+    known = _QUICK.get(id(against))
+    if known is None or known.schema is not against:
+        known = _QUICK[id(against)] = _Quick(against)
+    return known
 
 
 def raise_all(errors: list[ScenarioError]) -> None:

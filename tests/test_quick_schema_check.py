@@ -1,0 +1,62 @@
+"""The quick schema check (fastjsonschema) answers as jsonschema does, or it would let a bad
+file through unreported: held to the same answers over every scenario of the catalogue, the
+hostile corpus, and documents made invalid one way each."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from container_claims.errors import ScenarioError
+from container_claims.scenario.loader import load_yaml
+from container_claims.scenario.validate import QUICK_AFTER, _Quick, schema
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def documents() -> list[tuple[str, Any]]:
+    found = []
+    files = sorted((REPO / "scenarios").rglob("*.yaml")) + sorted(
+        (REPO / "tests" / "corpus").rglob("*.yaml")
+    )
+    for path in files:
+        try:
+            found.append((path.name, load_yaml(path.read_text(errors="replace"), path.name)))
+        except (ScenarioError, OSError):
+            continue  # not YAML at all: the schema never sees it
+    return found
+
+
+def broken(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The document made invalid in one place each: a type, an unknown key, a bad pattern."""
+    variants = []
+    for key, value in (("claims", "not a list"), ("surprise", 1), ("section", 7)):
+        changed = copy.deepcopy(dict(document))
+        changed[key] = value
+        variants.append(changed)
+    changed = copy.deepcopy(dict(document))
+    if changed.get("claims"):
+        changed["claims"][0]["id"] = "Not Kebab"
+        variants.append(changed)
+    return variants
+
+
+@pytest.mark.parametrize(("name", "document"), documents(), ids=lambda v: str(v)[:40])
+def test_the_quick_check_answers_as_jsonschema(name: str, document: Any) -> None:
+    thorough = jsonschema.Draft202012Validator(schema())
+    quick = _Quick(schema(), asked=QUICK_AFTER)  # compiled at its next question
+    assert quick.valid(document) is thorough.is_valid(document), name
+    if isinstance(document, dict):
+        for variant in broken(document):
+            assert quick.valid(variant) is thorough.is_valid(variant) is False
+
+
+def test_a_few_documents_are_not_worth_compiling_for() -> None:
+    quick = _Quick(schema())
+    answers = [quick.valid({"claims": []}) for _ in range(QUICK_AFTER)]
+    assert answers == [None] * QUICK_AFTER and quick.compiled is None
+    assert quick.valid({"claims": []}) is not None and quick.compiled is not None
