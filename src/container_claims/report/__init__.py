@@ -11,14 +11,36 @@ terminal matrix (:mod:`container_claims.report.terminal`)::
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from container_claims.errors import InputError
-from container_claims.report.html import render_html
-from container_claims.report.markdown import render_markdown
-from container_claims.report.model import Comparison, compare, load_comparison, read_results
+
+if TYPE_CHECKING:
+    from container_claims.report.html import render_html
+    from container_claims.report.markdown import render_markdown
+    from container_claims.report.model import Comparison, compare, load_comparison, read_results
+
+#: Where each name lives: imported when first asked for, so that a run that writes no report
+#: (and every xdist worker) does not pay for Jinja2 and the templates at start-up.
+_LAZY = {
+    "Comparison": "model",
+    "compare": "model",
+    "load_comparison": "model",
+    "read_results": "model",
+    "render_html": "html",
+    "render_markdown": "markdown",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
 
 __all__ = [
     "Comparison",
