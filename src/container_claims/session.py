@@ -98,6 +98,8 @@ class ClaimsSession:
         self._transcripts_sent: set[str] = set()
         self._registry: Any = None
         self._registry_lock = threading.Lock()
+        self._hosts: dict[tuple[str, str], HostHandle] = {}
+        self._hosts_lock = threading.Lock()
         # Side by side (see side_by_side): a runtime's scenarios observed in its own thread.
         self._making: dict[str, threading.Lock] = {}
         self._ahead: dict[tuple[Path, str], Future[ScenarioResult]] = {}
@@ -201,12 +203,29 @@ class ClaimsSession:
                 versions, image, environment = {"error": str(exc)}, {}, {}
             self._runtime_info[runtime.name] = {
                 **runtime.config.to_json(),
+                "machine": self._machine(runtime),
                 "version": versions,
                 "environment": environment,
                 "image": image,
                 "capabilities": sorted(runtime.capabilities),
             }
         return self._runtime_info[runtime.name]
+
+    def _machine(self, runtime: Runtime) -> dict[str, str]:
+        """Which machine the runtime's containers run on: its name, kernel and boot id, read
+        on that machine (a fleet's results say which host each verdict comes from)."""
+        host = self.host(runtime)
+        found = {"address": runtime.config.host or "local"}
+        for key, path in (
+            ("hostname", "/proc/sys/kernel/hostname"),
+            ("kernel", "/proc/sys/kernel/osrelease"),
+            ("boot_id", "/proc/sys/kernel/random/boot_id"),
+        ):
+            try:
+                found[key] = host.read_text(path)
+            except OSError as exc:
+                found[key] = f"unknown ({exc.strerror or exc})"
+        return found
 
     def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
         """The scenario's observations on ``runtime``: run on its first claim, then kept; or
@@ -290,8 +309,16 @@ class ClaimsSession:
         return text
 
     def host(self, runtime: Runtime) -> HostHandle:
-        """Every runtime's containers run on this machine (testinfra's local backend)."""
-        return HostHandle.local()
+        """The machine ``runtime``'s containers run on: this one (testinfra's local backend),
+        or its ``host`` over ssh (testinfra's ssh backend, with its ssh config)."""
+        config = runtime.config
+        if not config.host:
+            return HostHandle.local()
+        with self._hosts_lock:
+            key = (config.host, config.ssh_config)
+            if key not in self._hosts:
+                self._hosts[key] = HostHandle.ssh(config.host, config.ssh_config)
+            return self._hosts[key]
 
     def registry(self) -> str:
         """The loopback registry's address, started on first use (a probe's service)."""

@@ -60,6 +60,19 @@ class HostHandle:
 
         return cls(testinfra.get_host("local://"))
 
+    @classmethod
+    def ssh(cls, url: str, ssh_config: str = "") -> HostHandle:
+        """Another machine, through testinfra's ssh backend: one ssh command per reading, no
+        connection kept open (a kept one would outlive the run)."""
+        import testinfra
+
+        return cls(testinfra.get_host(url, ssh_config=ssh_config or None, controlpersist=0))
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this is the machine the suite runs on."""
+        return bool(self.host.backend.NAME == "local")
+
     # -- files --------------------------------------------------------------------------------
 
     def read_bytes(self, path: str) -> bytes:
@@ -167,7 +180,10 @@ class HostHandle:
     # -- commands -----------------------------------------------------------------------------
 
     def _run_bytes(self, command: str, *args: str) -> bytes:
-        result = self.host.run(command, *args)
+        try:
+            result = self.host.run(command, *args)
+        except RuntimeError as exc:  # testinfra's ssh backend: the machine did not answer
+            raise OSError(errno.EHOSTUNREACH, f"the host did not answer: {exc}") from None
         if result.rc != 0:
             said = result.stderr.strip().splitlines()
             where = args[-1] if args else command

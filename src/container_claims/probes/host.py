@@ -163,6 +163,7 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
 
 def marker_file(ctx: ProbeContext) -> str:
     """Create a file in the host's ``/`` that no image has; removed when the scenario ends."""
+    _this_machine(ctx, "creates a file in the host's /")
     path = Path("/") / f"{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
     ledger.record("marker", path=str(path))
     path.write_text("created by container-claims on the host\n")
@@ -172,6 +173,7 @@ def marker_file(ctx: ProbeContext) -> str:
 
 def marker_process(ctx: ProbeContext) -> str:
     """Start a process on the host with a unique name; ended (by its PID) with the scenario."""
+    _this_machine(ctx, "starts a process on the host")
     marker = f"{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
     process = subprocess.Popen(
         [marker, "3600"],
@@ -191,6 +193,17 @@ def marker_process(ctx: ProbeContext) -> str:
 
     ctx.defer(stop)
     return marker
+
+
+def _this_machine(ctx: ProbeContext, what: str) -> None:
+    """Refuse, as an observation that cannot be made, a probe that acts on this machine when
+    the runtime's containers run on another one (a reading there would describe the wrong
+    machine)."""
+    if not ctx.host.is_local:
+        raise ObservationError(
+            f"this probe {what} and so far works on the machine the suite runs on only; "
+            f"{ctx.runtime.name} runs on {ctx.runtime.config.host}"
+        )
 
 
 def which(ctx: ProbeContext, program: str) -> str:
@@ -346,6 +359,7 @@ def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
     """
     if not 0 < port < 65536:
         raise ObservationError(f"port {port} is not a TCP port")
+    _this_machine(ctx, "connects to the host's loopback")
     deadline = time.monotonic() + 5
     connected, received = False, b""
     while not received and time.monotonic() < deadline:

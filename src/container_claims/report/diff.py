@@ -253,10 +253,11 @@ def _kind(before: Cell | None, after: Cell | None) -> str | None:
 
 
 def environment(info: Mapping[str, Any]) -> dict[str, str]:
-    """A runtime's versions, environment and image id from its entry in a results file, as
-    flat ``section.key`` fields (``version.engine``, ``environment.data_root``, ``image.id``)."""
+    """A runtime's machine, versions, environment and image id from its entry in a results
+    file, as flat ``section.key`` fields (``machine.hostname``, ``version.engine``,
+    ``environment.data_root``, ``image.id``)."""
     fields: dict[str, str] = {}
-    for section in ("version", "environment"):
+    for section in ("machine", "version", "environment"):
         values = info.get(section)
         if isinstance(values, Mapping):
             fields.update({f"{section}.{key}": str(value) for key, value in values.items()})

@@ -44,6 +44,8 @@ _FILE_SCHEMA: dict[str, Any] = {
                     "description": {"type": "string"},
                     "rootfs": {"type": "string"},
                     "start_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+                    "host": {"type": "string", "maxLength": 300},
+                    "ssh_config": {"type": "string", "minLength": 1, "maxLength": 4096},
                 },
             },
         }
@@ -110,6 +112,7 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
                 runtime_class(entry["kind"])
             except InputError as exc:
                 raise ScenarioError(where, entry.key_lines["kind"], str(exc)) from None
+        host, ssh_config = _remote(entry, path, where)
         binary = entry.get("binary", "docker")
         if "/" in binary and not Path(binary).is_absolute():
             binary = str((path.parent / binary).resolve())  # relative to the file, not the cwd
@@ -124,9 +127,40 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
                 rootfs=str((path.parent / entry["rootfs"]).resolve()) if "rootfs" in entry else "",
                 source=f"{where}:{line}",
                 start_timeout=float(entry.get("start_timeout", PREFLIGHT_TIMEOUT)),
+                host=host,
+                ssh_config=ssh_config,
             )
         )
     return configs
+
+
+def _remote(entry: Any, path: Path, where: str) -> tuple[str, str]:
+    """An entry's ``host`` (checked as an address) and ``ssh_config`` (relative to the file)."""
+    from container_claims.runtimes.remote import SshTarget
+
+    if "ssh_config" in entry and "host" not in entry:
+        raise ScenarioError(where, entry.key_lines["ssh_config"], "ssh_config needs a host")
+    if "host" not in entry:
+        return "", ""
+    line = entry.key_lines["host"]
+    if entry["kind"] != "docker":
+        raise ScenarioError(
+            where, line, f"host: a {entry['kind']} runtime runs on this machine only; "
+            "so far only kind docker reaches an engine over ssh",
+        )  # fmt: skip
+    try:
+        target = SshTarget.parse(entry["host"])
+    except InputError as exc:
+        raise ScenarioError(where, line, str(exc)) from None
+    ssh_config = ""
+    if "ssh_config" in entry:
+        config = (path.parent / entry["ssh_config"]).resolve()
+        if not config.is_file():
+            raise ScenarioError(
+                where, entry.key_lines["ssh_config"], f"ssh_config {str(config)!r}: no such file"
+            )
+        ssh_config = str(config)
+    return target.url, ssh_config
 
 
 def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig]:

@@ -38,6 +38,8 @@ class RuntimeConfig:
     rootfs: str = ""  # for engine-less kinds: the root filesystem (default: the test image's)
     source: str = ""  # file:line it came from, for messages
     start_timeout: float = PREFLIGHT_TIMEOUT  # for the first container, before any claim
+    host: str = ""  # ssh://[user@]name[:port] of the machine the engine runs on ("": this one)
+    ssh_config: str = ""  # an ssh config file for reaching ``host``
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as data: in results files, ledgers, and to xdist's workers."""
@@ -55,6 +57,8 @@ class RuntimeConfig:
                 if self.start_timeout != PREFLIGHT_TIMEOUT
                 else {}
             ),
+            **({"host": self.host} if self.host else {}),
+            **({"ssh_config": self.ssh_config} if self.ssh_config else {}),
         }
 
     @classmethod
@@ -70,6 +74,8 @@ class RuntimeConfig:
             rootfs=str(data.get("rootfs", "")),
             source=str(data.get("source", "")),
             start_timeout=float(data.get("start_timeout", PREFLIGHT_TIMEOUT)),
+            host=str(data.get("host", "")),
+            ssh_config=str(data.get("ssh_config", "")),
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import struct
 import subprocess
 import tarfile
@@ -18,8 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from container_claims import ledger
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
+from container_claims.paths import make_temp_dir
 from container_claims.processes import run_bounded
 from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
 from container_claims.runtimes.terminal import TerminalShell
@@ -130,9 +133,31 @@ class DockerRuntime(Runtime):
                 raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}") from exc
         return self._client
 
+    _forward: Any = None  # a ForwardedSocket when the engine is on another machine
+
     def engine_url(self) -> str | None:
-        """The engine's API address; None: from the environment (``DOCKER_HOST`` or default)."""
-        return None
+        """The engine's API address; None: from the environment (``DOCKER_HOST`` or default).
+        For an engine on another machine (``host``), its socket forwarded over ssh."""
+        if not self.config.host:
+            return None
+        if self._forward is None:
+            from container_claims.runtimes.remote import ForwardedSocket, SshTarget
+
+            directory = make_temp_dir("ssh")
+            ledger.record("dir", path=str(directory))
+            target = SshTarget.parse(self.config.host, self.config.ssh_config)
+            forward = ForwardedSocket(target, directory / "docker.sock")
+            self._forward_url = forward.open()
+            if forward.process is not None:
+                ledger.record_process(forward.process.pid, f"ssh to {target.url}")
+            self._forward = forward
+        return str(self._forward_url)
+
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        if self.config.host:  # the CLI too talks to the remote engine, through the same socket
+            env["DOCKER_HOST"] = str(self.engine_url())
+        return env
 
     def _engine(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Call the SDK, mapping its errors to ours (one place for all of them)."""
@@ -259,7 +284,8 @@ class DockerRuntime(Runtime):
 
     def _oci_runtime_version(self) -> str:
         """The OCI runtime this configuration runs (``--runtime`` or the engine's default),
-        as that runtime's own binary reports its version."""
+        as that runtime's own binary reports its version (on another machine, as the engine
+        reports it)."""
         info = self._engine("its configuration", self.client().info)
         name = info.get("DefaultRuntime") or "runc"
         args = list(self.config.run_args)
@@ -268,6 +294,12 @@ class DockerRuntime(Runtime):
                 name = args[index + 1]
             elif arg.startswith("--runtime="):
                 name = arg.split("=", 1)[1]
+        if self.config.host:  # its binary is on that machine: ask the engine
+            components = self._engine("its version", self.client().version).get("Components")
+            for component in components or []:
+                if component.get("Name") == name:
+                    return f"{name}: {name} version {component.get('Version', '?')}"
+            return f"{name} (version unknown)"
         path = ((info.get("Runtimes") or {}).get(name) or {}).get("path") or name
         try:
             out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
@@ -582,3 +614,7 @@ class DockerRuntime(Runtime):
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._forward is not None:
+            self._forward.close()
+            shutil.rmtree(self._forward.local.parent, ignore_errors=True)
+            self._forward = None

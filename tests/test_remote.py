@@ -1,0 +1,121 @@
+"""Runtimes on another machine: the address is data and checked as one, the runtimes file says
+where each runtime's engine is, and a machine that does not answer makes the runtime unusable
+with ssh's reason (no engine or ssh server needed: the port refused is on loopback)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from container_claims.errors import InputError, RuntimeUnavailable, ScenarioError
+from container_claims.probes.handle import HostHandle
+from container_claims.runtimes import load_runtimes_file
+from container_claims.runtimes.base import RuntimeConfig
+from container_claims.runtimes.remote import ForwardedSocket, SshTarget
+
+
+@pytest.mark.parametrize(
+    ("address", "user", "name", "port"),
+    [
+        ("ssh://edge-1", "", "edge-1", None),
+        ("ssh://root@10.0.0.2:2222", "root", "10.0.0.2", 2222),
+        ("ssh://deploy_user@host.example.org", "deploy_user", "host.example.org", None),
+    ],
+)
+def test_addresses_of_the_form_ssh_user_name_port(
+    address: str, user: str, name: str, port: int | None
+) -> None:
+    target = SshTarget.parse(address)
+    assert (target.user, target.name, target.port) == (user, name, port)
+    assert target.url == address
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "ssh://root:secret@host",  # a password: never in a runtimes file, results or reports
+        "ssh://-oProxyCommand=touch%20/tmp/pwned",  # a name read as an ssh option
+        "ssh://root@-oProxyCommand=x",
+        "ssh://host/path",
+        "ssh://host?x=1",
+        "ssh://host:99999",
+        "ssh://ho st",
+        "tcp://host:2375",
+        "ssh://host;rm -rf /",
+        "ssh://" + "a" * 300,
+        "ssh://\x00host",
+    ],
+)
+def test_anything_else_is_refused(address: str) -> None:
+    with pytest.raises(InputError, match="host"):
+        SshTarget.parse(address)
+
+
+def test_the_name_comes_after_the_options_end() -> None:
+    argv = SshTarget.parse("ssh://root@edge:2222", "/etc/fleet.conf").ssh_argv("-N")
+    assert argv[-2:] == ["--", "edge"]
+    assert argv[argv.index("-F") + 1] == "/etc/fleet.conf"
+    assert argv[argv.index("-p") + 1] == "2222" and argv[argv.index("-l") + 1] == "root"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "fleet.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_runtimes_file_names_the_machine_and_its_ssh_config(tmp_path: Path) -> None:
+    (tmp_path / "fleet.ssh_config").write_text("Host edge\n  Port 2222\n")
+    path = write(
+        tmp_path,
+        "runtimes:\n"
+        "  - {name: docker-edge, kind: docker, host: 'ssh://root@edge',"
+        " ssh_config: fleet.ssh_config}\n",
+    )
+
+    (config,) = load_runtimes_file(path)
+
+    assert config.host == "ssh://root@edge"
+    assert config.ssh_config == str(tmp_path / "fleet.ssh_config")
+    assert RuntimeConfig.from_json(config.to_json()) == config  # to xdist's workers and back
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: u, kind: unshare, host: 'ssh://edge'}", "runs on this machine only"),
+        ("{name: d, kind: docker, ssh_config: x}", "ssh_config needs a host"),
+        ("{name: d, kind: docker, host: 'ssh://edge', ssh_config: missing}", "no such file"),
+        ("{name: d, kind: docker, host: 'ssh://a:b@edge'}", "not an address of the form"),
+    ],
+)
+def test_a_bad_entry_is_one_line_at_its_line(tmp_path: Path, entry: str, message: str) -> None:
+    path = write(tmp_path, f"runtimes:\n  - {{name: ok, kind: docker}}\n  - {entry}\n")
+
+    with pytest.raises(ScenarioError) as caught:
+        load_runtimes_file(path)
+
+    assert caught.value.line == 3 and message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_machine_that_does_not_answer_makes_the_runtime_unusable_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a loopback port with no one listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    forward = ForwardedSocket(SshTarget.parse(f"ssh://root@127.0.0.1:{port}"), tmp_path / "d.sock")
+
+    with pytest.raises(RuntimeUnavailable, match="cannot reach the engine of ssh://root@127.0.0.1"):
+        forward.open(timeout=15)
+
+    assert forward.process is None and not (tmp_path / "d.sock").exists()
+
+
+def test_readings_of_another_machine_go_through_ssh() -> None:
+    handle = HostHandle.ssh("ssh://root@edge", "/etc/fleet.conf")
+    assert not handle.is_local and not handle.direct
+    assert HostHandle.local().is_local
