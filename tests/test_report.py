@@ -666,3 +666,18 @@ def test_each_claim_says_which_article_it_comes_from() -> None:
 
 def test_check_words_end_before_the_colon_the_reports_add() -> None:
     assert check_words({"that": "ps_aux", "op": "rows"}) == "ps_aux has this many rows"
+
+
+def test_a_runtime_on_another_machine_says_which_in_both_reports() -> None:
+    data = results(record("a", "docker-edge", "pass"))
+    data["runtimes"] = [
+        {
+            "name": "docker-edge",
+            "kind": "docker",
+            "machine": {"address": "ssh://root@edge-1", "hostname": "edge-1"},
+        }
+    ]
+    comparison = compare([("edge.json", data)])
+
+    assert "on edge-1 (ssh://root@edge-1)" in render_html(comparison)
+    assert "| docker on edge-1 (ssh://root@edge-1) |" in render_markdown(comparison)

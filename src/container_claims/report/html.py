@@ -32,6 +32,7 @@ from container_claims.report.model import (
     Claim,
     Comparison,
     check_words,
+    machine_words,
     plain_text,
     printable,
     reason,
@@ -458,6 +459,9 @@ def _column(name: str, info: Mapping[str, Any]) -> Column:
     run_args = info.get("run_args")
     if isinstance(run_args, list) and run_args:
         details.append(shlex.join(str(arg) for arg in run_args))
+    where = machine_words(info)
+    if where:
+        details.append(where)
     version = info.get("version")
     versions = (
         " · ".join(f"{key} {value}" for key, value in version.items())

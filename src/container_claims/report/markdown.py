@@ -21,6 +21,7 @@ from container_claims.report.model import (
     Comparison,
     check_words,
     failing_checks,
+    machine_words,
     printable,
     reason,
     run_period,
@@ -145,8 +146,11 @@ def _runtimes_table(comparison: Comparison) -> list[str]:
             for key, value in _versions(info).items()
         )
         counts = comparison.totals(name)
+        where = machine_words(info)
         lines.append(
-            f"| {text(name)} | {text(str(info.get('kind', '')))} | {args} | {versions} | "
+            f"| {text(name)} | {text(str(info.get('kind', '')))}"
+            + (f" {text(where)}" if where else "")
+            + f" | {args} | {versions} | "
             + " | ".join(str(counts.get(verdict, 0)) for verdict in (*VERDICTS, EXPECTED))
             + " |"
         )

@@ -338,6 +338,14 @@ def _some(names: Sequence[str], limit: int = 6) -> str:
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
+def machine_words(info: Mapping[str, Any]) -> str:
+    """``on edge-1 (ssh://root@edge-1)`` for a runtime on another machine, else ""."""
+    machine = info.get("machine")
+    if not isinstance(machine, Mapping) or machine.get("address") in (None, "", "local"):
+        return ""
+    return f"on {machine.get('hostname', '?')} ({machine['address']})"
+
+
 def run_period(comparison: Comparison) -> str:
     """When the results were made: ``2026-11-23 18:19 – 18:21 UTC``, or as the files say."""
     times = [t for s in comparison.sources for t in (s.started, s.finished) if t]
