@@ -4,7 +4,11 @@ with ssh's reason (no engine or ssh server needed: the port refused is on loopba
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,8 @@ from container_claims.probes.handle import HostHandle
 from container_claims.runtimes import load_runtimes_file
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.runtimes.remote import ForwardedSocket, SshTarget
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -119,3 +125,46 @@ def test_readings_of_another_machine_go_through_ssh() -> None:
     handle = HostHandle.ssh("ssh://root@edge", "/etc/fleet.conf")
     assert not handle.is_local and not handle.direct
     assert HostHandle.local().is_local
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "container_claims", "run", "-q", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scenario = REPO / "scenarios" / "default-command.yaml"
+
+    done = run_cli(
+        str(scenario), "--runtime", "docker", "--hosts", f"ssh://root@127.0.0.1:{port}",
+        "--json", str(tmp_path / "out.json"), cwd=tmp_path,
+    )  # fmt: skip
+
+    assert done.returncode == 3, done.stdout + done.stderr
+    data = json.loads((tmp_path / "out.json").read_text())
+    assert {r["runtime"] for r in data["results"]} == {"docker@127.0.0.1"}
+    assert {r["verdict"] for r in data["results"]} == {"error"}
+    assert "cannot reach the engine of ssh://root@127.0.0.1" in data["results"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--runtime", "unshare", "--hosts", "ssh://edge"], "runs on this machine only"),
+        (["--hosts", "ssh://root:secret@edge"], "not an address of the form"),
+        (["--ssh-config", "x"], "--ssh-config is for --hosts"),
+    ],
+)
+def test_bad_hosts_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run_cli(str(REPO / "scenarios"), *args, cwd=tmp_path)
+
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--runtimes-file", metavar="FILE", help="YAML file of runtime configurations")
     run.add_argument(
+        "--hosts",
+        metavar="URL[,URL...]",
+        help="check the chosen runtimes on these machines instead of this one, each reached "
+        "over ssh (ssh://[user@]name[:port]): one runtime per machine, named RUNTIME@NAME, "
+        "side by side. Docker runtimes only, so far",
+    )
+    run.add_argument("--ssh-config", metavar="FILE", help="an ssh config file for reaching --hosts")
+    run.add_argument(
         "--image", metavar="REF", help="image to run (default: container-claims/test:bookworm)"
     )
     run.add_argument(
@@ -412,13 +420,17 @@ def run(args: argparse.Namespace) -> int:
     from container_claims.expectations import load_expectations
     from container_claims.report import load_comparison
     from container_claims.report.diff import parse_mapping
-    from container_claims.runtimes import load_runtimes_file, select
+    from container_claims.runtimes import load_runtimes_file, on_hosts, select
     from container_claims.session import Choice
 
     # Unknown runtimes and bad runtimes files: one line and exit 2, before pytest starts; the
     # runtimes chosen go to the plugin as they are, not loaded again.
     runtimes_file = Path(args.runtimes_file) if args.runtimes_file else None
     chosen = select(load_runtimes_file(runtimes_file), args.runtime)
+    if args.hosts:
+        chosen = on_hosts(chosen, [h for h in args.hosts.split(",") if h], args.ssh_config or "")
+    elif args.ssh_config:
+        raise InputError("--ssh-config is for --hosts: give the machines too")
     names = [config.name for config in chosen]
     load_expectations([Path(path) for path in args.expect])  # a bad file: exit 2 before any run
     baseline = load_comparison([Path(path) for path in args.baseline]) if args.baseline else None

@@ -163,6 +163,38 @@ def _remote(entry: Any, path: Path, where: str) -> tuple[str, str]:
     return target.url, ssh_config
 
 
+def on_hosts(
+    configs: list[RuntimeConfig], hosts: list[str], ssh_config: str = ""
+) -> list[RuntimeConfig]:
+    """Each chosen runtime once per machine of ``hosts`` (``ssh://[user@]name[:port]``), named
+    ``RUNTIME@NAME``: one command line checks a fleet (``run --hosts``). Only Docker runtimes
+    reach another machine so far; :class:`InputError` for any other, or a bad address."""
+    import dataclasses
+
+    from container_claims.runtimes.remote import SshTarget
+
+    if ssh_config and not Path(ssh_config).is_file():
+        raise InputError(f"--ssh-config {ssh_config}: no such file")
+    targets = [SshTarget.parse(host) for host in hosts]
+    spread = []
+    for config in configs:
+        if config.kind != "docker":
+            raise InputError(
+                f"--hosts: runtime {config.name!r} is a {config.kind} runtime, which runs on "
+                "this machine only; so far only kind docker reaches an engine over ssh"
+            )
+        spread += [
+            dataclasses.replace(
+                config,
+                name=f"{config.name}@{target.name}",
+                host=target.url,
+                ssh_config=str(Path(ssh_config).resolve()) if ssh_config else config.ssh_config,
+            )
+            for target in targets
+        ]
+    return spread
+
+
 def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig]:
     """The configurations named, in order; ``all`` names every one; none: the file's first."""
     if not names:
