@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,7 @@ def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     scenario = REPO / "scenarios" / "default-command.yaml"
+    before = set(Path(tempfile.gettempdir()).glob("cc-ssh-*"))
 
     done = run_cli(
         str(scenario), "--runtime", "docker", "--hosts", f"ssh://root@127.0.0.1:{port}",
@@ -153,6 +155,7 @@ def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(
     assert {r["runtime"] for r in data["results"]} == {"docker@127.0.0.1"}
     assert {r["verdict"] for r in data["results"]} == {"error"}
     assert "cannot reach the engine of ssh://root@127.0.0.1" in data["results"][0]["message"]
+    assert set(Path(tempfile.gettempdir()).glob("cc-ssh-*")) == before  # nothing left
 
 
 @pytest.mark.parametrize(

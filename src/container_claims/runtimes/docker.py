@@ -147,7 +147,11 @@ class DockerRuntime(Runtime):
             ledger.record("dir", path=str(directory))
             target = SshTarget.parse(self.config.host, self.config.ssh_config)
             forward = ForwardedSocket(target, directory / "docker.sock")
-            self._forward_url = forward.open()
+            try:
+                self._forward_url = forward.open()
+            except BaseException:
+                shutil.rmtree(directory, ignore_errors=True)
+                raise
             if forward.process is not None:
                 ledger.record_process(forward.process.pid, f"ssh to {target.url}")
             self._forward = forward

@@ -1,0 +1,140 @@
+"""A fleet from one place: the catalogue on two machines reached over ssh and on this one, in
+one run (``--runtimes-file fleet.yaml --runtime all``), side by side.
+
+The two machines are test hosts (:mod:`tests.support.test_hosts`): their own hostname, PID 1,
+namespaces, dockerd and sshd, reached only over ssh. Their host-side claims must be read on
+them (their own process tables), their verdicts must be this machine's wherever what is
+observed does not depend on which machine it is, and a host that drops mid-run makes only
+its own claims errors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.test_hosts import TestHost, write_ssh_config
+
+from .conftest import REPO, Run, run_suite
+
+#: Where a verdict on a test host may differ from this machine's, and why: what the claim
+#: observes is the test host's own way of being set up, or a probe that acts on this machine
+#: only (an error there, never a reading of the wrong machine).
+SETUP_DIFFERS = {
+    # Its engine keeps its data under the test host's directory, not /var/lib/docker.
+    "images-stored-under-engine-root",
+    # Its engine has no bridge network: a published port cannot be reached.
+    "published-port-reaches-the-container",
+}
+THIS_MACHINE_ONLY = {
+    "image-pulled-when-missing",  # the registry listens on this machine's loopback
+    "container-cannot-see-host-processes",  # a marker process started on the host
+    "root-listing-is-image-fs",  # a marker file created in the host's /
+}
+
+
+@pytest.fixture(scope="module")
+def fleet(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("fleet")
+    with TestHost("cc-host-a") as first, TestHost("cc-host-b") as second:
+        config = write_ssh_config(folder / "fleet.ssh_config", [first, second])
+        entries = [{"name": "docker", "kind": "docker"}] + [
+            {"name": f"docker-{host.name}", "kind": "docker", "host": host.url,
+             "ssh_config": config.name}
+            for host in (first, second)
+        ]  # fmt: skip
+        runtimes = folder / "fleet.yaml"
+        runtimes.write_text(yaml.safe_dump({"runtimes": entries}, sort_keys=False))
+        yield {"folder": folder, "runtimes": runtimes, "hosts": (first, second)}
+
+
+@pytest.fixture(scope="module")
+def fleet_run(fleet: dict[str, Any]) -> Run:
+    return run_suite(
+        "scenarios", "--runtimes-file", str(fleet["runtimes"]), "--runtime", "all",
+        "--html", str(fleet["folder"] / "fleet.html"), tmp=fleet["folder"],
+    )  # fmt: skip
+
+
+def verdicts(run: Run, runtime: str) -> dict[str, str]:
+    return {r["claim"]: r["verdict"] for r in run.data["results"] if r["runtime"] == runtime}
+
+
+def test_each_runtime_says_which_machine_it_ran_on(fleet: dict[str, Any], fleet_run: Run) -> None:
+    machines = {r["name"]: r["machine"] for r in fleet_run.data["runtimes"]}
+    assert machines["docker"]["address"] == "local"
+    for host in fleet["hosts"]:
+        machine = machines[f"docker-{host.name}"]
+        assert machine["hostname"] == host.name  # read on that machine, over ssh
+        assert machine["address"] == host.url
+    html = (fleet["folder"] / "fleet.html").read_text()
+    assert "on cc-host-a (ssh://root@cc-host-a)" in html and "on cc-host-b" in html
+
+
+def test_the_fleet_gives_this_machines_verdicts_where_the_machine_does_not_matter(
+    fleet_run: Run,
+) -> None:
+    here = verdicts(fleet_run, "docker")
+    assert here, fleet_run.output[-3000:]
+    for name in ("docker-cc-host-a", "docker-cc-host-b"):
+        there = verdicts(fleet_run, name)
+        assert set(there) == set(here)
+        differ = {claim for claim in here if there[claim] != here[claim]}
+        assert differ <= SETUP_DIFFERS | THIS_MACHINE_ONLY, {c: there[c] for c in differ}
+        for claim in THIS_MACHINE_ONLY:
+            assert there[claim] == "error", (name, claim)
+
+
+def test_host_side_claims_are_read_on_each_host(fleet: dict[str, Any], fleet_run: Run) -> None:
+    """What a host-side claim read as the host's PID 1 is that host's own PID 1 (a test host's
+    is its INIT, not this machine's), and it found the container's shell there."""
+    for host in fleet["hosts"]:
+        record = fleet_run.record("host-pid-1-is-init", f"docker-{host.name}")
+        assert record["verdict"] == "pass", record["evidence"]
+        steps = {step.get("save"): step for step in record["evidence"]["steps"]}
+        own_pid1 = host.ssh("cat", "/proc/1/cmdline").stdout.replace("\0", " ").strip()
+        assert steps["host_pid1"]["value"]["cmdline"].strip() == own_pid1
+        assert steps["shell_on_host"]["value"]["found"] is True
+    here = fleet_run.record("host-pid-1-is-init", "docker")["evidence"]["steps"]
+    assert {s.get("save"): s for s in here}["host_pid1"]["value"]["cmdline"].strip() != own_pid1
+
+
+def test_a_host_that_drops_mid_run_leaves_the_others_verdicts_intact(
+    fleet: dict[str, Any],
+) -> None:
+    first, second = fleet["hosts"]
+    out = fleet["folder"] / "dropped.json"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "container_claims", "run", "-q", "scenarios",
+         "--runtimes-file", str(fleet["runtimes"]),
+         "--runtime", f"docker-{first.name}", "--runtime", f"docker-{second.name}",
+         "--json", str(out)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(4)  # the run is under way on both hosts
+        first.stop_sshd(sessions=True)  # the first host drops off the network
+        output, _ = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    data = json.loads(out.read_text())
+    dropped = verdicts(Run(process.returncode, output, data), f"docker-{first.name}")
+    kept = verdicts(Run(process.returncode, output, data), f"docker-{second.name}")
+    assert "error" in dropped.values(), output[-3000:]
+    errors = [
+        r["message"]
+        for r in data["results"]
+        if r["runtime"] == f"docker-{first.name}" and r["verdict"] == "error"
+    ]
+    assert any(first.name in message or "ssh" in message for message in errors), errors[:3]
+    assert {c for c, v in kept.items() if v == "error"} <= THIS_MACHINE_ONLY, kept
+    assert process.returncode == 3
