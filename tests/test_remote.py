@@ -171,3 +171,48 @@ def test_bad_hosts_are_one_line_and_exit_2(tmp_path: Path, args: list[str], mess
 
     assert done.returncode == 2
     assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_dead_runs_machine_that_does_not_answer_is_said_once_not_retried_by_every_run(
+    tmp_path: Path,
+) -> None:
+    from container_claims import ledger
+    from container_claims.sweep import sweep_dead_runs
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = RuntimeConfig(name="docker-gone", kind="docker", host=f"ssh://root@127.0.0.1:{port}")
+    dead = ledger.Ledger("deadrun")
+    dead.record("runtime", config=config.to_json())
+    dead.close(clean=False)  # as a killed run leaves it: its lock released
+
+    first = sweep_dead_runs()
+    again = sweep_dead_runs()
+
+    assert first.problems == [] and len(first.given_up) == 1
+    assert "docker-gone: ssh://root@127.0.0.1" in first.given_up[0]
+    assert (
+        "does not answer" in first.given_up[0] and "container-claims cleanup" in first.given_up[0]
+    )
+    assert not dead.path.exists()
+    assert again.given_up == [] and again.problems == []
+
+
+def test_a_dead_runs_private_engine_gone_with_its_directory_is_given_up(tmp_path: Path) -> None:
+    from container_claims import ledger
+    from container_claims.sweep import sweep_dead_runs
+
+    gone = tmp_path / "engine-that-was" / "docker.sock"
+    config = RuntimeConfig(
+        name="second-engine", kind="docker", env=(("DOCKER_HOST", f"unix://{gone}"),)
+    )
+    dead = ledger.Ledger("deadrun2")
+    dead.record("runtime", config=config.to_json())
+    dead.close(clean=False)
+
+    swept = sweep_dead_runs()
+
+    assert swept.problems == [] and len(swept.given_up) == 1
+    assert "second-engine: its engine is gone" in swept.given_up[0]
+    assert not dead.path.exists()

@@ -647,7 +647,7 @@ def cleanup(runtimes_file: str | None, *, all_runs: bool) -> int:
     result = sweep.cleanup(configs, all_runs=all_runs)
     for line in result.removed:
         print(f"removed {line}")
-    for line in result.skipped + result.problems:
+    for line in result.skipped + result.given_up + result.problems:
         print(f"cleanup: {line}", file=sys.stderr)
     print(
         f"cleanup: {len(result.removed)} object(s) removed"

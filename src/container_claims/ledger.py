@@ -163,13 +163,23 @@ def live_run_ids() -> set[str]:
 RuntimeSweeper = Callable[[dict[str, Any], str], list[str]]
 
 
-def sweep_dead(remove_runtime_objects: RuntimeSweeper) -> tuple[list[str], list[str]]:
-    """Remove what dead runs left: ``(removed, could not remove)``, one line each.
+class GivenUp(Exception):
+    """What a sweep cannot reach any more (a machine that does not answer): said once, then
+    dropped from the ledger, not tried again by every later run. ``str()`` says what is left
+    where, and how to remove it."""
 
-    A ledger is deleted once everything it names is gone; otherwise it stays for the next try.
+
+def sweep_dead(
+    remove_runtime_objects: RuntimeSweeper,
+) -> tuple[list[str], list[str], list[str]]:
+    """Remove what dead runs left: ``(removed, could not remove, given up)``, one line each.
+
+    A ledger is deleted once everything it names is gone or given up on (:class:`GivenUp`);
+    otherwise it stays for the next try.
     """
     removed: list[str] = []
     problems: list[str] = []
+    given_up: list[str] = []
     with dead_runs() as runs:
         for run in runs:
             before = len(problems)
@@ -179,11 +189,13 @@ def sweep_dead(remove_runtime_objects: RuntimeSweeper) -> tuple[list[str], list[
                         f"run {run.run_id}: {what}"
                         for what in _sweep(entry, run, remove_runtime_objects)
                     ]
+                except GivenUp as exc:
+                    given_up.append(f"run {run.run_id}: {exc}")
                 except Exception as exc:  # one stubborn thing must not stop the others
                     problems.append(f"run {run.run_id}: {entry.get('kind')}: {exc}")
             if len(problems) == before:
                 run.path.unlink(missing_ok=True)
-    return removed, problems
+    return removed, problems, given_up
 
 
 def _sweep(entry: dict[str, Any], run: DeadRun, sweeper: RuntimeSweeper) -> list[str]:

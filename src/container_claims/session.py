@@ -87,6 +87,7 @@ class ClaimsSession:
         self.run_deadline = time.monotonic() + run_deadline if run_deadline else None
         self.leftovers: list[str] = []  # what the end of the run could not remove
         self.swept: list[str] = []  # what dead runs had left, removed at the start
+        self.given_up: list[str] = []  # what dead runs left out of reach (a machine gone)
         self._configs: list[RuntimeConfig] | None = None
         self._open = contextlib.ExitStack()
         self._runtimes: dict[str, Runtime] = {}
@@ -360,6 +361,7 @@ class ClaimsSession:
 
         swept = sweep_dead_runs()
         self.swept = swept.removed
+        self.given_up = swept.given_up
         self.leftovers += swept.problems
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and (swept.removed or swept.problems):
@@ -437,7 +439,11 @@ class ClaimsSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not (
-            self.results.results or self.results.input_errors or self.swept or self.leftovers
+            self.results.results
+            or self.results.input_errors
+            or self.swept
+            or self.given_up
+            or self.leftovers
         ):
             return
         from container_claims.report.terminal import expectation_lines, summary_lines
@@ -451,6 +457,8 @@ class ClaimsSession:
                 terminalreporter.write_line(line, yellow=True)
         for error in self.results.input_errors:
             terminalreporter.write_line(f"invalid: {error['message']}", red=True)
+        for line in self.given_up:
+            terminalreporter.write_line(f"out of reach, not swept: {line}")
         for line in self.swept:
             terminalreporter.write_line(f"removed what a dead run left: {line}")
         for line in self.leftovers:

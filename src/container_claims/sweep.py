@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims import ledger
-from container_claims.errors import ClaimsError
+from container_claims.errors import ClaimsError, RuntimeUnavailable
 from container_claims.hostfs import remove_tree
 from container_claims.paths import runs_dir
 from container_claims.runtimes import open_runtime
@@ -30,6 +30,7 @@ class Sweep:
     removed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # runtimes that cannot run here
+    given_up: list[str] = field(default_factory=list)  # on machines that do not answer
 
 
 def remove_run_objects(
@@ -47,14 +48,38 @@ def _runtime_entry(data: dict[str, Any], run_id: str) -> list[str]:
         return [
             f"{config.name}: {what}" for what in remove_run_objects(config, run_id, frozenset())
         ]
+    except RuntimeUnavailable as exc:
+        if config.host:  # another machine that does not answer: not every run's to retry
+            raise ledger.GivenUp(
+                f"{config.name}: {config.host} does not answer ({exc}); what the run left "
+                "there carries its label: 'container-claims cleanup' removes it once the "
+                "machine answers"
+            ) from None
+        if _private_engine_gone(config):
+            raise ledger.GivenUp(
+                f"{config.name}: its engine is gone with the directory of its socket "
+                f"({dict(config.env)['DOCKER_HOST']}), and what it held with it"
+            ) from None
+        raise RuntimeError(f"{config.name}: {exc}") from None
     except (ClaimsError, KeyError) as exc:
         raise RuntimeError(f"{config.name}: {exc}") from None
 
 
+def _private_engine_gone(config: RuntimeConfig) -> bool:
+    """A runtime whose engine answered on a socket of its own (``DOCKER_HOST=unix://...`` in
+    its env) whose directory no longer exists: an engine made for a while (a test's second
+    engine), gone with its data. The machine's own engine, stopped, keeps its socket's
+    directory, and is tried again by the next run."""
+    address = dict(config.env).get("DOCKER_HOST", "")
+    if not address.startswith("unix://"):
+        return False
+    return not Path(address.removeprefix("unix://")).parent.exists()
+
+
 def sweep_dead_runs() -> Sweep:
     """Everything the ledgers of dead runs name; their ledgers go once it is all gone."""
-    removed, problems = ledger.sweep_dead(_runtime_entry)
-    return Sweep(removed, problems)
+    removed, problems, given_up = ledger.sweep_dead(_runtime_entry)
+    return Sweep(removed, problems, given_up=given_up)
 
 
 def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
