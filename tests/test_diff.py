@@ -7,10 +7,7 @@ changed between the "before" and the "after" run as an engine upgrade would chan
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ import pytest
 from container_claims.cli import main
 from container_claims.report import compare
 from container_claims.report.diff import diff, render_diff_markdown
+from tests.test_cli import cli
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 
@@ -40,19 +38,6 @@ BEFORE = {"typed": {"echo $$": "1", "hostname": "box"}, "version": "1.0", "data_
 #: After the "upgrade": the shell is PID 2 now (pid-is-1 regresses, pid-is-2 is fixed), and
 #: hostname cannot be observed (named-box regresses to an error).
 AFTER = {"typed": {"echo $$": "2", "hostname": "!error"}, "version": "2.0", "data_root": "/b"}
-
-
-def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "container_claims", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -18,37 +18,7 @@ from container_claims.expectations import load_expectations, starting_file
 from container_claims.results import Results
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project, line_with
-
-SHELL = """\
-scenario: shell
-section: Shell
-container:
-  command: [/bin/bash]
-  tty: true
-  interactive: true
-steps:
-  - type: echo $$
-    save: shell_pid
-  - type: cat /broken
-    save: broken
-claims:
-  - id: shell-is-pid-1
-    says: The shell is PID 1.
-    expect:
-      - that: shell_pid
-        equals: 1
-  - id: shell-is-pid-2
-    says: The shell is PID 2.
-    expect:
-      - that: shell_pid
-        equals: 2
-  - id: broken-is-fine
-    says: What could not be observed is fine.
-    expect:
-      - that: broken
-        equals: fine
-"""
-SCRIPT = {"typed": {"echo $$": "1", "cat /broken": "!error"}}
+from tests.test_plugin import SCRIPT, SHELL  # the same scenario: a pass, a fail, an error
 
 KNOWN = """\
 expectations:
