@@ -173,7 +173,9 @@ class DockerRuntime(Runtime):
         except docker.errors.NotFound:
             raise
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise ObservationError(f"the engine could not tell {what}: {exc}") from exc
+            raise ObservationError(
+                f"{self._lost()}the engine could not tell {what}: {exc}"
+            ) from exc
 
     def _cli(
         self,
@@ -218,7 +220,19 @@ class DockerRuntime(Runtime):
         )
         if status in REFUSED_STATUSES or cli_error:
             said = (outcome.stderr or outcome.output).strip()[-500:] or "nothing"
-            raise ObservationError(f"{self.config.binary} refused {what} (exit {status}): {said}")
+            raise ObservationError(
+                self._lost() + f"{self.config.binary} refused {what} (exit {status}): {said}"
+            )
+
+    def _lost(self) -> str:
+        """When the engine is on another machine and its ssh connection has ended: the words
+        that say so, ahead of whatever the engine's client made of it ("" otherwise)."""
+        process = self._forward.process if self._forward is not None else None
+        if process is None or process.poll() is None:
+            return ""
+        return (
+            f"the ssh connection to {self.config.host} was lost (ssh exited {process.returncode}): "
+        )
 
     def run_argv(self, spec: ContainerSpec, name: str, image: str) -> list[str]:
         """The ``BINARY run ...`` command line for a spec (image and names already resolved)."""
