@@ -16,12 +16,9 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pathlib
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -30,7 +27,7 @@ import urllib.request
 from types import TracebackType
 
 from container_claims.paths import make_temp_dir
-from container_claims.processes import die_with_parent_term
+from container_claims.processes import die_with_parent_term, end_child
 
 __all__ = ["LocalRegistry", "RegistryError"]
 
@@ -210,15 +207,7 @@ class LocalRegistry:
         process = self._process
         if process is None:
             return
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        end_child(process, self.stop_timeout)
         self._process = None
 
     def _log_tail(self, lines: int = 5) -> str:

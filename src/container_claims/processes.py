@@ -13,6 +13,7 @@ load``) and names whichever side failed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import selectors
@@ -22,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -210,6 +212,21 @@ def pipe(
                 said = last_line(err.read().decode(errors="replace")) or "no message"
                 problems.append(f"{' '.join(argv[:2])} exited {process.returncode}: {said}")
         return out.decode(errors="replace"), "; ".join(problems)
+
+
+def end_child(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """End a child process of ours, by its PID: SIGTERM, then SIGKILL once ``timeout`` has
+    passed; it is reaped either way. Nothing when it has ended already."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        process.wait()
 
 
 def last_line(text: str) -> str:

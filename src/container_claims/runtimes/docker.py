@@ -297,10 +297,10 @@ class DockerRuntime(Runtime):
         for component in data.get("Components", []):
             if component.get("Name") == "containerd":
                 versions["containerd"] = str(component.get("Version", "?"))
-        versions["oci_runtime"] = self._oci_runtime_version()
+        versions["oci_runtime"] = self._oci_runtime_version(data.get("Components") or [])
         return versions
 
-    def _oci_runtime_version(self) -> str:
+    def _oci_runtime_version(self, components: list[dict[str, Any]]) -> str:
         """The OCI runtime this configuration runs (``--runtime`` or the engine's default),
         as that runtime's own binary reports its version (on another machine, as the engine
         reports it)."""
@@ -312,9 +312,8 @@ class DockerRuntime(Runtime):
                 name = args[index + 1]
             elif arg.startswith("--runtime="):
                 name = arg.split("=", 1)[1]
-        if self.config.host:  # its binary is on that machine: ask the engine
-            components = self._engine("its version", self.client().version).get("Components")
-            for component in components or []:
+        if self.config.host:  # its binary is on that machine: as the engine reports it
+            for component in components:
                 if component.get("Name") == name:
                     return f"{name}: {name} version {component.get('Version', '?')}"
             return f"{name} (version unknown)"

@@ -17,7 +17,7 @@ from typing import ClassVar
 from container_claims import ledger
 from container_claims.errors import RuntimeUnavailable
 from container_claims.paths import make_temp_dir
-from container_claims.processes import die_with_parent_term
+from container_claims.processes import die_with_parent_term, end_child
 from container_claims.runtimes.docker import DockerRuntime
 
 SERVICE_TIMEOUT = 20.0
@@ -66,13 +66,7 @@ class PodmanRuntime(DockerRuntime):
 
     def _stop_service(self) -> None:
         if self._service is not None:
-            if self._service.poll() is None:
-                self._service.terminate()  # our child, by its PID
-                try:
-                    self._service.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._service.kill()
-                    self._service.wait()
+            end_child(self._service)
             self._service = None
         if self._service_dir is not None:
             shutil.rmtree(self._service_dir, ignore_errors=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from container_claims.errors import InputError, RuntimeUnavailable
-from container_claims.processes import die_with_parent_term
+from container_claims.processes import die_with_parent_term, end_child
 
 #: ``ssh://[user@]name[:port]``: a user and a name as ssh and DNS have them, nothing else.
 _ADDRESS = re.compile(
@@ -128,12 +128,6 @@ class ForwardedSocket:
 
     def close(self) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()  # our child, by its PID
-                try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
+            end_child(self.process)
             self.process = None
         self.local.unlink(missing_ok=True)

@@ -18,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import jsonschema
 
 from container_claims.errors import ScenarioError, ScenarioErrors
@@ -134,6 +133,7 @@ class _Quick:
     schema: dict[str, Any]
     asked: int = 0
     compiled: Callable[[Any], Any] | None = None
+    refused: type[Exception] = Exception  # fastjsonschema's refusal, once it is imported
 
     def valid(self, document: Any) -> bool | None:
         """True or False once compiled; None (no answer: ask jsonschema) until then."""
@@ -141,11 +141,14 @@ class _Quick:
         if self.compiled is None:
             if self.asked <= QUICK_AFTER:
                 return None
+            import fastjsonschema  # here: a run of a few files never needs it (10 ms)
+
             draft7 = {**self.schema, "$schema": "http://json-schema.org/draft-07/schema#"}
             self.compiled = fastjsonschema.compile(draft7)
+            self.refused = fastjsonschema.JsonSchemaException
         try:
             self.compiled(document)
-        except fastjsonschema.JsonSchemaException:
+        except self.refused:
             return False
         return True
 
