@@ -85,3 +85,52 @@ def test_what_cannot_be_read_is_an_os_error(handle: HostHandle, tmp_path: Path) 
         with pytest.raises(OSError):
             read(missing)
     assert handle.exists(missing) is False
+
+
+@pytest.mark.parametrize("handle", [DIRECT, COMMANDS], ids=["direct", "commands"])
+def test_a_file_is_made_new_and_removed_and_its_text_stays_data(
+    handle: HostHandle, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "-marker $(touch pwned)")
+    text = "it's `data` $HOME %s\n"
+
+    handle.create_file(path, text)
+    with pytest.raises(OSError):  # never over something that is there
+        handle.create_file(path, "again")
+    made = Path(path).read_text()
+    handle.remove_file(path)
+    handle.remove_file(path)  # gone already: nothing
+
+    assert made == text
+    assert not Path(path).exists() and not (tmp_path / "pwned").exists()
+
+
+def test_a_held_process_runs_under_its_name_until_stopped() -> None:
+    held = DIRECT.hold_process("container-claims-test-held", 60)
+    try:
+        cmdline = Path(f"/proc/{held.pid}/cmdline").read_bytes()
+    finally:
+        held.stop()
+    assert cmdline == b"container-claims-test-held\x0060\x00"
+    assert not Path(f"/proc/{held.pid}").exists()
+
+
+def test_a_tcp_read_of_loopback_says_what_came_and_whether_it_connected() -> None:
+    import socket
+    import threading
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.sendall(b"hello\n")
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        said = DIRECT.tcp_read(port, idle=5)
+        thread.join()
+
+    assert said == (True, b"hello\n")
+    assert DIRECT.tcp_read(port) == (False, b"")  # closed now: refused

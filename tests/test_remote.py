@@ -15,10 +15,17 @@ from pathlib import Path
 import pytest
 
 from container_claims.errors import InputError, RuntimeUnavailable, ScenarioError
+from container_claims.ledger import MARKER_PREFIX
 from container_claims.probes.handle import HostHandle
 from container_claims.runtimes import load_runtimes_file
 from container_claims.runtimes.base import RuntimeConfig
-from container_claims.runtimes.remote import ForwardedSocket, SshTarget
+from container_claims.runtimes.remote import (
+    ForwardedSocket,
+    HeldProcess,
+    ReverseForward,
+    SshTarget,
+    read_tcp,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -215,4 +222,86 @@ def test_a_dead_runs_private_engine_gone_with_its_directory_is_given_up(tmp_path
 
     assert swept.problems == [] and len(swept.given_up) == 1
     assert "second-engine: its engine is gone" in swept.given_up[0]
+    assert not dead.path.exists()
+
+
+def refused_port() -> int:
+    """A loopback port with no one listening."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unreachable() -> SshTarget:
+    return SshTarget.parse(f"ssh://root@127.0.0.1:{refused_port()}")
+
+
+def test_what_changes_another_machine_fails_cleanly_when_it_does_not_answer() -> None:
+    """A held process, a reverse forward and a connection to its loopback: each one line
+    with ssh's reason, and no ssh of ours left running."""
+    held = HeldProcess(unreachable(), f"{MARKER_PREFIX}x-y", 3600)
+    reverse = ReverseForward(unreachable(), 5000)
+
+    with pytest.raises(RuntimeUnavailable, match="cannot start a process on ssh://root@127"):
+        held.start(timeout=15)
+    with pytest.raises(RuntimeUnavailable, match="cannot forward port 5000 to ssh://root@127"):
+        reverse.open(timeout=15)
+    with pytest.raises(RuntimeUnavailable, match="cannot reach ssh://root@127.0.0.1"):
+        read_tcp(unreachable(), 80)
+
+    assert held.process is None and reverse.process is None
+
+
+def test_remote_commands_are_the_modules_words_with_values_quoted() -> None:
+    argv = SshTarget.parse("ssh://edge").command_argv(["rm", "-f", "--", "/x; touch /pwned"])
+    assert argv[-3:] == ["--", "edge", "rm -f -- '/x; touch /pwned'"]
+
+
+def test_a_marker_probe_on_a_machine_that_does_not_answer_is_an_observation_error() -> None:
+    from types import SimpleNamespace
+
+    from container_claims.errors import ObservationError
+    from container_claims.probes import host as host_probes
+
+    target = unreachable()
+    ctx = SimpleNamespace(
+        host=HostHandle.ssh(target.url),
+        runtime=SimpleNamespace(run_id="abc123"),
+        token="t0",
+        defer=lambda undo: None,
+    )
+    with pytest.raises(ObservationError, match="could not start the marker process"):
+        host_probes.marker_process(ctx)  # type: ignore[arg-type]
+    with pytest.raises(ObservationError, match="could not create the marker file"):
+        host_probes.marker_file(ctx)  # type: ignore[arg-type]
+    with pytest.raises(ObservationError, match="could not connect to port 80 of the host"):
+        host_probes.tcp_read(ctx, 80)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/etc/passwd", f"/{MARKER_PREFIX}x/../../etc/passwd", f"/tmp/{MARKER_PREFIX}x", "relative"],
+)
+def test_a_dead_runs_remote_entry_that_is_no_marker_is_not_touched(path: str) -> None:
+    """The ledger names a marker by its path: anything but a marker's in / is left alone, and
+    the machine is not even asked (it would not answer, and the sweep would say so)."""
+    from container_claims.sweep import _remote_marker
+
+    entry = {"kind": "marker", "path": path, "host": unreachable().url}
+    assert _remote_marker(entry, "deadrun") == []
+
+
+def test_a_dead_runs_remote_marker_on_a_machine_that_does_not_answer_is_given_up() -> None:
+    from container_claims import ledger
+    from container_claims.sweep import sweep_dead_runs
+
+    dead = ledger.Ledger("deadrun3")
+    path = f"/{MARKER_PREFIX}deadrun3-t0"
+    dead.record("marker", path=path, host=unreachable().url, ssh_config="")
+    dead.close(clean=False)
+
+    swept = sweep_dead_runs()
+
+    assert swept.problems == [] and len(swept.given_up) == 1
+    assert path in swept.given_up[0] and "container-claims cleanup" in swept.given_up[0]
     assert not dead.path.exists()

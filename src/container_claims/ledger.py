@@ -32,6 +32,12 @@ from container_claims.paths import is_ours, ledger_dir
 MARKER_PREFIX = "container-claims-host-marker-"
 
 
+def is_marker(path: str) -> bool:
+    """Whether ``path`` is a host marker's: a name with our prefix directly in ``/``."""
+    name = path.removeprefix("/")
+    return path.startswith("/") and name.startswith(MARKER_PREFIX) and "/" not in name
+
+
 def process_start_time(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (field 22 of its stat), which a reused PID changes."""
     try:
@@ -170,9 +176,11 @@ class GivenUp(Exception):
 
 
 def sweep_dead(
-    remove_runtime_objects: RuntimeSweeper,
+    remove_runtime_objects: RuntimeSweeper, remove_remote_marker: RuntimeSweeper
 ) -> tuple[list[str], list[str], list[str]]:
     """Remove what dead runs left: ``(removed, could not remove, given up)``, one line each.
+    What is on another machine (a runtime's objects, a marker file there) is removed by the
+    callers' functions, which reach it.
 
     A ledger is deleted once everything it names is gone or given up on (:class:`GivenUp`);
     otherwise it stays for the next try.
@@ -187,7 +195,7 @@ def sweep_dead(
                 try:
                     removed += [
                         f"run {run.run_id}: {what}"
-                        for what in _sweep(entry, run, remove_runtime_objects)
+                        for what in _sweep(entry, run, remove_runtime_objects, remove_remote_marker)
                     ]
                 except GivenUp as exc:
                     given_up.append(f"run {run.run_id}: {exc}")
@@ -198,10 +206,14 @@ def sweep_dead(
     return removed, problems, given_up
 
 
-def _sweep(entry: dict[str, Any], run: DeadRun, sweeper: RuntimeSweeper) -> list[str]:
+def _sweep(
+    entry: dict[str, Any], run: DeadRun, sweeper: RuntimeSweeper, remote_marker: RuntimeSweeper
+) -> list[str]:
     kind = entry.get("kind")
     if kind == "runtime" and isinstance(entry.get("config"), dict):
         return sweeper(entry["config"], run.run_id)
+    if kind == "marker" and entry.get("host"):
+        return remote_marker(entry, run.run_id)
     if kind == "process" and isinstance(entry.get("pid"), int):
         pid = entry["pid"]
         if entry.get("start") is not None and process_start_time(pid) == entry["start"]:
@@ -216,8 +228,7 @@ def _sweep(entry: dict[str, Any], run: DeadRun, sweeper: RuntimeSweeper) -> list
         return []
     if kind == "marker" and isinstance(entry.get("path"), str):
         path = pathlib.Path(entry["path"])
-        ours = path.parent == pathlib.Path("/") and path.name.startswith(MARKER_PREFIX)
-        if ours and path.exists():
+        if is_marker(entry["path"]) and path.exists():
             path.unlink()
             return [f"file {path}"]
         return []

@@ -65,6 +65,40 @@ def _runtime_entry(data: dict[str, Any], run_id: str) -> list[str]:
         raise RuntimeError(f"{config.name}: {exc}") from None
 
 
+def _remote_marker(entry: dict[str, Any], run_id: str) -> list[str]:
+    """A dead run's marker file on another machine, removed over ssh."""
+    from container_claims.runtimes.remote import SshTarget
+
+    path, host = str(entry.get("path", "")), str(entry["host"])
+    if not ledger.is_marker(path):
+        return []
+    try:
+        SshTarget.parse(host, str(entry.get("ssh_config", ""))).run(["rm", "-f", "--", path])
+    except RuntimeUnavailable as exc:
+        raise ledger.GivenUp(
+            f"{host} does not answer ({exc}); the marker file {path} may be left there: "
+            "'container-claims cleanup' removes it once the machine answers"
+        ) from None
+    return [f"file {path} on {host}"]
+
+
+def _remote_markers(config: RuntimeConfig, keep: frozenset[str]) -> list[str]:
+    """Marker files of runs not in ``keep`` in ``/`` of a runtime's other machine."""
+    from container_claims.runtimes.remote import SshTarget
+
+    target = SshTarget.parse(config.host, config.ssh_config)
+    listing = target.run(["ls", "-1A", "/"]).stdout.splitlines()
+    gone = [
+        f"/{name}"
+        for name in listing
+        if name.startswith(ledger.MARKER_PREFIX)
+        and name[len(ledger.MARKER_PREFIX) :].split("-", 1)[0] not in keep
+    ]
+    if gone:
+        target.run(["rm", "-f", "--", *gone])
+    return [f"{config.host}: file {path}" for path in gone]
+
+
 def _private_engine_gone(config: RuntimeConfig) -> bool:
     """A runtime whose engine answered on a socket of its own (``DOCKER_HOST=unix://...`` in
     its env) whose directory no longer exists: an engine made for a while (a test's second
@@ -78,7 +112,7 @@ def _private_engine_gone(config: RuntimeConfig) -> bool:
 
 def sweep_dead_runs() -> Sweep:
     """Everything the ledgers of dead runs name; their ledgers go once it is all gone."""
-    removed, problems, given_up = ledger.sweep_dead(_runtime_entry)
+    removed, problems, given_up = ledger.sweep_dead(_runtime_entry, _remote_marker)
     return Sweep(removed, problems, given_up=given_up)
 
 
@@ -92,6 +126,8 @@ def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
             result.removed += [
                 f"{config.name}: {what}" for what in remove_run_objects(config, None, keep)
             ]
+            if config.host:
+                result.removed += _remote_markers(config, keep)
         except ClaimsError as exc:
             result.skipped.append(f"{config.name}: skipped: {exc}")
     runs = runs_dir()

@@ -17,14 +17,20 @@ reading a local file would.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
+import socket
 import stat
+import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from container_claims.errors import RuntimeUnavailable
 from container_claims.hostfs import parse_mountinfo
+from container_claims.processes import die_with_parent, end_child
+from container_claims.runtimes.remote import HeldProcess, SshTarget, read_tcp
 
 
 @dataclass(frozen=True)
@@ -48,9 +54,12 @@ class Entry:
 class HostHandle:
     """Readings of one machine, through testinfra's ``host`` for it."""
 
-    def __init__(self, host: Any, *, direct: bool | None = None) -> None:
+    def __init__(
+        self, host: Any, *, direct: bool | None = None, target: SshTarget | None = None
+    ) -> None:
         self.host = host
         self.direct = host.backend.NAME == "local" if direct is None else direct
+        self.target = target  # the same machine for what is not one command: see "changes"
 
     @classmethod
     @functools.cache
@@ -66,7 +75,9 @@ class HostHandle:
         connection kept open (a kept one would outlive the run)."""
         import testinfra
 
-        return cls(testinfra.get_host(url, ssh_config=ssh_config or None, controlpersist=0))
+        target = SshTarget.parse(url, ssh_config)
+        host = testinfra.get_host(url, ssh_config=ssh_config or None, controlpersist=0)
+        return cls(host, target=target)
 
     @property
     def is_local(self) -> bool:
@@ -177,6 +188,55 @@ class HostHandle:
         except ValueError:
             return ""
 
+    # -- changes, each undone by the caller ----------------------------------------------------
+    # What a probe makes on the host to see whether a container sees it. Names and contents
+    # are the probe's own (a marker's run id and token), never a scenario's text.
+
+    def create_file(self, path: str, text: str) -> None:
+        """A new file; ``OSError`` if anything is at ``path`` already."""
+        if self.direct:
+            with open(path, "x", encoding="utf-8") as file:
+                file.write(text)
+            return
+        self._run_bytes("set -C && printf '%%s' %s > %s", text, path)
+
+    def remove_file(self, path: str) -> None:
+        """Remove a file (nothing if it is gone)."""
+        if self.direct:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        self._run_bytes("rm -f -- %s", path)
+
+    def hold_process(self, name: str, seconds: int) -> HeldProcess | LocalProcess:
+        """A ``sleep`` running under the name ``name`` (its ``argv[0]``) until ``stop()``, or
+        the run's end; ``pid`` is its PID on the host."""
+        if self.target is None:
+            return LocalProcess(name, seconds)
+        held = HeldProcess(self.target, name, seconds)
+        held.start()
+        return held
+
+    def tcp_read(self, port: int, idle: float = 2.0, limit: int = 65536) -> tuple[bool, bytes]:
+        """Connect to the host's ``127.0.0.1:port`` and read until it closes, ``limit`` bytes
+        or ``idle`` seconds of silence: ``(connected, received)``. Loopback only."""
+        if self.target is not None:
+            try:
+                return read_tcp(self.target, port, idle=idle, limit=limit)
+            except RuntimeUnavailable as exc:
+                raise OSError(errno.EHOSTUNREACH, str(exc)) from None
+        received = b""
+        try:
+            with (
+                socket.create_connection(("127.0.0.1", port), timeout=idle) as connection,
+                contextlib.suppress(TimeoutError),  # silence for ``idle``: what came is all
+            ):
+                while len(received) < limit and (chunk := connection.recv(4096)):
+                    received += chunk
+        except OSError:
+            return False, b""
+        return True, received[:limit]
+
     # -- commands -----------------------------------------------------------------------------
 
     def _run_bytes(self, command: str, *args: str) -> bytes:
@@ -192,3 +252,22 @@ class HostHandle:
 
     def _line(self, command: str) -> str:
         return self._run_bytes(command).decode(errors="replace").strip()
+
+
+class LocalProcess:
+    """:meth:`HostHandle.hold_process` on this machine: a child of ours, dying with the run."""
+
+    def __init__(self, name: str, seconds: int) -> None:
+        self.process = subprocess.Popen(
+            [name, str(int(seconds))],
+            executable="sleep",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        self.pid = self.process.pid
+
+    def stop(self) -> None:
+        end_child(self.process)

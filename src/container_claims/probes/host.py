@@ -3,25 +3,20 @@
 These are the same for every runtime: they look at the machine, not at what an engine says
 about it, and read it only through ``ctx.host`` (:class:`~container_claims.probes.handle.
 HostHandle`), so they describe the engine's own host wherever it is. Probes that change the
-host (a marker file, a marker process) act on the machine the suite runs on, and undo it
-through ``ctx.defer`` when the scenario ends.
+host (a marker file, a marker process) change that same host, and undo it through
+``ctx.defer`` when the scenario ends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
-import subprocess
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from container_claims import ledger
-from container_claims.errors import ObservationError
+from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.ledger import MARKER_PREFIX
-from container_claims.processes import die_with_parent
+from container_claims.runtimes.remote import HeldProcess
 
 if TYPE_CHECKING:
     from container_claims.probes.api import ProbeContext
@@ -163,47 +158,38 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
 
 def marker_file(ctx: ProbeContext) -> str:
     """Create a file in the host's ``/`` that no image has; removed when the scenario ends."""
-    _this_machine(ctx, "creates a file in the host's /")
-    path = Path("/") / f"{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
-    ledger.record("marker", path=str(path))
-    path.write_text("created by container-claims on the host\n")
-    ctx.defer(lambda: path.unlink(missing_ok=True))
-    return path.name
+    path = f"/{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
+    host = ctx.host
+    if host.target is None:
+        ledger.record("marker", path=path)
+    else:  # the sweep of a dead run removes it over ssh
+        ledger.record("marker", path=path, host=host.target.url, ssh_config=host.target.ssh_config)
+    try:
+        host.create_file(path, "created by container-claims on the host\n")
+    except OSError as exc:
+        raise ObservationError(
+            f"could not create the marker file {path} on the host: {exc}"
+        ) from None
+    ctx.defer(lambda: host.remove_file(path))
+    return path.removeprefix("/")
 
 
 def marker_process(ctx: ProbeContext) -> str:
     """Start a process on the host with a unique name; ended (by its PID) with the scenario."""
-    _this_machine(ctx, "starts a process on the host")
     marker = f"{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
-    process = subprocess.Popen(
-        [marker, "3600"],
-        executable="sleep",
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-    ledger.record_process(process.pid, "marker process")
-
-    def stop() -> None:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-    ctx.defer(stop)
-    return marker
-
-
-def _this_machine(ctx: ProbeContext, what: str) -> None:
-    """Refuse, as an observation that cannot be made, a probe that acts on this machine when
-    the runtime's containers run on another one (a reading there would describe the wrong
-    machine)."""
-    if not ctx.host.is_local:
-        raise ObservationError(
-            f"this probe {what} and so far works on the machine the suite runs on only; "
-            f"{ctx.runtime.name} runs on {ctx.runtime.config.host}"
+    try:
+        held = ctx.host.hold_process(marker, 3600)
+    except RuntimeUnavailable as exc:
+        raise ObservationError(f"could not start the marker process on the host: {exc}") from None
+    if ctx.host.target is None:
+        ledger.record_process(held.pid, "marker process")
+    else:  # ours is the ssh that holds it: the remote process ends when it ends
+        assert isinstance(held, HeldProcess) and held.process is not None
+        ledger.record_process(
+            held.process.pid, f"ssh holding a marker process on {held.target.url}"
         )
+    ctx.defer(held.stop)
+    return marker
 
 
 def which(ctx: ProbeContext, program: str) -> str:
@@ -350,27 +336,24 @@ def _host_path(mount: dict[str, Any], host_mounts: list[dict[str, Any]]) -> str 
 
 
 def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
-    """Connect to ``127.0.0.1:port`` and read what comes back (at most 64 KiB).
+    """Connect to ``127.0.0.1:port`` of the host and read what comes back (at most 64 KiB).
 
-    Loopback of the machine the suite runs on, never another address: a published port is
-    seen where the engine publishes it. For 5 s, a refused connection, or one closed before
-    anything came back, is tried again: a proxy in front of the container (docker-proxy)
-    accepts at once, while the server behind it may still be starting.
+    The host's loopback, never another address: a published port is seen where the engine
+    publishes it (on another machine, through ``ssh -W`` to its loopback). For 5 s, a refused
+    connection, or one closed before anything came back, is tried again: a proxy in front of
+    the container (docker-proxy) accepts at once, while the server behind it may still be
+    starting.
     """
     if not 0 < port < 65536:
         raise ObservationError(f"port {port} is not a TCP port")
-    _this_machine(ctx, "connects to the host's loopback")
     deadline = time.monotonic() + 5
     connected, received = False, b""
     while not received and time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
-                connected = True
-                with contextlib.suppress(TimeoutError):
-                    while len(received) < 65536 and (chunk := connection.recv(4096)):
-                        received += chunk
-        except OSError:
-            pass
+            reached, received = ctx.host.tcp_read(port)
+        except OSError as exc:  # the machine, not the port, did not answer
+            raise ObservationError(f"could not connect to port {port} of the host: {exc}") from None
+        connected = connected or reached
         if not received:
             time.sleep(0.1)
     return {"connected": connected, "received": received.decode(errors="replace")}

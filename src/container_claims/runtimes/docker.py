@@ -157,6 +157,35 @@ class DockerRuntime(Runtime):
             self._forward = forward
         return str(self._forward_url)
 
+    _reverse: Any = None  # a ReverseForward to the registry, for an engine on another machine
+
+    def registry_for_engine(self, registry: str) -> str:
+        """The run's loopback registry (``127.0.0.1:PORT``) as the engine reaches it: on this
+        machine, as it is; on another, through an ``ssh -R`` of ours to that machine's
+        loopback (at a port its sshd picks)."""
+        if not self.config.host:
+            return registry
+        port = int(registry.rpartition(":")[2])
+        if self._reverse is None or self._reverse.local_port != port:
+            from container_claims.runtimes.remote import ReverseForward, SshTarget
+
+            self._end_reverse()
+            target = SshTarget.parse(self.config.host, self.config.ssh_config)
+            reverse = ReverseForward(target, port)
+            try:
+                reverse.open()
+            except RuntimeUnavailable as exc:
+                raise ObservationError(f"{self._lost()}{exc}") from None
+            if reverse.process is not None:
+                ledger.record_process(reverse.process.pid, f"ssh forwarding to {target.url}")
+            self._reverse = reverse
+        return f"127.0.0.1:{self._reverse.remote_port}"
+
+    def _end_reverse(self) -> None:
+        if self._reverse is not None:
+            self._reverse.close()
+            self._reverse = None
+
     def env(self) -> dict[str, str]:
         env = super().env()
         if self.config.host:  # the CLI too talks to the remote engine, through the same socket
@@ -601,6 +630,7 @@ class DockerRuntime(Runtime):
         No container runs and nothing of the test image is pushed, so staging costs a few MB
         of import and push instead of a container and the test image's 200 MB.
         """
+        registry = self.registry_for_engine(registry)
         ref = f"{registry}/container-claims/pull:{token}"
         label = f"{RUN_LABEL}={self.run_id}"  # the sweeps find it if the rmi never comes
         rootfs = pull_image_tar(token)
@@ -631,6 +661,7 @@ class DockerRuntime(Runtime):
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._end_reverse()
         if self._forward is not None:
             self._forward.close()
             shutil.rmtree(self._forward.local.parent, ignore_errors=True)

@@ -15,17 +15,36 @@ CLI's ``DOCKER_HOST=ssh://`` transport without a new ssh handshake for every com
 testinfra's ssh backend for the same address and config
 (:meth:`~container_claims.session.ClaimsSession.host`).
 
+What testinfra's one-command-per-reading cannot do is done by ssh processes of ours, each
+ended by its PID with the scenario or the run (and dying with the run):
+
+* :class:`ReverseForward`: ``ssh -N -R 0:127.0.0.1:PORT``, so that the remote engine reaches
+  a service of this machine (the run's loopback registry) on *its* loopback, at a port its
+  sshd picks; the remote sshd binds it to its loopback only (``GatewayPorts`` off, the
+  default);
+* :class:`HeldProcess`: ``ssh -tt`` running a named ``sleep`` there (the marker process), which
+  the remote terminal's hang-up ends when our ssh ends;
+* :func:`read_tcp`: ``ssh -W 127.0.0.1:PORT``, a connection to the remote machine's loopback.
+
 Addresses are data from a runtimes file, so they are checked as addresses: a name that could
-be read as an ssh option, a password, a path or a query is refused.
+be read as an ssh option, a password, a path or a query is refused. Every remote command is
+made of this module's own words and quoted values (``shlex.quote``), never a scenario's text.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import selectors
+import shlex
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from container_claims.errors import InputError, RuntimeUnavailable
 from container_claims.processes import die_with_parent_term, end_child
@@ -38,8 +57,12 @@ _ADDRESS = re.compile(
 )
 #: The engine's socket on the remote machine.
 REMOTE_DOCKER_SOCKET = "/var/run/docker.sock"
-#: How long the forwarded socket may take to appear.
+#: How long a forward or a remote process may take to be ready.
 FORWARD_TIMEOUT = 20.0
+#: ssh's own exit status for a connection or forwarding that failed (not the remote command's).
+SSH_FAILED = 255
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,62 @@ class SshTarget:
             argv += ["-p", str(self.port)]
         return [*argv, *options, "--", self.name]
 
+    def command_argv(self, words: list[str], *options: str) -> list[str]:
+        """``ssh`` running ``words`` on the machine, each word quoted for its shell."""
+        return [*self.ssh_argv(*options), shlex.join(words)]
+
+    def run(self, words: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run ``words`` there; :class:`RuntimeUnavailable` when the machine does not answer."""
+        try:
+            done = subprocess.run(
+                self.command_argv(words),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                start_new_session=True,
+                preexec_fn=die_with_parent_term,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeUnavailable(f"{self.url} gave no answer within {timeout:g} s") from None
+        if done.returncode == SSH_FAILED:
+            said = done.stderr.strip()[-300:] or "nothing"
+            raise RuntimeUnavailable(f"cannot reach {self.url} over ssh: {said}")
+        return done
+
+
+def _start_ssh(
+    argv: list[str], ready: Callable[[bytes], _T | None], what: str, timeout: float
+) -> tuple[subprocess.Popen[bytes], _T]:
+    """Start an ssh process of ours and wait until ``ready(its output so far)`` gives
+    something; :class:`RuntimeUnavailable` with ssh's last words if it ends or times out.
+    Its output goes to an anonymous file: nothing is left on disk, however the run ends."""
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,  # held open: an ended stdin would end a remote command
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent_term,
+        )
+        deadline = time.monotonic() + timeout
+        while (value := ready(said := os.pread(out.fileno(), 65536, 0))) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                _end_ssh(process)
+                words = said.decode(errors="replace").strip()[-300:] or "nothing"
+                raise RuntimeUnavailable(f"cannot {what} over ssh: {words}")
+            time.sleep(0.05)
+    return process, value
+
+
+def _end_ssh(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None:
+        if process.stdin is not None:
+            process.stdin.close()
+        end_child(process)
+
 
 class ForwardedSocket:
     """The remote engine's socket, forwarded to ``local`` by one ``ssh -N -L`` of ours.
@@ -105,29 +184,124 @@ class ForwardedSocket:
             "-o", "ServerAliveCountMax=3",
             "-L", f"{self.local}:{self.remote}",
         )  # fmt: skip
-        log = self.local.with_suffix(".log")
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent_term,
-            )
-        deadline = time.monotonic() + timeout
-        while not self.local.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                said = log.read_text(errors="replace").strip()[-300:] or "nothing"
-                self.close()
-                raise RuntimeUnavailable(
-                    f"cannot reach the engine of {self.target.url} over ssh: {said}"
-                )
-            time.sleep(0.05)
+        self.process, _ = _start_ssh(
+            argv,
+            lambda _: True if self.local.exists() else None,
+            f"reach the engine of {self.target.url}",
+            timeout,
+        )
         return f"unix://{self.local}"
 
     def close(self) -> None:
-        if self.process is not None:
-            end_child(self.process)
-            self.process = None
+        _end_ssh(self.process)
+        self.process = None
         self.local.unlink(missing_ok=True)
+
+
+#: What ssh says (at LogLevel INFO) once the remote sshd has bound a port of its choosing.
+_ALLOCATED = re.compile(rb"Allocated port (\d+) for remote forward")
+
+
+class ReverseForward:
+    """A TCP port of this machine's loopback, reachable on the remote machine's loopback at
+    :attr:`remote_port` (picked by its sshd), through one ``ssh -N -R`` of ours."""
+
+    def __init__(self, target: SshTarget, local_port: int) -> None:
+        self.target, self.local_port = target, local_port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.remote_port = 0
+
+    def open(self, timeout: float = FORWARD_TIMEOUT) -> int:
+        argv = self.target.ssh_argv(
+            "-N",
+            "-o", "LogLevel=INFO",  # the line that names the port, whatever the config says
+            "-o", "ExitOnForwardFailure=yes",
+            "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=3",
+            "-R", f"127.0.0.1:0:127.0.0.1:{int(self.local_port)}",
+        )  # fmt: skip
+
+        def allocated(said: bytes) -> int | None:
+            found = _ALLOCATED.search(said)
+            return int(found[1]) if found else None
+
+        what = f"forward port {self.local_port} to {self.target.url}"
+        self.process, self.remote_port = _start_ssh(argv, allocated, what, timeout)
+        return self.remote_port
+
+    def close(self) -> None:
+        _end_ssh(self.process)
+        self.process = None
+
+
+#: The remote command of a held process: it says its PID, then becomes ``sleep`` under the
+#: name it is given (bash's ``exec -a``). Only this module's words; the name is an argument.
+_HELD = 'echo "$$"; exec -a "$0" sleep "$1"'
+_PID_LINE = re.compile(rb"^(\d+)\r?\n", re.MULTILINE)
+
+
+class HeldProcess:
+    """A ``sleep`` named ``name`` on the remote machine, for as long as our ``ssh -tt`` runs:
+    when it ends (by :meth:`stop`, or with the run), the remote terminal hangs up and the
+    kernel ends the sleep with SIGHUP. Needs bash on the remote machine."""
+
+    def __init__(self, target: SshTarget, name: str, seconds: int) -> None:
+        self.target, self.name, self.seconds = target, name, seconds
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid = 0  # on the remote machine
+
+    def start(self, timeout: float = FORWARD_TIMEOUT) -> int:
+        argv = self.target.command_argv(
+            ["exec", "bash", "-c", _HELD, self.name, str(int(self.seconds))], "-tt"
+        )
+
+        def said_pid(said: bytes) -> int | None:  # the first line of digits alone (ssh may warn)
+            found = _PID_LINE.search(said)
+            return int(found[1]) if found else None
+
+        what = f"start a process on {self.target.url}"
+        self.process, self.pid = _start_ssh(argv, said_pid, what, timeout)
+        return self.pid
+
+    def stop(self) -> None:
+        _end_ssh(self.process)
+        self.process = None
+
+
+def read_tcp(
+    target: SshTarget, port: int, *, idle: float = 2.0, limit: int = 65536
+) -> tuple[bool, bytes]:
+    """Connect to ``127.0.0.1:port`` of the remote machine (``ssh -W``) and read what comes
+    back, until it closes, ``limit`` bytes, or ``idle`` seconds without a byte: ``(connected,
+    received)``. A refused connection is ``(False, b"")``; a machine that does not answer is
+    :class:`RuntimeUnavailable`."""
+    process = subprocess.Popen(
+        target.ssh_argv("-W", f"127.0.0.1:{int(port)}"),
+        stdin=subprocess.PIPE,  # held open: an ended stdin would half-close the connection
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        preexec_fn=die_with_parent_term,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    received, closed = b"", False
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            while len(received) < limit and selector.select(timeout=idle):
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:
+                    closed = True
+                    break
+                received += chunk
+        if closed:  # let ssh say why (a refusal is its exit status), then end it either way
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=FORWARD_TIMEOUT)
+    finally:
+        _end_ssh(process)
+    said = process.stderr.read().decode(errors="replace")
+    if process.returncode == SSH_FAILED and not received:
+        if "open failed" in said or "forwarding failed" in said:
+            return False, b""
+        raise RuntimeUnavailable(f"cannot reach {target.url} over ssh: {said.strip()[-300:]}")
+    return True, received[:limit]
