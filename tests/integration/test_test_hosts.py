@@ -75,10 +75,16 @@ class Machine:
     boot_id: str
     kernel: str
     namespaces: tuple[str, ...]  # pid, net, mnt
-    data_root: str
+    data_root: str  # the directory at the engine's data root: device and inode
 
 
 NAMESPACES = ("pid", "net", "mnt")
+
+
+def identity(path: str) -> str:
+    """``device:inode`` of ``path``, as ``stat -c %d:%i`` says it."""
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}"
 
 
 def test_two_test_hosts_over_ssh(tmp_path: Path, engine: None) -> None:
@@ -88,7 +94,7 @@ def test_two_test_hosts_over_ssh(tmp_path: Path, engine: None) -> None:
         boot_id=Path("/proc/sys/kernel/random/boot_id").read_text().strip(),
         kernel=os.uname().release,
         namespaces=tuple(os.readlink(f"/proc/self/ns/{ns}") for ns in NAMESPACES),
-        data_root=docker("info", "--format", "{{.DockerRootDir}}").strip(),
+        data_root=identity(docker("info", "--format", "{{.DockerRootDir}}").strip()),
     )
 
     # a with the test image (copied in, run once over ssh at start), b without.
@@ -117,7 +123,8 @@ def test_two_test_hosts_over_ssh(tmp_path: Path, engine: None) -> None:
             )
             assert info.returncode == 0, info.stderr
             name, data_root, engine_ids[host.name] = info.stdout.strip().split("\t")
-            assert (name, data_root) == (host.name, str(host.root / "data"))
+            assert (name, data_root) == (host.name, "/var/lib/docker")  # bound on its own
+            assert (host.root / "data" / "image").is_dir()
 
             # testinfra's ssh backend reads the test host's own /proc.
             remote = testinfra.get_host(host.url, ssh_config=str(fleet))
@@ -131,7 +138,7 @@ def test_two_test_hosts_over_ssh(tmp_path: Path, engine: None) -> None:
                 namespaces=tuple(
                     remote.check_output(f"readlink /proc/self/ns/{ns}") for ns in NAMESPACES
                 ),
-                data_root=data_root,
+                data_root=remote.check_output(f"stat -c %d:%i {data_root}"),
             )
             assert seen[host.name].hostname == host.name
 
@@ -198,7 +205,7 @@ def test_two_test_hosts_over_ssh(tmp_path: Path, engine: None) -> None:
     listed = subprocess.run(["ip", "-4", "-o", "address"], capture_output=True, text=True)
     assert [address for address in addresses if f" {address}/" in listed.stdout] == []
     # The main engine is the one it was.
-    assert docker("info", "--format", "{{.DockerRootDir}}").strip() == machine.data_root
+    assert identity(docker("info", "--format", "{{.DockerRootDir}}").strip()) == machine.data_root
 
 
 class BrokenSshd(TestHost):

@@ -14,9 +14,13 @@ mounts a tmpfs on ``/run`` (what ``/var/run`` points to; on a machine where it d
 ``/var/run`` itself), brings up ``lo``, waits for its interface ``eth0`` and the address this
 process gives it, then starts:
 
-* dockerd with its own ``--data-root``, ``--exec-root``, ``--pidfile`` and ``--config-file``
-  under the test host's directory, ``--bridge=none --iptables=false --ip6tables=false
-  --ip-masq=false --ip-forward=false`` and ``--shutdown-timeout=2``. Its config holds one key,
+* dockerd with its own ``--exec-root``, ``--pidfile`` and ``--config-file`` under the test
+  host's directory, and its data in the directory's ``data``, bound on ``/var/lib/docker`` in
+  the host's mount namespace (so the engine's root is where a machine's is, as a claim about
+  it expects). Its default bridge ``docker0`` is in the host's network namespace, without
+  ``iptables`` rules (``--iptables=false --ip6tables=false --ip-masq=false
+  --ip-forward=false``): a published port is served by docker-proxy on the host's loopback,
+  and containers reach nothing beyond the host. ``--shutdown-timeout=2``. Its config holds one key,
   ``deprecated-key-path``: an engine's ID comes from that key file, and the default one,
   ``/etc/docker/key.json``, would give every test host the main engine's ID. Its API socket is
   the default ``/var/run/docker.sock``, which is in INIT's tmpfs. From this machine it is
@@ -167,6 +171,8 @@ run=$(readlink -f /var/run)
 mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m "cc-test-host-$name" "$run" \
     || fail "could not mount a tmpfs on $run"
 mkdir -m 0755 "$run/sshd"  # sshd's privilege separation directory
+[ -d /var/lib/docker ] || fail "this machine has no /var/lib/docker to bind the host's data on"
+mount --bind "$root/data" /var/lib/docker || fail "could not bind $root/data on /var/lib/docker"
 ip link set dev lo up || fail "could not bring up lo"
 for ((i = 0; i < 400; i++)); do
     [ -s "$root/network" ] && ip link show dev eth0 >/dev/null 2>&1 && break
@@ -584,10 +590,8 @@ class TestHost:
             str(SSHD),
             dockerd,
             f"--config-file={root / 'daemon.json'}",
-            f"--data-root={root / 'data'}",
             f"--exec-root={root / 'exec'}",
             f"--pidfile={root / 'docker.pid'}",
-            "--bridge=none",
             "--iptables=false",
             "--ip6tables=false",
             "--ip-masq=false",
@@ -717,14 +721,15 @@ class TestHost:
 
     def _check_engine_is_ours(self) -> None:
         """The engine behind :attr:`docker_socket` must be this host's: its name is the
-        test host's hostname, its data root ours (a wrong path would reach the main engine,
-        and everything would seem to work)."""
+        test host's hostname, and its /var/lib/docker our directory (a wrong path would reach
+        the main engine, and everything would seem to work)."""
         said = self.docker("info", "--format", "{{.Name}}\t{{.DockerRootDir}}", timeout=30)
         found = said.stdout.strip()
-        if found != f"{self.name}\t{self.root / 'data'}":
+        if found != f"{self.name}\t/var/lib/docker" or not (self.root / "data/image").is_dir():
             raise TestHostError(
                 f"The engine at {self.docker_socket} is not the test host {self.name}'s: "
-                f"it says {found!r}."
+                f"it says {found!r}, and {self.root / 'data'} holds "
+                f"{sorted(p.name for p in (self.root / 'data').iterdir())}."
             )
 
     def _load_image(self, image: str) -> None:
