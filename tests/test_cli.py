@@ -346,3 +346,17 @@ def test_schema_is_printed_or_written_for_editors(
     assert main(["schema", "--output", str(tmp_path / "missing" / "x.json")]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "cannot write the schema" in error[0]
+
+
+@pytest.mark.parametrize("command", ["report", "diff"])
+def test_report_and_diff_help_explain_host(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--host PATTERN only the runtimes on machines PATTERN matches" in out
+    assert "local is this machine" in out and "repeat for several" in out
+    assert "a --host that matches no machine" in out  # in the exit codes

@@ -16,8 +16,9 @@ import pytest
 
 from container_claims.cli import main
 from container_claims.report import compare
-from container_claims.report.diff import diff, render_diff_markdown
+from container_claims.report.diff import diff, regressed_words, render_diff_markdown
 from tests.test_cli import cli
+from tests.test_report import fleet
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 
@@ -230,3 +231,126 @@ def test_expect_from_writes_a_file_that_run_refuses_until_reasons_are_written(
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     summary = json.loads((runs / "again.json").read_text())["summary"]
     assert summary["expected"] == {"fail": 1, "error": 1}
+
+
+# -- runtimes on other machines: which hosts regressed, and --host -------------------------------
+
+
+@pytest.fixture
+def fleet_runs(tmp_path: Path) -> Path:
+    """before.json: every claim passes on the fleet; after.json: edge-1 regressed on all three
+    claims, edge-2 on one, this machine on none (and a fail became an error on old)."""
+    before = fleet({"docker": "ppp", "docker@edge-1": "ppp", "docker@edge-2": "ppp", "old": "ppf"})
+    after = fleet({"docker": "ppp", "docker@edge-1": "ffe", "docker@edge-2": "pfp", "old": "ppe"})
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "after.json").write_text(json.dumps(after))
+    return tmp_path
+
+
+REGRESSED_ON = "edge-1 (docker@edge-1: 3 claims), edge-2 (docker@edge-2: 1 claim)"
+
+
+def diff_of(
+    folder: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str, dict[str, Any]]:
+    """``diff before.json after.json ARGS``: its exit code, text, Markdown and JSON."""
+    files = [str(folder / "before.json"), str(folder / "after.json")]
+    code = main(["diff", *files, *args, "--markdown", str(folder / "d.md"),
+                 "--json", str(folder / "d.json")])  # fmt: skip
+    data = json.loads((folder / "d.json").read_text())
+    return code, capsys.readouterr().out, (folder / "d.md").read_text(), data
+
+
+def test_diff_names_the_machines_that_regressed(
+    fleet_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, markdown, data = diff_of(fleet_runs, capsys)
+
+    assert code == 1
+    assert out.splitlines()[-2:] == [
+        "4 regressions, 1 changed between fail and error, 7 unchanged",
+        f"regressed on: {REGRESSED_ON}",
+    ]
+    assert data["regressed_on"] == [
+        {"host": "edge-1", "address": "ssh://root@edge-1:22", "runtimes": {"docker@edge-1": 3}},
+        {"host": "edge-2", "address": "ssh://root@10.0.0.2", "runtimes": {"docker@edge-2": 1}},
+    ]
+    assert data["runtimes_left_out"] == []
+    assert f"\n**Regressed on:** {REGRESSED_ON}\n" in markdown
+    assert "Left out by" not in markdown
+
+
+def test_this_machine_regresses_as_its_hostname_or_local() -> None:
+    before = fleet({"docker": "ppp", "old": "ppp"})
+    after = fleet({"docker": "fpp", "old": "pfe"})
+
+    moved = diff(compare([("b", before)]), compare([("a", after)]))
+
+    assert regressed_words(moved) == "vm (docker: 1 claim), local (old: 2 claims)"
+    assert moved.to_json()["regressed_on"][1] == {
+        "host": "local",
+        "address": "local",
+        "runtimes": {"old": 2},
+    }
+
+
+def test_nothing_regressed_says_no_machine(
+    fleet_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, markdown, data = diff_of(fleet_runs, capsys, "--host", "local")
+
+    assert code == 0
+    assert "regressed on" not in out
+    assert out.splitlines()[-1] == "1 changed between fail and error, 5 unchanged"
+    assert "left out by --host: docker@edge-1, docker@edge-2" in out
+    assert data["regressed_on"] == []
+    assert data["runtimes_left_out"] == ["docker@edge-1", "docker@edge-2"]
+    assert "Regressed on" not in markdown
+    assert "\nLeft out by `--host`: docker@edge-1, docker@edge-2.\n" in markdown
+
+
+def test_diff_host_compares_only_the_runtimes_on_matching_machines(
+    fleet_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _, data = diff_of(fleet_runs, capsys, "--host", "edge-2")
+
+    assert code == 1
+    assert [pair["after"] for pair in data["runtimes"]] == ["docker@edge-2"]
+    assert {change["runtime"] for change in data["changes"]} == {"docker@edge-2"}
+    assert data["summary"]["regression"] == 1
+    assert data["regressed_on"] == [
+        {"host": "edge-2", "address": "ssh://root@10.0.0.2", "runtimes": {"docker@edge-2": 1}}
+    ]
+    assert data["runtimes_left_out"] == ["docker", "docker@edge-1", "old"]
+    assert out.splitlines()[-1] == "regressed on: edge-2 (docker@edge-2: 1 claim)"
+
+
+def test_a_host_on_one_side_only_is_no_error(
+    fleet_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    after = json.loads((fleet_runs / "after.json").read_text())
+    after["runtimes"].append(
+        {"name": "docker@edge-3", "machine": {"address": "ssh://edge-3", "hostname": "edge-3"}}
+    )
+    after["results"].append({**after["results"][0], "runtime": "docker@edge-3"})
+    (fleet_runs / "after.json").write_text(json.dumps(after))
+
+    code, _, _, data = diff_of(fleet_runs, capsys, "--host", "edge-3")
+
+    assert code == 0
+    assert data["runtimes_only_after"] == ["docker@edge-3"]
+    assert data["runtimes"] == [] and data["changes"] == []
+
+
+def test_diff_host_that_matches_no_machine_exits_2_with_one_line(
+    fleet_runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = [str(fleet_runs / "before.json"), str(fleet_runs / "after.json")]
+
+    assert main(["diff", *files, "--host", "edge-*", "--host", "edge-9\n"]) == 2
+
+    err = capsys.readouterr().err
+    assert err == (
+        "container-claims: --host 'edge-9\\n' matches no machine in the results; they ran on: "
+        "vm (local), edge-1 (ssh://root@edge-1:22), edge-2 (ssh://root@10.0.0.2), local\n"
+    )

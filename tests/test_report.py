@@ -26,7 +26,7 @@ from container_claims.cli import main
 from container_claims.report import compare, load_comparison, render_html, render_markdown
 from container_claims.report.html import LABELS, cell_id
 from container_claims.report.markdown import MAX_BYTES, MAX_PROBLEMS
-from container_claims.report.model import check_words, printable
+from container_claims.report.model import check_words, machine_of, printable, runtime_on_hosts
 from container_claims.report.terminal import summary_lines
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
@@ -681,3 +681,126 @@ def test_a_runtime_on_another_machine_says_which_in_both_reports() -> None:
 
     assert "on edge-1 (ssh://root@edge-1)" in render_html(comparison)
     assert "| docker on edge-1 (ssh://root@edge-1) |" in render_markdown(comparison)
+
+
+# -- runtimes on other machines: --host ---------------------------------------------------------
+
+#: Runtimes on four machines' worth of records: this one (named by its hostname), two reached
+#: over ssh (one by its IP address), and one from an older file that says no machine (local).
+FLEET: dict[str, dict[str, str] | None] = {
+    "docker": {"address": "local", "hostname": "vm", "kernel": "6.1", "boot_id": "b0"},
+    "docker@edge-1": {"address": "ssh://root@edge-1:22", "hostname": "edge-1", "kernel": "6.1"},
+    "docker@edge-2": {"address": "ssh://root@10.0.0.2", "hostname": "edge-2", "kernel": "6.1"},
+    "old": None,
+}
+
+
+def fleet(verdicts: Mapping[str, str]) -> dict[str, Any]:
+    """Results of claims a, b, c on some of :data:`FLEET`: ``{"docker": "pfe"}`` is pass,
+    fail and error on docker."""
+    words = {"p": "pass", "f": "fail", "e": "error", "n": "not-applicable"}
+    return results(
+        *(
+            record(claim, runtime, words[letter])
+            for runtime, letters in verdicts.items()
+            for claim, letter in zip("abc", letters, strict=True)
+        ),
+        runtimes=[
+            {"name": name, "kind": "docker", **({"machine": machine} if machine else {})}
+            for name, machine in FLEET.items()
+            if name in verdicts
+        ],
+    )
+
+
+ALL_PASS = {name: "ppp" for name in FLEET}
+
+
+@pytest.mark.parametrize(
+    ("patterns", "kept"),
+    [
+        ([], ["docker", "docker@edge-1", "docker@edge-2", "old"]),  # no filter: every one
+        (["edge-1"], ["docker@edge-1"]),  # a hostname
+        (["edge-2"], ["docker@edge-2"]),  # a hostname that is not in its address
+        (["10.0.0.2"], ["docker@edge-2"]),  # the name in an address
+        (["ssh://root@edge-1:22"], ["docker@edge-1"]),  # a whole address
+        (["edge-*"], ["docker@edge-1", "docker@edge-2"]),  # a glob
+        (["ssh://*@10.0.0.?"], ["docker@edge-2"]),
+        (["local"], ["docker", "old"]),  # this machine: address local, or no machine said
+        (["vm"], ["docker"]),  # this machine by its hostname
+        (["edge-2", "local"], ["docker", "docker@edge-2", "old"]),  # repeated: either
+    ],
+    ids=[
+        "none",
+        "hostname",
+        "hostname-only",
+        "address-name",
+        "address",
+        "glob",
+        "address-glob",
+        "local",
+        "local-hostname",
+        "repeated",
+    ],
+)
+def test_report_host_keeps_only_the_runtimes_on_matching_machines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], patterns: list[str], kept: list[str]
+) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(fleet(ALL_PASS)))
+
+    argv = ["report", str(path), *(arg for pattern in patterns for arg in ("--host", pattern))]
+    assert main(argv) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["claim", *kept]  # the matrix's columns
+    assert f"{3 * len(kept)} pass" in out  # the totals count only those
+    left_out = [name for name in FLEET if name not in kept]
+    notes = [line for line in out if line.startswith("note:")]
+    assert notes == (
+        [f"note: Only the runtimes on the machines --host names; left out: {', '.join(left_out)}."]
+        if patterns
+        else []
+    )
+
+
+def test_host_patterns_are_case_sensitive_globs_and_an_unknown_one_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(fleet(ALL_PASS)))
+
+    assert main(["report", str(path), "--host", "edge-1", "--host", "EDGE-1"]) == 2
+
+    err = capsys.readouterr().err
+    assert err == (
+        "container-claims: --host 'EDGE-1' matches no machine in the results; they ran on: "
+        "vm (local), edge-1 (ssh://root@edge-1:22), edge-2 (ssh://root@10.0.0.2), local\n"
+    )
+
+
+def test_report_host_filters_the_html_and_markdown_too(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(fleet({"docker": "ppp", "docker@edge-1": "pfp"})))
+
+    assert main(["report", str(path), "--host", "edge-1", "--markdown", str(tmp_path / "r.md"),
+                 "--html", str(tmp_path / "r.html")]) == 0  # fmt: skip
+
+    markdown = (tmp_path / "r.md").read_text()
+    assert "| claim | docker@edge-1 |" in markdown
+    assert "| docker |" not in markdown
+    assert "left out: docker." in markdown
+    page = Page((tmp_path / "r.html").read_text())
+    assert {b["data-runtime"] for b in page.buttons} == {"docker@edge-1"}
+
+
+def test_which_machine_a_runtime_ran_on() -> None:
+    unread = {"address": "ssh://edge-3", "hostname": "unknown (Connection refused)"}
+    assert machine_of({"name": "old"}) == ("local", "local")
+    assert machine_of({"machine": FLEET["docker"]}) == ("vm", "local")
+    assert machine_of({"machine": FLEET["docker@edge-2"]}) == ("edge-2", "ssh://root@10.0.0.2")
+    assert machine_of({"machine": unread}) == ("edge-3", "ssh://edge-3")  # named by its address
+    assert runtime_on_hosts({"machine": unread}, ["edge-3"])
+    assert not runtime_on_hosts({"machine": unread}, ["unknown*"])  # not a hostname
+    assert not runtime_on_hosts({"machine": FLEET["docker@edge-1"]}, ["edge", "root", "22"])
+    assert not runtime_on_hosts({"machine": FLEET["docker"]}, [])

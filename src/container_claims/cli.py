@@ -148,12 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         "runtimes with the evidence of every verdict. Several files merge into one matrix; "
         "where two hold the same claim on the same runtime, the later file wins. Without "
         "--html or --markdown, the matrix is printed.",
-        epilog="exit codes: 0 the report was made; 2 a results file is missing or not one.",
+        epilog="exit codes: 0 the report was made; 2 a results file is missing or not one, "
+        "or a --host that matches no machine in it.",
     )
     report.add_argument(
         "results", nargs="+", metavar="RESULTS.json", help="results files, earliest first"
     )
     _report_options(report)
+    _host_option(report)
 
     expect = commands.add_parser(
         "expect",
@@ -185,10 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
         "upgrade), per runtime and claim: pass to fail or error is a regression, fail or error "
         "to pass a fix; claims new or gone, and not-applicable changes. A header says what "
         "changed around the verdicts: engine, containerd and OCI runtime versions, data root, "
-        "storage driver, kernel, image id. Runtimes are matched by name (see --map). Each side "
-        "may merge several results files (a CI matrix), later files winning.",
+        "storage driver, kernel, image id; the end names the machines where something "
+        "regressed. Runtimes are matched by name (see --map). Each side may merge several "
+        "results files (a CI matrix), later files winning.",
         epilog="exit codes: 0 nothing regressed; 1 something regressed; 2 a results file is "
-        "missing or not one, or a bad --map.",
+        "missing or not one, a bad --map, or a --host that matches no machine in them.",
     )
     diff.add_argument("files", nargs="*", metavar="BEFORE.json AFTER.json")
     diff.add_argument(
@@ -203,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--after", nargs="+", action="extend", default=[], metavar="FILE", help="more 'after' files"
     )
     _map_option(diff)
+    _host_option(diff)
     diff.add_argument("--markdown", metavar="FILE", help="write the diff as Markdown ('-': stdout)")
     diff.add_argument(
         "--json",
@@ -306,6 +310,18 @@ def _map_option(parser: argparse.ArgumentParser) -> None:
         metavar="OLD=NEW",
         help="pair a runtime of the earlier results with one of another name "
         "(e.g. docker=docker-26: the same engine before and after an upgrade); repeatable",
+    )
+
+
+def _host_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="only the runtimes on machines PATTERN matches: a hostname, the name in an ssh "
+        "address (edge-1 of ssh://root@edge-1:22) or the whole address; local is this "
+        "machine. A glob (edge-*), case-sensitive; repeat for several",
     )
 
 
@@ -540,7 +556,7 @@ def report(args: argparse.Namespace) -> int:
     from container_claims.report import load_comparison
     from container_claims.report.terminal import summary_lines
 
-    comparison = load_comparison([Path(path) for path in args.results])
+    comparison = load_comparison([Path(path) for path in args.results], args.host)
     if not (args.html or args.markdown):
         for line in summary_lines(comparison.to_results()):
             print(line)
@@ -584,8 +600,9 @@ def start_expectations(sources: list[str], output: str | None) -> int:
 
 def diff_results(args: argparse.Namespace) -> int:
     """``diff``: what moved between two sets of results; exit 1 on a regression."""
-    from container_claims.report import load_comparison, write_report
+    from container_claims.report import write_report
     from container_claims.report.diff import diff, diff_lines, parse_mapping, render_diff_markdown
+    from container_claims.report.model import load_sides
 
     if len(args.files) not in (0, 2):
         raise InputError(
@@ -596,11 +613,8 @@ def diff_results(args: argparse.Namespace) -> int:
     after = args.files[1:] + args.after
     if not before or not after:
         raise InputError("diff needs results on both sides: BEFORE.json AFTER.json")
-    moved = diff(
-        load_comparison([Path(p) for p in before]),
-        load_comparison([Path(p) for p in after]),
-        parse_mapping(args.map),
-    )
+    old, new = load_sides([[Path(p) for p in before], [Path(p) for p in after]], args.host)
+    moved = diff(old, new, parse_mapping(args.map))
     if args.markdown:
         write_report(render_diff_markdown(moved), args.markdown)
     if args.json:

@@ -14,7 +14,8 @@ side by side). A change is one of:
 Runtimes present on one side only are named, not listed claim by claim. The environment of
 each pair of runtimes (engine, containerd and OCI runtime versions, data root, storage driver,
 kernel, image id) is compared field by field, so the diff says what changed around the
-verdicts too. :meth:`Diff.to_json` is the documented format (``"format":
+verdicts too, and the machines where something regressed are named (a fleet's "which hosts
+regressed?"). :meth:`Diff.to_json` is the documented format (``"format":
 "container-claims-diff/1"``); ``exit_code`` is 1 when anything regressed.
 """
 
@@ -28,7 +29,15 @@ from typing import Any
 
 from container_claims.errors import InputError
 from container_claims.report.markdown import code, text
-from container_claims.report.model import Cell, Comparison, plain_text, printable, reason, truncate
+from container_claims.report.model import (
+    Cell,
+    Comparison,
+    machine_of,
+    plain_text,
+    printable,
+    reason,
+    truncate,
+)
 from container_claims.results import ERROR, EXIT_FAILED, EXIT_OK, FAIL, NOT_APPLICABLE, PASS
 
 FORMAT = "container-claims-diff/1"
@@ -93,6 +102,7 @@ class Pair:
     environment: tuple[EnvironmentChange, ...]
     environment_before: Mapping[str, str]
     environment_after: Mapping[str, str]
+    machine: tuple[str, str]  # after: its name and address (see machine_of)
 
 
 @dataclass
@@ -107,9 +117,20 @@ class Diff:
     unchanged: int = 0
     host_before: dict[str, str] = field(default_factory=dict)
     host_after: dict[str, str] = field(default_factory=dict)
+    left_out: list[str] = field(default_factory=list)  # runtimes --host left out
 
     def count(self) -> Counter[str]:
         return Counter(change.kind for change in self.changes)
+
+    def regressed_on(self) -> dict[tuple[str, str], dict[str, int]]:
+        """The machines where something regressed, as ``(name, address)``, each with its
+        runtimes' counts of regressed claims; in the runtimes' order."""
+        counts = Counter(change.runtime for change in self.changes if change.kind == REGRESSION)
+        machines: dict[tuple[str, str], dict[str, int]] = {}
+        for pair in self.pairs:  # a regression needs both sides: its runtime is a pair's
+            if counts[pair.after]:
+                machines.setdefault(pair.machine, {})[pair.after] = counts[pair.after]
+        return machines
 
     def exit_code(self) -> int:
         return EXIT_FAILED if self.count()[REGRESSION] else EXIT_OK
@@ -136,10 +157,15 @@ class Diff:
             ],
             "runtimes_only_before": self.only_before,
             "runtimes_only_after": self.only_after,
+            "runtimes_left_out": self.left_out,
             "summary": {
                 **{kind: counts[kind] for kind in KINDS},
                 "unchanged": self.unchanged,
             },
+            "regressed_on": [
+                {"host": name, "address": address, "runtimes": runtimes}
+                for (name, address), runtimes in self.regressed_on().items()
+            ],
             "changes": [
                 {
                     "kind": change.kind,
@@ -185,6 +211,7 @@ def diff(before: Comparison, after: Comparison, mapping: Mapping[str, str] | Non
         mapping=mapping,
         host_before=_host(before),
         host_after=_host(after),
+        left_out=list(dict.fromkeys([*before.left_out, *after.left_out])),
     )
     renamed = {old: mapping.get(old, old) for old in before.runtimes}
     paired_after = set(renamed.values()) & set(after.runtimes)
@@ -203,6 +230,7 @@ def diff(before: Comparison, after: Comparison, mapping: Mapping[str, str] | Non
                     ),
                     env_before,
                     env_after,
+                    machine_of(after.runtimes[new]),
                 )
             )
         else:
@@ -314,6 +342,16 @@ def summary_words(result: Diff) -> str:
     return ", ".join([*words, f"{result.unchanged} unchanged"])
 
 
+def regressed_words(result: Diff) -> str:
+    """``edge-1 (docker@edge-1: 3 claims), edge-2 (docker@edge-2: 1 claim)``, or ""."""
+    return ", ".join(
+        f"{name} ("
+        + ", ".join(f"{runtime}: {n} claim{'s' if n != 1 else ''}" for runtime, n in counts.items())
+        + ")"
+        for (name, _), counts in result.regressed_on().items()
+    )
+
+
 def _names(pair: Pair) -> str:
     return pair.after if pair.before == pair.after else f"{pair.before} → {pair.after}"
 
@@ -344,6 +382,8 @@ def diff_lines(result: Diff) -> list[str]:
         lines.append(f"runtimes only before: {', '.join(result.only_before)}")
     if result.only_after:
         lines.append(f"runtimes only after: {', '.join(result.only_after)}")
+    if result.left_out:
+        lines.append(f"left out by --host: {', '.join(result.left_out)}")
     for change in result.changes:
         lines.append(
             f"{change.kind.upper()} {change.claim} on {change.runtime}: "
@@ -354,6 +394,8 @@ def diff_lines(result: Diff) -> list[str]:
             if side is not None and side.verdict != PASS:
                 lines.append(f"    {label}: {side.reason or side.verdict} [{side.source}]")
     lines.append(summary_words(result))
+    if result.count()[REGRESSION]:
+        lines.append(f"regressed on: {regressed_words(result)}")
     return lines
 
 
@@ -368,6 +410,7 @@ def render_diff_markdown(result: Diff) -> str:
         f"before {', '.join(code(s, table=False) for s in result.before_sources)} · "
         f"after {', '.join(code(s, table=False) for s in result.after_sources)}",
         "",
+        *([f"**Regressed on:** {text(regressed_words(result))}", ""] if regressed else []),
         "| runtime | what changed around it |",
         "|---|---|",
     ]
@@ -388,6 +431,8 @@ def render_diff_markdown(result: Diff) -> str:
             f"only after: {text(', '.join(result.only_after) or 'none')}.",
             "",
         ]
+    if result.left_out:
+        lines += [f"Left out by `--host`: {text(', '.join(result.left_out))}.", ""]
     for kind in KINDS:
         changes = [c for c in result.changes if c.kind == kind]
         if not changes:

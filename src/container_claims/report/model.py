@@ -13,6 +13,7 @@ the same runtime, the later file wins, and :attr:`Comparison.notes` says so.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections import Counter
@@ -111,6 +112,7 @@ class Comparison:
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     input_errors: list[tuple[Source, Mapping[str, Any]]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # runtimes --host left out
 
     @property
     def claims(self) -> list[Claim]:
@@ -244,9 +246,70 @@ def check_results(data: Any, name: str) -> None:
         raise InputError(f"{name}: 'runtimes' is not a list; not a container-claims results file")
 
 
-def load_comparison(paths: Sequence[Path]) -> Comparison:
-    """Read results files and merge them, later files winning; :class:`InputError` if bad."""
-    return compare([(str(path), read_results(path)) for path in paths])
+def load_comparison(paths: Sequence[Path], hosts: Sequence[str] = ()) -> Comparison:
+    """Read results files and merge them, later files winning; with ``hosts``, only the
+    runtimes on the machines they match (see :func:`load_sides`). :class:`InputError` if bad."""
+    (comparison,) = load_sides([paths], hosts)
+    return comparison
+
+
+def load_sides(sides: Sequence[Sequence[Path]], hosts: Sequence[str] = ()) -> list[Comparison]:
+    """Each side's files read and merged (``diff``'s before and after). With ``hosts``
+    (``--host`` patterns), each keeps only the runtimes on machines they match
+    (:func:`runtime_on_hosts`); a pattern that matches none on any side is an
+    :class:`InputError` naming the machines there are."""
+    documents = [[(str(path), read_results(path)) for path in paths] for paths in sides]
+    whole = [compare(side) for side in documents]
+    if not hosts:
+        return whole
+    infos = [info for comparison in whole for info in comparison.runtimes.values()]
+    unmatched = [p for p in hosts if not any(runtime_on_hosts(info, [p]) for info in infos)]
+    if unmatched:
+        machines = dict.fromkeys(
+            name if name == address else f"{name} ({address})"
+            for name, address in map(machine_of, infos)
+        )
+        raise InputError(
+            ", ".join(f"--host {pattern!r}" for pattern in unmatched)
+            + f" match{'es' if len(unmatched) == 1 else ''} no machine in the results; "
+            + _one_line(printable(f"they ran on: {', '.join(machines)}"), 400)
+        )
+    return [
+        _on_hosts(side, comparison, hosts)
+        for side, comparison in zip(documents, whole, strict=True)
+    ]
+
+
+def _on_hosts(
+    documents: Sequence[tuple[str, Mapping[str, Any]]], whole: Comparison, hosts: Sequence[str]
+) -> Comparison:
+    """The documents merged again with only the runtimes on machines ``hosts`` match; which
+    those are, ``whole`` (the same documents merged) says, its later files winning."""
+    kept = {name for name, info in whole.runtimes.items() if runtime_on_hosts(info, hosts)}
+    comparison = compare(
+        [
+            (
+                name,
+                {
+                    **data,
+                    "runtimes": [
+                        info
+                        for info in data.get("runtimes", [])
+                        if isinstance(info, Mapping) and str(info.get("name")) in kept
+                    ],
+                    "results": [r for r in data["results"] if r["runtime"] in kept],
+                },
+            )
+            for name, data in documents
+        ]
+    )
+    comparison.left_out = [name for name in whole.runtimes if name not in kept]
+    if comparison.left_out:
+        comparison.notes.append(
+            "Only the runtimes on the machines --host names; left out: "
+            f"{_some(comparison.left_out)}."
+        )
+    return comparison
 
 
 def compare(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Comparison:
@@ -338,12 +401,46 @@ def _some(names: Sequence[str], limit: int = 6) -> str:
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
+#: A runtime's machine address when it ran on the machine the suite ran on.
+LOCAL = "local"
+#: The name in a machine's address: ``edge-1`` of ``ssh://root@edge-1:2222``.
+_ADDRESS_NAME = re.compile(r"[a-z][a-z0-9+.-]*://(?:[^@/]*@)?(?P<name>[^@/:]+)(?::[0-9]*)?/?")
+
+
+def _machine(info: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """A runtime's machine: its address (``local`` when the record has none, as in older
+    files), the name in that address, and its hostname (None when not read: ``unknown (why)``)."""
+    machine = info.get("machine")
+    if not isinstance(machine, Mapping):
+        return LOCAL, None, None
+    address, hostname = machine.get("address"), machine.get("hostname")
+    address = address if isinstance(address, str) and address else LOCAL
+    match = _ADDRESS_NAME.fullmatch(address)
+    hostname = hostname.strip() if isinstance(hostname, str) else ""
+    known = hostname and not hostname.startswith("unknown (")
+    return address, match["name"] if match else None, hostname if known else None
+
+
+def machine_of(info: Mapping[str, Any]) -> tuple[str, str]:
+    """``("edge-1", "ssh://root@edge-1")``: the machine a runtime ran on, named by its
+    hostname (else the name in its address), and its address; the suite's own machine is
+    ``local`` (named by its hostname when known)."""
+    address, name, hostname = _machine(info)
+    return hostname or name or address, address
+
+
+def runtime_on_hosts(info: Mapping[str, Any], patterns: Sequence[str]) -> bool:
+    """Whether a runtime ran on a machine that one of ``patterns`` (``--host``: globs,
+    case-sensitive) matches by its hostname, the name in its address (``edge-1`` of
+    ``ssh://root@edge-1:22``) or the whole address; ``local`` is the suite's own machine."""
+    names = [name for name in _machine(info) if name]
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns for name in names)
+
+
 def machine_words(info: Mapping[str, Any]) -> str:
     """``on edge-1 (ssh://root@edge-1)`` for a runtime on another machine, else ""."""
-    machine = info.get("machine")
-    if not isinstance(machine, Mapping) or machine.get("address") in (None, "", "local"):
-        return ""
-    return f"on {machine.get('hostname', '?')} ({machine['address']})"
+    name, address = machine_of(info)
+    return "" if address == LOCAL else f"on {name} ({address})"
 
 
 def run_period(comparison: Comparison) -> str:
