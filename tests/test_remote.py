@@ -96,6 +96,24 @@ def test_a_runtimes_file_names_the_machine_and_its_ssh_config(tmp_path: Path) ->
     assert RuntimeConfig.from_json(config.to_json()) == config  # to xdist's workers and back
 
 
+def test_podman_on_another_machine_is_a_remote_client_of_its_service(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A podman entry with a host: its own program (the default binary is the kind's), its
+    CLI pointed by CONTAINER_HOST at the forwarded socket of the service there, and never a
+    DOCKER_HOST."""
+    from container_claims.runtimes.podman import PodmanRuntime
+
+    path = write(tmp_path, "runtimes:\n  - {name: p, kind: podman, host: 'ssh://root@edge'}\n")
+    (config,) = load_runtimes_file(path)
+    assert config.binary == "podman"
+    runtime = PodmanRuntime(config, image="x", run_id="r")
+    monkeypatch.setattr(runtime, "engine_url", lambda: "unix:///tmp/forwarded.sock")
+    env = runtime.env()
+    assert env["CONTAINER_HOST"] == "unix:///tmp/forwarded.sock" and "DOCKER_HOST" not in env
+    assert PodmanRuntime.remote_socket == "/run/podman/podman.sock"
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -121,7 +139,9 @@ def test_a_machine_that_does_not_answer_makes_the_runtime_unusable_with_the_reas
     with socket.socket() as probe:  # a loopback port with no one listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    forward = ForwardedSocket(SshTarget.parse(f"ssh://root@127.0.0.1:{port}"), tmp_path / "d.sock")
+    forward = ForwardedSocket(
+        SshTarget.parse(f"ssh://root@127.0.0.1:{port}"), tmp_path / "d.sock", "/run/docker.sock"
+    )
 
     with pytest.raises(RuntimeUnavailable, match="cannot reach the engine of ssh://root@127.0.0.1"):
         forward.open(timeout=15)

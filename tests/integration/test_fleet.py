@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from container_claims.ledger import MARKER_PREFIX
+from container_claims.runtimes import load_runtimes_file
 from tests.support.test_hosts import TestHost, write_ssh_config
 
 from .conftest import REPO, Run, run_suite
@@ -29,7 +30,8 @@ from .conftest import REPO, Run, run_suite
 @pytest.fixture(scope="module")
 def fleet(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("fleet")
-    with TestHost("cc-host-a") as first, TestHost("cc-host-b") as second:
+    # The second host has Podman too; the first is the one a test takes off the network.
+    with TestHost("cc-host-a") as first, TestHost("cc-host-b", podman=True) as second:
         config = write_ssh_config(folder / "fleet.ssh_config", [first, second])
         entries = [{"name": "docker", "kind": "docker"}] + [
             {"name": f"docker-{host.name}", "kind": "docker", "host": host.url,
@@ -38,7 +40,23 @@ def fleet(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         ]  # fmt: skip
         runtimes = folder / "fleet.yaml"
         runtimes.write_text(yaml.safe_dump({"runtimes": entries}, sort_keys=False))
-        yield {"folder": folder, "runtimes": runtimes, "hosts": (first, second)}
+        # Podman here (the packaged entry) and on the second host. Its remote client takes no
+        # --runtime: the OCI runtime is the service's there (runc, as here).
+        packaged = next(c for c in load_runtimes_file() if c.name == "podman").run_args
+        assert packaged[:2] == ("--runtime", "runc")
+        podman = [
+            {"name": "podman", "kind": "podman", "run_args": list(packaged)},
+            {"name": f"podman-{second.name}", "kind": "podman", "host": second.url,
+             "ssh_config": config.name, "run_args": list(packaged[2:])},
+        ]  # fmt: skip
+        podman_runtimes = folder / "podman.yaml"
+        podman_runtimes.write_text(yaml.safe_dump({"runtimes": podman}, sort_keys=False))
+        yield {
+            "folder": folder,
+            "runtimes": runtimes,
+            "podman_runtimes": podman_runtimes,
+            "hosts": (first, second),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +64,14 @@ def fleet_run(fleet: dict[str, Any]) -> Run:
     return run_suite(
         "scenarios", "--runtimes-file", str(fleet["runtimes"]), "--runtime", "all",
         "--html", str(fleet["folder"] / "fleet.html"), tmp=fleet["folder"],
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def podman_run(fleet: dict[str, Any]) -> Run:
+    return run_suite(
+        "scenarios", "--runtimes-file", str(fleet["podman_runtimes"]), "--runtime", "all",
+        tmp=fleet["folder"],
     )  # fmt: skip
 
 
@@ -143,3 +169,21 @@ def test_a_host_that_drops_mid_run_leaves_the_others_verdicts_intact(
 
     assert "error" not in kept.values(), kept
     assert process.returncode == 3
+
+
+def test_podman_on_another_machine_gives_this_machines_verdicts(
+    fleet: dict[str, Any], podman_run: Run
+) -> None:
+    """Podman's API socket there, forwarded, with its CLI as a remote client of it
+    (CONTAINER_HOST): the catalogue gives the verdicts of Podman here, read on that host."""
+    host = fleet["hosts"][1]
+    here = verdicts(podman_run, "podman")
+    there = verdicts(podman_run, f"podman-{host.name}")
+    assert here and there == here, {c: (here.get(c), there.get(c)) for c in here
+                                    if here.get(c) != there.get(c)}  # fmt: skip
+    machine = {r["name"]: r["machine"] for r in podman_run.data["runtimes"]}
+    assert machine[f"podman-{host.name}"]["hostname"] == host.name
+    record = podman_run.record("host-pid-1-is-init", f"podman-{host.name}")
+    pid1 = {s.get("save"): s for s in record["evidence"]["steps"]}["host_pid1"]["value"]
+    assert "cc-test-host-init" in pid1["cmdline"]  # that host's PID 1, not this machine's
+    assert host.ssh("podman", "ps", "--all", "--quiet").stdout.split() == []  # none left

@@ -27,6 +27,10 @@ process gives it, then starts:
   :attr:`TestHost.docker_socket`, ``/proc/INIT_PID/root/run/docker.sock`` (not
   ``.../root/var/run/...``: the kernel resolves the absolute link ``/var/run -> /run`` from
   the opener's root, so that path reaches the main engine's socket);
+* with ``podman=True``, Podman's API service at ``/run/podman/podman.sock`` (where systemd's
+  ``podman.socket`` serves it on a machine), with ``--runtime runc`` as this machine's Podman
+  runtime has it, and its own store: the directory's ``containers`` and ``cni`` bound on
+  ``/var/lib/containers`` and ``/var/lib/cni``;
 * Debian's sshd (``openssh-server``, installed by ``scripts/setup``) with a config of its own:
   its own host key, ``authorized_keys`` and pidfile in the directory, listening on the private
   address only (port :data:`SSH_PORT`), ``UsePAM no``, ``StrictModes no`` (the files are in
@@ -135,6 +139,8 @@ SSHD = pathlib.Path("/usr/sbin/sshd")
 SSH = pathlib.Path("/usr/bin/ssh")
 
 _SLOTS = 256  # tried in order; plenty for the tests of one machine at once
+#: The daemons INIT starts, and their logs in the host's directory.
+DAEMON_LOGS = (("dockerd", "dockerd.log"), ("sshd", "sshd.log"), ("podman", "podman.log"))
 _TEMP_PREFIX = f"{TEMP_PREFIX}test-host-"
 _NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?")  # a hostname, short: paths hold it
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -146,18 +152,19 @@ class TestHostError(RuntimeError):
     __test__ = False  # not a test class, whatever pytest's name pattern says
 
 
-# Arguments: the hostname, the test host's directory, sshd, then dockerd's command.
-# PID 1 of the test host: see the module's docstring.
+# Arguments: the hostname, the test host's directory, sshd, podman ("": none), then dockerd's
+# command. PID 1 of the test host: see the module's docstring.
 _INIT = r"""
 set -u
-name=$1 root=$2 sshd=$3
-shift 3
-d= s=
+name=$1 root=$2 sshd=$3 podman=$4
+shift 4
+d= s= p=
 say() { echo "init: $*" >&2; }
 fail() { say "$*"; exit 1; }
 stop_all() {
     trap '' TERM INT HUP
     if [ -n "$s" ]; then kill -TERM "$s" 2>/dev/null; fi
+    if [ -n "$p" ]; then kill -TERM "$p" 2>/dev/null; fi
     if [ -n "$d" ]; then
         kill -TERM "$d" 2>/dev/null
         # dockerd stops its containers (--shutdown-timeout) and its containerd; bounded: the
@@ -173,6 +180,12 @@ mount -t tmpfs -o mode=0755,nosuid,nodev,size=64m "cc-test-host-$name" "$run" \
 mkdir -m 0755 "$run/sshd"  # sshd's privilege separation directory
 [ -d /var/lib/docker ] || fail "this machine has no /var/lib/docker to bind the host's data on"
 mount --bind "$root/data" /var/lib/docker || fail "could not bind $root/data on /var/lib/docker"
+if [ -n "$podman" ]; then
+    for dir in containers cni; do  # Podman's store, and its network's address leases
+        [ -d "/var/lib/$dir" ] || fail "this machine has no /var/lib/$dir to bind the host's on"
+        mount --bind "$root/$dir" "/var/lib/$dir" || fail "could not bind $root/$dir"
+    done
+fi
 ip link set dev lo up || fail "could not bring up lo"
 for ((i = 0; i < 400; i++)); do
     [ -s "$root/network" ] && ip link show dev eth0 >/dev/null 2>&1 && break
@@ -186,7 +199,13 @@ read -r cidr <"$root/network"
 d=$!
 "$sshd" -D -f "$root/sshd_config" -E "$root/sshd.log" </dev/null &
 s=$!
-say "$name on ${cidr%/*}: dockerd $d, sshd $s (PIDs in the test host)"
+if [ -n "$podman" ]; then  # what systemd's podman.socket serves on a machine, with runc
+    mkdir -m 0755 "$run/podman"
+    "$podman" --runtime runc system service --time=0 "unix://$run/podman/podman.sock" \
+        >"$root/podman.log" 2>&1 </dev/null &
+    p=$!
+fi
+say "$name on ${cidr%/*}: dockerd $d, sshd $s, podman ${p:-none} (PIDs in the test host)"
 sleep infinity &
 z=$!
 while :; do
@@ -196,6 +215,7 @@ while :; do
     if [ -z "$ended" ]; then continue; fi
     if [ "$ended" = "$d" ]; then say "dockerd exited with status $status"; d=
     elif [ "$ended" = "$s" ]; then say "sshd exited with status $status"; s=
+    elif [ "$ended" = "$p" ]; then say "podman exited with status $status"; p=
     elif [ "$ended" = "$z" ]; then sleep infinity & z=$!
     fi
 done
@@ -208,6 +228,8 @@ class TestHost:
     ``name`` is its hostname and its alias in :attr:`ssh_config` (and so the name in
     :attr:`url`); ``image`` is copied from the main engine into its engine at start (None:
     none) and run once through ssh, so a fleet test can start containers there at once.
+    ``podman`` adds Podman's API service (at ``/run/podman/podman.sock``, where systemd's
+    ``podman.socket`` has it), with its own store, holding ``image`` too.
     ``stop()`` (idempotent, also from ``__exit__``) ends everything and deletes the
     directory; ``timings`` says how long the parts of :meth:`start` and :meth:`stop` took.
     """
@@ -220,6 +242,7 @@ class TestHost:
         image: str | None = DEFAULT_IMAGE,
         *,
         port: int = SSH_PORT,
+        podman: bool = False,
         start_timeout: float = 60.0,
         stop_timeout: float = 15.0,
     ) -> None:
@@ -232,6 +255,7 @@ class TestHost:
         self.name = name
         self.image = image
         self.port = port
+        self.podman = podman
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.timings: dict[str, float] = {}
@@ -336,6 +360,11 @@ class TestHost:
         return pathlib.Path(f"/proc/{self.init_pid}/root{_run_dir()}/docker.sock")
 
     @property
+    def podman_socket(self) -> pathlib.Path:
+        """Podman's API socket, from this machine (as :attr:`docker_socket`)."""
+        return pathlib.Path(f"/proc/{self.init_pid}/root{_run_dir()}/podman/podman.sock")
+
+    @property
     def docker_env(self) -> dict[str, str]:
         """Environment additions for the Docker CLI to use the engine through its socket
         directly (no ssh): for setting up and inspecting, not for what a test checks."""
@@ -358,7 +387,7 @@ class TestHost:
         login giving the right hostname; then the image copied in and run over ssh."""
         if self._root is not None:
             raise TestHostError(f"The test host {self.name} is already running.")
-        _check_prerequisites()
+        _check_prerequisites(podman=self.podman)
         sweep_dead_test_hosts()
         started = time.monotonic()
         # Under /tmp: the engine's exec root holds unix sockets, whose paths must stay short.
@@ -560,7 +589,7 @@ class TestHost:
 
     def _launch(self) -> None:
         root = self.root
-        for directory in ("data", "exec"):
+        for directory in ("data", "exec", "containers", "cni"):
             (root / directory).mkdir(mode=0o711)
         # Nothing of /etc/docker/daemon.json (its keys may conflict with the flags below),
         # and a key of its own: the engine's ID comes from it, and the default,
@@ -588,6 +617,7 @@ class TestHost:
             self.name,
             str(root),
             str(SSHD),
+            (shutil.which("podman", path=_PATH) or "podman") if self.podman else "",
             dockerd,
             f"--config-file={root / 'daemon.json'}",
             f"--exec-root={root / 'exec'}",
@@ -701,7 +731,7 @@ class TestHost:
                     f"{self._tail('init.log')}"
                 )
             said = self._tail("init.log", 20)
-            for daemon, log in (("dockerd", "dockerd.log"), ("sshd", "sshd.log")):
+            for daemon, log in DAEMON_LOGS:
                 if f"init: {daemon} exited" in said:
                     raise TestHostError(
                         f"The test host {self.name}'s {daemon} exited while starting: "
@@ -709,10 +739,11 @@ class TestHost:
                     )
             docker_up = docker_up or _docker_pings(self.docker_socket)
             sshd_up = sshd_up or _accepts(self.address, self.port)
-            if docker_up and sshd_up:
+            podman_up = not self.podman or self.podman_socket.exists()
+            if docker_up and sshd_up and podman_up:
                 return
             if time.monotonic() > deadline:
-                waiting, log = ("dockerd", "dockerd.log") if not docker_up else ("sshd", "sshd.log")
+                waiting, log = DAEMON_LOGS[0 if not docker_up else 1 if not sshd_up else 2]
                 raise TestHostError(
                     f"The test host {self.name}'s {waiting} did not answer within "
                     f"{self.start_timeout:.0f} s: {self._tail(log)}"
@@ -750,6 +781,10 @@ class TestHost:
             timeout=120,
         )  # fmt: skip
         self.timings["run_check"] = time.monotonic() - running
+        if self.podman:  # from the host's own engine, as scripts/setup fills a machine's
+            loading = time.monotonic()
+            self.ssh("podman", "pull", "--quiet", f"docker-daemon:{image}", timeout=300)
+            self.timings["podman_image"] = time.monotonic() - loading
 
     def _remove_link(self, problems: list[str]) -> None:
         """Delete our end of the veth (the pair goes with it), if the link of that name is
@@ -793,6 +828,12 @@ class TestHost:
         ids = self.docker("ps", "--all", "--quiet", timeout=20).stdout.split()
         if ids:
             self.docker("rm", "--force", "--volumes", *ids, check=False, timeout=60)
+        if self.podman and self.podman_socket.exists():  # through its socket: sshd may be gone
+            subprocess.run(
+                ["podman", "rm", "--all", "--force", "--time=0"],
+                env={**os.environ, "CONTAINER_HOST": f"unix://{self.podman_socket}"},
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
 
     def _host_pid(self, pidfile: pathlib.Path) -> int | None:
         """The PID on this machine of INIT's child that a pidfile names by its PID in the
@@ -866,7 +907,7 @@ def sweep_dead_test_hosts() -> list[pathlib.Path]:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _check_prerequisites() -> None:
+def _check_prerequisites(*, podman: bool) -> None:
     if os.geteuid() != 0:
         raise TestHostError("A test host makes namespaces, links and a dockerd: needs root.")
     missing = [
@@ -877,6 +918,7 @@ def _check_prerequisites() -> None:
             ("dockerd", "docker.io"),
             ("docker", "docker.io"),
             ("ssh-keygen", "openssh-client"),
+            *([("podman", "podman")] if podman else []),
         )
         if shutil.which(program, path=_PATH) is None
     ]

@@ -22,6 +22,9 @@ KINDS: dict[str, str] = {
     "bwrap": "container_claims.runtimes.namespaces:BwrapRuntime",
     "fake": "container_claims.runtimes.fake:FakeRuntime",
 }
+#: The kinds that can run on another machine (``host: ssh://...``): those with an engine whose
+#: API socket can be forwarded. The engine-less kinds run on this machine only.
+REMOTE_KINDS = ("docker", "podman")
 
 _FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -113,7 +116,7 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
             except InputError as exc:
                 raise ScenarioError(where, entry.key_lines["kind"], str(exc)) from None
         host, ssh_config = _remote(entry, path, where)
-        binary = entry.get("binary", "docker")
+        binary = entry.get("binary", entry["kind"])  # a kind's program is named after it
         if "/" in binary and not Path(binary).is_absolute():
             binary = str((path.parent / binary).resolve())  # relative to the file, not the cwd
         configs.append(
@@ -143,10 +146,10 @@ def _remote(entry: Any, path: Path, where: str) -> tuple[str, str]:
     if "host" not in entry:
         return "", ""
     line = entry.key_lines["host"]
-    if entry["kind"] != "docker":
+    if entry["kind"] not in REMOTE_KINDS:
         raise ScenarioError(
             where, line, f"host: a {entry['kind']} runtime runs on this machine only; "
-            "so far only kind docker reaches an engine over ssh",
+            f"kinds {' and '.join(REMOTE_KINDS)} reach an engine over ssh",
         )  # fmt: skip
     try:
         target = SshTarget.parse(entry["host"])
@@ -167,8 +170,9 @@ def on_hosts(
     configs: list[RuntimeConfig], hosts: list[str], ssh_config: str = ""
 ) -> list[RuntimeConfig]:
     """Each chosen runtime once per machine of ``hosts`` (``ssh://[user@]name[:port]``), named
-    ``RUNTIME@NAME``: one command line checks a fleet (``run --hosts``). Only Docker runtimes
-    reach another machine so far; :class:`InputError` for any other, or a bad address."""
+    ``RUNTIME@NAME``: one command line checks a fleet (``run --hosts``). Only the kinds with
+    an engine to reach (:data:`REMOTE_KINDS`) go to another machine; :class:`InputError` for
+    any other, or a bad address."""
     import dataclasses
 
     from container_claims.runtimes.remote import SshTarget
@@ -178,10 +182,10 @@ def on_hosts(
     targets = [SshTarget.parse(host) for host in hosts]
     spread = []
     for config in configs:
-        if config.kind != "docker":
+        if config.kind not in REMOTE_KINDS:
             raise InputError(
                 f"--hosts: runtime {config.name!r} is a {config.kind} runtime, which runs on "
-                "this machine only; so far only kind docker reaches an engine over ssh"
+                f"this machine only; kinds {' and '.join(REMOTE_KINDS)} reach an engine over ssh"
             )
         spread += [
             dataclasses.replace(

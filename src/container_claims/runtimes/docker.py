@@ -134,6 +134,10 @@ class DockerRuntime(Runtime):
         return self._client
 
     _forward: Any = None  # a ForwardedSocket when the engine is on another machine
+    #: On another machine: the engine's socket there, and the variable its CLI reads the
+    #: address from.
+    remote_socket: ClassVar[str] = "/var/run/docker.sock"
+    address_variable: ClassVar[str] = "DOCKER_HOST"
 
     def engine_url(self) -> str | None:
         """The engine's API address; None: from the environment (``DOCKER_HOST`` or default).
@@ -146,7 +150,7 @@ class DockerRuntime(Runtime):
             directory = make_temp_dir("ssh")
             ledger.record("dir", path=str(directory))
             target = SshTarget.parse(self.config.host, self.config.ssh_config)
-            forward = ForwardedSocket(target, directory / "docker.sock")
+            forward = ForwardedSocket(target, directory / "engine.sock", self.remote_socket)
             try:
                 self._forward_url = forward.open()
             except BaseException:
@@ -189,7 +193,7 @@ class DockerRuntime(Runtime):
     def env(self) -> dict[str, str]:
         env = super().env()
         if self.config.host:  # the CLI too talks to the remote engine, through the same socket
-            env["DOCKER_HOST"] = str(self.engine_url())
+            env[self.address_variable] = str(self.engine_url())
         return env
 
     def _engine(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:

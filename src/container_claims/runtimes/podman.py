@@ -28,11 +28,17 @@ class PodmanRuntime(DockerRuntime):
 
     kind: ClassVar[str] = "podman"
     loopback_registry_flags: ClassVar[tuple[str, ...]] = ("--tls-verify=false",)
+    # On another machine, its API service's socket (systemd's podman.socket) is forwarded,
+    # and CONTAINER_HOST makes the CLI a remote client of it.
+    remote_socket: ClassVar[str] = "/run/podman/podman.sock"
+    address_variable: ClassVar[str] = "CONTAINER_HOST"
 
     _service: subprocess.Popen[bytes] | None = None
     _service_dir: Path | None = None
 
     def engine_url(self) -> str | None:
+        if self.config.host:
+            return super().engine_url()
         if self._service is None:
             self._start_service()
         assert self._service_dir is not None

@@ -55,8 +55,6 @@ _ADDRESS = re.compile(
     r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)"
     r"(?::(?P<port>[0-9]{1,5}))?"
 )
-#: The engine's socket on the remote machine.
-REMOTE_DOCKER_SOCKET = "/var/run/docker.sock"
 #: How long a forward or a remote process may take to be ready.
 FORWARD_TIMEOUT = 20.0
 #: ssh's own exit status for a connection or forwarding that failed (not the remote command's).
@@ -170,7 +168,7 @@ class ForwardedSocket:
     The ssh process dies with the run (parent-death signal); :meth:`close` ends it by its PID.
     """
 
-    def __init__(self, target: SshTarget, local: Path, remote: str = REMOTE_DOCKER_SOCKET) -> None:
+    def __init__(self, target: SshTarget, local: Path, remote: str) -> None:
         self.target, self.local, self.remote = target, local, remote
         self.process: subprocess.Popen[bytes] | None = None
 
