@@ -190,7 +190,7 @@ def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(
     [
         (["--runtime", "unshare", "--hosts", "ssh://edge"], "runs on this machine only"),
         (["--hosts", "ssh://root:secret@edge"], "not an address of the form"),
-        (["--ssh-config", "x"], "--ssh-config is for --hosts"),
+        (["--ssh-config", "x"], "--ssh-config and --ansible-inventory are for --hosts"),
     ],
 )
 def test_bad_hosts_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:

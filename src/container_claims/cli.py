@@ -7,16 +7,21 @@ files; the other commands list runtimes, build the test image, and clean up afte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
+import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from container_claims import results as verdicts
 from container_claims.errors import ClaimsError, InputError
 from container_claims.image import DEFAULT_IMAGE
+
+if TYPE_CHECKING:
+    from container_claims.runtimes.base import RuntimeConfig
 
 DESCRIPTION = """\
 Check claims about how containers behave against real container runtimes.
@@ -65,10 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--hosts",
         metavar="URL[,URL...]",
         help="check the chosen runtimes on these machines instead of this one, each reached "
-        "over ssh (ssh://[user@]name[:port]): one runtime per machine, named RUNTIME@NAME, "
-        "side by side. Docker runtimes only, so far",
+        "over ssh (ssh://[user@]name[:port]), or the hosts of an Ansible inventory "
+        "(ansible://PATTERN: a group or host, globs allowed, with --ansible-inventory): one "
+        "runtime per machine, named RUNTIME@NAME, side by side. Docker and Podman runtimes",
     )
     run.add_argument("--ssh-config", metavar="FILE", help="an ssh config file for reaching --hosts")
+    run.add_argument(
+        "--ansible-inventory",
+        metavar="FILE",
+        help="the Ansible inventory --hosts ansible://PATTERN names hosts of (its hosts' "
+        "ansible_host, ansible_port, ansible_user and private key file are used; needs the "
+        "ansible extra)",
+    )
     run.add_argument(
         "--image", metavar="REF", help="image to run (default: container-claims/test:bookworm)"
     )
@@ -431,22 +444,46 @@ def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]
 
 
 def run(args: argparse.Namespace) -> int:
-    import pytest
-
-    from container_claims.expectations import load_expectations
-    from container_claims.report import load_comparison
-    from container_claims.report.diff import parse_mapping
-    from container_claims.runtimes import load_runtimes_file, on_hosts, select
-    from container_claims.session import Choice
+    from container_claims.runtimes import load_runtimes_file, select
 
     # Unknown runtimes and bad runtimes files: one line and exit 2, before pytest starts; the
     # runtimes chosen go to the plugin as they are, not loaded again.
     runtimes_file = Path(args.runtimes_file) if args.runtimes_file else None
     chosen = select(load_runtimes_file(runtimes_file), args.runtime)
-    if args.hosts:
-        chosen = on_hosts(chosen, [h for h in args.hosts.split(",") if h], args.ssh_config or "")
-    elif args.ssh_config:
-        raise InputError("--ssh-config is for --hosts: give the machines too")
+    with contextlib.ExitStack() as cleanup:
+        if args.hosts:
+            chosen = _on_hosts(args, chosen, cleanup)
+        elif args.ssh_config or args.ansible_inventory:
+            raise InputError("--ssh-config and --ansible-inventory are for --hosts: give them")
+        return _run(args, chosen)
+
+
+def _on_hosts(
+    args: argparse.Namespace, chosen: list[RuntimeConfig], cleanup: contextlib.ExitStack
+) -> list[RuntimeConfig]:
+    """The chosen runtimes once per machine of ``--hosts``; an inventory's hosts through an
+    ssh config written for the run, removed when it ends."""
+    from container_claims.paths import make_temp_dir
+    from container_claims.runtimes import on_hosts
+    from container_claims.runtimes.inventory import expand
+
+    hosts = [h for h in args.hosts.split(",") if h]
+    ssh_config = args.ssh_config or ""
+    if args.ansible_inventory or any(h.startswith("ansible://") for h in hosts):
+        directory = make_temp_dir("inventory")
+        cleanup.callback(shutil.rmtree, directory, ignore_errors=True)
+        hosts, ssh_config = expand(hosts, args.ansible_inventory or "", ssh_config, directory)
+    return on_hosts(chosen, hosts, ssh_config)
+
+
+def _run(args: argparse.Namespace, chosen: list[RuntimeConfig]) -> int:
+    import pytest
+
+    from container_claims.expectations import load_expectations
+    from container_claims.report import load_comparison
+    from container_claims.report.diff import parse_mapping
+    from container_claims.session import Choice
+
     names = [config.name for config in chosen]
     load_expectations([Path(path) for path in args.expect])  # a bad file: exit 2 before any run
     baseline = load_comparison([Path(path) for path in args.baseline]) if args.baseline else None

@@ -135,6 +135,44 @@ def test_host_side_claims_are_read_on_each_host(fleet: dict[str, Any], fleet_run
     assert {s.get("save"): s for s in here}["host_pid1"]["value"]["cmdline"].strip() != own_pid1
 
 
+def test_an_ansible_inventory_names_the_machines(fleet: dict[str, Any], fleet_run: Run) -> None:
+    """``--hosts ansible://GROUP`` with an inventory: its hosts' variables reach them (the
+    inventory's names are not the machines' own), ssh options come from --ssh-config, and
+    the verdicts are those of the same machines named in a runtimes file. (Before the drop
+    test: that one takes the first host off the network.)"""
+    folder = fleet["folder"]
+    inventory = folder / "hosts.ini"
+    inventory.write_text(
+        "[fleet]\n"
+        + "".join(
+            f"edge-{host.name[-1]} ansible_host={host.address} ansible_port={host.port} "
+            f"ansible_user=root ansible_ssh_private_key_file={host.identity}\n"
+            for host in fleet["hosts"]
+        )
+    )
+    options = folder / "options.ssh_config"  # new host keys each time: nothing to check them by
+    options.write_text(
+        "Host *\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+    )
+    scenario = "scenarios/process-namespace.yaml"
+    run = run_suite(
+        scenario, "--runtime", "docker", "--hosts", "ansible://fleet",
+        "--ansible-inventory", str(inventory), "--ssh-config", str(options), tmp=folder,
+    )  # fmt: skip
+
+    machines = {r["name"]: r["machine"] for r in run.data["runtimes"]}
+    assert sorted(machines) == ["docker@edge-a", "docker@edge-b"], run.output[-3000:]
+    for host in fleet["hosts"]:
+        machine = machines[f"docker@edge-{host.name[-1]}"]
+        assert (machine["address"], machine["hostname"]) == (
+            f"ssh://edge-{host.name[-1]}",
+            host.name,
+        )
+        named = verdicts(fleet_run, f"docker-{host.name}")
+        found = verdicts(run, f"docker@edge-{host.name[-1]}")
+        assert found and found == {claim: named[claim] for claim in found}
+
+
 def test_a_host_that_drops_mid_run_leaves_the_others_verdicts_intact(
     fleet: dict[str, Any],
 ) -> None:
