@@ -24,7 +24,8 @@ ended by its PID with the scenario or the run (and dying with the run):
   default);
 * :class:`HeldProcess`: ``ssh -tt`` running a named ``sleep`` there (the marker process), which
   the remote terminal's hang-up ends when our ssh ends;
-* :func:`read_tcp`: ``ssh -W 127.0.0.1:PORT``, a connection to the remote machine's loopback.
+* :func:`read_tcp`: ``ssh -L SOCKET:127.0.0.1:PORT``, a connection to the remote machine's
+  loopback.
 
 Addresses are data from a runtimes file, so they are checked as addresses: a name that could
 be read as an ssh option, a password, a path or a query is refused. Every remote command is
@@ -36,17 +37,20 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
 import shlex
+import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
+from container_claims import ledger
 from container_claims.errors import InputError, RuntimeUnavailable
+from container_claims.paths import TEMP_PREFIX
 from container_claims.processes import die_with_parent_term, end_child
 
 #: ``ssh://[user@]name[:port]``: a user and a name as ssh and DNS have them, nothing else.
@@ -131,12 +135,19 @@ class SshTarget:
 
 
 def _start_ssh(
-    argv: list[str], ready: Callable[[bytes], _T | None], what: str, timeout: float
+    argv: list[str],
+    ready: Callable[[bytes], _T | None],
+    what: str,
+    timeout: float,
+    out: IO[bytes] | None = None,
 ) -> tuple[subprocess.Popen[bytes], _T]:
     """Start an ssh process of ours and wait until ``ready(its output so far)`` gives
     something; :class:`RuntimeUnavailable` with ssh's last words if it ends or times out.
-    Its output goes to an anonymous file: nothing is left on disk, however the run ends."""
-    with tempfile.TemporaryFile() as out:
+    Its output goes to ``out`` (:func:`_said` reads it), by default an anonymous file:
+    nothing is left on disk, however the run ends."""
+    with contextlib.ExitStack() as stack:
+        if out is None:
+            out = stack.enter_context(tempfile.TemporaryFile())
         process = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,  # held open: an ended stdin would end a remote command
@@ -146,13 +157,18 @@ def _start_ssh(
             preexec_fn=die_with_parent_term,
         )
         deadline = time.monotonic() + timeout
-        while (value := ready(said := os.pread(out.fileno(), 65536, 0))) is None:
+        while (value := ready(said := _said(out))) is None:
             if process.poll() is not None or time.monotonic() > deadline:
                 _end_ssh(process)
                 words = said.decode(errors="replace").strip()[-300:] or "nothing"
                 raise RuntimeUnavailable(f"cannot {what} over ssh: {words}")
             time.sleep(0.05)
     return process, value
+
+
+def _said(out: IO[bytes]) -> bytes:
+    """What an ssh process of ours has written so far (its first 64 KiB)."""
+    return os.pread(out.fileno(), 65536, 0)
 
 
 def _end_ssh(process: subprocess.Popen[bytes] | None) -> None:
@@ -266,40 +282,60 @@ class HeldProcess:
         self.process = None
 
 
+#: What ssh says when the remote machine refused a forwarded connection, and how long after
+#: closing ours it may say it.
+_OPEN_FAILED = b"open failed"
+REFUSAL_WAIT = 2.0
+
+
 def read_tcp(
     target: SshTarget, port: int, *, idle: float = 2.0, limit: int = 65536
 ) -> tuple[bool, bytes]:
-    """Connect to ``127.0.0.1:port`` of the remote machine (``ssh -W``) and read what comes
-    back, until it closes, ``limit`` bytes, or ``idle`` seconds without a byte: ``(connected,
-    received)``. A refused connection is ``(False, b"")``; a machine that does not answer is
-    :class:`RuntimeUnavailable`."""
-    process = subprocess.Popen(
-        target.ssh_argv("-W", f"127.0.0.1:{int(port)}"),
-        stdin=subprocess.PIPE,  # held open: an ended stdin would half-close the connection
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=die_with_parent_term,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    received, closed = b"", False
+    """Connect to ``127.0.0.1:port`` of the remote machine and read what comes back, until it
+    closes, ``limit`` bytes, or ``idle`` seconds without a byte: ``(connected, received)``.
+    A refused connection is ``(False, b"")``; a machine that does not answer is
+    :class:`RuntimeUnavailable`.
+
+    The port is forwarded to a socket of ours (``ssh -N -L SOCKET:127.0.0.1:PORT``) and read
+    once ssh is connected, so the ``idle`` wait never counts ssh's own handshake; ssh's log
+    tells a refusal there from a server that closed at once. (Limit: a refusal that ssh logs
+    more than :data:`REFUSAL_WAIT` after it closed ours reads as a server that closed at once:
+    connected, nothing received.)
+    """
+    directory = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}tcp-"))
+    ledger.record("dir", path=str(directory))
+    local = directory / "port.sock"
+    argv = target.ssh_argv(
+        "-N",
+        "-o", "LogLevel=INFO",  # the refusal is logged, whatever the config says
+        "-o", "ExitOnForwardFailure=yes",
+        "-L", f"{local}:127.0.0.1:{int(port)}",
+    )  # fmt: skip
+    process = None
     try:
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            while len(received) < limit and selector.select(timeout=idle):
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    closed = True
-                    break
-                received += chunk
-        if closed:  # let ssh say why (a refusal is its exit status), then end it either way
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=FORWARD_TIMEOUT)
+        with tempfile.TemporaryFile() as out:
+            process, _ = _start_ssh(
+                argv,
+                lambda _: True if local.exists() else None,
+                f"reach {target.url}",
+                FORWARD_TIMEOUT,
+                out,
+            )
+            received = b""
+            with socket.socket(socket.AF_UNIX) as connection:
+                connection.settimeout(idle)
+                connection.connect(str(local))
+                with contextlib.suppress(TimeoutError):  # silence for ``idle``: all there is
+                    while len(received) < limit and (chunk := connection.recv(4096)):
+                        received += chunk
+            if received:
+                return True, received[:limit]
+            # Closed with nothing: refused there, or a server that closed at once. ssh logs a
+            # refusal around the time it closes ours (seen up to 0.15 s after): wait for it.
+            deadline = time.monotonic() + REFUSAL_WAIT
+            while _OPEN_FAILED not in _said(out) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return _OPEN_FAILED not in _said(out), b""
     finally:
         _end_ssh(process)
-    said = process.stderr.read().decode(errors="replace")
-    if process.returncode == SSH_FAILED and not received:
-        if "open failed" in said or "forwarding failed" in said:
-            return False, b""
-        raise RuntimeUnavailable(f"cannot reach {target.url} over ssh: {said.strip()[-300:]}")
-    return True, received[:limit]
+        shutil.rmtree(directory, ignore_errors=True)
