@@ -5,9 +5,7 @@ suite cannot honour, and values that could add a line to the config, are refused
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 from container_claims.errors import InputError
 from container_claims.paths import TEMP_PREFIX
 from container_claims.runtimes.inventory import expand
+from tests.support.project import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,11 +155,3 @@ def test_the_cli_refuses_bad_inventory_use_before_anything_runs(
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     leftovers = list(Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}inventory-*"))
     assert leftovers == []  # the written config goes with the run, even a refused one
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "container_claims", "run", "-q", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip

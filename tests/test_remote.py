@@ -5,10 +5,7 @@ with ssh's reason (no engine or ssh server needed: the port refused is on loopba
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from container_claims.runtimes.remote import (
     SshTarget,
     read_tcp,
 )
+from tests.support.project import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -151,16 +149,8 @@ def test_a_machine_that_does_not_answer_makes_the_runtime_unusable_with_the_reas
 
 def test_readings_of_another_machine_go_through_ssh() -> None:
     handle = HostHandle.ssh("ssh://root@edge", "/etc/fleet.conf")
-    assert not handle.is_local and not handle.direct
-    assert HostHandle.local().is_local
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "container_claims", "run", "-q", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    assert handle.target == SshTarget("root", "edge", None, "/etc/fleet.conf") and not handle.direct
+    assert HostHandle.local().target is None
 
 
 def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(

@@ -6,7 +6,11 @@ The plugin is loaded through its entry point, as users get it, in a subprocess.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,3 +61,12 @@ class Project:
 
     def verdicts(self) -> dict[str, str]:
         return {r["claim"]: r["verdict"] for r in self.json()["results"]}
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``container-claims run -q ARGS`` in a process of its own, outside this pytest."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", "container_claims", "run", "-q", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip

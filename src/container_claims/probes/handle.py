@@ -27,6 +27,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
+from container_claims import ledger
 from container_claims.errors import RuntimeUnavailable
 from container_claims.hostfs import parse_mountinfo
 from container_claims.processes import die_with_parent, end_child
@@ -59,7 +60,8 @@ class HostHandle:
     ) -> None:
         self.host = host
         self.direct = host.backend.NAME == "local" if direct is None else direct
-        self.target = target  # the same machine for what is not one command: see "changes"
+        # Another machine (None: this one), for what is not one command: see "changes".
+        self.target = target
 
     @classmethod
     @functools.cache
@@ -78,11 +80,6 @@ class HostHandle:
         target = SshTarget.parse(url, ssh_config)
         host = testinfra.get_host(url, ssh_config=ssh_config or None, controlpersist=0)
         return cls(host, target=target)
-
-    @property
-    def is_local(self) -> bool:
-        """Whether this is the machine the suite runs on."""
-        return bool(self.host.backend.NAME == "local")
 
     # -- files --------------------------------------------------------------------------------
 
@@ -210,11 +207,16 @@ class HostHandle:
 
     def hold_process(self, name: str, seconds: int) -> HeldProcess | LocalProcess:
         """A ``sleep`` running under the name ``name`` (its ``argv[0]``) until ``stop()``, or
-        the run's end; ``pid`` is its PID on the host."""
+        the run's end; ``pid`` is its PID on the host. The process of ours (the sleep here,
+        the ssh holding it on another machine) is in the run's ledger."""
         if self.target is None:
-            return LocalProcess(name, seconds)
+            local = LocalProcess(name, seconds)
+            ledger.record_process(local.pid, "marker process")
+            return local
         held = HeldProcess(self.target, name, seconds)
         held.start()
+        if held.process is not None:  # the remote sleep ends when this ssh ends
+            ledger.record_process(held.process.pid, f"ssh holding a process on {held.target.url}")
         return held
 
     def tcp_read(self, port: int, idle: float = 2.0, limit: int = 65536) -> tuple[bool, bytes]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from container_claims import ledger
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.ledger import MARKER_PREFIX
-from container_claims.runtimes.remote import HeldProcess
 
 if TYPE_CHECKING:
     from container_claims.probes.api import ProbeContext
@@ -181,13 +180,6 @@ def marker_process(ctx: ProbeContext) -> str:
         held = ctx.host.hold_process(marker, 3600)
     except RuntimeUnavailable as exc:
         raise ObservationError(f"could not start the marker process on the host: {exc}") from None
-    if ctx.host.target is None:
-        ledger.record_process(held.pid, "marker process")
-    else:  # ours is the ssh that holds it: the remote process ends when it ends
-        assert isinstance(held, HeldProcess) and held.process is not None
-        ledger.record_process(
-            held.process.pid, f"ssh holding a marker process on {held.target.url}"
-        )
     ctx.defer(held.stop)
     return marker
 
@@ -339,7 +331,7 @@ def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
     """Connect to ``127.0.0.1:port`` of the host and read what comes back (at most 64 KiB).
 
     The host's loopback, never another address: a published port is seen where the engine
-    publishes it (on another machine, through ``ssh -W`` to its loopback). For 5 s, a refused
+    publishes it (on another machine, forwarded by ssh from its loopback). For 5 s, a refused
     connection, or one closed before anything came back, is tried again: a proxy in front of
     the container (docker-proxy) accepts at once, while the server behind it may still be
     starting.
