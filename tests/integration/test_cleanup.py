@@ -14,10 +14,18 @@ import pytest
 from .conftest import REPO, RUN_LABEL, docker, host_markers, labelled_objects
 
 
-def _wait_for_a_labelled_container(process: subprocess.Popen[str], timeout: float = 120) -> None:
+def _labelled_containers() -> set[str]:
+    return set(docker("ps", "-q", "--filter", f"label={RUN_LABEL}").split())
+
+
+def _wait_for_a_labelled_container(
+    process: subprocess.Popen[str], before: set[str], timeout: float = 120
+) -> None:
+    """Until the run has started a container of its own (not one another run is still
+    ending), so the signal reaches it mid-run, not while Python starts."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if docker("ps", "-q", "--filter", f"label={RUN_LABEL}").strip():
+        if _labelled_containers() - before:
             return
         if process.poll() is not None:
             pytest.fail(f"the run ended before it started a container: {process.communicate()}")
@@ -38,6 +46,7 @@ def _signals_as_from_a_shell() -> None:
 def test_an_interrupted_run_leaves_nothing(
     engine: None, sig: signal.Signals, runtimes: list[str]
 ) -> None:
+    before = _labelled_containers()
     process = subprocess.Popen(
         [
             sys.executable,
@@ -58,7 +67,7 @@ def test_an_interrupted_run_leaves_nothing(
         preexec_fn=_signals_as_from_a_shell,
     )
     try:
-        _wait_for_a_labelled_container(process)
+        _wait_for_a_labelled_container(process, before)
         os.kill(process.pid, sig)  # the run we started, by its PID
         output, _ = process.communicate(timeout=120)
     finally:
