@@ -262,6 +262,18 @@ def test_what_changes_another_machine_fails_cleanly_when_it_does_not_answer() ->
     assert held.process is None and reverse.process is None
 
 
+def test_a_handle_on_a_machine_that_does_not_answer_shares_no_connection_and_says_why() -> None:
+    handle = HostHandle.ssh(unreachable().url)
+    try:
+        assert handle._master is not None and handle._master.process is None
+        with pytest.raises(OSError, match="Connection refused"):
+            handle.read_text("/proc/1/cmdline")
+    finally:
+        handle.close()
+        handle.close()  # idempotent
+    assert handle._master.directory is None  # its control socket's directory is gone
+
+
 def test_remote_commands_are_the_modules_words_with_values_quoted() -> None:
     argv = SshTarget.parse("ssh://edge").command_argv(["rm", "-f", "--", "/x; touch /pwned"])
     assert argv[-3:] == ["--", "edge", "rm -f -- '/x; touch /pwned'"]

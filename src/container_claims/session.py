@@ -319,6 +319,7 @@ class ClaimsSession:
             key = (config.host, config.ssh_config)
             if key not in self._hosts:
                 self._hosts[key] = HostHandle.ssh(config.host, config.ssh_config)
+                self._open.callback(self._hosts[key].close)
             return self._hosts[key]
 
     def registry(self) -> str:

@@ -31,7 +31,7 @@ from container_claims import ledger
 from container_claims.errors import RuntimeUnavailable
 from container_claims.hostfs import parse_mountinfo
 from container_claims.processes import die_with_parent, end_child
-from container_claims.runtimes.remote import HeldProcess, SshTarget, read_tcp
+from container_claims.runtimes.remote import HeldProcess, MasterConnection, SshTarget, read_tcp
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,31 @@ class HostHandle:
 
     @classmethod
     def ssh(cls, url: str, ssh_config: str = "") -> HostHandle:
-        """Another machine, through testinfra's ssh backend: one ssh command per reading, no
-        connection kept open (a kept one would outlive the run)."""
+        """Another machine, through testinfra's ssh backend: one ssh command per reading,
+        each a session on one connection of ours (:class:`~container_claims.runtimes.remote.
+        MasterConnection`, ended by :meth:`close`), not testinfra's own kept master, which
+        would outlive the run. A machine that does not answer yet gets no shared connection:
+        each reading then says why it could not be made."""
         import testinfra
 
         target = SshTarget.parse(url, ssh_config)
-        host = testinfra.get_host(url, ssh_config=ssh_config or None, controlpersist=0)
-        return cls(host, target=target)
+        master = MasterConnection(target)
+        shared = ""
+        with contextlib.suppress(RuntimeUnavailable):
+            shared = f"-o ControlMaster=no -o ControlPath={master.open()}"
+        host = testinfra.get_host(
+            url, ssh_config=ssh_config or None, controlpersist=0, ssh_extra_args=shared or None
+        )
+        handle = cls(host, target=target)
+        handle._master = master
+        return handle
+
+    _master: MasterConnection | None = None
+
+    def close(self) -> None:
+        """End the shared connection, if there is one."""
+        if self._master is not None:
+            self._master.close()
 
     # -- files --------------------------------------------------------------------------------
 

@@ -212,6 +212,55 @@ class ForwardedSocket:
         self.local.unlink(missing_ok=True)
 
 
+class MasterConnection:
+    """One ssh connection of ours to a machine that other ssh commands share (``-S``): a
+    host-side reading is then a new session on it, not a new connection with its handshake
+    (a probe that scans the process table makes hundreds). It lives as long as the run
+    uses the machine (``ControlPersist=no``): :meth:`close` ends it by its PID, and it dies
+    with the run."""
+
+    def __init__(self, target: SshTarget) -> None:
+        self.target = target
+        self.process: subprocess.Popen[bytes] | None = None
+        self.directory: Path | None = None
+
+    @property
+    def control_path(self) -> Path | None:
+        return self.directory / "control" if self.directory is not None else None
+
+    def open(self, timeout: float = FORWARD_TIMEOUT) -> Path:
+        """Connect; the control socket's path. :class:`RuntimeUnavailable` if it cannot."""
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}ssh-"))
+        ledger.record("dir", path=str(self.directory))
+        control = self.directory / "control"
+        argv = self.target.ssh_argv(
+            "-M", "-N",
+            "-S", str(control),
+            "-o", "ControlPersist=no",
+            "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=3",
+        )  # fmt: skip
+        try:
+            self.process, _ = _start_ssh(
+                argv,
+                lambda _: True if control.exists() else None,
+                f"reach {self.target.url}",
+                timeout,
+            )
+        except RuntimeUnavailable:
+            self.close()
+            raise
+        ledger.record_process(self.process.pid, f"ssh to {self.target.url}")
+        return control
+
+    def close(self) -> None:
+        _end_ssh(self.process)
+        self.process = None
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+
 #: What ssh says (at LogLevel INFO) once the remote sshd has bound a port of its choosing.
 _ALLOCATED = re.compile(rb"Allocated port (\d+) for remote forward")
 
