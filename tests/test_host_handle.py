@@ -47,6 +47,23 @@ def test_the_system_reads_the_same() -> None:
     assert COMMANDS.which("no-such-program-here") == ""
 
 
+def test_the_process_table_reads_the_same() -> None:
+    """Processes come and go between two readings: the ones alive throughout (this one and
+    a child of it) read the same, and most of the rest are in both."""
+    child = DIRECT.hold_process("container-claims-test-table", 60)
+    try:
+        by_commands = {pid: (ns, nspid) for pid, ns, nspid in COMMANDS.processes()}
+        directly = {pid: (ns, nspid) for pid, ns, nspid in DIRECT.processes()}
+    finally:
+        child.stop()
+    ours = os.getpid()
+    for pid in (ours, child.pid):
+        assert by_commands[pid] == directly[pid]
+    assert directly[ours][0] == os.readlink(f"/proc/{ours}/ns/pid")
+    assert directly[ours][1][0] == ours  # the host's PID comes first
+    assert len(set(by_commands) & set(directly)) > 0.8 * len(directly)
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """Names a shell or a command line would misread, a link, and a hard link."""

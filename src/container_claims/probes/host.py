@@ -68,15 +68,10 @@ def _ancestry(host: HostHandle, pid: int) -> list[dict[str, Any]]:
 
 def _locate(host: HostHandle, pid_namespace: str, ns_pid: str) -> int | None:
     """Host PID of the process that is ``ns_pid`` inside the namespace ``pid_namespace``."""
-    for name in host.listdir("/proc"):
-        if not name.isdigit() or host.namespace(name, "pid") != pid_namespace:
-            continue
-        try:
-            nspid = _status(host, int(name)).get("NSpid", "").split()
-        except OSError:
-            continue  # it ended while we looked
-        if nspid and nspid[-1] == str(ns_pid).strip():
-            return int(name)
+    wanted = str(ns_pid).strip()
+    for pid, namespace, nspid in host.processes():
+        if namespace == pid_namespace and nspid and str(nspid[-1]) == wanted:
+            return pid
     return None
 
 
