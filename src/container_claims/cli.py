@@ -244,8 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Remove what runs that are no longer alive left behind: containers, "
         "volumes and images that carry container-claims' run label (on every runtime of the "
         "runtimes file), helper processes, root filesystem copies, temporary directories and "
-        "marker files on the host. Objects without the label are never touched, and a run "
-        "that is still going is left alone (unless --all).",
+        "marker files on the host, and on each machine a runtime of the file reaches over "
+        "ssh. Objects without the label are never touched, and a run that is still going is "
+        "left alone (unless --all).",
         epilog="exit codes: 0 done (runtimes that cannot run here are skipped and named); "
         "3 something could not be removed.",
     )
