@@ -272,6 +272,47 @@ def test_a_runtime_that_fails_or_hangs_makes_every_claim_an_error_at_once(
     assert took < 60
 
 
+def test_a_cli_that_reaches_another_engine_than_the_api_is_refused_and_leaves_nothing(
+    engine: None, tmp_path: Path
+) -> None:
+    """The engine's API (DOCKER_HOST in the entry's env) is a Podman service; the binary drops
+    DOCKER_HOST and so starts containers (and, with -v, makes volumes) on Docker's engine,
+    which the runtime neither reads nor sweeps. Its first container tells: every claim is an
+    error saying so, and nothing is left on either engine."""
+    socket = tmp_path / "podman.sock"
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        binary = _write(
+            tmp_path, "docker-elsewhere", '#!/bin/sh\nexec env -u DOCKER_HOST docker "$@"\n'
+        )
+        binary.chmod(0o755)
+        entry = {"name": "crossed", "kind": "docker", "binary": str(binary),
+                 "env": {"DOCKER_HOST": f"unix://{socket}"}}  # fmt: skip
+        runtimes = _write(tmp_path, "runtimes.yaml", yaml.safe_dump({"runtimes": [entry]}))
+        containers, volumes = docker("ps", "-aq"), docker("volume", "ls", "-q")
+        run = run_suite(
+            "scenarios/volumes.yaml", "--runtimes-file", str(runtimes), "--runtime", "crossed",
+            tmp=tmp_path, timeout=300,
+        )  # fmt: skip
+        theirs = subprocess.run(
+            ["podman", "--url", f"unix://{socket}", "ps", "-aq"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        service.terminate()  # ours, by its PID
+        service.wait(timeout=30)
+    assert {r["verdict"] for r in run.data["results"]} == {"error"}, run.output[-3000:]
+    assert all("on another engine" in r["message"] for r in run.data["results"])
+    assert (docker("ps", "-aq"), docker("volume", "ls", "-q")) == (containers, volumes)
+    assert theirs.stdout == ""
+
+
 def test_a_stopped_engine_gives_errors_not_verdicts(engine: None, tmp_path: Path) -> None:
     scenario = _write(
         tmp_path,

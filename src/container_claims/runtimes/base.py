@@ -145,7 +145,10 @@ class Runtime(abc.ABC):
         """
         name = f"cc-{self.run_id}-preflight-{secrets.token_hex(3)}"
         try:
-            outcome = self.run(ContainerSpec(command=("true",)), name, timeout)
+            # Kept after it exits, so that the runtime can say it knows it (confirm_own).
+            outcome = self.run(ContainerSpec(command=("true",), remove=False), name, timeout)
+            if outcome.completed and outcome.status == 0:  # else its own reason, below
+                self.confirm_own(name)
         except ObservationError as exc:
             raise RuntimeUnavailable(f"a first container could not run: {exc}") from None
         finally:
@@ -160,6 +163,12 @@ class Runtime(abc.ABC):
             raise RuntimeUnavailable(
                 f"a first container ('true') exited with {outcome.status}: {said}"
             )
+
+    def confirm_own(self, name: str) -> None:
+        """After the first container ``name`` ran: raise :class:`RuntimeUnavailable` if the
+        runtime's records (what checks read and sweeps remove) do not hold it. Nothing to
+        confirm for a runtime with one way to its containers."""
+        return None
 
     def storage_roots(self) -> list[str]:
         """Host directories where this runtime keeps containers' and images' files.

@@ -464,6 +464,23 @@ class DockerRuntime(Runtime):
             labels={RUN_LABEL: self.run_id},
         )
 
+    def confirm_own(self, name: str) -> None:
+        """The CLI started the container; the engine's API must know it. A binary that talks
+        to another engine than the API (a podman entry running docker, a ``DOCKER_HOST`` the
+        API does not get) would make containers and volumes where no check reads and no sweep
+        removes: unusable, and its container goes through the CLI that made it."""
+        import docker
+
+        try:
+            self._engine(f"container {name}", self.client().api.inspect_container, name)
+        except docker.errors.NotFound:
+            self._cli(["rm", "--force", name], timeout=60, what="rm")
+            raise RuntimeUnavailable(
+                f"{self.config.binary} ran the first container on another engine than the one "
+                f"this runtime reads ({self.engine_url() or 'DOCKER_HOST or the default'}): "
+                "check its binary and env"
+            ) from None
+
     def remove_container(self, name: str) -> None:
         import docker
 
