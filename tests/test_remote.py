@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -160,11 +159,12 @@ def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     scenario = REPO / "scenarios" / "default-command.yaml"
-    before = set(Path(tempfile.gettempdir()).glob("cc-ssh-*"))
+    private = tmp_path / "tmp"  # the run's own temporary directory: no other test's in it
+    private.mkdir()
 
     done = run_cli(
         str(scenario), "--runtime", "docker", "--hosts", f"ssh://root@127.0.0.1:{port}",
-        "--json", str(tmp_path / "out.json"), cwd=tmp_path,
+        "--json", str(tmp_path / "out.json"), cwd=tmp_path, env={"TMPDIR": str(private)},
     )  # fmt: skip
 
     assert done.returncode == 3, done.stdout + done.stderr
@@ -172,7 +172,7 @@ def test_hosts_spread_the_runtimes_and_a_host_that_does_not_answer_gives_errors(
     assert {r["runtime"] for r in data["results"]} == {"docker@127.0.0.1"}
     assert {r["verdict"] for r in data["results"]} == {"error"}
     assert "cannot reach the engine of ssh://root@127.0.0.1" in data["results"][0]["message"]
-    assert set(Path(tempfile.gettempdir()).glob("cc-ssh-*")) == before  # nothing left
+    assert list(private.iterdir()) == []  # nothing left
 
 
 @pytest.mark.parametrize(
