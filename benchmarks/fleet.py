@@ -23,15 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
 from measure import machine_words, run
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the test hosts live with the tests
 
-from tests.support.test_hosts import TestHost, write_ssh_config  # noqa: E402
+from tests.support.test_hosts import TestHost, write_fleet_file  # noqa: E402
 
-KINDS = {"this machine": ["docker"], "one host": ["docker-a"], "fleet of three": ["all"]}
+KINDS = {"this machine": ["docker"], "one host": ["docker-cc-bench-a"], "fleet of three": ["all"]}
 
 
 def main() -> int:
@@ -45,15 +44,7 @@ def main() -> int:
         TestHost("cc-bench-a") as first,
         TestHost("cc-bench-b") as second,
     ):
-        folder = Path(scratch)
-        config = write_ssh_config(folder / "fleet.ssh_config", [first, second])
-        entries = [{"name": "docker", "kind": "docker"}] + [
-            {"name": f"docker-{host.name[-1]}", "kind": "docker", "host": host.url,
-             "ssh_config": config.name}
-            for host in (first, second)
-        ]  # fmt: skip
-        runtimes = folder / "fleet.yaml"
-        runtimes.write_text(yaml.safe_dump({"runtimes": entries}))
+        runtimes = write_fleet_file(Path(scratch) / "fleet.yaml", [first, second])
         for number in range(1, args.rounds + 1):
             for kind, names in KINDS.items():
                 command = [sys.executable, "-m", "container_claims", "run", "-q", "scenarios"]

@@ -23,7 +23,7 @@ import yaml
 from container_claims.ledger import MARKER_PREFIX
 from container_claims.runtimes import load_runtimes_file
 from container_claims.runtimes.remote import SshTarget, read_tcp
-from tests.support.test_hosts import TestHost, write_ssh_config
+from tests.support.test_hosts import TestHost, write_fleet_file
 
 from .conftest import REPO, Run, run_suite
 
@@ -33,14 +33,8 @@ def fleet(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     folder = tmp_path_factory.mktemp("fleet")
     # The second host has Podman too; the first is the one a test takes off the network.
     with TestHost("cc-host-a") as first, TestHost("cc-host-b", podman=True) as second:
-        config = write_ssh_config(folder / "fleet.ssh_config", [first, second])
-        entries = [{"name": "docker", "kind": "docker"}] + [
-            {"name": f"docker-{host.name}", "kind": "docker", "host": host.url,
-             "ssh_config": config.name}
-            for host in (first, second)
-        ]  # fmt: skip
-        runtimes = folder / "fleet.yaml"
-        runtimes.write_text(yaml.safe_dump({"runtimes": entries}, sort_keys=False))
+        runtimes = write_fleet_file(folder / "fleet.yaml", [first, second])
+        config = runtimes.with_suffix(".ssh_config")
         # Podman here (the packaged entry) and on the second host. Its remote client takes no
         # --runtime: the OCI runtime is the service's there (runc, as here).
         packaged = next(c for c in load_runtimes_file() if c.name == "podman").run_args

@@ -108,6 +108,8 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
 
+import yaml
+
 from container_claims.errors import ClaimsError
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE
@@ -122,6 +124,7 @@ __all__ = [
     "TestHost",
     "TestHostError",
     "sweep_dead_test_hosts",
+    "write_fleet_file",
     "write_ssh_config",
     "write_ssh_wrapper",
 ]
@@ -482,54 +485,16 @@ class TestHost:
         if not command:
             raise TestHostError("TestHost.ssh needs a command.")
         argv = [str(SSH), "-F", str(self.ssh_config), "--", self.name, shlex.join(command)]
-        try:
-            result = subprocess.run(
-                argv,
-                input=stdin,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                preexec_fn=die_with_parent,
-            )
-        except subprocess.TimeoutExpired:
-            raise TestHostError(
-                f"ssh {self.name} {shlex.join(command)} did not finish within {timeout:.0f} s."
-            ) from None
-        if check and result.returncode != 0:
-            said = last_line(result.stderr) or last_line(result.stdout) or "no message"
-            raise TestHostError(
-                f"ssh {self.name} {shlex.join(command)} failed ({result.returncode}): {said}"
-            )
-        return result
+        what = f"ssh {self.name} {shlex.join(command)}"
+        return _command(argv, what, check=check, timeout=timeout, stdin=stdin)
 
     def docker(
         self, *args: str, check: bool = True, timeout: float = 120.0
     ) -> subprocess.CompletedProcess[str]:
         """The Docker CLI on the test host's engine through its socket (no ssh)."""
-        try:
-            result = subprocess.run(
-                ["docker", *args],
-                env={**os.environ, **self.docker_env},
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-                preexec_fn=die_with_parent,
-            )
-        except subprocess.TimeoutExpired:
-            raise TestHostError(
-                f"docker {' '.join(args)} on the test host {self.name} did not finish "
-                f"within {timeout:.0f} s."
-            ) from None
-        if check and result.returncode != 0:
-            raise TestHostError(
-                f"docker {' '.join(args)} failed on the test host {self.name} "
-                f"({result.returncode}): {last_line(result.stderr) or 'no message'}"
-            )
-        return result
+        what = f"docker {' '.join(args)} on the test host {self.name}"
+        env = {**os.environ, **self.docker_env}
+        return _command(["docker", *args], what, check=check, timeout=timeout, env=env)
 
     def versions(self) -> dict[str, str]:
         """What its engine reports, by component: ``Engine``, ``containerd``, ``runc``,
@@ -864,6 +829,21 @@ class TestHost:
 # -- several hosts ----------------------------------------------------------------------------
 
 
+def write_fleet_file(path: pathlib.Path, hosts: Iterable[TestHost]) -> pathlib.Path:
+    """A runtimes file for this machine's docker (``docker``) and each host's
+    (``docker-NAME``), with an ssh config for the hosts beside it: a fleet, for
+    ``--runtimes-file PATH --runtime all``."""
+    hosts = list(hosts)
+    config = write_ssh_config(path.with_suffix(".ssh_config"), hosts)
+    entries = [{"name": "docker", "kind": "docker"}] + [
+        {"name": f"docker-{host.name}", "kind": "docker", "host": host.url,
+         "ssh_config": config.name}
+        for host in hosts
+    ]  # fmt: skip
+    path.write_text(yaml.safe_dump({"runtimes": entries}, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def write_ssh_config(path: pathlib.Path, hosts: Iterable[TestHost]) -> pathlib.Path:
     """One ssh config naming all ``hosts`` (``run --hosts ssh://a,ssh://b --ssh-config``)."""
     path.write_text("\n".join(host.ssh_config_entry() for host in hosts), encoding="utf-8")
@@ -905,6 +885,37 @@ def sweep_dead_test_hosts() -> list[pathlib.Path]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _command(
+    argv: list[str],
+    what: str,
+    *,
+    check: bool,
+    timeout: float,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command of a test host's to its end: :class:`TestHostError` naming ``what`` on a
+    timeout, and on a non-zero status if ``check``."""
+    try:
+        result = subprocess.run(
+            argv,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            preexec_fn=die_with_parent,
+        )
+    except subprocess.TimeoutExpired:
+        raise TestHostError(f"{what} did not finish within {timeout:.0f} s.") from None
+    if check and result.returncode != 0:
+        said = last_line(result.stderr) or last_line(result.stdout) or "no message"
+        raise TestHostError(f"{what} failed ({result.returncode}): {said}")
+    return result
 
 
 def _check_prerequisites(*, podman: bool) -> None:
