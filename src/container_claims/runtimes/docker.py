@@ -468,12 +468,17 @@ class DockerRuntime(Runtime):
         """The CLI started the container; the engine's API must know it. A binary that talks
         to another engine than the API (a podman entry running docker, a ``DOCKER_HOST`` the
         API does not get) would make containers and volumes where no check reads and no sweep
-        removes: unusable, and its container goes through the CLI that made it."""
+        removes: unusable, and its container goes through the CLI that made it. A container
+        that neither knows is one the binary removed itself (a runtime that removes its
+        containers at exit): nothing tells then, and nothing is left."""
         import docker
 
         try:
             self._engine(f"container {name}", self.client().api.inspect_container, name)
         except docker.errors.NotFound:
+            seen = self._cli(["inspect", "--type", "container", name], timeout=60, what="inspect")
+            if seen.status != 0:
+                return
             self._cli(["rm", "--force", name], timeout=60, what="rm")
             raise RuntimeUnavailable(
                 f"{self.config.binary} ran the first container on another engine than the one "
