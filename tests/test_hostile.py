@@ -7,6 +7,7 @@ engines' side (what reaches docker, bwrap, unshare) is in tests/integration.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -385,13 +386,21 @@ def test_engine_less_kinds_honour_what_they_declare_and_refuse_the_rest(tmp_path
     )
     with pytest.raises(ObservationError, match="cannot give a container hostname"):
         unshare.argv(ContainerSpec(hostname="cc-named"))
-    confined = unshare.wrap(ContainerSpec(cap_drop=("CHOWN",), user="1000"), tmp_path)
-    chroot_at = confined.index("chroot")
-    assert confined[chroot_at : chroot_at + 3] == ["chroot", "--", str(tmp_path)]  # first, as root
-    setpriv = confined[chroot_at + 3]
-    bounding = confined[chroot_at + 4]
-    assert setpriv == "setpriv" and "+chown" not in bounding and "+setuid" in bounding
-    assert confined[-5:] == ["chroot", "--userspec=1000", "--", "/", "/bin/bash"]  # user last
+    spec = ContainerSpec(cap_drop=("CHOWN",), user="1000", env=(("LD_PRELOAD", "/x.so"),))
+    confined = unshare.wrap(spec, tmp_path)
+    jail_at = confined.index("--") + 1  # after unshare's own options: the host's jail
+    assert confined[jail_at : jail_at + 4] == [sys.executable, "-I", "-S", "-B"]
+    assert confined[jail_at + 5 : jail_at + 7] == ["run", str(tmp_path)]
+    keep = confined[confined.index("--keep") + 1].split(",")
+    assert "chown" not in keep and "setuid" in keep
+    assert confined[confined.index("--user") + 1] == "1000"
+    assert "LD_PRELOAD=/x.so" in confined  # for the command, set by the jail
+    assert confined[-2:] == ["--", "/bin/bash"]
+    # No program of the host gets the scenario's environment: the container's command does.
+    assert "LD_PRELOAD" not in unshare.host_env() and "LD_PRELOAD" not in bwrap.host_env()
+    bwrapped = bwrap.wrap(spec, tmp_path)
+    assert "--clearenv" in bwrapped
+    assert bwrapped[bwrapped.index("--clearenv") :].count("LD_PRELOAD") == 1
 
 
 @pytest.mark.parametrize(

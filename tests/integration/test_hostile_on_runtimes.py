@@ -121,3 +121,76 @@ def test_host_probes_stay_in_the_runtimes_storage(engine: None, tmp_path: Path) 
     host_init = run.record("no-host-process", "docker")
     assert host_init["verdict"] == "error"
     assert f"process {os.getpid()} is not a container's" in host_init["message"]
+
+
+#: Tools a confining program could look up by name, planted where the container's PATH finds
+#: them first: each one that runs leaves /planted-ran behind and hands on to a shell.
+_PLANTED = "setpriv nsenter chroot env sh python3 python3.11 python cc-jail unshare bwrap"
+ESCAPES = """\
+scenario: escapes
+section: Hostile
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - run:
+      command: [perl, -e, 'mkdir "x"; chroot "x"; chdir ".." for 1..64; chroot "."; open(F, ">", "/ESCAPE_MARK") and print F "escaped\\n"; print "climbed"']
+    save: climbed
+  - type: >-
+      for d in /usr/local/sbin /usr/local/bin; do for t in PLANTED; do
+      printf '#!/bin/sh\\ntouch /planted-ran\\nexec /bin/sh "$@"\\n' > $d/$t && chmod +x $d/$t;
+      done; done; echo planted
+    save: planted
+  - exec: [grep, CapEff, /proc/self/status]
+    save: exec_caps
+  - run:
+      command: [grep, CapEff, /proc/self/status]
+    save: run_caps
+  - exec: [find, /, -maxdepth, "1", -name, planted-ran]
+    save: ran
+claims:
+  - id: chroot-escape-stays-inside
+    says: chroot("x") and ".." climbed from outside it do not reach the host's root.
+    expect:
+      - that: climbed
+        equals: climbed
+  - id: planted-tools-never-run
+    says: Nothing the container planted runs when the runtime starts or enters a container.
+    expect:
+      - that: planted
+        equals: planted
+      - that: ran
+        equals: ""
+  - id: no-capability-beyond-the-default
+    says: An exec and a later container get no capability outside Docker's default set.
+    expect:
+      - that: exec_caps
+        matches: '^CapEff:\\s+00000000[0-9a-f]{8}$'
+      - that: run_caps
+        matches: '^CapEff:\\s+00000000[0-9a-f]{8}$'
+"""
+_DEFAULT_CAPS = 0xA80425FB  # Docker's default set: no capability outside it may show
+
+
+@pytest.mark.parametrize("runtime", ["docker", "gvisor", "podman", "unshare", "bwrap"])
+def test_escapes_from_a_container_reach_nothing_of_the_host(
+    engine: None, tmp_path: Path, runtime: str
+) -> None:
+    """A chroot climb, tools planted for the runtime's own programs to run, and the
+    capabilities an exec and a later container get: confined on every runtime."""
+    mark = Path(f"/cc-hostile-escape-{os.getpid()}-{runtime}")
+    scenario = tmp_path / "escapes.yaml"
+    text = ESCAPES.replace("ESCAPE_MARK", mark.name).replace("PLANTED", _PLANTED)
+    scenario.write_text(text)
+
+    run = run_suite(str(scenario), "--runtime", runtime, tmp=tmp_path)
+
+    try:
+        assert not mark.exists(), f"{runtime}: a chroot climb wrote {mark} on the host"
+    finally:
+        mark.unlink(missing_ok=True)
+    for claim in ("chroot-escape-stays-inside", "planted-tools-never-run"):
+        assert run.verdict(claim, runtime) == "pass", run.record(claim, runtime)
+    caps = run.record("no-capability-beyond-the-default", runtime)
+    assert caps["verdict"] == "pass", caps
+    for check in caps["evidence"]["checks"]:
+        effective = int(str(check["observed"]).split()[-1], 16)
+        assert effective & ~_DEFAULT_CAPS == 0, f"{runtime}: {check['that']} is {effective:x}"

@@ -11,15 +11,23 @@ The container's processes run as root on the host, in namespaces of their own bu
 user namespace, seccomp or device cgroup: so they keep only the capabilities Docker grants by
 default, less ``CAP_MKNOD`` (no device cgroup here to make it harmless), and die with the
 suite (``--kill-child``, ``--die-with-parent``).
+
+Nothing of the container runs before it is confined, and nothing a scenario says reaches a
+host program: the programs that confine (``unshare``, ``bwrap``, and :mod:`jail` for the
+chroot, the capabilities, the user and every exec) come from the host, and run with the
+host's environment; the container's environment is handed to them as arguments, to be set
+only for its command.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,16 +82,30 @@ def _exit_status(returncode: int) -> int:
     return returncode if returncode >= 0 else 128 - returncode
 
 
-def confine(spec: ContainerSpec) -> list[str]:
-    """``setpriv ... --``: the capability bounding set a container's processes get (and
-    no_new_privs when asked), for its first process and for every exec into it."""
-    kept = ",".join(["-all", *("+" + cap for cap in kept_capabilities(spec))])
-    no_new_privs = ["--no-new-privs"] if "no-new-privileges" in spec.security_opt else []
-    return ["setpriv", f"--bounding-set={kept}", *no_new_privs, "--"]
+#: The host's program that confines a container's processes (see its docstring).
+JAIL = Path(__file__).with_name("jail.py")
 
 
-#: The programs that set a container up here, before its command runs.
-_WRAPPERS = frozenset({"unshare", "bwrap", "chroot", "setpriv", "nsenter"})
+def jail(
+    mode: str, target: str, spec: ContainerSpec, env: Mapping[str, str], *, user: bool = True
+) -> list[str]:
+    """The host's Python running :mod:`jail`: ``run ROOT`` for an unshare container's first
+    process, ``enter PID`` for an exec. Isolated (``-I -S``): no environment variable, user
+    site or ``.pth`` file of the host changes what it loads."""
+    options = ["--keep", ",".join(kept_capabilities(spec))]
+    if "no-new-privileges" in spec.security_opt:
+        options.append("--nnp")
+    if user and spec.user:
+        options += ["--user", spec.user]
+    for key, value in env.items():
+        options += ["--env", f"{key}={value}"]
+    command = list(spec.command or DEFAULT_COMMAND)
+    return [sys.executable, "-I", "-S", "-B", str(JAIL), mode, target, *options, "--", *command]
+
+
+#: The programs that set a container up here, before its command runs: the jail names
+#: itself at once, and the interpreter it runs on is its name until then.
+_WRAPPERS = frozenset({"unshare", "bwrap", "cc-jail", Path(sys.executable).name[:15]})
 
 
 def _descendants(pid: int) -> list[int]:
@@ -109,7 +131,7 @@ def _comm(pid: int) -> str:
 
 
 #: Prefixes of what the wrappers print when they, not the container's command, failed.
-_WRAPPER_ERRORS = ("unshare: ", "chroot: ", "bwrap: ", "setpriv: ", "nsenter: ")
+_WRAPPER_ERRORS = ("unshare: ", "bwrap: ", "cc-jail: ")
 
 
 class NamespaceRuntime(Runtime):
@@ -156,7 +178,14 @@ class NamespaceRuntime(Runtime):
         return self._root
 
     def container_env(self, spec: ContainerSpec) -> dict[str, str]:
+        """The environment of the container's command: set by the confining program, never
+        given to a host program (``LD_PRELOAD`` would load a file of the container's)."""
         return {**CLEAN_ENV, **dict(self.config.env), **dict(spec.env)}
+
+    def host_env(self) -> dict[str, str]:
+        """The environment of the host programs that confine: the host's ``PATH`` and the
+        runtimes file's ``env`` (the operator's), nothing of the scenario's."""
+        return {"PATH": os.environ.get("PATH", os.defpath), **dict(self.config.env)}
 
     def argv(self, spec: ContainerSpec) -> list[str]:
         # Capabilities keep claims that need these from running here; this is the last guard.
@@ -222,7 +251,7 @@ class NamespaceRuntime(Runtime):
             raise ObservationError(
                 f"{self.kind} sessions here always have a terminal; tty: false is not supported"
             )
-        shell = TerminalShell(self.argv(spec), self.container_env(spec), prompt_timeout=timeout)
+        shell = TerminalShell(self.argv(spec), self.host_env(), prompt_timeout=timeout)
         self._processes[name] = shell.pid
         self._specs[name] = spec
         return shell
@@ -233,7 +262,7 @@ class NamespaceRuntime(Runtime):
             stdin=subprocess.PIPE if spec.interactive else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=self.container_env(spec),
+            env=self.host_env(),
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
@@ -262,7 +291,7 @@ class NamespaceRuntime(Runtime):
             timeout=timeout,
             limit=OUTPUT_LIMIT,
             stdin=spec.stdin or "",
-            env=self.container_env(spec),
+            env=self.host_env(),
         )
         return self._outcome(done, timeout, f"to run {name}")
 
@@ -299,22 +328,9 @@ class NamespaceRuntime(Runtime):
         if outer is None:
             raise ObservationError(f"no running container {name!r}")
         init = self.init_pid(outer)
-        argv = [
-            "nsenter",
-            "--target",
-            str(init),
-            "--pid",
-            "--mount",
-            "--uts",
-            "--ipc",
-            "--net",
-            "--root",
-            "--wd",
-            "--",
-            *confine(self._specs.get(name, ContainerSpec())),
-            *command,
-        ]
-        done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=CLEAN_ENV)
+        spec = dataclasses.replace(self._specs.get(name, ContainerSpec()), command=command)
+        argv = jail("enter", str(init), spec, CLEAN_ENV, user=False)
+        done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=self.host_env())
         return self._outcome(done, timeout, f"the exec in {name}")
 
     def stop(self, name: str, grace: int, timeout: float) -> dict[str, Any]:
@@ -421,17 +437,17 @@ class UnshareRuntime(NamespaceRuntime):
     """util-linux ``unshare`` for the namespaces, ``chroot`` for the root.
 
     ``chroot`` always starts in ``/``: a working directory is not honoured (capability
-    ``workdir`` missing), users are (``--userspec``).
+    ``workdir`` missing), users are.
 
-    The host's ``chroot`` enters the root first, as root with every capability (``chroot(2)``
-    needs ``CAP_SYS_CHROOT``, which ``--cap-drop`` may take away); the image's own ``setpriv``
-    then sets the capability bounding set, and its ``chroot --userspec=USER /`` (which makes
-    no ``chroot(2)`` call for ``/``) switches the user last, as runc does.
+    :mod:`jail` (the host's) is the new PID namespace's first process: it puts the root
+    filesystem alone in an empty tmpfs that becomes the mount namespace's root (so a chroot
+    escape finds no host there), chroots into it, sets the capability bounding set and
+    no_new_privs, switches the user last, as runc does, and runs the command.
     """
 
     kind: ClassVar[str] = "unshare"
-    #: setpriv sets the capability bounding set and no_new_privs; util-linux has no way to
-    #: set a hostname, mount a read-only root or a tmpfs before chroot runs the command.
+    #: The jail sets the capability bounding set, no_new_privs and the user; nothing here
+    #: sets a hostname, mounts a read-only root or a tmpfs before the command runs.
     capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {
         "user",
         "capabilities",
@@ -439,7 +455,6 @@ class UnshareRuntime(NamespaceRuntime):
     }
 
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
-        user = ["chroot", f"--userspec={spec.user}", "--", "/"] if spec.user else []
         return [
             "--pid",
             "--fork",
@@ -448,15 +463,9 @@ class UnshareRuntime(NamespaceRuntime):
             "--uts",
             "--ipc",
             "--net",
-            f"--mount-proc={root}/proc",
             *self.config.run_args,
             "--",
-            "chroot",
-            "--",
-            str(root),
-            *confine(spec),
-            *user,
-            *(spec.command or DEFAULT_COMMAND),
+            *jail("run", str(root), spec, self.container_env(spec)),
         ]
 
 
@@ -500,6 +509,12 @@ class BwrapRuntime(NamespaceRuntime):
             "--cap-drop",
             "ALL",
             *caps,
+            "--clearenv",
+            *(
+                arg
+                for key, value in self.container_env(spec).items()
+                for arg in ("--setenv", key, value)
+            ),
             *self.config.run_args,
             "--",
             *(spec.command or DEFAULT_COMMAND),
