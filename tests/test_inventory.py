@@ -94,6 +94,8 @@ def test_without_an_ansible_entry_nothing_is_read_or_written(tmp_path: Path) -> 
         ("ansible_host='a b'", "is not a host name or address"),
         ("ansible_port='22 x'", "is not a TCP port"),
         ("ansible_port=70000", "is not a TCP port"),
+        ("ansible_port=²", "is not a TCP port"),  # a digit to str.isdigit, not to int()
+        ("ansible_port=٢٢", "is not a TCP port"),  # Arabic-Indic digits: int() takes them
         ("ansible_user='root x'", "is not a user name"),
         ("ansible_ssh_private_key_file='/k ProxyCommand x'", "cannot hold"),
         ("ansible_ssh_private_key_file=/k%d", "cannot hold"),
@@ -120,6 +122,37 @@ def test_a_value_with_a_newline_cannot_add_a_line(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="is not a user name"):
         expand(["ansible://all"], str(path), "", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/k\nProxyCommand touch /tmp/cc-inventory-ran", "/k ProxyCommand x", "/k%d", "/k#x"],
+)
+def test_a_key_file_is_checked_where_its_link_leads(tmp_path: Path, target: str) -> None:
+    """A path that passes as written but links to one the config cannot hold is refused."""
+    (tmp_path / "key").symlink_to(target)
+    path = tmp_path / "hosts.ini"
+    path.write_text(f"[edge]\nedge-1 ansible_ssh_private_key_file={tmp_path}/key\n")
+
+    with pytest.raises(InputError) as caught:
+        expand(["ansible://edge"], str(path), "", tmp_path)
+
+    assert "resolves to" in str(caught.value) and "a path an ssh config cannot hold" in str(
+        caught.value
+    )
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "ssh_config").exists()
+
+
+def test_a_key_file_in_a_loop_of_links_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    path = tmp_path / "hosts.ini"
+    path.write_text(f"[edge]\nedge-1 ansible_ssh_private_key_file={tmp_path}/a\n")
+
+    with pytest.raises(InputError, match="private key file cannot be found") as caught:
+        expand(["ansible://edge"], str(path), "", tmp_path)
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

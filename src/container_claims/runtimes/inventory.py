@@ -38,6 +38,8 @@ SCHEME = "ansible://"
 #: Names and users as :class:`SshTarget` takes them.
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+#: A port: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses).
+_PORT = re.compile(r"[0-9]{1,5}")
 #: A key file's path as written into the ssh config: no blank, quote, comment or % token.
 _PATH = re.compile(r"[A-Za-z0-9_./~@+,:=-]{1,4096}")
 #: Variables that ask for what the suite does not do, and what to do instead.
@@ -152,7 +154,7 @@ def _host(name: str, variables: dict[str, Any], source: str) -> InventoryHost:
     if not _NAME.fullmatch(hostname):
         raise refuse(f"ansible_host {hostname!r} is not a host name or address")
     port = variables.get("ansible_port")
-    if port is not None and (not str(port).isdigit() or not 0 < int(port) < 65536):
+    if port is not None and (not _PORT.fullmatch(str(port)) or not 0 < int(port) < 65536):
         raise refuse(f"ansible_port {port!r} is not a TCP port")
     user = str(variables.get("ansible_user", ""))
     if user and not _USER.fullmatch(user):
@@ -161,9 +163,17 @@ def _host(name: str, variables: dict[str, Any], source: str) -> InventoryHost:
         variables.get("ansible_ssh_private_key_file", variables.get("ansible_private_key_file", ""))
     )
     if key:
+        # Checked as written and as resolved: a link may point at a path the config cannot hold.
         if not _PATH.fullmatch(key):
             raise refuse("its private key file's path has characters an ssh config cannot hold")
-        key = str(Path(key).expanduser().resolve())  # relative to where ansible runs: here
+        try:
+            key = str(Path(key).expanduser().resolve())  # relative to where ansible runs: here
+        except (OSError, RuntimeError) as exc:
+            raise refuse(f"its private key file cannot be found: {exc}") from None
+        if not _PATH.fullmatch(key):
+            raise refuse(
+                f"its private key file resolves to {key[:200]!r}, a path an ssh config cannot hold"
+            )
     return InventoryHost(name, hostname, int(port) if port is not None else None, user, key)
 
 
