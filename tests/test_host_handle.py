@@ -151,3 +151,39 @@ def test_a_tcp_read_of_loopback_says_what_came_and_whether_it_connected() -> Non
 
     assert said == (True, b"hello\n")
     assert DIRECT.tcp_read(port) == (False, b"")  # closed now: refused
+
+
+def test_a_port_that_trickles_bytes_is_cut_at_the_probes_deadline() -> None:
+    """A byte every 0.2 s restarts the 2 s idle timer for ever: the step's deadline ends the
+    read, and the probe is an error with what came, never a result."""
+    import socket
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from container_claims.errors import ObservationError
+    from container_claims.probes import host as host_probes
+
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection:
+                while not stop.wait(0.2):
+                    connection.sendall(b".")
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            ctx = SimpleNamespace(host=DIRECT, deadline=time.monotonic() + 1.5)
+            with pytest.raises(ObservationError) as caught:
+                host_probes.tcp_read(ctx, port)  # type: ignore[arg-type]
+        finally:
+            stop.set()
+            thread.join()
+
+    message = str(caught.value)
+    assert message.startswith(f"port {port} of the host was still open when the deadline came")
+    assert "b'..." in message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,7 @@ def test_a_marker_probe_on_a_machine_that_does_not_answer_is_an_observation_erro
         runtime=SimpleNamespace(run_id="abc123"),
         token="t0",
         defer=lambda undo: None,
+        deadline=time.monotonic() + 60,
     )
     with pytest.raises(ObservationError, match="could not start the marker process"):
         host_probes.marker_process(ctx)  # type: ignore[arg-type]

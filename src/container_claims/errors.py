@@ -49,5 +49,14 @@ class ObservationError(ClaimsError):
     """
 
 
+class ReadCutShort(ObservationError):
+    """A read that its deadline ended while the other side was still sending: not whole.
+    ``received`` is what came before the deadline."""
+
+    def __init__(self, message: str, received: bytes) -> None:
+        super().__init__(message)
+        self.received = received
+
+
 class RuntimeUnavailable(ObservationError):
     """A runtime cannot run here (binary missing, engine not answering)."""

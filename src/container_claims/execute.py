@@ -286,9 +286,9 @@ class ScenarioRunner:
             )
         if step.kind == "signal":
             return self.runtime.signal(self.names.container(step.target), step.signal)
-        return self._probe(step)
+        return self._probe(step, timeout)
 
-    def _probe(self, step: Step) -> Any:
+    def _probe(self, step: Step, timeout: float) -> Any:
         info = PROBES[step.probe]
         try:
             args = info.convert(render_data(step.args, self.observations))
@@ -302,6 +302,7 @@ class ScenarioRunner:
             self.services,
             self.observations,
             self._defer,
+            deadline=time.monotonic() + timeout,
         )
         try:
             return info.load()(context, **args)

@@ -6,6 +6,7 @@ Probes are called by the scenario runner (:mod:`container_claims.execute`) with 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,3 +38,6 @@ class ProbeContext:
     services: Services
     observations: dict[str, Any]
     defer: Callable[[Callable[[], object]], None]
+    #: A :func:`time.monotonic` instant no reading may go past: the step's timeout, or the
+    #: run's deadlines when nearer. A probe that waits on the other side honours it.
+    deadline: float = math.inf

@@ -20,10 +20,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import math
 import os
 import socket
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +33,13 @@ from container_claims import ledger
 from container_claims.errors import RuntimeUnavailable
 from container_claims.hostfs import parse_mountinfo
 from container_claims.processes import die_with_parent, end_child
-from container_claims.runtimes.remote import HeldProcess, MasterConnection, SshTarget, read_tcp
+from container_claims.runtimes.remote import (
+    HeldProcess,
+    MasterConnection,
+    SshTarget,
+    read_tcp,
+    read_until_quiet,
+)
 
 
 @dataclass(frozen=True)
@@ -267,25 +275,28 @@ class HostHandle:
             ledger.record_process(held.process.pid, f"ssh holding a process on {held.target.url}")
         return held
 
-    def tcp_read(self, port: int, idle: float = 2.0, limit: int = 65536) -> tuple[bool, bytes]:
+    def tcp_read(
+        self, port: int, idle: float = 2.0, limit: int = 65536, deadline: float = math.inf
+    ) -> tuple[bool, bytes]:
         """Connect to the host's ``127.0.0.1:port`` and read until it closes, ``limit`` bytes
-        or ``idle`` seconds of silence: ``(connected, received)``. Loopback only."""
+        or ``idle`` seconds of silence: ``(connected, received)``. Loopback only. Raises
+        :class:`~container_claims.errors.ReadCutShort` when ``deadline`` cuts the read."""
         if self.target is not None:
             try:
-                return read_tcp(self.target, port, idle=idle, limit=limit)
+                return read_tcp(self.target, port, idle=idle, limit=limit, deadline=deadline)
             except RuntimeUnavailable as exc:
                 raise OSError(errno.EHOSTUNREACH, str(exc)) from None
-        received = b""
+        connect_within = max(0.1, min(idle, deadline - time.monotonic()))
         try:
-            with (
-                socket.create_connection(("127.0.0.1", port), timeout=idle) as connection,
-                contextlib.suppress(TimeoutError),  # silence for ``idle``: what came is all
-            ):
-                while len(received) < limit and (chunk := connection.recv(4096)):
-                    received += chunk
+            connection = socket.create_connection(("127.0.0.1", port), timeout=connect_within)
         except OSError:
             return False, b""
-        return True, received[:limit]
+        with connection:
+            try:
+                received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
+            except OSError:  # reset: as good as refused
+                return False, b""
+        return True, received
 
     # -- commands -----------------------------------------------------------------------------
 

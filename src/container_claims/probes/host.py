@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from container_claims import ledger
-from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.errors import ObservationError, ReadCutShort, RuntimeUnavailable
 from container_claims.ledger import MARKER_PREFIX
 
 if TYPE_CHECKING:
@@ -333,11 +333,15 @@ def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
     """
     if not 0 < port < 65536:
         raise ObservationError(f"port {port} is not a TCP port")
-    deadline = time.monotonic() + 5
+    deadline = min(time.monotonic() + 5, ctx.deadline)
     connected, received = False, b""
     while not received and time.monotonic() < deadline:
         try:
-            reached, received = ctx.host.tcp_read(port)
+            reached, received = ctx.host.tcp_read(port, deadline=ctx.deadline)
+        except ReadCutShort as exc:
+            raise ObservationError(
+                f"port {port} of the host was {exc} ({exc.received[:200]!r}...)"
+            ) from None
         except OSError as exc:  # the machine, not the port, did not answer
             raise ObservationError(f"could not connect to port {port} of the host: {exc}") from None
         connected = connected or reached

@@ -35,6 +35,7 @@ made of this module's own words and quoted values (``shlex.quote``), never a sce
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shlex
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from container_claims import ledger
-from container_claims.errors import InputError, RuntimeUnavailable
+from container_claims.errors import InputError, ReadCutShort, RuntimeUnavailable
 from container_claims.paths import TEMP_PREFIX
 from container_claims.processes import die_with_parent_term, end_child
 
@@ -337,13 +338,47 @@ _OPEN_FAILED = b"open failed"
 REFUSAL_WAIT = 2.0
 
 
+def read_until_quiet(
+    connection: socket.socket, *, idle: float, limit: int, deadline: float
+) -> bytes:
+    """What ``connection`` sends until it closes, ``limit`` bytes have come, or ``idle``
+    seconds pass without a byte. Raises :class:`ReadCutShort` when ``deadline`` (a
+    :func:`time.monotonic` instant) comes first: a peer that sends a byte now and then must
+    not keep a read going past its step's timeout."""
+    received = bytearray()
+    while len(received) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        connection.settimeout(min(idle, left))
+        try:
+            chunk = connection.recv(min(4096, limit - len(received)))
+        except TimeoutError:
+            if idle < left:
+                return bytes(received)  # silence for ``idle``: what came is all there is
+            break
+        if not chunk:
+            return bytes(received)
+        received += chunk
+    else:
+        return bytes(received)
+    raise ReadCutShort(
+        f"still open when the deadline came, after {len(received):,} bytes", bytes(received)
+    )
+
+
 def read_tcp(
-    target: SshTarget, port: int, *, idle: float = 2.0, limit: int = 65536
+    target: SshTarget,
+    port: int,
+    *,
+    idle: float = 2.0,
+    limit: int = 65536,
+    deadline: float = math.inf,
 ) -> tuple[bool, bytes]:
     """Connect to ``127.0.0.1:port`` of the remote machine and read what comes back, until it
     closes, ``limit`` bytes, or ``idle`` seconds without a byte: ``(connected, received)``.
     A refused connection is ``(False, b"")``; a machine that does not answer is
-    :class:`RuntimeUnavailable`.
+    :class:`RuntimeUnavailable`; a read that ``deadline`` cut is :class:`ReadCutShort`.
 
     The port is forwarded to a socket of ours (``ssh -N -L SOCKET:127.0.0.1:PORT``) and read
     once ssh is connected, so the ``idle`` wait never counts ssh's own handshake; ssh's log
@@ -367,22 +402,19 @@ def read_tcp(
                 argv,
                 lambda _: True if local.exists() else None,
                 f"reach {target.url}",
-                FORWARD_TIMEOUT,
+                max(0.1, min(FORWARD_TIMEOUT, deadline - time.monotonic())),
                 out,
             )
-            received = b""
             with socket.socket(socket.AF_UNIX) as connection:
-                connection.settimeout(idle)
+                connection.settimeout(max(0.1, min(idle, deadline - time.monotonic())))
                 connection.connect(str(local))
-                with contextlib.suppress(TimeoutError):  # silence for ``idle``: all there is
-                    while len(received) < limit and (chunk := connection.recv(4096)):
-                        received += chunk
+                received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
             if received:
-                return True, received[:limit]
+                return True, received
             # Closed with nothing: refused there, or a server that closed at once. ssh logs a
             # refusal around the time it closes ours (seen up to 0.15 s after): wait for it.
-            deadline = time.monotonic() + REFUSAL_WAIT
-            while _OPEN_FAILED not in _said(out) and time.monotonic() < deadline:
+            told_by = min(time.monotonic() + REFUSAL_WAIT, deadline)
+            while _OPEN_FAILED not in _said(out) and time.monotonic() < told_by:
                 time.sleep(0.02)
             return _OPEN_FAILED not in _said(out), b""
     finally:
