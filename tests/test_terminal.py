@@ -6,9 +6,11 @@ goes on when the shell answers, and a session that cannot go on says why on ever
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import resource
+import secrets
 import signal
 import subprocess
 import sys
@@ -147,7 +149,9 @@ def test_the_transcript_keeps_its_head_and_tail_and_counts_the_middle(
     assert transcript is shell.transcript  # read again at no cost
     assert len(transcript) < TRANSCRIPT_LIMIT + 200
     assert transcript.startswith(PS1)
-    assert transcript.rstrip().endswith("the-end\n__CC_E2:0__\n" + PS1.strip())
+    assert re.search(
+        r"the-end\n__CC_E[0-9a-f]{16}:0__\n" + re.escape(PS1.strip()) + "$", transcript.rstrip()
+    )
     gap = re.search(r"\n\[\.\.\. ([0-9,]+) characters not kept \.\.\.\]\n", transcript)
     assert gap is not None
     dropped = int(gap.group(1).replace(",", ""))
@@ -204,20 +208,59 @@ def test_a_shell_that_does_not_answer_ctrl_c_breaks_the_session(
     monkeypatch.setattr(terminal, "RECOVERY_WAIT", 1.0)
     outcome = shell.type("trap '' INT; sleep 30", 0.3)
     assert not outcome.completed
-    with pytest.raises(ObservationError, match=r"not typed: \"trap '' INT; sleep 30\" got no"):
+    with pytest.raises(ObservationError, match=r"not typed: \"trap '' INT; sleep 30\": no reply"):
         shell.type("echo ok", 10)
     with pytest.raises(ObservationError, match="could not end the session"):
         shell.exit("exit", 1)
 
 
-def test_a_prompt_that_does_not_come_back_breaks_the_session(shell: TerminalShell) -> None:
+def test_a_prompt_that_does_not_come_back_breaks_the_session(
+    shell: TerminalShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(terminal, "RECOVERY_WAIT", 1.0)
     outcome = shell.type("PS1='nope> '", 1)
-    assert (outcome.completed, outcome.status) == (True, 0)  # its end and status were seen
-    reason = re.escape("the prompt did not come back after \"PS1='nope> '\"")
+    # Its end marker came, but without the prompt after it nothing says the line has ended.
+    assert (outcome.completed, outcome.status) == (False, None)
+    assert outcome.detail == "no prompt followed its end within 1 s: it may still be running"
+    reason = re.escape("\"PS1='nope> '\": no prompt followed its end within 1 s")
     with pytest.raises(ObservationError, match=reason):
         shell.type("echo ok", 10)
     with pytest.raises(ObservationError, match=reason):
         shell.exit("exit", 1)
+
+
+#: Typed into a line: prints that line's own end marker, read back from the shell's history
+#: (the one place a line can learn its secret), with status 0.
+FORGE = "m=$(history 1 | grep -o '_E[0-9a-f]\\{16\\}' | head -1); printf '__CC%s:0__\\n' \"$m\""
+
+
+def test_a_line_cannot_guess_its_end_marker(shell: TerminalShell) -> None:
+    static = shell.type("printf '__CC_%s1:0__\\n' E; printf '__CC_%s2:0__\\n' E; false", 10)
+    assert (static.status, static.completed) == (1, True)
+    assert static.output == "__CC_E1:0__\n__CC_E2:0__"
+
+
+def test_a_forged_end_marker_followed_by_the_real_one_is_output(shell: TerminalShell) -> None:
+    forged = shell.type(f"{FORGE}; false", 10)
+    assert (forged.status, forged.completed) == (1, True)
+    assert re.fullmatch(r"__CC_E[0-9a-f]{16}:0__", forged.output)
+    assert shell.type("echo next", 10).output == "next"
+
+
+@pytest.mark.parametrize("after", ["sleep 30", "echo more; sleep 30"])
+def test_a_line_still_running_after_a_forged_end_marker_did_not_complete(
+    shell: TerminalShell, after: str
+) -> None:
+    forged = shell.type(f"{FORGE}; {after}", 1)
+    assert (forged.completed, forged.status) == (False, None)
+    assert shell.type("echo next", 10).output == "next"  # Ctrl-C ended it; the session goes on
+
+
+def test_a_secret_is_fresh_for_each_line_and_never_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets_drawn = iter(["0" * 16, "abc", "1" * 16])
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(secrets_drawn))
+    assert terminal.new_secret("echo abc") == "0" * 16
+    assert terminal.new_secret("echo abc") == "1" * 16  # "abc" was in the line: drawn again
 
 
 def test_a_session_that_ends_during_a_line_says_what_it_showed(shell: TerminalShell) -> None:
@@ -344,11 +387,15 @@ def scripted(
         return child
 
     monkeypatch.setattr(pexpect, "spawn", spawn)
+    numbers = itertools.count(1)  # the script knows each line's markers: 1, 2, ...
+    monkeypatch.setattr(terminal, "new_secret", lambda line: str(next(numbers)))
     return TerminalShell(["bash"], {}, prompt_timeout=10), child
 
 
 REPLY = (
     "\x1b[?2004l\r__CC_B1__\r\n\x1b[31mhel\x1b]0;title\x07lo\x1b[0m\x1b]2;t\x1b\\\r\n"
+    # DCS, APC, 8-bit CSI and OSC, a charset designation and a lone C1: none of it is text
+    "\x1bP1$r0m\x1b\\\x1b_app\x1b\\\x9b2J\x9d52;c;aGk=\x07\x1b(B\x85"
     "__CC_E1:7__\r\n\x1b[?2004hroot@test:/# "
 )
 SECOND = "__CC_B2__\r\nok\r\n__CC_E2:0__\r\nroot@test:/# "
@@ -389,5 +436,5 @@ def test_late_markers_of_an_interrupted_line_are_ignored(monkeypatch: pytest.Mon
 def test_no_prompt_after_ctrl_c_breaks_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
     session, _ = scripted(monkeypatch, [["__CC_B1__\r\n"]], on_ctrl_c=["^C"])
     assert not session.type("cat", 1).completed
-    with pytest.raises(ObservationError, match="'cat' got no reply within 1 s"):
+    with pytest.raises(ObservationError, match="'cat': no reply within 1 s"):
         session.type("echo ok", 1)

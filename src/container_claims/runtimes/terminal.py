@@ -3,7 +3,11 @@
 This is how the article works: ``docker run --rm -ti IMAGE /bin/bash``, a prompt, lines typed,
 ``exit``. Each typed line is wrapped between two markers that only the shell's *output* can
 produce (the echo of the typed line has the marker split by quotes), so output is found
-reliably with or without a terminal, with or without echo, and never by timing alone.
+reliably with or without a terminal, with or without echo, and never by timing alone. Each
+line's markers carry a fresh secret, never in the line typed, so a line cannot print its own
+end ahead of time; with a prompt, a line has ended only when the prompt follows its end marker
+within the line's time (an end marker printed by the line itself is output, and a line still
+running after one is no complete observation).
 
 What the session prints is read once, in linear time, whatever its size: markers are looked
 for only in the text not searched yet (plus a marker's length held back, as reads can split
@@ -19,6 +23,7 @@ answers again, and is broken, for every later line, when it does not.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Mapping, Sequence
 
@@ -31,13 +36,29 @@ from container_claims.runtimes.base import Shell
 
 #: The end of a shell prompt: `root@host:/# `, `user@host:~$ ` (escape codes allowed before).
 PROMPT = re.compile(r"[^\r\n]*[#$] $")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[=>]")
+# Terminal control sequences (ECMA-48), in their 7-bit (ESC ...) and 8-bit (C1) forms: a
+# program in the container can print any of them, and none is text.
+_CSI = r"(?:\x1b\[|\x9b)[0-?]*[ -/]*"
+# OSC, DCS, SOS, PM and APC carry a string up to BEL or ST (ESC \ or U+009C).
+_STRING = r"(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*"
+_ANSI = re.compile(
+    rf"{_CSI}[@-~]"
+    rf"|{_STRING}(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[ -/]*[0-OQ-WYZ\\`-~]"  # ESC = , ESC ( B, ESC 7 ...: one final byte
+    r"|[\x80-\x9f]"  # a C1 control on its own
+)
 #: What a read can end with that the next read may turn into one of ``_ANSI``'s sequences.
-_UNFINISHED = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*|\][^\x07\x1b]*)")
-_OSC_OPEN = re.compile(r"\x1b\][^\x07\x1b]*")
+_UNFINISHED = re.compile(rf"{_CSI}|{_STRING}|\x1b[ -/]*")
+_STRING_OPEN = re.compile(_STRING)
+#: What begins a control sequence: ESC, or the C1 controls that open one.
+_INTRODUCERS = "\x1b\x9b\x9d\x90\x98\x9e\x9f"
 
-#: Most seconds to wait for the prompt after a line's end marker (it follows at once).
-PROMPT_WAIT = 10.0
+#: Seconds past a line's timeout the prompt may take once its end marker came just in time
+#: (the shell prints it at once).
+PROMPT_GRACE = 1.0
+#: Most characters between a line's end marker and the prompt (job notices, the prompt's own
+#: escape codes); more means the marker was the line's output, not its end.
+_AFTER_END_LIMIT = 4096
 #: Seconds the shell has to answer again once Ctrl-C interrupted a line that got no reply.
 RECOVERY_WAIT = 5.0
 
@@ -49,19 +70,24 @@ _LINE_LIMIT = 1024
 
 
 def clean(text: str) -> str:
-    """Terminal output as text: escape sequences and carriage returns removed."""
+    """Terminal output as text: control sequences and carriage returns removed."""
     return _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "")
+
+
+def _last_introducer(text: str, floor: int, end: int) -> int:
+    """Where the last control sequence in ``text[floor:end]`` may begin, or -1."""
+    return max(text.rfind(introducer, floor, end) for introducer in _INTRODUCERS)
 
 
 def _unfinished_escape(text: str) -> int:
     """Where an escape sequence that later text could complete begins (``len(text)``: none)."""
     floor = max(0, len(text) - _HOLD_LIMIT)
-    start = text.rfind("\x1b", floor)
+    start = _last_introducer(text, floor, len(text))
     if start < 0:
         return len(text)
-    if start == len(text) - 1:  # a lone ESC may begin the "ESC \" that ends an OSC
-        opener = text.rfind("\x1b", floor, start)
-        if opener >= 0 and _OSC_OPEN.fullmatch(text, opener, start):
+    if text.endswith("\x1b"):  # a lone ESC may begin the "ESC \" that ends a string
+        opener = _last_introducer(text, floor, start)
+        if opener >= 0 and _STRING_OPEN.fullmatch(text, opener, start):
             return opener
         return start
     return start if _UNFINISHED.fullmatch(text, start) else len(text)
@@ -161,9 +187,16 @@ class _Ended(Exception):
     """The session ended (EOF on the terminal)."""
 
 
-def _wrapped(line: str, number: int) -> str:
-    """``line`` between the markers numbered ``number``, as typed (newline included)."""
-    begin, end = f"__CC_B{number}__", f"__CC_E{number}"
+def new_secret(line: str) -> str:
+    """A fresh secret for ``line``'s markers, found nowhere in the line."""
+    while (secret := secrets.token_hex(8)) in line:
+        pass
+    return secret
+
+
+def _wrapped(line: str, secret: str) -> str:
+    """``line`` between the markers made of ``secret``, as typed (newline included)."""
+    begin, end = f"__CC_B{secret}__", f"__CC_E{secret}"
     # The quotes keep the typed (echoed) text from matching the printed markers.
     return f'echo "{begin[:4]}""{begin[4:]}"; {line}; echo "{end[:4]}""{end[4:]}:$?__"\n'
 
@@ -181,7 +214,6 @@ class TerminalShell(Shell):
         self._transcript = _Transcript(TRANSCRIPT_LIMIT)
         self._cleaner = _Cleaner()
         self._line = ""  # the raw text since the last line break, for the prompt
-        self._count = 0
         self._broken: str | None = None
         try:
             self._child = pexpect.spawn(
@@ -266,19 +298,24 @@ class TerminalShell(Shell):
                 return prompt
         return None
 
-    def _read_reply(self, number: int, deadline: float, output: _Output) -> int | None:
-        """Read line ``number``'s output into ``output``; its status, or None at ``deadline``.
+    def _read_reply(self, secret: str, deadline: float, output: _Output) -> tuple[int | None, bool]:
+        """Read the output of the line marked with ``secret`` into ``output``: its status, or
+        None when it did not end by ``deadline``, and whether an end marker came at all.
 
-        Only the markers of this number count: what an interrupted earlier line prints late
-        is never taken for this one's output or end. Markers are looked for in the raw text,
-        so an unfinished escape sequence printed just before one cannot swallow it.
+        Only this line's markers count: what an interrupted earlier line prints late is never
+        taken for this one's output or end. Markers are looked for in the raw text, so an
+        unfinished escape sequence printed just before one cannot swallow it. With a prompt,
+        the line has ended only when the prompt follows its last end marker: an end marker
+        followed by more than that was the line's own output.
         """
-        begin = re.compile(f"__CC_B{number}__\r*\n")
-        end = re.compile(f"__CC_E{number}:([0-9]{{1,3}})__")
-        keep = len(f"__CC_E{number}:255__") + 8  # a marker split across reads stays whole
+        begin = re.compile(f"__CC_B{secret}__\r*\n")
+        end = re.compile(f"__CC_E{secret}:([0-9]{{1,3}})__")
+        keep = len(f"__CC_E{secret}:255__") + 8  # a marker split across reads stays whole
+        late = deadline + PROMPT_GRACE
         cleaner = _Cleaner()
-        pending = ""
+        pending = ""  # raw text not yet output: from the last end marker on, when one came
         started = False
+        status: int | None = None
         while (raw := self._receive(deadline)) is not None:
             pending += raw
             if not started:
@@ -288,15 +325,25 @@ class TerminalShell(Shell):
                     continue
                 started = True
                 pending = pending[found.end() :]
-            found = end.search(pending)
-            if found is not None:
-                output.add(cleaner.feed(pending[: found.start()]) + cleaner.flush())
-                return int(found.group(1))
-            output.add(cleaner.feed(pending[:-keep]))
-            pending = pending[-keep:]
+            # The last end marker counts: what came before it, an earlier marker too, is output.
+            ends = list(end.finditer(pending, 0 if status is None else 1))
+            if ends:
+                found = ends[-1]
+                output.add(cleaner.feed(pending[: found.start()]))
+                pending = pending[found.start() :]
+                deadline = late  # the prompt follows at once: a little past time will do
+                status = int(found.group(1))
+            if status is not None and len(pending) > _AFTER_END_LIMIT:
+                status = None  # no prompt followed that marker: it was the line's output
+            if status is None:
+                output.add(cleaner.feed(pending[:-keep]))
+                pending = pending[-keep:]
+            elif self.prompt is None or self._at_prompt() is not None:
+                output.add(cleaner.flush())
+                return status, True
         if started:
             output.add(cleaner.feed(pending) + cleaner.flush())
-        return None
+        return None, deadline == late
 
     def _send(self, text: str) -> None:
         try:
@@ -308,18 +355,22 @@ class TerminalShell(Shell):
     def type(self, line: str, timeout: float) -> CommandOutcome:
         if self._broken:
             raise ObservationError(f"not typed: {self._broken}")
-        self._count += 1
         deadline = time.monotonic() + timeout
         output = _Output(OUTPUT_LIMIT)
         try:
-            self._send(_wrapped(line, self._count))
-            status = self._read_reply(self._count, deadline, output)
+            secret = new_secret(line)
+            self._send(_wrapped(line, secret))
+            status, marked = self._read_reply(secret, deadline, output)
         except _Ended:
             self._broken = f"the session ended while running {line!r}"
             raise ObservationError(f"{self._broken}; it last showed {self._tail()!r}") from None
         if status is None:
-            self._recover(line, timeout)
-            detail = f"no reply within {timeout:g} s"
+            detail = (
+                f"no prompt followed its end within {timeout:g} s: it may still be running"
+                if marked
+                else f"no reply within {timeout:g} s"
+            )
+            self._recover(line, detail)
             return CommandOutcome(
                 output=output.text(),
                 status=None,
@@ -327,13 +378,6 @@ class TerminalShell(Shell):
                 detail=f"{detail}; {output.detail()}" if output.truncated else detail,
                 truncated=output.truncated,
             )
-        if self.prompt is not None:  # wait for the next prompt so typing never races it
-            try:
-                wait = min(timeout, PROMPT_WAIT)
-                if self._await_prompt(time.monotonic() + wait, now=True) is None:
-                    self._broken = f"the prompt did not come back after {line!r}"
-            except _Ended:
-                self._broken = f"the session ended after {line!r}"
         return CommandOutcome(
             output=output.text(),
             status=status,
@@ -341,8 +385,8 @@ class TerminalShell(Shell):
             truncated=output.truncated,
         )
 
-    def _recover(self, line: str, timeout: float) -> None:
-        """Interrupt a line that got no reply; the session goes on if the shell answers."""
+    def _recover(self, line: str, why: str) -> None:
+        """Interrupt a line that did not end; the session goes on if the shell answers."""
         deadline = time.monotonic() + RECOVERY_WAIT
         try:
             try:
@@ -352,16 +396,16 @@ class TerminalShell(Shell):
             if self.prompt is not None:
                 answered = self._await_prompt(deadline, now=False) is not None
             else:  # no prompt to wait for: a line of our own must come back
-                self._count += 1
-                self._send(_wrapped("true", self._count))
-                answered = self._read_reply(self._count, deadline, _Output(0)) is not None
+                secret = new_secret("true")
+                self._send(_wrapped("true", secret))
+                answered = self._read_reply(secret, deadline, _Output(0))[0] is not None
         except _Ended:
             self._broken = f"the session ended when Ctrl-C interrupted {line!r}"
             return
         if not answered:
             self._broken = (
-                f"{line!r} got no reply within {timeout:g} s, and the shell did not answer "
-                f"within {RECOVERY_WAIT:g} s of Ctrl-C"
+                f"{line!r}: {why}, and the shell did not answer within "
+                f"{RECOVERY_WAIT:g} s of Ctrl-C"
             )
 
     def exit(self, line: str, timeout: float) -> int | None:
