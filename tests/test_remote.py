@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -329,3 +330,51 @@ def test_a_dead_runs_remote_marker_on_a_machine_that_does_not_answer_is_given_up
     assert swept.problems == [] and len(swept.given_up) == 1
     assert path in swept.given_up[0] and "container-claims cleanup" in swept.given_up[0]
     assert not dead.path.exists()
+
+
+def test_a_ledger_is_locked_before_a_sweep_can_see_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    from container_claims import ledger
+    from container_claims.paths import ledger_dir
+
+    seen_unlocked: list[list[Path]] = []
+    flock = fcntl.flock
+
+    def watching(handle: Any, operation: int) -> None:
+        seen_unlocked.append(sorted(ledger_dir().glob("*.jsonl")))
+        flock(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", watching)
+    made = ledger.Ledger("newrun")
+    try:
+        assert seen_unlocked == [[]]  # its name appeared only once it was locked
+        assert made.path.exists() and not list(ledger_dir().glob("*.new"))
+    finally:
+        made.close(clean=True)
+
+
+def test_a_sweep_beside_another_returns_only_once_the_dead_ledger_is_gone() -> None:
+    import threading
+
+    from container_claims import ledger
+    from container_claims.sweep import sweep_dead_runs
+
+    dead = ledger.Ledger("deadrun4")
+    dead.record("marker", path=f"/{MARKER_PREFIX}deadrun4-gone")
+    dead.close(clean=False)
+    seen: list[bool] = []
+
+    def second_sweep() -> None:
+        sweep_dead_runs()
+        seen.append(dead.path.exists())
+
+    with ledger.dead_runs() as runs:  # a first sweep, still at work
+        assert [run.path for run in runs] == [dead.path]
+        second = threading.Thread(target=second_sweep)
+        second.start()
+        time.sleep(0.3)  # the second sweep has looked by now, were it not waiting its turn
+        for run in runs:
+            run.path.unlink()
+    second.join(timeout=30)
+    assert seen == [False]

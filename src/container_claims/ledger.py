@@ -9,7 +9,9 @@ host marker files. A clean end removes the file.
 A ledger whose lock can be taken belongs to a process that is gone (killed, or ended without
 cleaning up, say because its engine died): :func:`sweep_dead` removes what it names. The lock
 is the kernel's: it is released when the process dies, however it dies, so a live run is never
-mistaken for a dead one, and ``cleanup`` leaves live runs alone.
+mistaken for a dead one, and ``cleanup`` leaves live runs alone. A ledger appears under its
+name already locked, and sweeps take turns (:data:`SWEEP_LOCK`): a sweep that returns has seen
+every dead run's ledger swept, by itself or by the sweep it waited for.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import pathlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -30,6 +33,10 @@ from container_claims.paths import is_ours, ledger_dir
 
 #: Host marker files live in "/" under this prefix, followed by the run id.
 MARKER_PREFIX = "container-claims-host-marker-"
+#: The file in the ledger directory that sweeps lock, one after another.
+SWEEP_LOCK = "sweep.lock"
+#: Most seconds a sweep waits for another one to end before it goes on beside it.
+SWEEP_WAIT = 120.0
 
 
 def is_marker(path: str) -> bool:
@@ -55,8 +62,11 @@ class Ledger:
         directory = ledger_dir()
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = directory / f"{run_id}-{os.getpid()}.jsonl"
-        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        # Locked under another name, then renamed: a sweep never sees it unlocked.
+        making = self.path.with_suffix(".new")
+        self._file: IO[str] | None = open(making, "a", encoding="utf-8")  # noqa: SIM115
         fcntl.flock(self._file, fcntl.LOCK_EX)
+        os.replace(making, self.path)
         self._seen: set[str] = set()
         self._writing = threading.Lock()  # runtimes observed side by side write from threads
 
@@ -121,12 +131,35 @@ class DeadRun:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _take_turn(directory: pathlib.Path) -> IO[str] | None:
+    """This sweep's turn: the sweep lock, held until the file is closed (None: no directory)."""
+    try:
+        turn = open(directory / SWEEP_LOCK, "a")  # noqa: SIM115
+    except OSError:
+        return None
+    deadline = time.monotonic() + SWEEP_WAIT
+    while True:
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return turn
+        except BlockingIOError:
+            if time.monotonic() > deadline:  # a sweep stuck that long: go on beside it
+                return turn
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def dead_runs() -> Iterator[list[DeadRun]]:
-    """Ledgers of processes that are gone, locked by us until the block ends."""
+    """Ledgers of processes that are gone, locked by us until the block ends, in this sweep's
+    turn: a ledger that another sweep holds is that sweep's, and gone when our turn comes."""
     directory = ledger_dir()
     held: list[tuple[IO[str], DeadRun]] = []
+    turn = _take_turn(directory) if directory.is_dir() else None
     try:
+        for making in directory.glob("*.new") if turn is not None else []:
+            with contextlib.suppress(OSError), open(making) as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                making.unlink()  # its process died before it named anything
         for path in sorted(directory.glob("*.jsonl")) if directory.is_dir() else []:
             try:
                 handle = open(path, encoding="utf-8")  # noqa: SIM115
@@ -148,6 +181,8 @@ def dead_runs() -> Iterator[list[DeadRun]]:
     finally:
         for opened, _ in held:
             opened.close()
+        if turn is not None:
+            turn.close()
 
 
 def live_run_ids() -> set[str]:
