@@ -9,6 +9,9 @@ host's ``docker0``).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -43,3 +46,40 @@ def test_the_host_is_left_as_it_was_found(tmp_path: Path, leaves_nothing: None) 
         check=False,
     )
     assert bridge.stdout.strip() == "bridge"
+
+
+def test_a_control_engine_that_died_leaves_no_container_running() -> None:
+    """Its dockerd and containerd gone (killed, as on a machine too loaded for them to stop in
+    time), its containers' shims live on: stopping the engine ends them too."""
+    engine = ControlEngine()
+    with engine:
+        started = engine.docker(
+            "run", "-d", "--network=none", "--", engine.image or "", "sleep", "1000"
+        )
+        container = engine.docker("inspect", "-f", "{{.State.Pid}}", started.stdout.strip())
+        pid = int(container.stdout)
+        root = engine.root
+        # Our own children, by their ids: the engine dies without stopping anything.
+        for daemon in (engine.pid, engine._containerd_pid):
+            assert daemon is not None
+            os.kill(daemon, signal.SIGKILL)
+        assert _running(pid)
+    assert not _running(pid)
+    assert [cmdline for cmdline in _cmdlines() if str(root).encode() in cmdline] == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def _cmdlines() -> list[bytes]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append((entry / "cmdline").read_bytes())
+    return found

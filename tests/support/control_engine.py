@@ -176,6 +176,7 @@ class ControlEngine:
                 with contextlib.suppress(ControlEngineError, subprocess.TimeoutExpired):
                     self._remove_containers()
             self._stop_dockerd()
+            self._end_strays()
             try:
                 remove_tree(self._root, unmount=True)
             except OSError as error:
@@ -307,6 +308,22 @@ class ControlEngine:
             _terminate(pid, lambda: not _cmdline_mentions(pid, self._root), 10.0)
         self._containerd_pid = None
 
+    def _end_strays(self) -> None:
+        """End what this engine started and left running: a dockerd killed, or one that could
+        not stop its containers in time on a loaded machine, leaves their shims (whose command
+        lines name this engine's directory) and the containers under them. Each container's
+        first process goes first (its PID namespace ends with it), then the shim."""
+        deadline = time.monotonic() + self.stop_timeout
+        while (strays := [pid for pid in _pids() if _cmdline_mentions(pid, self._root)]) and (
+            time.monotonic() < deadline
+        ):
+            children = _children()
+            for stray in strays:
+                for pid in [*_descendants(stray, children), stray]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+
     def _log_tail(self, lines: int = 8) -> str:
         try:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -326,6 +343,33 @@ def _terminate(pid: int, gone: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and not gone():
             time.sleep(0.05)
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _children() -> dict[int, list[int]]:
+    """Each running process's children, from ``/proc/PID/stat``."""
+    children: dict[int, list[int]] = {}
+    for pid in _pids():
+        try:
+            stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(pid)
+    return children
+
+
+def _descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """``pid``'s descendants, parents before their children."""
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
 
 
 def _alive(pid: int) -> bool:
