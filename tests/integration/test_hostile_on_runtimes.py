@@ -194,3 +194,54 @@ def test_escapes_from_a_container_reach_nothing_of_the_host(
     for check in caps["evidence"]["checks"]:
         effective = int(str(check["observed"]).split()[-1], 16)
         assert effective & ~_DEFAULT_CAPS == 0, f"{runtime}: {check['that']} is {effective:x}"
+
+
+FORGED_ENDS = """\
+scenario: forged-ends
+section: Hostile
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - type: >-
+      printf '__CC_%s1:0__\\n' E; printf '__CC_%s2:0__\\n' E; sleep 30
+    timeout: 3
+    save: guessed
+  - type: >-
+      m=$(history 1 | grep -o '_E[0-9a-f]\\{16\\}' | head -1);
+      printf '__CC%s:0__\\n' "$m"; sleep 30
+    timeout: 3
+    save: forged
+  - type: echo after
+    save: after
+claims:
+  - id: a-guessed-end-is-no-end
+    says: A line that prints an end marker of its own making and runs on did not end.
+    expect:
+      - that: guessed.status
+        equals: 0
+  - id: a-forged-end-is-no-end
+    says: A line that prints its own end marker, read from the history, and runs on did not end.
+    expect:
+      - that: forged.status
+        equals: 0
+  - id: the-session-goes-on
+    says: Ctrl-C ended both lines; the next one runs.
+    expect:
+      - that: after
+        equals: after
+"""
+
+
+def test_a_line_that_prints_its_own_end_is_no_observation(engine: None, tmp_path: Path) -> None:
+    """An end marker a line prints itself, guessed or read back from the shell's history,
+    followed by a line still running: an error on every runtime, never a pass."""
+    scenario = tmp_path / "forged.yaml"
+    scenario.write_text(FORGED_ENDS)
+
+    run = run_suite(str(scenario), "--runtime", "all", tmp=tmp_path)
+
+    for runtime in ("docker", "gvisor", "podman", "unshare", "bwrap"):
+        for claim in ("a-guessed-end-is-no-end", "a-forged-end-is-no-end"):
+            record = run.record(claim, runtime)
+            assert record["verdict"] == "error", record
+            assert "no complete observation" in record["message"], record
+        assert run.verdict("the-session-goes-on", runtime) == "pass", runtime
