@@ -132,10 +132,16 @@ def schema_errors(document: MarkedDict, against: dict[str, Any], where: str) -> 
     if _quick_check(against).valid(document):
         return SchemaErrors({}, set())  # valid: the thorough validator would find nothing to say
     split = _split(against)
-    refused: dict[tuple[Any, ...], list[jsonschema.ValidationError]] = {}
+    # The most relevant error of each part, as best_match would pick it among them all:
+    # only one is kept (a list of 100,000 bad items has as many).
+    refused: dict[tuple[Any, ...], jsonschema.ValidationError] = {}
+    relevance: Callable[[jsonschema.ValidationError], Any] = jsonschema.exceptions.relevance
     for error in split.frame.iter_errors(document):
-        refused.setdefault(tuple(error.absolute_path)[:2], []).append(error)
-    lines = {part: line_of(document, part) or 0 for part in refused}
+        part = tuple(error.absolute_path)[:2]
+        kept = refused.get(part)
+        if kept is None or relevance(error) > relevance(kept):
+            refused[part] = error
+    lines: dict[tuple[Any, ...], int] = {part: line_of(document, part) or 0 for part in refused}
     for key, (items, kind) in split.items.items():
         values = document.get(key)
         if not isinstance(values, MarkedList):
@@ -154,12 +160,12 @@ def schema_errors(document: MarkedDict, against: dict[str, Any], where: str) -> 
     first = sorted(lines, key=lines.__getitem__)[:SHOWN_ERRORS]
     described = {}
     for part in first:
-        errors = refused.get(part)
-        if errors is None:  # an item: its errors, as if the whole document had been checked
-            key, index = part
-            errors = list(split.items[key][0].iter_errors(document[key][index]))
+        if part in refused:
+            errors = [refused[part]]
+        else:  # an item: its errors, as if the whole document had been checked
+            errors = list(split.items[part[0]][0].iter_errors(document[part[0]][part[1]]))
             for error in errors:
-                error.path.extendleft((index, key))
+                error.path.extendleft((part[1], part[0]))
         best = jsonschema.exceptions.best_match(errors)
         if best is not None:
             described[part] = _schema_error(document, best, where)
