@@ -137,7 +137,7 @@ def schema_errors(document: MarkedDict, against: dict[str, Any], where: str) -> 
     refused: dict[tuple[Any, ...], jsonschema.ValidationError] = {}
     relevance: Callable[[jsonschema.ValidationError], Any] = jsonschema.exceptions.relevance
     for error in split.frame.iter_errors(document):
-        part = tuple(error.absolute_path)[:2]
+        part: tuple[Any, ...] = tuple(error.absolute_path)[:2]
         kept = refused.get(part)
         if kept is None or relevance(error) > relevance(kept):
             refused[part] = error
