@@ -10,6 +10,11 @@ With ``--check`` the script fails (exit 1) when an input costs more than the bou
 an input that makes the loader expand, recurse or backtrack shows here as a ratio that grows
 with the input, long before it shows as a hung run.
 
+Then inputs of many errors are made at two sizes, the second :data:`GROWTH` times the first
+(thousands of bad steps, lists of mixed types, names no step saves...): what the larger costs,
+against the smaller, must stay near :data:`GROWTH` times, as for anything linear in its input
+(a cost quadratic in it would be ``GROWTH`` squared).
+
     .venv/bin/python benchmarks/corpus_bounds.py [--check] [--repeat N]
 """
 
@@ -42,6 +47,67 @@ FLOOR_SCENARIO = REPO / "scenarios" / "filesystem.yaml"
 #: (expansion, recursion, backtracking) would be far beyond.
 TIME_BOUND = 100.0
 MEMORY_BOUND = 100.0
+
+#: How many times larger the second size of a growing input is than the first.
+GROWTH = 4
+#: The most the larger may cost against the smaller, over GROWTH: linear is 1, quadratic
+#: GROWTH. Seen here: 0.9 to 1.2.
+GROWTH_BOUND = 2.0
+
+_CLAIM = "claims: [{id: a, says: A, expect: [{that: image, equals: x}]}]\n"
+_MAIN = "container:\n  command: [/bin/bash]\n"
+
+
+def _items(n: int, *kinds: Callable[[int], str]) -> str:
+    """``n`` flow items, the kinds taking turns, each made from its index."""
+    return ", ".join(kinds[i % len(kinds)](i) for i in range(n))
+
+
+#: Files with ``n`` errors (or ``n`` items that cost to check), as text.
+GROWING: dict[str, Callable[[int], str]] = {
+    "bad-steps": lambda n: "section: S\nsteps: [" + ",".join(["1"] * n) + "]\n" + _CLAIM,
+    "bad-steps-mappings": lambda n: (
+        ("section: S\nsteps: [" + _items(n, lambda i: f"{{x: {i}}}", lambda i: "{}") + "]\n")
+        + _CLAIM
+    ),
+    "tmpfs-mixed-types": lambda n: (
+        (f"section: S\n{_MAIN}  tmpfs: [" + _items(n, str, lambda i: f"/t{i}") + ", /t1]\n")
+        + _CLAIM
+    ),
+    "ports-mixed-types": lambda n: (
+        (
+            f"section: S\n{_MAIN}  network: bridge\n  ports: ["
+            + _items(n, lambda i: str(i + 1), lambda i: f"p{i}", lambda i: f"[{i}]")
+            + ", 1]\n"
+        )
+        + _CLAIM
+    ),
+    "requires-mixed-types": lambda n: (
+        "section: S\nrequires: [" + _items(n, str, lambda i: f"r{i}") + "]\n" + _CLAIM
+    ),
+    "unknown-keys": lambda n: (
+        ("section: S\ncontainer: {command: [sh], " + _items(n, lambda i: f"k{i}: 1") + "}\n")
+        + _CLAIM
+    ),
+    "unknown-probes": lambda n: (
+        "section: S\nsteps: [" + _items(n, lambda i: f"{{probe: host.x{i}}}") + "]\n" + _CLAIM
+    ),
+    "names-no-step-saves": lambda n: (
+        "section: S\nsteps:\n"
+        + "".join(f"  - {{probe: host.hostname, save: s{i}}}\n" for i in range(n))
+        + "claims:\n  - id: a\n    says: A\n    expect:\n"
+        + "".join(f"      - {{that: q{i}, equals: x}}\n" for i in range(n))
+    ),
+    "stops-of-unknown-containers": lambda n: (
+        "section: S\nsteps:\n"
+        + "".join(f"  - run: {{command: [sh], detach: true, name: c{i}}}\n" for i in range(n))
+        + "".join(f"  - stop: z{i}\n" for i in range(n))
+        + _CLAIM
+    ),
+}
+
+#: The smaller size of each growing input.
+GROWING_FROM = 2_000
 
 
 def measure(load: Callable[[], object], repeat: int) -> tuple[float, int]:
@@ -119,7 +185,31 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:58} {seconds * 1000:6.1f}ms {time_ratio:8.1f} "
                 f"{peak / 1048576:7.1f}MB {memory_ratio:8.1f}{flag}"
             )
-    print(f"bounds: {TIME_BOUND:g} x the floor's time, {MEMORY_BOUND:g} x its memory")
+        print(f"bounds: {TIME_BOUND:g} x the floor's time, {MEMORY_BOUND:g} x its memory")
+        print()
+        small, large = GROWING_FROM, GROWING_FROM * GROWTH
+        print(
+            f"{'growing input':30} {small:>8,} {large:>8,} {'x floor':>8} "
+            f"{'growth':>7} {'memory':>7}"
+        )
+        for name, make in GROWING.items():
+            costs = []
+            for n in (small, large):
+                path = Path(scratch) / f"{name}-{n}.yaml"
+                path.write_text(make(n))
+                costs.append(measure(lambda path=path: load_scenario(path), args.repeat))  # type: ignore[misc]
+            (t_small, m_small), (t_large, m_large) = costs
+            time_growth = t_large / t_small / GROWTH
+            memory_growth = m_large / m_small / GROWTH
+            flag = ""
+            if time_growth > GROWTH_BOUND or memory_growth > GROWTH_BOUND:
+                over.append(name)
+                flag = "  OVER"
+            print(
+                f"{name:30} {t_small * 1000:6.0f}ms {t_large * 1000:6.0f}ms "
+                f"{t_large / floor_time:8.1f} {time_growth:7.2f} {memory_growth:7.2f}{flag}"
+            )
+    print(f"bound: growing {GROWTH} times, at most {GROWTH_BOUND:g} x {GROWTH} times the cost")
     if over:
         print(f"over the bounds: {', '.join(over)}")
     return 1 if args.check and over else 0

@@ -261,6 +261,32 @@ def test_every_error_of_a_file_is_its_own_line_and_counts(
     assert "\n" not in errors[0]["message"] + errors[1]["message"]
 
 
+MANY_ERRORS = "section: Broken\nsteps:\n" + "  - 1\n" * 30 + "claims: []\n"
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
+def test_a_file_of_many_errors_shows_twenty_and_counts_the_rest(
+    project: Project, workers: list[str]
+) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.scenario("bad.yaml", MANY_ERRORS)
+
+    result = project.run(*workers, "-k", "shell-is-pid-1 or invalid")
+
+    assert result.ret == 2
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], outcomes["errors"]) == (1, 21)
+    messages = [e["message"] for e in project.json()["input_errors"]]
+    assert messages == [
+        *(f"scenarios/bad.yaml:{3 + i}: steps.{i}: 1 is not of type 'object'" for i in range(20)),
+        "... and 11 more errors in scenarios/bad.yaml",  # 10 steps, and the empty claims
+    ]
+    for message in messages:
+        result.stdout.fnmatch_lines([f"invalid: {message}"])
+    assert "Traceback" not in result.stdout.str() and "raise " not in result.stdout.str()
+    assert "collect.py" not in result.stdout.str()  # no frame of the plugin's either
+
+
 def test_duplicate_claim_ids_across_files_are_reported(project: Project) -> None:
     project.scenario("a.yaml", REGISTRY)
     project.scenario("b.yaml", REGISTRY.replace("scenario: registry", "scenario: again"))

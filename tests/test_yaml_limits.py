@@ -146,6 +146,32 @@ def test_deep_mappings_are_refused_at_the_line_that_goes_too_deep(pad: str) -> N
     assert error(text, pad) == "f.yaml:65: nesting deeper than 64 levels"
 
 
+@BOTH_PARSERS
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        pytest.param(
+            "[" * 1_000 + "\n" + "[" * 100 + "]" * 1_100, 1, id="past-1000-on-the-next-line"
+        ),
+        pytest.param(
+            "\ufeffa: [\r\n" + "[" * 1_100 + "]" * 1_101, 2, id="byte-order-mark-and-crlf"
+        ),
+        pytest.param(
+            "".join(" " * i + f"k{i}:\n" for i in range(60)) + " " * 60 + "[" * 1_100 + "]" * 1_100,
+            61,
+            id="block-then-flow",
+        ),
+        pytest.param("a: '[[[['\nb: " + "{c: " * 1_100 + "}" * 1_100, 2, id="flow-mappings"),
+    ],
+)
+def test_past_any_parser_s_own_depth_limit_the_line_is_where_64_levels_end(
+    pad: str, text: str, line: int
+) -> None:
+    """libyaml (PyYAML 6.0.4) has a limit of its own, 1,000 levels, met while it reads a
+    line ahead; the refusal is the loader's, at the line of the 65th level, whatever it does."""
+    assert error(text, pad) == f"f.yaml:{line}: nesting deeper than {loader.MAX_DEPTH} levels"
+
+
 def test_64_levels_are_allowed() -> None:
     document = load_yaml("[" * 64 + "]" * 64, "f.yaml")
     for _ in range(63):

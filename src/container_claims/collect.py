@@ -105,8 +105,8 @@ def load_for(session: ClaimsSession, path: Path) -> tuple[Scenario | None, list[
     shown = as_given(path, session.config)
     try:
         scenario = load_scenario(path, display=shown, allow_host_access=session.allow_host_access)
-    except ScenarioErrors as exc:  # every error of the file, each at its own line
-        return None, list(exc.errors)
+    except ScenarioErrors as exc:  # the file's errors, each at its own line, then how many more
+        return None, [*exc.errors, *([exc.left_out()] if exc.more else [])]
     except InputError as exc:
         return None, [exc]
     except Exception as exc:  # a defect in loading must not hide the other files
@@ -188,10 +188,12 @@ class InvalidScenario(pytest.Item):
         self.error = error
 
     def setup(self) -> None:
-        raise self.error
+        # Its one line, without a traceback: pytest would read the source of every frame to
+        # format one (a tenth of a second), for each of a file's errors.
+        pytest.fail(str(self.error), pytrace=False)
 
     def runtest(self) -> None:  # pragma: no cover - setup always raises
-        raise self.error
+        pytest.fail(str(self.error), pytrace=False)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"invalid scenario {self.path.name}"

@@ -28,18 +28,42 @@ class ScenarioError(InputError):
         super().__init__(f"{where}: {message}")
 
 
+#: The most errors of one file that are shown, each at its line; the others are counted in
+#: one more line, so that a file of a thousand mistakes reads as twenty and a number.
+SHOWN_ERRORS = 20
+
+
 class ScenarioErrors(ScenarioError):
     """Several things wrong in one scenario file: each is a :class:`ScenarioError` of its own
-    line; ``str()`` gives them one per line, in the file's order."""
+    line; ``str()`` gives them one per line, in the file's order, then :class:`MoreErrors`'s
+    line when ``more`` were left out."""
 
-    def __init__(self, errors: list[ScenarioError]) -> None:
+    def __init__(self, errors: list[ScenarioError], more: int = 0) -> None:
         first = errors[0]
         super().__init__(first.path, first.line, first.message)
         self.errors = errors
-        self.args = ("\n".join(str(error) for error in errors),)
+        self.more = more
+        lines = [str(error) for error in errors]
+        if more:
+            lines.append(str(self.left_out()))
+        self.args = ("\n".join(lines),)
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+    def left_out(self) -> MoreErrors:
+        """The line that counts the errors not shown."""
+        return MoreErrors(self.path, self.more)
+
+
+class MoreErrors(InputError):
+    """How many more errors a file has than are shown: ``... and K more errors in FILE``."""
+
+    def __init__(self, path: str, count: int) -> None:
+        self.path = path
+        self.line = None
+        self.count = count
+        super().__init__(f"... and {count:,} more error{'s' if count != 1 else ''} in {path}")
 
 
 class ObservationError(ClaimsError):

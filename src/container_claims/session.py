@@ -96,6 +96,7 @@ class ClaimsSession:
         self._runtime_info: dict[str, dict[str, Any]] = {}
         self._scenarios: dict[tuple[Path, str], ScenarioResult] = {}
         self._claim_ids: dict[str, str] = {}
+        self._input_error_messages: set[str] = set()  # of results.input_errors, to skip repeats
         self._transcripts_sent: set[str] = set()
         self._registry: Any = None
         self._registry_lock = threading.Lock()
@@ -140,7 +141,8 @@ class ClaimsSession:
 
     def add_input_error(self, record: dict[str, Any]) -> None:
         """Recorded when collected (so -k cannot hide it) and again when its item reports."""
-        if record["message"] not in {e["message"] for e in self.results.input_errors}:
+        if record["message"] not in self._input_error_messages:
+            self._input_error_messages.add(record["message"])
             self.results.input_errors.append(record)
 
     # -- runtimes and scenarios -------------------------------------------------------------

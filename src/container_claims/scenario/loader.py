@@ -135,6 +135,41 @@ def _load(text: str, path: str, *, fast: bool) -> Any:
 
     ``fast``: libyaml's parser, else PyYAML's.
     """
+    try:
+        try:
+            return _load_events(text, path, fast=fast)
+        except _TooDeepForLibyaml as too_deep:
+            # libyaml (0.2.6, in PyYAML 6.0.4) stops at 1,000 levels, and it can get there
+            # before the events reach the loader: it reads a flow collection ahead to learn
+            # whether it is a key. The text before that point parses as it did; loaded alone,
+            # it meets the level past MAX_DEPTH (which lies before it) and refuses it at its
+            # own line, as when libyaml had no limit.
+            line = too_deep.line
+            _load_events(text[: too_deep.index], path, fast=fast)
+    except _TooDeepForLibyaml:
+        pass  # the same limit again, before the cut: cannot be, but still one line
+    except RecursionError:  # the limits should make this impossible: still one line
+        raise ScenarioError(path, None, "the document nests too deeply to load") from None
+    except MemoryError:
+        raise ScenarioError(path, None, "the document is too large to load") from None
+    # Only if the text before the cut loaded: its more than 1,000 levels hold the 65th.
+    raise ScenarioError(path, line, f"nesting deeper than {MAX_DEPTH} levels")
+
+
+#: How libyaml's own nesting limit says it (the context names the flow or block level).
+_LIBYAML_TOO_DEEP = "exceeded maximum nesting depth"
+
+
+class _TooDeepForLibyaml(Exception):
+    """libyaml's own nesting limit, met at character ``index`` (at most where it was met)."""
+
+    def __init__(self, index: int, line: int) -> None:
+        super().__init__(index, line)
+        self.index = index
+        self.line = line
+
+
+def _load_events(text: str, path: str, *, fast: bool) -> Any:
     events: _Events = yaml.CBaseLoader(text) if fast else yaml.SafeLoader(text)
     collecting = gc.isenabled()
     gc.disable()  # the up to MAX_VALUES new containers would run the cycle collector over and over
@@ -145,6 +180,10 @@ def _load(text: str, path: str, *, fast: bool) -> Any:
             return None
         return _convert(loader, node, path)
     except yaml.MarkedYAMLError as exc:
+        if exc.problem == _LIBYAML_TOO_DEEP and exc.problem_mark is not None:
+            # libyaml's index counts characters, but not a byte order mark: never past the spot
+            at = exc.problem_mark
+            raise _TooDeepForLibyaml(min(at.index, len(text)), at.line + 1) from None
         # "while scanning a quoted scalar" (context) points where the trouble starts; the
         # problem mark may lie past the end of the file.
         mark = exc.context_mark or exc.problem_mark
@@ -159,10 +198,6 @@ def _load(text: str, path: str, *, fast: bool) -> Any:
         raise _InvalidYaml(
             ScenarioError(path, line, f"invalid YAML: {_one_line(str(exc))}")
         ) from None
-    except RecursionError:  # the limits should make this impossible: still one line
-        raise ScenarioError(path, None, "the document nests too deeply to load") from None
-    except MemoryError:
-        raise ScenarioError(path, None, "the document is too large to load") from None
     finally:
         events.dispose()
         if collecting:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from typing import Any
 
 import jsonschema
 
-from container_claims.errors import ScenarioError, ScenarioErrors
+from container_claims.errors import SHOWN_ERRORS, ScenarioError, ScenarioErrors
 from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.patterns import PatternError, compile_pattern
 from container_claims.scenario.fields import (
@@ -85,10 +86,11 @@ def load_scenario(
     if not isinstance(document, MarkedDict):
         raise ScenarioError(where, 1, "a scenario is a mapping with at least a 'claims' list")
     found = schema_errors(document, schema(), where)
-    if any(len(part) < 2 or part[0] not in _LISTS for part in found):
-        raise_all(list(found.values()))  # the file's frame is wrong: its parts cannot be read
+    if any(len(part) < 2 or part[0] not in _LISTS for part in found.parts):
+        found.raise_all()  # the file's frame is wrong: its parts cannot be read
     builder = _Builder(document, path, where, allow_host_access=allow_host_access)
-    builder.skip, builder.errors = frozenset(found), list(found.values())
+    builder.skip, builder.errors = frozenset(found.parts), list(found.described.values())
+    builder.more = found.more
     return builder.build()
 
 
@@ -100,25 +102,167 @@ _LISTS = ("steps", "after", "claims")
 def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> None:
     """Raise :class:`ScenarioError` for the most relevant schema violation of each part of the
     file (a step, a claim, a top-level key), :class:`ScenarioErrors` when there are several."""
-    raise_all(list(schema_errors(document, against, where).values()))
+    schema_errors(document, against, where).raise_all()
 
 
-def schema_errors(
-    document: MarkedDict, against: dict[str, Any], where: str
-) -> dict[tuple[Any, ...], ScenarioError]:
-    """The most relevant schema violation of each part of the file (a list item such as
-    ``("steps", 2)``, or a top-level key), by part."""
+@dataclasses.dataclass
+class SchemaErrors:
+    """The parts of a file (a list item such as ``("steps", 2)``, or a top-level key) that
+    the schema refuses: the first :data:`SHOWN_ERRORS` by line with their most relevant
+    violation (``described``), and every one of them (``parts``), only counted past those."""
+
+    described: dict[tuple[Any, ...], ScenarioError]
+    parts: set[tuple[Any, ...]]
+
+    @property
+    def more(self) -> int:
+        return len(self.parts) - len(self.described)
+
+    def raise_all(self) -> None:
+        raise_all(list(self.described.values()), self.more)
+
+
+def schema_errors(document: MarkedDict, against: dict[str, Any], where: str) -> SchemaErrors:
+    """What the schema refuses in ``document``, part by part, in time linear in the document.
+
+    The items of its top-level lists are checked one by one: each refused item is one part,
+    counted, and only the first :data:`SHOWN_ERRORS` of all parts, by line, are explained
+    (jsonschema's errors are what costs: a file of 100,000 bad items must not make each one).
+    """
     if _quick_check(against).valid(document):
-        return {}  # valid: the thorough validator would find nothing to say
-    validator = jsonschema.Draft202012Validator(against)
-    parts: dict[tuple[Any, ...], list[jsonschema.ValidationError]] = {}
-    for error in validator.iter_errors(document):
-        parts.setdefault(tuple(error.absolute_path)[:2], []).append(error)
-    return {
-        part: _schema_error(document, best, where)
-        for part, errors in parts.items()
-        if (best := jsonschema.exceptions.best_match(errors)) is not None
+        return SchemaErrors({}, set())  # valid: the thorough validator would find nothing to say
+    split = _split(against)
+    # The most relevant error of each part, as best_match would pick it among them all:
+    # only one is kept (a list of 100,000 bad items has as many).
+    refused: dict[tuple[Any, ...], jsonschema.ValidationError] = {}
+    relevance: Callable[[jsonschema.ValidationError], Any] = jsonschema.exceptions.relevance
+    for error in split.frame.iter_errors(document):
+        part: tuple[Any, ...] = tuple(error.absolute_path)[:2]
+        kept = refused.get(part)
+        if kept is None or relevance(error) > relevance(kept):
+            refused[part] = error
+    lines: dict[tuple[Any, ...], int] = {part: line_of(document, part) or 0 for part in refused}
+    for key, (items, kind) in split.items.items():
+        values = document.get(key)
+        if not isinstance(values, MarkedList):
+            continue  # not a list: the frame says so
+        known: dict[Any, bool] = {}  # an item's verdict, by its value: repeats cost nothing
+        for index, item in enumerate(values):
+            if kind is not None and not split.frame.is_type(item, kind):
+                valid = False  # the commonest mistake, told without asking jsonschema
+            else:
+                same = canonical(item)
+                if same not in known:
+                    known[same] = items.is_valid(item)
+                valid = known[same]
+            if not valid:
+                lines[(key, index)] = values.item_lines[index]
+    first = sorted(lines, key=lines.__getitem__)[:SHOWN_ERRORS]
+    described = {}
+    for part in first:
+        if part in refused:
+            errors = [refused[part]]
+        else:  # an item: its errors, as if the whole document had been checked
+            errors = list(split.items[part[0]][0].iter_errors(document[part[0]][part[1]]))
+            for error in errors:
+                error.path.extendleft((part[1], part[0]))
+        best = jsonschema.exceptions.best_match(errors)
+        if best is not None:
+            described[part] = _schema_error(document, best, where)
+    return SchemaErrors(described, set(lines))
+
+
+@dataclasses.dataclass
+class _Split:
+    """A schema cut in two: ``frame`` checks the document but the items of its top-level
+    lists, ``items`` checks such an item, by the list's key (with the item's declared type)."""
+
+    frame: jsonschema.protocols.Validator
+    items: dict[str, tuple[jsonschema.protocols.Validator, str | None]]
+
+
+#: The split of each schema, by its id (module-level constants that live as long as the
+#: process, as for the quick check).
+_SPLITS: dict[int, tuple[dict[str, Any], _Split]] = {}
+
+
+def _split(against: dict[str, Any]) -> _Split:
+    known = _SPLITS.get(id(against))
+    if known is not None and known[0] is against:
+        return known[1]
+    properties = dict(against.get("properties", {}))
+    lists = {
+        key: sub["items"]
+        for key, sub in properties.items()
+        if isinstance(sub, dict) and isinstance(sub.get("items"), dict)
     }
+    for key in lists:
+        properties[key] = {**properties[key], "items": True}
+    frame = _Validator({**against, "properties": properties})
+    # An item's schema is checked as the whole schema would: its $refs resolve in it.
+    whole = _Validator(against)
+    items = {
+        key: (whole.evolve(schema=sub), _declared_type(against, sub)) for key, sub in lists.items()
+    }
+    split = _Split(frame, items)
+    _SPLITS[id(against)] = (against, split)
+    return split
+
+
+def _declared_type(against: dict[str, Any], sub: dict[str, Any]) -> str | None:
+    """The one JSON type an item's schema requires (following a local $ref), if it says one."""
+    for _ in range(8):
+        ref = sub.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#/") or len(sub) > 1:
+            break
+        target: Any = against
+        for name in ref[2:].split("/"):
+            target = target.get(name) if isinstance(target, dict) else None
+        if not isinstance(target, dict):
+            return None
+        sub = target
+    declared = sub.get("type")
+    return declared if isinstance(declared, str) else None
+
+
+def canonical(value: Any) -> Any:
+    """A hashable form of a value, the same for values JSON Schema calls equal: ``true`` is
+    not ``1`` but ``1`` is ``1.0``, and a mapping's order does not count."""
+    if isinstance(value, bool):
+        return (bool, value)
+    if isinstance(value, int | float):
+        return (float, value)
+    if isinstance(value, dict):
+        return (dict, frozenset((key, canonical(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return (list, tuple(canonical(item) for item in value))
+    return (type(value), value)
+
+
+def _unique_items(
+    validator: jsonschema.protocols.Validator, unique: Any, instance: Any, _schema: Any
+) -> Iterator[jsonschema.ValidationError]:
+    """``uniqueItems`` in time linear in the list, naming the first item listed again:
+    jsonschema's compares every pair of items when they cannot be sorted (mixed types)."""
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: dict[Any, int] = {}
+    for index, item in enumerate(instance):
+        first = seen.setdefault(canonical(item), index)
+        if first != index:
+            lines = getattr(instance, "item_lines", None)
+            where = f"item {first}, line {lines[first]}" if lines else f"item {first}"
+            yield jsonschema.ValidationError(
+                f"{_clip(repr(item), 60)} is listed twice (first as {where})",
+                path=[index],
+                instance=item,
+            )
+            return
+
+
+_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator, {"uniqueItems": _unique_items}
+)
 
 
 #: Documents a schema checks with jsonschema alone before it is compiled for the quick check:
@@ -169,12 +313,46 @@ def _quick_check(against: dict[str, Any]) -> _Quick:
     return known
 
 
-def raise_all(errors: list[ScenarioError]) -> None:
-    """Nothing when ``errors`` is empty; the error itself when one; all of them, by line."""
-    if len(errors) == 1:
-        raise errors[0]
-    if errors:
-        raise ScenarioErrors(sorted(errors, key=lambda e: e.line or 0))
+def raise_all(errors: list[ScenarioError], more: int = 0) -> None:
+    """Nothing when ``errors`` is empty; the error itself when one; else the first
+    :data:`SHOWN_ERRORS` by line, counting the rest and the ``more`` found but not described."""
+    if not errors:
+        return
+    ordered = sorted(errors, key=lambda e: e.line or 0)
+    shown = [e.written() if isinstance(e, _Deferred) else e for e in ordered[:SHOWN_ERRORS]]
+    more += len(ordered) - len(shown)
+    if len(shown) == 1 and not more:
+        raise shown[0]
+    raise ScenarioErrors(shown, more)
+
+
+class _Deferred(ScenarioError):
+    """An error whose whole message costs (a "did you mean" among every name saved so far):
+    written out by :func:`raise_all` only if it is shown, not for each of thousands."""
+
+    def __init__(self, where: str, line: int | None, message: str, write: Callable[[], str]):
+        super().__init__(where, line, message)
+        self.write = write
+
+    def written(self) -> ScenarioError:
+        return ScenarioError(self.path, self.line, self.write())
+
+
+def _did_you_mean(word: str, names: Callable[[], list[str]]) -> Callable[[], str]:
+    def hint() -> str:
+        near = difflib.get_close_matches(word, names(), n=1)
+        return f" (did you mean {near[0]!r}?)" if near else ""
+
+    return hint
+
+
+def _some(names: dict[str, Any], limit: int = 10) -> str:
+    """At most ``limit`` of ``names``, in the order they came, and how many more there are:
+    in time that does not grow with them, as a message for each of thousands of steps."""
+    if not names:
+        return "none"
+    shown = ", ".join(itertools.islice(names, limit))
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
 def _schema_error(
@@ -200,16 +378,23 @@ def _unknown_keys(error: jsonschema.ValidationError) -> list[str]:
     return sorted(set(error.instance or ()) - set(_schema_of(error).get("properties", {})))  # type: ignore[arg-type]
 
 
+#: Unknown keys of one mapping named in its message; the rest are counted.
+_UNKNOWN_KEYS_SHOWN = 5
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     location = ".".join(str(p) for p in error.absolute_path) or "the top level"
     schema_ = _schema_of(error)
     if error.validator == "additionalProperties":
         allowed = sorted(schema_.get("properties", {}))
         hints = []
-        for key in _unknown_keys(error):
+        unknown = _unknown_keys(error)
+        for key in unknown[:_UNKNOWN_KEYS_SHOWN]:
             near = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"unknown key {key!r} in {location}"
+            hint = f"unknown key {_clip(repr(key), 60)} in {location}"
             hints.append(hint + (f" (did you mean {near[0]!r}?)" if near else ""))
+        if len(unknown) > _UNKNOWN_KEYS_SHOWN:
+            hints.append(f"and {len(unknown) - _UNKNOWN_KEYS_SHOWN:,} more unknown keys")
         return "; ".join(hints) + f"; allowed keys: {', '.join(allowed)}"
     if error.validator == "oneOf" and schema_.get("description", "").startswith("Exactly one"):
         return f"{location}: a step has exactly one of type, exec, run, probe"
@@ -279,10 +464,11 @@ class _Builder:
         self.allow_host_access = allow_host_access
         self.saved: dict[str, int] = {}  # observation name -> line that saves it
         self.shapes: dict[str, Shape] = dict(BUILTIN_SHAPES)  # name -> what it holds
-        self.containers: set[str] = set()
-        self.detached: set[str] = set()  # containers left running: stop and wait take these
+        self.containers: dict[str, None] = {}  # in the order they start
+        self.detached: dict[str, None] = {}  # containers left running: stop and wait take these
         self.specs: dict[str, ContainerSpec] = {}  # container name -> how it was started
         self.errors: list[ScenarioError] = []  # every error found so far, by part of the file
+        self.more = 0  # errors the schema found and counted but did not describe
         self.skip: frozenset[tuple[Any, ...]] = frozenset()  # list items the schema refused
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
 
@@ -294,7 +480,7 @@ class _Builder:
         main = None
         if "container" in doc:
             block = doc["container"]
-            self.containers.add(MAIN)
+            self.containers[MAIN] = None
             spec = ContainerSpec(tty=True, interactive=True)  # stands in for a spec in error
             with self.collecting():  # a bad spec is reported; its steps are still checked
                 spec = self.spec(block, block.line)
@@ -310,7 +496,7 @@ class _Builder:
             self.errors.append(self.error(doc.key_lines["steps"], "type steps need a 'container'"))
         after = self.steps(doc.get("after", ()), "after", None)
         claims = self.claims(doc["claims"])
-        raise_all(self.errors)
+        raise_all(self.errors, self.more)
         return Scenario(
             path=self.path,
             name=doc.get("scenario", self.path.stem),
@@ -354,11 +540,15 @@ class _Builder:
         """The shape ``path`` names; an error at ``line`` when no step saves it so."""
         name, _, rest = path.partition(".")
         if name not in BUILTINS and name not in self.saved:
-            known = list(self.saved) + list(BUILTINS)
-            near = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
             when = "" if anywhere else " before this point"
-            raise self.error(line, f"no step saves an observation named {name!r}{when}{hint}")
+            message = f"no step saves an observation named {name!r}{when}"
+            count = len(self.saved)  # only added to: what was saved by now is its beginning
+
+            def known() -> list[str]:
+                return [*itertools.islice(self.saved, count), *BUILTINS]
+
+            hint = _did_you_mean(name, known)
+            raise _Deferred(self.where, line, message, lambda: message + hint())
         try:
             return resolve_shape(self.shapes[name], rest)
         except FieldError as exc:
@@ -421,9 +611,9 @@ class _Builder:
             self.shapes[name] = _yields(raw)
         spec = raw.get("run")
         if isinstance(spec, dict) and isinstance(spec.get("name"), str):
-            self.containers.add(spec["name"])
+            self.containers[spec["name"]] = None
             if spec.get("detach"):
-                self.detached.add(spec["name"])
+                self.detached[spec["name"]] = None
 
     def step(self, raw: MarkedDict, line: int, section: str, main: MainContainer | None) -> Step:
         timeout = raw.get("timeout")
@@ -469,19 +659,19 @@ class _Builder:
             if spec.name is not None:
                 if spec.name in self.containers:
                     raise self.error(line, f"a container named {spec.name!r} already exists")
-                self.containers.add(spec.name)
+                self.containers[spec.name] = None
                 self.specs[spec.name] = spec
                 if spec.detach:
-                    self.detached.add(spec.name)
+                    self.detached[spec.name] = None
             step = Step("run", line, raw.get("save"), spec=spec, timeout=timeout)
         elif "stop" in raw or "wait" in raw or "signal" in raw:
             step = self.lifecycle_step(raw, line, timeout)
         else:
             name = raw["probe"]
             if name not in PROBES:
-                near = difflib.get_close_matches(name, list(PROBES), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else ""
-                raise self.error(line, f"unknown probe {name!r}{hint}")
+                message = f"unknown probe {name!r}"
+                hint = _did_you_mean(name, lambda: list(PROBES))
+                raise _Deferred(self.where, line, message, lambda: message + hint())
             args = dict(raw.get("with", {}))
             self.check_probe_args(name, args, line)
             self.check_refs(args, line)
@@ -497,7 +687,7 @@ class _Builder:
         value = raw[kind]
         target = value if isinstance(value, str) else value["in"]
         if target not in self.detached:
-            known = ", ".join(sorted(self.detached)) or "none"
+            known = _some(self.detached)
             raise self.error(
                 line,
                 f"{kind} takes a container left running by an earlier step (run: with detach: "
@@ -545,7 +735,7 @@ class _Builder:
                 if not templated:
                     spec.convert(key, args[key])
                 if spec.kind == "container" and args[key] not in self.containers:
-                    known = ", ".join(sorted(self.containers)) or "none"
+                    known = _some(self.containers)
                     raise ArgumentError(
                         f"{key!r}: no container named {args[key]!r} runs before this step "
                         f"(known: {known})"
@@ -658,3 +848,7 @@ def _is_number_or_template(value: Any) -> bool:
             return False
         return True
     return False
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
