@@ -125,6 +125,19 @@ def test_each_scenario_file_alone(name: str) -> None:
 
 
 OTHERS = sorted(name for name in EXPECTED if not name.startswith("scenario_files/"))
+RESULTS = sorted(name for name in EXPECTED if name.startswith("results/"))
+SAMPLE = Path(__file__).parent / "data" / "sample-results.json"
+#: Every command that reads results files, each given the corpus file NAME.
+READERS = {
+    "report": ["report", "NAME"],
+    "report-html": ["report", "NAME", "--html", "out/report.html"],
+    "report-markdown": ["report", "NAME", "--markdown", "-"],
+    "diff-before": ["diff", "NAME", str(SAMPLE)],
+    "diff-after-json": ["diff", str(SAMPLE), "NAME", "--json", "-"],
+    "diff-markdown": ["diff", "--before", str(SAMPLE), "--after", "NAME", "--markdown", "-"],
+    "expect": ["expect", "--from", "NAME"],
+    "run-baseline": ["run", "--baseline", "NAME", "scenarios-that-never-run"],
+}
 
 
 @pytest.mark.parametrize("name", OTHERS)
@@ -137,3 +150,21 @@ def test_each_runtimes_and_results_file(name: str, monkeypatch: pytest.MonkeyPat
         code = cli.main(argv)
     assert code == EXPECTED[name]["exit"]
     assert err.getvalue() == f"container-claims: {EXPECTED[name]['message']}\n"
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("name", [n for n in RESULTS if EXPECTED[n]["exit"] == 2])
+def test_every_reader_of_results_refuses_a_bad_one_with_its_line(
+    name: str, reader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """report, diff (either side), expect --from and run --baseline: exit 2 and the file's
+    one line, never a traceback, and nothing written."""
+    monkeypatch.chdir(CORPUS)
+    argv = [str(tmp_path / arg) if arg.startswith("out/") else arg for arg in READERS[reader]]
+    argv = [name if arg == "NAME" else arg for arg in argv]
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = cli.main(argv)
+    assert (code, err.getvalue()) == (2, f"container-claims: {EXPECTED[name]['message']}\n")
+    assert out.getvalue() == ""
+    assert not (tmp_path / "out").exists()

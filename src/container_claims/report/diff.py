@@ -470,7 +470,8 @@ def _verdict(side: Side | None) -> str:
 
 def _evidence_text(side: Side, limit: int = 2000) -> str:
     """The checks and the steps of a side's evidence, as indented text, cut to ``limit``."""
-    evidence = side.record.get("evidence") or {}
+    evidence = side.record.get("evidence")
+    evidence = evidence if isinstance(evidence, Mapping) else {}
     parts = []
     if side.record.get("message"):
         parts.append(f"message: {printable(str(side.record['message']))}")

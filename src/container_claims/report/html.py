@@ -32,6 +32,7 @@ from container_claims.report.model import (
     Claim,
     Comparison,
     check_words,
+    items,
     machine_words,
     plain_text,
     printable,
@@ -527,8 +528,8 @@ def _evidence(
         for name in comparison.runtimes
         if name != runtime and (other := comparison.cell(claim.id, name)) is not None
     ]
-    checks = [_check(c) for c in evidence.get("checks") or [] if isinstance(c, Mapping)]
-    steps = [_step(s) for s in evidence.get("steps") or [] if isinstance(s, Mapping)]
+    checks = [_check(c) for c in items(evidence.get("checks")) if isinstance(c, Mapping)]
+    steps = [_step(s) for s in items(evidence.get("steps")) if isinstance(s, Mapping)]
     transcript = cell.transcript
     return Evidence(
         panel=panel,
