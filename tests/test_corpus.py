@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -126,6 +127,8 @@ def test_each_scenario_file_alone(name: str) -> None:
 
 OTHERS = sorted(name for name in EXPECTED if not name.startswith("scenario_files/"))
 RESULTS = sorted(name for name in EXPECTED if name.startswith("results/"))
+#: What must never reach a terminal raw: C0 (but newline and tab), DEL and C1.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SAMPLE = Path(__file__).parent / "data" / "sample-results.json"
 #: Every command that reads results files, each given the corpus file NAME.
 READERS = {
@@ -145,11 +148,15 @@ def test_each_runtimes_and_results_file(name: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(CORPUS)
     kind = name.split("/")[0]
     argv = ["runtimes", "--runtimes-file", name] if kind == "runtimes" else ["report", name]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = cli.main(argv)
     assert code == EXPECTED[name]["exit"]
-    assert err.getvalue() == f"container-claims: {EXPECTED[name]['message']}\n"
+    if code == 0:
+        assert err.getvalue() == "" and out.getvalue()
+        assert not CONTROLS.findall(out.getvalue())
+    else:
+        assert err.getvalue() == f"container-claims: {EXPECTED[name]['message']}\n"
 
 
 @pytest.mark.parametrize("reader", list(READERS))
@@ -168,3 +175,27 @@ def test_every_reader_of_results_refuses_a_bad_one_with_its_line(
     assert (code, err.getvalue()) == (2, f"container-claims: {EXPECTED[name]['message']}\n")
     assert out.getvalue() == ""
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("reader", [r for r in READERS if r != "run-baseline"])
+@pytest.mark.parametrize("name", [n for n in RESULTS if EXPECTED[n]["exit"] == 0])
+def test_every_reader_of_results_shows_escapes_and_never_sends_them(
+    name: str, reader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A valid results file whose texts carry terminal escapes (OSC 52, a title, a cleared
+    screen, DCS, APC, C1 codes): on the terminal, in Markdown and in HTML each is shown as
+    an escape, none is sent."""
+    monkeypatch.chdir(CORPUS)
+    argv = [str(tmp_path / arg) if arg.startswith("out/") else arg for arg in READERS[reader]]
+    argv = [name if arg == "NAME" else arg for arg in argv]
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = cli.main(argv)
+    assert code in (0, 1), err.getvalue()  # diff: 1 when something regressed
+    written = [p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file()]
+    for text in (out.getvalue(), err.getvalue(), *written):
+        assert not CONTROLS.findall(text)
+    if reader == "diff-after-json":
+        json.loads(out.getvalue())  # JSON escapes them, and keeps the exact text
+    else:
+        assert "\\x1b" in out.getvalue() + "".join(written)

@@ -33,6 +33,8 @@ FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the co
 
 SAMPLE = Path(__file__).parent / "data" / "sample-results.json"
 INJECTED = "<script>alert('x')</script>"
+#: What must never reach a terminal (or a page) raw: C0 (but newline and tab), DEL and C1.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 ESCAPED = str(escape(INJECTED))  # as the templates escape it
 
 
@@ -470,7 +472,103 @@ def test_markdown_stays_under_githubs_summary_limit() -> None:
 
 
 def test_printable_drops_colours_and_shows_control_characters() -> None:
-    assert printable("\x1b[01;34mbin\x1b[0m\r\nok\x07") == "bin\nok␇"
+    assert printable("\x1b[01;34mbin\x1b[0m\r\nok\x07") == "bin\nok\\x07"
+
+
+#: Escapes a results file, a scenario or a container may carry, and how each is shown.
+ESCAPES = {
+    "\x1b]52;c;aGk=\x07": "\\x1b]52;c;aGk=\\x07",  # OSC 52: writes the clipboard
+    "\x1b]0;title\x1b\\": "\\x1b]0;title\\x1b\\",  # OSC 0: the window's title
+    "\x1b[2J\x1b[H": "\\x1b[2J\\x1b[H",  # CSI: clears the screen
+    "\x1bP1$qm\x1b\\": "\\x1bP1$qm\\x1b\\",  # DCS
+    "\x1b_Gf=100\x1b\\": "\\x1b_Gf=100\\x1b\\",  # APC (kitty's graphics)
+    "\x9b2J": "\\u009b2J",  # C1 CSI in one character
+    "\x9d0;t\x9c": "\\u009d0;t\\u009c",  # C1 OSC and ST
+    "\x00\x7f\x85\x9f": "\\x00\\x7f\\u0085\\u009f",
+    "\x1b[8mhidden\x1b[0m": "hidden",  # a colour or attribute: dropped, the text shown
+}
+
+
+@pytest.mark.parametrize("raw", list(ESCAPES), ids=range(len(ESCAPES)))
+def test_printable_shows_every_control_character_as_an_escape(raw: str) -> None:
+    shown = printable(f"a{raw}b\tc\nd")
+
+    assert shown == f"a{ESCAPES[raw]}b\tc\nd"  # lines and tabs kept in multi-line text
+    assert printable(f"a{raw}b\tc\nd", lines=False) == f"a{ESCAPES[raw]}b\\tc\\nd"
+    assert printable(shown) == shown  # nothing left to show
+    assert not CONTROLS.search(printable(raw, lines=False))
+
+
+def test_printable_leaves_text_without_controls_as_it_is() -> None:
+    text = "é ü — ✓ 中文 \\x1b 🐳 \u00a0"
+    assert printable(text) is text and printable(text, lines=False) is text
+
+
+def _hostile(raw: str) -> dict[str, Any]:
+    """A results document whose every text carries ``raw``."""
+    bad = record(
+        f"claim{raw}",
+        f"rt{raw}",
+        "fail",
+        says=f"says{raw}",
+        section=f"section{raw}",
+        source=f"source{raw}",
+        file=f"scenarios/s{raw}.yaml",
+        message=f"message{raw}",
+        evidence={
+            "checks": [
+                {
+                    "that": f"that{raw}",
+                    "op": f"equals{raw}",
+                    "expected": f"1{raw}",
+                    "observed": {f"key{raw}": [f"2{raw}\n{raw}"]},
+                    "ok": False,
+                    "line": 4,
+                }
+            ],
+            "steps": [
+                {"line": 1, "step": f"run{raw}", "save": "x", "value": {f"k{raw}": f"v{raw}"}},
+                {"line": 2, "step": "exec", "save": "y", "error": f"error{raw}"},
+            ],
+            "transcript": f"$ cat\r\n{raw}\r\n",
+            "stopped": f"stopped{raw}",
+        },
+        expectation={
+            "status": "unexpected",
+            "verdict": "error",
+            "reason": f"reason{raw}",
+            "link": f"https://example.com/{raw}",
+            "where": f"e.yaml:3{raw}",
+        },
+    )
+    runtimes = [
+        {
+            "name": f"rt{raw}",
+            "kind": f"docker{raw}",
+            "run_args": [f"--x{raw}"],
+            "env": {f"E{raw}": f"v{raw}"},
+            "version": {f"engine{raw}": f"1{raw}"},
+            "machine": {"address": f"ssh://root@edge{raw}", "hostname": f"edge{raw}"},
+        }
+    ]
+    data = results(bad, runtimes=runtimes)
+    data["host"]["kernel"] = f"6.1{raw}"
+    data["input_errors"] = [{"file": f"b{raw}.yaml", "line": 1, "message": f"bad{raw}"}]
+    return data
+
+
+@pytest.mark.parametrize("raw", list(ESCAPES)[:-1], ids=range(len(ESCAPES) - 1))
+def test_no_report_carries_a_control_character_raw(raw: str) -> None:
+    comparison = compare([(f"r{raw}.json", _hostile(raw))])
+    outputs = {
+        "html": render_html(comparison),
+        "markdown": render_markdown(comparison),
+        "matrix": "\n".join(summary_lines(comparison.to_results())),
+    }
+
+    for name, text in outputs.items():
+        assert not CONTROLS.search(text), name
+        assert ESCAPES[raw] in text or str(escape(ESCAPES[raw])) in text, name
 
 
 # -- the report command -------------------------------------------------------------------------

@@ -361,7 +361,7 @@ def _value(value: str | None) -> str:
 
 
 def diff_lines(result: Diff) -> list[str]:
-    """The diff as plain text for a terminal."""
+    """The diff as plain text for a terminal: a line each, control characters shown."""
     lines = [
         f"before: {', '.join(result.before_sources)}",
         f"after:  {', '.join(result.after_sources)}",
@@ -396,7 +396,7 @@ def diff_lines(result: Diff) -> list[str]:
     lines.append(summary_words(result))
     if result.count()[REGRESSION]:
         lines.append(f"regressed on: {regressed_words(result)}")
-    return lines
+    return [printable(line, lines=False) for line in lines]
 
 
 def render_diff_markdown(result: Diff) -> str:

@@ -112,11 +112,21 @@ def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("container_claims.report", "templates"),
         autoescape=True,
+        finalize=_shown,  # every text the templates print: control characters shown
         undefined=StrictUndefined,  # a misspelt field fails the render, not the reader
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+
+def _shown(value: Any) -> Any:
+    """What a template prints, before it is escaped: text with its control characters shown
+    (HTML would carry them raw: a page saved as text, or copied, would bring them along); the
+    page's own markup (the stylesheet) as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
 
 
 # -- what the templates get ---------------------------------------------------------------------

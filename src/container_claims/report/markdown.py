@@ -43,6 +43,8 @@ MAX_PROBLEMS = 100
 MAX_REASON = 200
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&])")
+#: A link the list of accepted deviations makes: the web, of visible characters only.
+_LINK = re.compile(r"https?://[^\s()<>\x00-\x1f\x7f-\x9f]+")
 #: Longest expected or observed value quoted in the failures list.
 MAX_VALUE = 90
 
@@ -206,7 +208,7 @@ def _expected(comparison: Comparison) -> list[str]:
         lines.append(
             f"- {word(cell)} {code(claim.id, table=False)} on **{text(runtime)}**: "
             f"{text(str(entry.get('reason', '')), 300)}"
-            + (f" ([why]({link}))" if re.fullmatch(r"https?://[^\s()<>]+", link) else "")
+            + (f" ([why]({link}))" if _LINK.fullmatch(link) else "")
             + f" ({code(str(entry.get('where', '')), table=False)})"
         )
     return lines
@@ -261,8 +263,9 @@ def _is_body_row(line: str) -> bool:
 
 
 def text(value: str, limit: int | None = None) -> str:
-    """Plain text safe in a table cell: one line, Markdown and HTML characters escaped."""
-    flat = " ".join(value.split())
+    """Plain text safe in a table cell: one line, control characters shown, Markdown and HTML
+    characters escaped."""
+    flat = " ".join(printable(value).split())
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return _SPECIAL.sub(r"\\\1", flat)

@@ -265,7 +265,7 @@ def results_schema_problem(data: Any) -> str | None:
         return None  # the compiled check is stricter on a point (1.0 as an integer)
     if error.validator == "anyOf" and error.context:  # fits no branch: say the closest one
         error = jsonschema.exceptions.best_match(error.context) or error
-    return _schema_words(error)
+    return printable(_schema_words(error), lines=False)
 
 
 @functools.cache
@@ -586,16 +586,34 @@ def _parse_time(text: str) -> datetime | None:
 
 # -- text shared by the reports -----------------------------------------------------------------
 
-_COLOUR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours and cursor moves
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Colours and text attributes (SGR, ``ESC [ ... m``): dropped, which can only show more of
+#: the text (a concealed or black-on-black word appears).
+_COLOUR = re.compile(r"\x1b\[[0-9;:]*m")
+#: Control characters: C0, DEL and C1. Terminals act on them (ESC and the one-byte CSI, OSC,
+#: DCS, APC of C1 begin escape sequences: a title, the clipboard, a cleared screen).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHOWN = {
+    code: f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+_SHOWN_IN_LINES = {code: shown for code, shown in _SHOWN.items() if chr(code) not in "\n\t"}
+_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def printable(text: str) -> str:
-    """Terminal text made readable: colour codes dropped, other control characters shown."""
-    text = _COLOUR.sub("", text.replace("\r\n", "\n"))
-    return _CONTROL.sub(
-        lambda m: chr(0x2400 + ord(m.group())) if m.group() != "\x7f" else "␡", text
-    )
+def printable(text: str, *, lines: bool = True) -> str:
+    """Text from scenarios, containers or results files made safe to show: on a terminal, in
+    pytest's failure text, in Markdown and in HTML. The one place that does it.
+
+    Every control character (C0, DEL, C1) is shown as an escape, ``\\x1b`` or ``\\u009b``,
+    so that none acts on the reader's terminal; colour codes are dropped. With ``lines``
+    (multi-line text), newlines (``\\r\\n`` as ``\\n``) and tabs are kept; without, they are
+    shown too, and the text is one line. JSON keeps the exact text: it never passes here.
+    """
+    if not (_CONTROL_IN_LINES if lines else _CONTROL).search(text):
+        return text
+    if lines:
+        text = text.replace("\r\n", "\n")
+    return _COLOUR.sub("", text).translate(_SHOWN_IN_LINES if lines else _SHOWN)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -616,7 +634,8 @@ def plain_text(value: Any, indent: str = "") -> str:
     """A step's value as indented ``key: value`` lines; multi-line strings as blocks."""
     if isinstance(value, Mapping) and value:
         lines = []
-        for key, item in value.items():
+        for raw_key, item in value.items():
+            key = printable(str(raw_key), lines=False)
             if isinstance(item, Mapping) and item or _is_block(item):
                 lines.append(f"{indent}{key}:")
                 lines.append(plain_text(item, indent + "  "))
@@ -671,5 +690,5 @@ def reason(cell: Cell, limit: int = 160) -> str:
 
 
 def _one_line(text: str, limit: int) -> str:
-    text = " ".join(text.split()) if text.strip() else ('""' if text == "" else repr(text))
+    text = " ".join(printable(text).split()) if text.strip() else json.dumps(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from container_claims.report.model import printable
 from container_claims.results import (
     ERROR,
     EXPECTED,
@@ -21,6 +22,11 @@ SYMBOLS = {PASS: "pass", FAIL: "FAIL", NOT_APPLICABLE: "n/a", ERROR: "ERROR"}
 EXPECTED_SYMBOLS = {FAIL: "xfail", ERROR: "xerror"}
 #: A verdict no longer the one its entry accepts: pytest's strict XPASS, or the verdict marked.
 UNEXPECTED_SYMBOLS = {PASS: "XPASS", NOT_APPLICABLE: "n/a!", FAIL: "FAIL!", ERROR: "ERROR!"}
+
+
+def _shown(text: str) -> str:
+    """A matrix cell: one line, control characters shown."""
+    return printable(str(text), lines=False)
 
 
 def symbol(record: Mapping[str, Any]) -> str:
@@ -43,18 +49,18 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         claims = sections.setdefault(record["section"], [])
         if record["claim"] not in claims:
             claims.append(record["claim"])
-    first = max([len("claim"), *(len(claim) for claim, _ in cells)]) + 4
-    widths = [max(len(name), 5) + 2 for name in runtimes]
-    lines = [
-        "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(runtimes, widths, strict=True))
-    ]
+    names = [_shown(name) for name in runtimes]
+    first = max([len("claim"), *(len(_shown(claim)) for claim, _ in cells)]) + 4
+    widths = [max(len(name), 5) + 2 for name in names]
+    lines = ["claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
     for section, claims in sections.items():
-        lines.append(f"{section}:")
+        lines.append(f"{_shown(section)}:")
         for claim in claims:
             row = "".join(
-                cells.get((claim, rt), "-").ljust(w) for rt, w in zip(runtimes, widths, strict=True)
+                _shown(cells.get((claim, rt), "-")).ljust(w)
+                for rt, w in zip(runtimes, widths, strict=True)
             )
-            lines.append(f"  {claim}".ljust(first) + row)
+            lines.append(f"  {_shown(claim)}".ljust(first) + row)
     counts = Counter(r["verdict"] for r in records)
     expected = Counter(r["verdict"] for r in records if standing(r) == EXPECTED)
     unexpected = sum(1 for r in records if standing(r) == UNEXPECTED)
@@ -95,4 +101,4 @@ def expectation_lines(results: Mapping[str, Any]) -> list[str]:
             "in this run (stale: a renamed claim, or a runtime not run):"
         )
         lines += [f"  {s['where']}: {s['runtime']} / {s['claim']}: {s['why']}" for s in stale]
-    return lines
+    return [printable(line, lines=False) for line in lines]
