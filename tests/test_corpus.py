@@ -155,6 +155,7 @@ def test_each_runtimes_and_results_file(name: str, monkeypatch: pytest.MonkeyPat
     if code == 0:
         assert err.getvalue() == "" and out.getvalue()
         assert not CONTROLS.findall(out.getvalue())
+        assert len(out.getvalue()) < max((CORPUS / name).stat().st_size, 10_000)
     else:
         assert err.getvalue() == f"container-claims: {EXPECTED[name]['message']}\n"
 
@@ -179,12 +180,13 @@ def test_every_reader_of_results_refuses_a_bad_one_with_its_line(
 
 @pytest.mark.parametrize("reader", [r for r in READERS if r != "run-baseline"])
 @pytest.mark.parametrize("name", [n for n in RESULTS if EXPECTED[n]["exit"] == 0])
-def test_every_reader_of_results_shows_escapes_and_never_sends_them(
+def test_every_reader_of_valid_hostile_results_shows_escapes_and_stays_bounded(
     name: str, reader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A valid results file whose texts carry terminal escapes (OSC 52, a title, a cleared
     screen, DCS, APC, C1 codes): on the terminal, in Markdown and in HTML each is shown as
-    an escape, none is sent."""
+    an escape, none is sent. One with ids of 50,000 characters and claims on runtimes of
+    their own: what is printed stays within the size of what it summarises."""
     monkeypatch.chdir(CORPUS)
     argv = [str(tmp_path / arg) if arg.startswith("out/") else arg for arg in READERS[reader]]
     argv = [name if arg == "NAME" else arg for arg in argv]
@@ -197,5 +199,7 @@ def test_every_reader_of_results_shows_escapes_and_never_sends_them(
         assert not CONTROLS.findall(text)
     if reader == "diff-after-json":
         json.loads(out.getvalue())  # JSON escapes them, and keeps the exact text
-    else:
+    elif name == "results/escapes.json":
         assert "\\x1b" in out.getvalue() + "".join(written)
+    # What a command prints is bounded by the file it summarises (the diff: by both files).
+    assert len(out.getvalue()) < 2 * ((CORPUS / name).stat().st_size + SAMPLE.stat().st_size)

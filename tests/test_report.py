@@ -28,6 +28,7 @@ from container_claims.report.html import LABELS, cell_id
 from container_claims.report.markdown import MAX_BYTES, MAX_PROBLEMS
 from container_claims.report.model import check_words, machine_of, printable, runtime_on_hosts
 from container_claims.report.terminal import summary_lines
+from tests.support.project import run_cli
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -902,3 +903,94 @@ def test_which_machine_a_runtime_ran_on() -> None:
     assert not runtime_on_hosts({"machine": unread}, ["unknown*"])  # not a hostname
     assert not runtime_on_hosts({"machine": FLEET["docker@edge-1"]}, ["edge", "root", "22"])
     assert not runtime_on_hosts({"machine": FLEET["docker"]}, [])
+
+
+# -- the matrix's size --------------------------------------------------------------------------
+
+
+def test_the_matrix_cuts_long_ids_and_names_to_a_fixed_width() -> None:
+    long_id, long_name = "a-" * 300_000 + "z", "r" * 10_000
+    data = results(
+        record(long_id, long_name, "pass", section="s" * 10_000),
+        *(record(f"claim-{n}", long_name, "fail") for n in range(1000)),
+    )
+
+    lines = summary_lines(compare([("r.json", data)]).to_results())
+
+    assert max(len(line) for line in lines) <= 260
+    assert sum(map(len, lines)) < 100_000
+    assert lines[0] == "claim".ljust(52) + "r" * 23 + "…  "
+    assert lines[1] == "s" * 99 + "…:"
+    assert lines[2] == "  " + long_id[:47] + "…  pass" + " " * 22
+    assert lines[3] == "Section:"
+    assert lines[4].startswith("  claim-0 ") and lines[4].rstrip().endswith("FAIL")
+
+
+def test_the_matrix_grows_with_the_verdicts_never_with_claims_times_runtimes() -> None:
+    """Every claim on a runtime of its own: a block of columns holds only the rows that have
+    a verdict there, so n verdicts print about n rows, not n rows of n columns."""
+    count = 2000
+    data = results(*(record(f"alone-{n}", f"runtime-{n}", "pass") for n in range(count)))
+
+    lines = summary_lines(compare([("r.json", data)]).to_results())
+
+    assert sum(map(len, lines)) < 200 * count
+    assert lines[:4] == [
+        "claim".ljust(14) + "".join(f"runtime-{n}".ljust(11) for n in range(8)),
+        "Section:",
+        "  alone-0".ljust(14) + "pass".ljust(11) + "-".ljust(11) * 7,
+        "  alone-1".ljust(14) + "-".ljust(11) + "pass".ljust(11) + "-".ljust(11) * 6,
+    ]
+    heads = [line for line in lines if line.startswith("claim ")]
+    assert len(heads) == count // 8
+
+
+def test_up_to_eight_runtimes_are_one_block_and_more_come_in_further_ones() -> None:
+    names = [f"rt{n}" for n in range(10)]
+    data = results(
+        *(record("shared", name, "pass") for name in names), record("last", "rt9", "fail")
+    )
+
+    lines = summary_lines(compare([("r.json", data)]).to_results())
+
+    assert lines == [
+        "claim     " + "".join(name.ljust(7) for name in names[:8]),
+        "Section:",
+        "  shared  " + "pass   " * 8,
+        "claim     rt8    rt9    ",
+        "Section:",
+        "  shared  pass   pass   ",
+        "  last    -      FAIL   ",
+        "10 pass, 1 fail",
+    ]
+
+
+def test_the_end_of_run_matrix_of_a_scenario_with_a_huge_claim_id_stays_small(
+    tmp_path: Path, fake_runtimes: FakeRuntimes
+) -> None:
+    """A 600 KB claim id and 300 claims beside it: the run prints kilobytes, not the id
+    padded onto every row (1.2 GB before)."""
+    claims = [
+        f"  - {{id: {'a-' * 300_000}z, says: Long., expect: [{{that: runtime, equals: fake}}]}}"
+    ]
+    claims += [
+        f"  - {{id: claim-{n}, says: Short., expect: [{{that: runtime, equals: fake}}]}}"
+        for n in range(300)
+    ]
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "long.yaml").write_text(
+        "section: Long\nclaims:\n" + "\n".join(claims) + "\n"
+    )
+    fake_runtimes(tmp_path, {"fake": {}})
+
+    done = run_cli("--runtimes-file", "runtimes.yaml", "--json", "out.json", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(done.stdout) + len(done.stderr) < 50_000
+    assert "  " + "a-" * 23 + "a…  pass" in done.stdout
+    (record_,) = [
+        r
+        for r in json.loads((tmp_path / "out.json").read_text())["results"]
+        if r["claim"].startswith("a-")
+    ]
+    assert record_["claim"] == "a-" * 300_000 + "z"  # the JSON has it whole

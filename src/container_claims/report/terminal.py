@@ -24,9 +24,11 @@ EXPECTED_SYMBOLS = {FAIL: "xfail", ERROR: "xerror"}
 UNEXPECTED_SYMBOLS = {PASS: "XPASS", NOT_APPLICABLE: "n/a!", FAIL: "FAIL!", ERROR: "ERROR!"}
 
 
-def _shown(text: str) -> str:
-    """A matrix cell: one line, control characters shown."""
-    return printable(str(text), lines=False)
+def cut(text: str, width: int) -> str:
+    """A matrix cell: one line, control characters shown, at most ``width`` characters (the
+    last an ellipsis when it was longer)."""
+    shown = printable(str(text)[: width * 8], lines=False)  # an escape shows in at most 6
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
 
 
 def symbol(record: Mapping[str, Any]) -> str:
@@ -39,8 +41,20 @@ def symbol(record: Mapping[str, Any]) -> str:
     return SYMBOLS.get(verdict, verdict)
 
 
+#: Widest a claim id, a runtime's name and a section's name are shown in the matrix; longer
+#: ones are cut, with an ellipsis (the JSON has them whole). The catalogue's longest id is 39.
+CLAIM_WIDTH, RUNTIME_WIDTH, SECTION_WIDTH = 48, 24, 100
+#: Most runtimes side by side: more are shown in further blocks of as many columns, each
+#: with the claims that have a verdict there. A row is printed for a verdict it shows, so
+#: the matrix grows with the verdicts, never with claims times runtimes.
+RUNTIMES_PER_BLOCK = 8
+
+
 def summary_lines(results: dict[str, Any]) -> list[str]:
-    """Rows of claims grouped by section (in the scenarios' order), a column per runtime."""
+    """Rows of claims grouped by section (in the scenarios' order), a column per runtime.
+
+    Every line is bounded: claim ids, runtime names and sections are cut to a fixed width
+    (:func:`cut`), and the runtimes come :data:`RUNTIMES_PER_BLOCK` at a time."""
     records = results["results"]
     runtimes = list(dict.fromkeys(r["runtime"] for r in records))
     cells = {(r["claim"], r["runtime"]): symbol(r) for r in records}
@@ -49,18 +63,25 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         claims = sections.setdefault(record["section"], [])
         if record["claim"] not in claims:
             claims.append(record["claim"])
-    names = [_shown(name) for name in runtimes]
-    first = max([len("claim"), *(len(_shown(claim)) for claim, _ in cells)]) + 4
-    widths = [max(len(name), 5) + 2 for name in names]
-    lines = ["claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))]
-    for section, claims in sections.items():
-        lines.append(f"{_shown(section)}:")
-        for claim in claims:
-            row = "".join(
-                _shown(cells.get((claim, rt), "-")).ljust(w)
-                for rt, w in zip(runtimes, widths, strict=True)
-            )
-            lines.append(f"  {_shown(claim)}".ljust(first) + row)
+    first = max([len("claim"), *(len(cut(claim, CLAIM_WIDTH)) for claim, _ in cells)]) + 4
+    lines = []
+    for start in range(0, len(runtimes), RUNTIMES_PER_BLOCK):
+        block = runtimes[start : start + RUNTIMES_PER_BLOCK]
+        names = [cut(name, RUNTIME_WIDTH) for name in block]
+        widths = [max(len(name), 5) + 2 for name in names]
+        lines.append(
+            "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+        )
+        for section, claims in sections.items():
+            shown = [claim for claim in claims if any((claim, rt) in cells for rt in block)]
+            if shown:
+                lines.append(f"{cut(section, SECTION_WIDTH)}:")
+            for claim in shown:
+                row = "".join(
+                    cut(cells.get((claim, rt), "-"), RUNTIME_WIDTH).ljust(w)
+                    for rt, w in zip(block, widths, strict=True)
+                )
+                lines.append(f"  {cut(claim, CLAIM_WIDTH)}".ljust(first) + row)
     counts = Counter(r["verdict"] for r in records)
     expected = Counter(r["verdict"] for r in records if standing(r) == EXPECTED)
     unexpected = sum(1 for r in records if standing(r) == UNEXPECTED)
