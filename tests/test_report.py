@@ -994,3 +994,61 @@ def test_the_end_of_run_matrix_of_a_scenario_with_a_huge_claim_id_stays_small(
         if r["claim"].startswith("a-")
     ]
     assert record_["claim"] == "a-" * 300_000 + "z"  # the JSON has it whole
+
+
+def test_more_than_sixteen_runtimes_make_further_tables_with_their_claims() -> None:
+    names = [f"rt{n}" for n in range(20)]
+    data = results(
+        *(record("shared", name, "pass") for name in names),
+        record("first-only", "rt0", "fail"),
+        record("last-only", "rt19", "fail"),
+    )
+
+    html = render_html(compare([("r.json", data)]))
+
+    tables = re.findall(r'<table class="matrix" id="([^"]+)"', html)
+    assert tables == ["matrix", "matrix-2"]
+    first, second = html.split('id="matrix-2"')
+    assert 'id="r-first-only"' in first and "r-last-only" not in first
+    assert 'id="r-shared-2"' in second and "first-only" not in second.split("</table>")[0]
+    page = Page(html)
+    assert len(page.buttons) == 22  # every verdict once
+    assert len(page.ids) == len(set(page.ids))
+    panel = page.panels[cell_id("shared", "rt0")]
+    assert "rt15" in panel and "rt16" not in panel  # others: the runtimes of its own table
+
+
+def test_the_page_grows_with_the_verdicts_never_with_claims_times_runtimes() -> None:
+    count = 1500
+    data = results(*(record(f"alone-{n}", f"runtime-{n}", "pass") for n in range(count)))
+
+    html = render_html(compare([("r.json", data)]))
+    markdown = render_markdown(compare([("r.json", data)]))
+
+    assert len(Page(html).buttons) == count
+    assert len(html) < 6_000 * count
+    assert len(markdown.encode()) <= MAX_BYTES
+    assert "_… the tables are cut short here to fit._" in markdown
+
+
+def test_the_runtimes_table_has_columns_for_48_keys_at_most() -> None:
+    runtimes = [
+        {"name": f"rt{n}", "kind": "docker", "version": {f"component-{n}": "1"}} for n in range(200)
+    ]
+    data = results(*(record("a", f"rt{n}", "pass") for n in range(200)), runtimes=runtimes)
+
+    html = render_html(compare([("r.json", data)]))
+
+    runtimes_table = html[html.index('<table class="runtimes-table">') :].split("</table>")[0]
+    assert runtimes_table.count('<th scope="col">component-') == 47  # kind and 47 versions
+    assert "153 more keys of the runtimes&#39; records are left out here" in html
+
+
+def test_markdown_cuts_long_ids_and_names() -> None:
+    long_id, long_name = "a-" * 5_000 + "z", "r" * 1_000
+    data = results(record(long_id, long_name, "fail"))
+
+    markdown = render_markdown(compare([("r.json", data)]))
+
+    assert max(len(line) for line in markdown.splitlines()) < 1_000
+    assert f"`{long_id[:99]}…`" in markdown

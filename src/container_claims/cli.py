@@ -631,12 +631,7 @@ def start_expectations(sources: list[str], output: str | None) -> int:
     from container_claims.report.model import reason
 
     comparison = load_comparison([Path(path) for path in sources])
-    problems = [
-        (cell.record, reason(cell))
-        for claim in comparison.claims
-        for runtime in comparison.runtimes
-        if (cell := comparison.cell(claim.id, runtime)) is not None
-    ]
+    problems = [(cell.record, reason(cell)) for _, _, cell in comparison.in_order()]
     text = starting_file(problems, ", ".join(sources))
     write_report(text, output or "-")
     if output not in (None, "-"):

@@ -64,6 +64,10 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         if record["claim"] not in claims:
             claims.append(record["claim"])
     first = max([len("claim"), *(len(cut(claim, CLAIM_WIDTH)) for claim, _ in cells)]) + 4
+    column = {name: index for index, name in enumerate(runtimes)}
+    blocks_of: dict[str, set[int]] = {}  # claim -> the blocks where it has a verdict
+    for claim, runtime in cells:
+        blocks_of.setdefault(claim, set()).add(column[runtime] // RUNTIMES_PER_BLOCK)
     lines = []
     for start in range(0, len(runtimes), RUNTIMES_PER_BLOCK):
         block = runtimes[start : start + RUNTIMES_PER_BLOCK]
@@ -73,7 +77,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
             "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
         )
         for section, claims in sections.items():
-            shown = [claim for claim in claims if any((claim, rt) in cells for rt in block)]
+            shown = [c for c in claims if start // RUNTIMES_PER_BLOCK in blocks_of[c]]
             if shown:
                 lines.append(f"{cut(section, SECTION_WIDTH)}:")
             for claim in shown:
