@@ -490,8 +490,14 @@ def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
     ] or [[]]
     column = {name: index for index, name in enumerate(names)}
     tables_of: dict[str, set[int]] = {}  # claim -> the tables where it has a verdict
-    for claim, runtime in comparison.cells:
-        tables_of.setdefault(claim, set()).add(column[runtime] // RUNTIMES_PER_TABLE + 1)
+    for claim_id, runtime in comparison.cells:
+        tables_of.setdefault(claim_id, set()).add(column[runtime] // RUNTIMES_PER_TABLE)
+    # Each table's claims by section, in order: made in one pass over the claims.
+    claims_in: list[dict[str, list[Claim]]] = [{} for _ in blocks]
+    for section, claims in comparison.sections.items():
+        for claim in claims:
+            for number in sorted(tables_of.get(claim.id, ())):
+                claims_in[number].setdefault(section, []).append(claim)
     return Matrix(
         legend=[(_badge(verdict), MEANINGS[verdict]) for verdict in LABELS]
         + [(_badge(None), "no result for this claim on this runtime")]
@@ -504,7 +510,7 @@ def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
             else []
         ),
         tables=[
-            _table(comparison, block, number, tables_of, ids)
+            _table(comparison, block, number, claims_in[number - 1], ids)
             for number, block in enumerate(blocks, 1)
         ],
     )
@@ -514,20 +520,15 @@ def _table(
     comparison: Comparison,
     runtimes: list[str],
     number: int,
-    tables_of: Mapping[str, set[int]],
+    claims: Mapping[str, list[Claim]],
     ids: _CellIds,
 ) -> MatrixTable:
-    """Table ``number`` of the matrix: these runtimes, and the claims with a verdict on one
-    of them (every claim, when the page has a single table)."""
-    sections = []
-    for section, claims in comparison.sections.items():
-        rows = [
-            _row(comparison, claim, runtimes, number, ids)
-            for claim in claims
-            if number in tables_of.get(claim.id, ())
-        ]
-        if rows:
-            sections.append((section, rows))
+    """Table ``number`` of the matrix: these runtimes, and the claims (by section) with a
+    verdict on one of them (every claim, when the page has a single table)."""
+    sections = [
+        (section, [_row(comparison, claim, runtimes, number, ids) for claim in rows])
+        for section, rows in claims.items()
+    ]
     return MatrixTable(
         id="matrix" if number == 1 else f"matrix-{number}",
         width=22 + 14 * len(runtimes),

@@ -58,16 +58,20 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     records = results["results"]
     runtimes = list(dict.fromkeys(r["runtime"] for r in records))
     cells = {(r["claim"], r["runtime"]): symbol(r) for r in records}
-    sections: dict[str, list[str]] = {}
+    sections: dict[str, dict[str, None]] = {}  # section -> its claims, in order
     for record in records:
-        claims = sections.setdefault(record["section"], [])
-        if record["claim"] not in claims:
-            claims.append(record["claim"])
+        sections.setdefault(record["section"], {})[record["claim"]] = None
     first = max([len("claim"), *(len(cut(claim, CLAIM_WIDTH)) for claim, _ in cells)]) + 4
     column = {name: index for index, name in enumerate(runtimes)}
     blocks_of: dict[str, set[int]] = {}  # claim -> the blocks where it has a verdict
     for claim, runtime in cells:
         blocks_of.setdefault(claim, set()).add(column[runtime] // RUNTIMES_PER_BLOCK)
+    # Each block's rows by section, in order: made in one pass over the claims.
+    rows: list[dict[str, list[str]]] = [{} for _ in range(0, len(runtimes), RUNTIMES_PER_BLOCK)]
+    for section, claims in sections.items():
+        for claim in claims:
+            for number in sorted(blocks_of[claim]):
+                rows[number].setdefault(section, []).append(claim)
     lines = []
     for start in range(0, len(runtimes), RUNTIMES_PER_BLOCK):
         block = runtimes[start : start + RUNTIMES_PER_BLOCK]
@@ -76,10 +80,8 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
         )
-        for section, claims in sections.items():
-            shown = [c for c in claims if start // RUNTIMES_PER_BLOCK in blocks_of[c]]
-            if shown:
-                lines.append(f"{cut(section, SECTION_WIDTH)}:")
+        for section, shown in rows[start // RUNTIMES_PER_BLOCK].items():
+            lines.append(f"{cut(section, SECTION_WIDTH)}:")
             for claim in shown:
                 row = "".join(
                     cut(cells.get((claim, rt), "-"), RUNTIME_WIDTH).ljust(w)
