@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -132,6 +133,21 @@ def test_each_scenario_file_alone(name: str) -> None:
 
 
 OTHERS = sorted(name for name in EXPECTED if not name.startswith("scenario_files/"))
+RESULTS = sorted(name for name in EXPECTED if name.startswith("results/"))
+#: What must never reach a terminal raw: C0 (but newline and tab), DEL and C1.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SAMPLE = Path(__file__).parent / "data" / "sample-results.json"
+#: Every command that reads results files, each given the corpus file NAME.
+READERS = {
+    "report": ["report", "NAME"],
+    "report-html": ["report", "NAME", "--html", "out/report.html"],
+    "report-markdown": ["report", "NAME", "--markdown", "-"],
+    "diff-before": ["diff", "NAME", str(SAMPLE)],
+    "diff-after-json": ["diff", str(SAMPLE), "NAME", "--json", "-"],
+    "diff-markdown": ["diff", "--before", str(SAMPLE), "--after", "NAME", "--markdown", "-"],
+    "expect": ["expect", "--from", "NAME"],
+    "run-baseline": ["run", "--baseline", "NAME", "scenarios-that-never-run"],
+}
 
 
 @pytest.mark.parametrize("name", OTHERS)
@@ -139,8 +155,62 @@ def test_each_runtimes_and_results_file(name: str, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(CORPUS)
     kind = name.split("/")[0]
     argv = ["runtimes", "--runtimes-file", name] if kind == "runtimes" else ["report", name]
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         code = cli.main(argv)
     assert code == EXPECTED[name]["exit"]
-    assert err.getvalue() == f"container-claims: {EXPECTED[name]['message']}\n"
+    if code == 0:
+        assert err.getvalue() == "" and out.getvalue()
+        assert not CONTROLS.findall(out.getvalue())
+        assert len(out.getvalue()) < max((CORPUS / name).stat().st_size, 10_000)
+    else:
+        assert err.getvalue() == f"container-claims: {EXPECTED[name]['message']}\n"
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("name", [n for n in RESULTS if EXPECTED[n]["exit"] == 2])
+def test_every_reader_of_results_refuses_a_bad_one_with_its_line(
+    name: str, reader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """report, diff (either side), expect --from and run --baseline: exit 2 and the file's
+    one line, never a traceback, and nothing written."""
+    monkeypatch.chdir(CORPUS)
+    argv = [str(tmp_path / arg) if arg.startswith("out/") else arg for arg in READERS[reader]]
+    argv = [name if arg == "NAME" else arg for arg in argv]
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = cli.main(argv)
+    assert (code, err.getvalue()) == (2, f"container-claims: {EXPECTED[name]['message']}\n")
+    assert out.getvalue() == ""
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("reader", [r for r in READERS if r != "run-baseline"])
+@pytest.mark.parametrize("name", [n for n in RESULTS if EXPECTED[n]["exit"] == 0])
+def test_every_reader_of_valid_hostile_results_shows_escapes_and_stays_bounded(
+    name: str, reader: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A valid results file whose texts carry terminal escapes (OSC 52, a title, a cleared
+    screen, DCS, APC, C1 codes): on the terminal, in Markdown and in HTML each is shown as
+    an escape, none is sent. One with ids of 50,000 characters and claims on runtimes of
+    their own: what is printed stays within the size of what it summarises."""
+    monkeypatch.chdir(CORPUS)
+    argv = [str(tmp_path / arg) if arg.startswith("out/") else arg for arg in READERS[reader]]
+    argv = [name if arg == "NAME" else arg for arg in argv]
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = cli.main(argv)
+    assert code in (0, 1), err.getvalue()  # diff: 1 when something regressed
+    written = [p.read_text(encoding="utf-8") for p in tmp_path.rglob("*") if p.is_file()]
+    for text in (out.getvalue(), err.getvalue(), *written):
+        assert not CONTROLS.findall(text)
+    if reader == "diff-after-json":
+        json.loads(out.getvalue())  # JSON escapes them, and keeps the exact text
+    elif name == "results/escapes.json":
+        assert "\\x1b" in out.getvalue() + "".join(written)
+    # What a command prints is bounded by the file it summarises (the diff: by both files);
+    # the HTML page shows every verdict with its evidence, a few kilobytes each.
+    size = (CORPUS / name).stat().st_size
+    assert len(out.getvalue()) < 2 * (size + SAMPLE.stat().st_size)
+    for text in written:
+        assert len(text) < 50 * size + 200_000

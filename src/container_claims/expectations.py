@@ -222,7 +222,7 @@ def starting_file(problems: Iterable[tuple[Mapping[str, Any], str]], origin: str
 
 def _comment(text: str) -> str:
     """Text safe on one comment line: no line breaks or control characters, not too long."""
-    flat = " ".join(re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]", " ", text).split())
+    flat = " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", text).split())
     return flat if len(flat) <= 200 else flat[:199] + "…"
 
 

@@ -28,7 +28,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if isinstance(item, InvalidScenario) and call.when == "setup":
-        report.longrepr = str(item.error)  # the one line, not a traceback
+        report.longrepr = printable(str(item.error))  # the one line, not a traceback
         setattr(report, RECORD, input_error_record(item.error, item.path))
     elif isinstance(item, ClaimItem) and (
         call.when == "call" or (call.when == "setup" and not report.passed)
@@ -70,7 +70,7 @@ def _for_junit(item: ClaimItem, record: dict[str, Any]) -> None:
 def _failing_check(record: dict[str, Any]) -> str:
     for check in record["evidence"].get("checks") or []:
         if isinstance(check, dict) and not check.get("ok", True):
-            return (
+            return printable(
                 f"{check_words(check)}: expected {value_text(check.get('expected'))}, "
                 f"observed {value_text(check.get('observed'))}"
             )[:500]
@@ -85,7 +85,7 @@ def evidence_text(record: dict[str, Any], limit: int = 64 << 10) -> str:
         f"at: {record['file']}:{record['line']}",
     ]
     if record.get("message"):
-        lines.append(f"message: {printable(record['message'])}")
+        lines.append(f"message: {record['message']}")
     if record.get("expectation"):
         entry = record["expectation"]
         lines.append(f"expectation ({entry['where']}): {entry['status']}: {entry['reason']}")
@@ -93,7 +93,7 @@ def evidence_text(record: dict[str, Any], limit: int = 64 << 10) -> str:
     for key in ("checks", "steps", "stopped"):
         if evidence.get(key):
             lines.append(f"{key}:\n{plain_text(evidence[key], '  ')}")
-    return truncate("\n".join(lines), limit) + "\n"
+    return truncate(printable("\n".join(lines)), limit) + "\n"
 
 
 def _as_expected(
@@ -105,14 +105,15 @@ def _as_expected(
     entry = f"expected {expectation['verdict']}, {expectation['where']}"
     if expectation["status"] == EXPECTED:
         report.outcome = "skipped"
-        report.wasxfail = f"{expectation['reason']} ({entry})"
+        report.wasxfail = printable(f"{expectation['reason']} ({entry})")
         return
     verdict = record["verdict"]
-    words = f"no longer as expected: {verdict} where {entry}; update the file"
+    words = printable(f"no longer as expected: {verdict} where {entry}; update the file")
     if verdict == PASS:
         report.outcome, report.longrepr = "failed", f"[XPASS(strict)] {words}"
     elif verdict == NOT_APPLICABLE:
-        report.outcome, report.longrepr = "failed", f"{words} ({record['message']})"
+        report.outcome = "failed"
+        report.longrepr = f"{words} ({printable(record['message'])})"
     else:  # a fail where an error was expected, or the other way round: it fails as it is
         report.sections.append(("container-claims", words))
 
@@ -121,7 +122,8 @@ def _one_line(item: ClaimItem, call: pytest.CallInfo[None], report: pytest.TestR
     """The reason of a skip or an error of ours, and pytest's report made to show just that."""
     if report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-        report.longrepr = (os.fspath(item.path), item.claim.line, reason)  # the claim's line
+        shown = printable(reason)
+        report.longrepr = (os.fspath(item.path), item.claim.line, shown)  # the claim's line
         return reason
     if call.excinfo is not None:
         if call.when == "setup" and isinstance(call.excinfo.value, ClaimsError):

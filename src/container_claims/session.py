@@ -449,6 +449,7 @@ class ClaimsSession:
             or self.leftovers
         ):
             return
+        from container_claims.report.model import printable
         from container_claims.report.terminal import expectation_lines, summary_lines
 
         terminalreporter.section("container-claims")
@@ -458,14 +459,17 @@ class ClaimsSession:
                 terminalreporter.write_line(line)
             for line in expectation_lines(data):
                 terminalreporter.write_line(line, yellow=True)
+        # What scenario files, engines and containers said, with its control characters shown.
         for error in self.results.input_errors:
-            terminalreporter.write_line(f"invalid: {error['message']}", red=True)
+            terminalreporter.write_line(printable(f"invalid: {error['message']}"), red=True)
         for line in self.given_up:
-            terminalreporter.write_line(f"out of reach, not swept: {line}")
+            terminalreporter.write_line(printable(f"out of reach, not swept: {line}"))
         for line in self.swept:
-            terminalreporter.write_line(f"removed what a dead run left: {line}")
+            terminalreporter.write_line(printable(f"removed what a dead run left: {line}"))
         for line in self.leftovers:
             terminalreporter.write_line(
-                f"could not remove: {line} (the next run, or 'container-claims cleanup', will)",
+                printable(
+                    f"could not remove: {line} (the next run, or 'container-claims cleanup', will)"
+                ),
                 yellow=True,
             )

@@ -239,8 +239,16 @@ def diff(before: Comparison, after: Comparison, mapping: Mapping[str, str] | Non
     claims = {claim.id: claim for claim in before.claims}
     claims.update({claim.id: claim for claim in after.claims})  # the newest wording
     order = list(dict.fromkeys([c.id for c in after.claims] + [c.id for c in before.claims]))
+    position = {claim_id: number for number, claim_id in enumerate(order)}
+    # Each runtime's claims, so that a pair looks only at the claims it has on either side
+    # (claims times runtimes may be mostly empty: every claim on a runtime of its own).
+    on_runtime: dict[tuple[int, str], set[str]] = {}
+    for side, comparison in enumerate((before, after)):
+        for claim_id, runtime in comparison.cells:
+            on_runtime.setdefault((side, runtime), set()).add(claim_id)
     for pair in result.pairs:
-        for claim_id in order:
+        either = on_runtime.get((0, pair.before), set()) | on_runtime.get((1, pair.after), set())
+        for claim_id in sorted(either, key=position.__getitem__):
             old_cell = before.cell(claim_id, pair.before)
             new_cell = after.cell(claim_id, pair.after)
             kind = _kind(old_cell, new_cell)
@@ -361,7 +369,7 @@ def _value(value: str | None) -> str:
 
 
 def diff_lines(result: Diff) -> list[str]:
-    """The diff as plain text for a terminal."""
+    """The diff as plain text for a terminal: a line each, control characters shown."""
     lines = [
         f"before: {', '.join(result.before_sources)}",
         f"after:  {', '.join(result.after_sources)}",
@@ -396,7 +404,7 @@ def diff_lines(result: Diff) -> list[str]:
     lines.append(summary_words(result))
     if result.count()[REGRESSION]:
         lines.append(f"regressed on: {regressed_words(result)}")
-    return lines
+    return [printable(line, lines=False) for line in lines]
 
 
 def render_diff_markdown(result: Diff) -> str:
@@ -470,7 +478,8 @@ def _verdict(side: Side | None) -> str:
 
 def _evidence_text(side: Side, limit: int = 2000) -> str:
     """The checks and the steps of a side's evidence, as indented text, cut to ``limit``."""
-    evidence = side.record.get("evidence") or {}
+    evidence = side.record.get("evidence")
+    evidence = evidence if isinstance(evidence, Mapping) else {}
     parts = []
     if side.record.get("message"):
         parts.append(f"message: {printable(str(side.record['message']))}")

@@ -32,6 +32,7 @@ from container_claims.report.model import (
     Claim,
     Comparison,
     check_words,
+    items,
     machine_words,
     plain_text,
     printable,
@@ -70,6 +71,12 @@ MESSAGE_LABELS = {NOT_APPLICABLE: "Why not applicable", ERROR: "Why no verdict"}
 
 #: Longest text shown for one value, step or transcript; the rest is counted, not shown.
 MAX_TEXT = 20_000
+#: Most runtimes in one table of the matrix. More make further tables of as many, each with
+#: the claims that have a verdict there: the page grows with the verdicts it shows, never
+#: with claims times runtimes (every claim on a runtime of its own).
+RUNTIMES_PER_TABLE = 16
+#: Most keys the runtimes table has columns for; more are left to the JSON, and said so.
+MAX_RUNTIME_KEYS = 48
 
 
 def render_html(comparison: Comparison, *, title: str = "Container claims") -> str:
@@ -111,11 +118,21 @@ def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("container_claims.report", "templates"),
         autoescape=True,
+        finalize=_shown,  # every text the templates print: control characters shown
         undefined=StrictUndefined,  # a misspelt field fails the render, not the reader
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+
+
+def _shown(value: Any) -> Any:
+    """What a template prints, before it is escaped: text with its control characters shown
+    (HTML would carry them raw: a page saved as text, or copied, would bring them along); the
+    page's own markup (the stylesheet) as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return printable(value)
+    return value
 
 
 # -- what the templates get ---------------------------------------------------------------------
@@ -177,6 +194,7 @@ class RuntimesTable:
     subkeys: list[str]
     several: bool
     rows: list[RuntimeRow]
+    left_out: str  # "" when every key has its column
 
 
 @dataclass(frozen=True)
@@ -274,13 +292,21 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Matrix:
-    legend: list[tuple[Badge, str]]
+class MatrixTable:
+    """Claims by up to :data:`RUNTIMES_PER_TABLE` runtimes: the claims with a verdict there."""
+
+    id: str
     width: int  # rem: room for the claims and every runtime, the page scrolls sideways
     span: int  # the runtimes' columns, at least one
     across: int  # every column: a section's heading spans the table
     columns: list[Column]
     sections: list[tuple[str, list[Row]]]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    legend: list[tuple[Badge, str]]
+    tables: list[MatrixTable]
 
 
 @dataclass(frozen=True)
@@ -355,32 +381,52 @@ def _runtimes_table(comparison: Comparison) -> RuntimesTable | None:
     runtimes = comparison.runtimes
     if not runtimes:
         return None
-    columns: dict[str, list[str]] = {}  # key -> sub-keys ([] for a plain value)
+    columns: dict[str, dict[str, None]] = {}  # key -> sub-keys (none for a plain value)
+    count, left_out = 0, 0
     for info in runtimes.values():
         for key, value in info.items():
             if key == "name":
                 continue
-            subs = columns.setdefault(key, [])
+            if key not in columns:
+                if count >= MAX_RUNTIME_KEYS:
+                    left_out += 1
+                    continue
+                columns[key], count = {}, count + 1
+            subs = columns[key]
             if isinstance(value, Mapping) and key != "env":
-                subs += [str(sub) for sub in value if str(sub) not in subs]
+                for sub in map(str, value):
+                    if sub in subs:
+                        continue
+                    if subs:  # a group's first sub-key takes the place of its plain column
+                        if count >= MAX_RUNTIME_KEYS:
+                            left_out += 1
+                            continue
+                        count += 1
+                    subs[sub] = None
     plain = [key for key, subs in columns.items() if not subs]
-    groups = [(key, subs) for key, subs in columns.items() if subs]
+    groups = [(key, list(found)) for key, found in columns.items() if found]
     several = len(comparison.sources) > 1
+    totals = comparison.totals_by_runtime()
+    sources_of = _sources_by_runtime(comparison) if several else {}
     rows = []
     for name, info in runtimes.items():
         fields = [_field(info[key]) if key in info else Field("missing") for key in plain]
-        for key, subs in groups:
+        for key, keys in groups:
             value = info.get(key)
             mapping: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
-            fields += [_field(mapping[sub]) if sub in mapping else Field("missing") for sub in subs]
-        sources = (", ".join(_sources_of(comparison, name)) or "—") if several else ""
-        rows.append(RuntimeRow(name, _totals(comparison.totals(name)), fields, sources))
+            fields += [_field(mapping[sub]) if sub in mapping else Field("missing") for sub in keys]
+        sources = (", ".join(sources_of.get(name, [])) or "—") if several else ""
+        rows.append(RuntimeRow(name, _totals(totals[name]), fields, sources))
     return RuntimesTable(
         plain=plain,
         groups=[(key, len(subs)) for key, subs in groups],
         subkeys=[sub for _, subs in groups for sub in subs],
         several=several,
         rows=rows,
+        left_out=f"{left_out} more key{'' if left_out == 1 else 's'} of the runtimes' "
+        "records are left out here (they are in the results files)"
+        if left_out
+        else "",
     )
 
 
@@ -403,9 +449,15 @@ def _code(text: str) -> Code:
     return Code(text, len(text) > 32)
 
 
-def _sources_of(comparison: Comparison, runtime: str) -> list[str]:
-    names = {cell.source.name for (_, name), cell in comparison.cells.items() if name == runtime}
-    return [source.name for source in comparison.sources if source.name in names]
+def _sources_by_runtime(comparison: Comparison) -> dict[str, list[str]]:
+    """The files each runtime's verdicts come from, in the sources' order."""
+    names: dict[str, set[str]] = {}
+    for (_, runtime), cell in comparison.cells.items():
+        names.setdefault(runtime, set()).add(cell.source.name)
+    return {
+        runtime: [source.name for source in comparison.sources if source.name in found]
+        for runtime, found in names.items()
+    }
 
 
 # -- the matrix ---------------------------------------------------------------------------------
@@ -431,7 +483,21 @@ def _css(verdict: str | None) -> str:
 
 
 def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
-    runtimes = comparison.runtimes
+    names = list(comparison.runtimes)
+    blocks = [
+        names[start : start + RUNTIMES_PER_TABLE]
+        for start in range(0, len(names), RUNTIMES_PER_TABLE)
+    ] or [[]]
+    column = {name: index for index, name in enumerate(names)}
+    tables_of: dict[str, set[int]] = {}  # claim -> the tables where it has a verdict
+    for claim_id, runtime in comparison.cells:
+        tables_of.setdefault(claim_id, set()).add(column[runtime] // RUNTIMES_PER_TABLE)
+    # Each table's claims by section, in order: made in one pass over the claims.
+    claims_in: list[dict[str, list[Claim]]] = [{} for _ in blocks]
+    for section, claims in comparison.sections.items():
+        for claim in claims:
+            for number in sorted(tables_of.get(claim.id, ())):
+                claims_in[number].setdefault(section, []).append(claim)
     return Matrix(
         legend=[(_badge(verdict), MEANINGS[verdict]) for verdict in LABELS]
         + [(_badge(None), "no result for this claim on this runtime")]
@@ -443,14 +509,33 @@ def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
             if any(cell.expectation for cell in comparison.cells.values())
             else []
         ),
+        tables=[
+            _table(comparison, block, number, claims_in[number - 1], ids)
+            for number, block in enumerate(blocks, 1)
+        ],
+    )
+
+
+def _table(
+    comparison: Comparison,
+    runtimes: list[str],
+    number: int,
+    claims: Mapping[str, list[Claim]],
+    ids: _CellIds,
+) -> MatrixTable:
+    """Table ``number`` of the matrix: these runtimes, and the claims (by section) with a
+    verdict on one of them (every claim, when the page has a single table)."""
+    sections = [
+        (section, [_row(comparison, claim, runtimes, number, ids) for claim in rows])
+        for section, rows in claims.items()
+    ]
+    return MatrixTable(
+        id="matrix" if number == 1 else f"matrix-{number}",
         width=22 + 14 * len(runtimes),
         span=max(len(runtimes), 1),
         across=len(runtimes) + 1,
-        columns=[_column(name, info) for name, info in runtimes.items()],
-        sections=[
-            (section, [_row(comparison, claim, ids) for claim in claims])
-            for section, claims in comparison.sections.items()
-        ],
+        columns=[_column(name, comparison.runtimes[name]) for name in runtimes],
+        sections=sections,
     )
 
 
@@ -471,15 +556,17 @@ def _column(name: str, info: Mapping[str, Any]) -> Column:
     return Column(name, " ".join(details), versions)
 
 
-def _row(comparison: Comparison, claim: Claim, ids: _CellIds) -> Row:
-    row_id = ids.row(claim.id)
+def _row(
+    comparison: Comparison, claim: Claim, runtimes: list[str], table: int, ids: _CellIds
+) -> Row:
+    row_id = ids.row(claim.id, table)
     cells = []
-    for runtime in comparison.runtimes:
+    for runtime in runtimes:
         cell = comparison.cell(claim.id, runtime)
         if cell is None:
             cells.append(CellView(claim.id, runtime, "", "none", _badge(None), "", "", None))
         else:
-            cells.append(_cell(comparison, claim, runtime, cell, ids))
+            cells.append(_cell(comparison, claim, runtime, cell, runtimes, ids))
     return Row(row_id, claim.id, claim.says, _claim_where(claim), cells)
 
 
@@ -492,7 +579,12 @@ def _claim_where(claim: Claim) -> str:
 
 
 def _cell(
-    comparison: Comparison, claim: Claim, runtime: str, cell: Cell, ids: _CellIds
+    comparison: Comparison,
+    claim: Claim,
+    runtime: str,
+    cell: Cell,
+    runtimes: list[str],
+    ids: _CellIds,
 ) -> CellView:
     verdict = cell.verdict
     panel = ids.cell(claim.id, runtime)
@@ -508,12 +600,18 @@ def _cell(
         else reason(cell, limit=110)
         if verdict != PASS
         else "",
-        evidence=_evidence(comparison, claim, runtime, cell, panel, ids),
+        evidence=_evidence(comparison, claim, runtime, cell, panel, runtimes, ids),
     )
 
 
 def _evidence(
-    comparison: Comparison, claim: Claim, runtime: str, cell: Cell, panel: str, ids: _CellIds
+    comparison: Comparison,
+    claim: Claim,
+    runtime: str,
+    cell: Cell,
+    panel: str,
+    runtimes: list[str],
+    ids: _CellIds,
 ) -> Evidence:
     evidence = cell.evidence
     facts = [_claim_where(claim)] if claim.file or claim.origin else []
@@ -522,13 +620,13 @@ def _evidence(
         facts.append(f"scenario took {duration:.2f} s")
     if len(comparison.sources) > 1:
         facts.append(f"from {cell.source.name}")
-    others = [
+    others = [  # the runtimes of its own table: a panel is never as long as the whole row
         Other(name, _badge(other.verdict, _standing(other)), ids.cell(claim.id, name))
-        for name in comparison.runtimes
+        for name in runtimes
         if name != runtime and (other := comparison.cell(claim.id, name)) is not None
     ]
-    checks = [_check(c) for c in evidence.get("checks") or [] if isinstance(c, Mapping)]
-    steps = [_step(s) for s in evidence.get("steps") or [] if isinstance(s, Mapping)]
+    checks = [_check(c) for c in items(evidence.get("checks")) if isinstance(c, Mapping)]
+    steps = [_step(s) for s in items(evidence.get("steps")) if isinstance(s, Mapping)]
     transcript = cell.transcript
     return Evidence(
         panel=panel,
@@ -649,8 +747,10 @@ class _CellIds:
     def cell(self, claim: str, runtime: str) -> str:
         return self._id(("cell", claim + "\0" + runtime), cell_id(claim, runtime))
 
-    def row(self, claim: str) -> str:
-        return self._id(("row", claim), f"r-{_slug(claim)}")
+    def row(self, claim: str, table: int = 1) -> str:
+        if table == 1:
+            return self._id(("row", claim), f"r-{_slug(claim)}")
+        return self._id(("row", f"{claim}\0{table}"), f"r-{_slug(claim)}-{table}")
 
     def _id(self, key: tuple[str, str], wanted: str) -> str:
         if key not in self._given:

@@ -43,8 +43,13 @@ MAX_PROBLEMS = 100
 MAX_REASON = 200
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&])")
+#: A link the list of accepted deviations makes: the web, of visible characters only.
+_LINK = re.compile(r"https?://[^\s()<>\x00-\x1f\x7f-\x9f]+")
 #: Longest expected or observed value quoted in the failures list.
 MAX_VALUE = 90
+#: Longest claim id, and runtime or section name, in the tables (the JSON has them whole).
+ID_WIDTH, NAME_WIDTH = 100, 60
+CUT_SHORT = "_… the tables are cut short here to fit._"
 
 
 def render_markdown(
@@ -63,17 +68,30 @@ def render_markdown(
         "",
     ]
     tables: list[str] = []
+    size, cut_short = 0, False  # tables past max_bytes would be cut anyway: never made
+    head_row = "| claim | " + " | ".join(text(name, NAME_WIDTH) for name in runtimes) + " |"
     for section, section_claims in comparison.sections.items():
-        tables += [f"### {text(section)}", ""]
-        tables.append("| claim | " + " | ".join(text(name) for name in runtimes) + " |")
-        tables.append("|---|" + "---|" * len(runtimes))
+        if cut_short:
+            break
+        tables += [
+            f"### {text(section, NAME_WIDTH)}",
+            "",
+            head_row,
+            "|---|" + "---|" * len(runtimes),
+        ]
+        size += len(head_row) * 2
         for claim in section_claims:
+            if size > max_bytes:
+                cut_short = True
+                break
             cells = []
             for runtime in runtimes:
                 cell = comparison.cell(claim.id, runtime)
                 cells.append(NOT_RUN if cell is None else word(cell))
             says = f" {text(claim.says, 160)}" if claim.says else ""
-            tables.append(f"| {code(claim.id)}{says} | " + " | ".join(cells) + " |")
+            row = f"| {code(claim.id, limit=ID_WIDTH)}{says} | " + " | ".join(cells) + " |"
+            tables.append(row)
+            size += len(row)
         tables.append("")
     problems = _problems(comparison)
     expected = _expected(comparison)
@@ -104,7 +122,7 @@ def render_markdown(
         f"{NOT_RUN} = not run._",
         "",
     ]
-    return _fit(head, tables, problems, tail, max_bytes)
+    return _fit(head, tables, problems, tail, max_bytes, cut_short=cut_short)
 
 
 def word(cell: Cell) -> str:
@@ -134,6 +152,7 @@ def _runtimes_table(comparison: Comparison) -> list[str]:
         "| runtime | kind | run args | versions | pass | fail | n/a | error | expected |",
         "|---" * 9 + "|",
     ]
+    totals = comparison.totals_by_runtime()
     for name, info in comparison.runtimes.items():
         run_args = info.get("run_args")
         args = (
@@ -145,10 +164,10 @@ def _runtimes_table(comparison: Comparison) -> list[str]:
             f"{text(str(key))} {code(_short_id(str(value)))}"
             for key, value in _versions(info).items()
         )
-        counts = comparison.totals(name)
+        counts = totals[name]
         where = machine_words(info)
         lines.append(
-            f"| {text(name)} | {text(str(info.get('kind', '')))}"
+            f"| {text(name, NAME_WIDTH)} | {text(str(info.get('kind', '')))}"
             + (f" {text(where)}" if where else "")
             + f" | {args} | {versions} | "
             + " | ".join(str(counts.get(verdict, 0)) for verdict in (*VERDICTS, EXPECTED))
@@ -190,7 +209,8 @@ def _problems(comparison: Comparison) -> list[str]:
         if len(comparison.sources) > 1:  # merged results: say which file this verdict is from
             where = f"{where}, from {cell.source.name}" if where else f"from {cell.source.name}"
         lines.append(
-            f"- {word(cell)} {code(claim.id, table=False)} on **{text(runtime)}**"
+            f"- {word(cell)} {code(claim.id, table=False, limit=ID_WIDTH)} on "
+            f"**{text(runtime, NAME_WIDTH)}**"
             + (f": {why}" if why else "")
             + (f" ({code(where, table=False)})" if where else "")
         )
@@ -204,9 +224,9 @@ def _expected(comparison: Comparison) -> list[str]:
         entry = cell.expectation
         link = str(entry.get("link") or "")
         lines.append(
-            f"- {word(cell)} {code(claim.id, table=False)} on **{text(runtime)}**: "
-            f"{text(str(entry.get('reason', '')), 300)}"
-            + (f" ([why]({link}))" if re.fullmatch(r"https?://[^\s()<>]+", link) else "")
+            f"- {word(cell)} {code(claim.id, table=False, limit=ID_WIDTH)} on "
+            f"**{text(runtime, NAME_WIDTH)}**: {text(str(entry.get('reason', '')), 300)}"
+            + (f" ([why]({link}))" if _LINK.fullmatch(link) else "")
             + f" ({code(str(entry.get('where', '')), table=False)})"
         )
     return lines
@@ -226,9 +246,20 @@ def _why(cell: Cell) -> str:
 
 
 def _fit(
-    head: list[str], tables: list[str], problems: list[str], tail: list[str], max_bytes: int
+    head: list[str],
+    tables: list[str],
+    problems: list[str],
+    tail: list[str],
+    max_bytes: int,
+    *,
+    cut_short: bool = False,
 ) -> str:
-    """Join the parts, listing fewer failures (then cutting the tables short) until they fit."""
+    """Join the parts, listing fewer failures (then cutting the tables short) until they fit;
+    ``cut_short``: the tables were made only as far as they could fit."""
+    if cut_short:
+        while tables and not _is_body_row(tables[-1]):
+            tables = tables[:-1]
+        tables = [*tables, "", CUT_SHORT, ""]
 
     def join(count: int, table_lines: list[str]) -> str:
         listed = problems[:count]
@@ -250,7 +281,7 @@ def _fit(
         rows = rows[: len(rows) * 3 // 4]
         while rows and not _is_body_row(rows[-1]):  # never end on a heading or a table's head
             rows.pop()
-        result = join(count, [*rows, "", "_… the tables are cut short here to fit._", ""])
+        result = join(count, [*rows, "", CUT_SHORT, ""])
     if size(result) > max_bytes:  # a tiny limit: whole characters only, never half of one
         result = result.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
     return result
@@ -261,8 +292,9 @@ def _is_body_row(line: str) -> bool:
 
 
 def text(value: str, limit: int | None = None) -> str:
-    """Plain text safe in a table cell: one line, Markdown and HTML characters escaped."""
-    flat = " ".join(value.split())
+    """Plain text safe in a table cell: one line, control characters shown, Markdown and HTML
+    characters escaped."""
+    flat = " ".join(printable(value).split())
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return _SPECIAL.sub(r"\\\1", flat)

@@ -14,10 +14,11 @@ the same runtime, the later file wins, and :attr:`Comparison.notes` says so.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,9 @@ NO_SECTION = "(no section)"
 #: Largest results file a report reads (transcripts are kept once per scenario: a run of the
 #: whole catalogue on five runtimes writes about 1 MB).
 MAX_RESULTS_BYTES = 64 << 20
+#: Deepest a results file nests (the document is level 1). A scenario nests at most 64
+#: levels, and a value it compares sits seven levels down in the results; the rest is room.
+MAX_RESULTS_DEPTH = 128
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,23 @@ class Comparison:
             if cell.expected:
                 yield claim, runtime, cell
 
+    def in_order(self) -> list[tuple[Claim, str, Cell]]:
+        """Every cell in the matrix's order (rows, then columns), found in time that grows
+        with the cells, not with claims times runtimes (most of which may be empty)."""
+        rows = {claim.id: (number, claim) for number, claim in enumerate(self.claims)}
+        columns = {runtime: number for number, runtime in enumerate(self.runtimes)}
+        ordered = sorted(
+            self.cells.items(),
+            key=lambda item: (rows[item[0][0]][0], columns.get(item[0][1], len(columns))),
+        )
+        return [
+            (rows[claim][1], runtime, cell)
+            for (claim, runtime), cell in ordered
+            if runtime in columns
+        ]
+
     def _cells(self) -> Iterator[tuple[Claim, str, Cell]]:
-        for claim in self.claims:
-            for runtime in self.runtimes:
-                cell = self.cell(claim.id, runtime)
-                if cell is not None:
-                    yield claim, runtime, cell
+        yield from self.in_order()
 
     def totals(self, runtime: str | None = None) -> Counter[str]:
         """Verdict counts of one runtime's column, or of the whole matrix; a verdict that is
@@ -150,14 +165,16 @@ class Comparison:
             if runtime in (None, name)
         )
 
+    def totals_by_runtime(self) -> dict[str, Counter[str]]:
+        """:meth:`totals` of every runtime at once, in one pass over the cells."""
+        counts: dict[str, Counter[str]] = {name: Counter() for name in self.runtimes}
+        for (_, name), cell in self.cells.items():
+            counts.setdefault(name, Counter())[EXPECTED if cell.expected else cell.verdict] += 1
+        return counts
+
     def records(self) -> list[Mapping[str, Any]]:
         """The winning records in the matrix's order: rows, then columns."""
-        return [
-            cell.record
-            for claim in self.claims
-            for runtime in self.runtimes
-            if (cell := self.cell(claim.id, runtime)) is not None
-        ]
+        return [cell.record for _, _, cell in self.in_order()]
 
     def to_results(self) -> dict[str, Any]:
         """The merged results in the shape of a results file (what ``summary_lines`` reads).
@@ -206,13 +223,126 @@ def read_results(path: Path) -> dict[str, Any]:
         raise InputError(
             f"{path}:{exc.lineno}: not JSON ({exc.msg}); give a file written by run --json"
         ) from None
-    except RecursionError:
-        raise InputError(
-            f"{path}: nested too deeply to be a results file; give a file written by run --json"
-        ) from None
-    check_results(data, str(path))
+    except RecursionError:  # json's own guard, far deeper than a results file may go
+        raise InputError(f"{path}: {_TOO_DEEP}") from None
+    if too_deep(data, MAX_RESULTS_DEPTH):  # before anything that recurses reads it
+        raise InputError(f"{path}: {_TOO_DEEP}")
+    check_results(data, str(path))  # the frame, in words a reader knows
+    schema_problem = results_schema_problem(data)  # then every key a report reads
+    if schema_problem:
+        raise InputError(f"{path}: {schema_problem}; {_NOT_RESULTS}")
     assert isinstance(data, dict)
     return data
+
+
+_NOT_RESULTS = "not a container-claims results file (give a file written by run --json)"
+_TOO_DEEP = (
+    f"nested more than {MAX_RESULTS_DEPTH} levels deep, too deep to be a results file; "
+    "give a file written by run --json"
+)
+
+
+def too_deep(data: Any, limit: int) -> bool:
+    """Whether lists and mappings nest more than ``limit`` levels (the document itself is
+    level 1), found without recursion, so that no depth can exhaust the stack."""
+    level: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
+    while level:
+        value, depth = level.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if depth > limit:
+            return True
+        level.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def results_schema_problem(data: Any) -> str | None:
+    """What is wrong with a document against the results file's JSON Schema, in one line
+    (``results[3].evidence.checks is a number (7), not a list``), or None when nothing is.
+
+    The schema compiled (fastjsonschema) answers first; only a document it refuses is read
+    again by jsonschema, whose first error (in the document's order) is described.
+    """
+    quick, refused = _quick_results_check()
+    try:
+        quick(data)
+        return None
+    except refused:
+        pass
+    import jsonschema
+
+    from container_claims.scenario.validate import results_schema
+
+    validator = jsonschema.Draft202012Validator(results_schema())
+    error = next(iter(validator.iter_errors(data)), None)
+    if error is None:
+        return None  # the compiled check is stricter on a point (1.0 as an integer)
+    if error.validator == "anyOf" and error.context:  # fits no branch: say the closest one
+        error = jsonschema.exceptions.best_match(error.context) or error
+    return printable(_schema_words(error), lines=False)
+
+
+@functools.cache
+def _quick_results_check() -> tuple[Callable[[Any], Any], type[Exception]]:
+    import fastjsonschema
+
+    from container_claims.scenario.validate import results_schema
+
+    draft7 = {**results_schema(), "$schema": "http://json-schema.org/draft-07/schema#"}
+    return fastjsonschema.compile(draft7), fastjsonschema.JsonSchemaException
+
+
+#: The schema's types in a reader's words.
+_TYPE_WORDS = {
+    "array": "a list",
+    "object": "a mapping",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _schema_words(error: Any) -> str:
+    """A jsonschema error in words, naming where it is; values are shown short."""
+    where = _json_path(error.absolute_path)
+    value, wanted = error.instance, error.validator_value
+    if error.validator == "type":
+        types = wanted if isinstance(wanted, list) else [wanted]
+        return f"{where} is {_kind(value)}, not {' or '.join(_TYPE_WORDS[t] for t in types)}"
+    if error.validator == "required" and isinstance(value, Mapping):
+        return f"{where} lacks {', '.join(str(key) for key in wanted if key not in value)}"
+    if error.validator == "enum":
+        return f"{where} is {_kind(value)}, not one of {', '.join(map(str, wanted))}"
+    if error.validator == "minimum":
+        return f"{where} is {_kind(value)}, less than {wanted}"
+    return f"{where}: {_one_line(str(error.message), 160)}"
+
+
+def _json_path(path: Iterable[Any]) -> str:
+    """``results[3].evidence.checks``: where in the document; ``the top level`` for itself."""
+    words = ""
+    for part in path:
+        if isinstance(part, int):
+            words += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(part)):
+            words += f".{part}" if words else str(part)
+        else:
+            words += f"[{_one_line(json.dumps(str(part)), 40)}]"
+    return words or "the top level"
+
+
+def _kind(value: Any) -> str:
+    """``a number (7)``, ``a string ('…')``, ``a list``: a value's kind, scalars shown short."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int | float):
+        return f"a number ({_one_line(repr(value), 40)})"
+    if isinstance(value, str):
+        return f"a string ({_one_line(json.dumps(value), 40)})"
+    return "a list" if isinstance(value, list) else "a mapping"
 
 
 def check_results(data: Any, name: str) -> None:
@@ -359,7 +489,7 @@ def compare(documents: Sequence[tuple[str, Mapping[str, Any]]]) -> Comparison:
                     record["claim"]
                 )
             comparison.cells[key] = Cell(record=record, source=source)
-        for error in data.get("input_errors") or []:
+        for error in items(data.get("input_errors")):
             if isinstance(error, Mapping):
                 comparison.input_errors.append((source, error))
     comparison.runtimes = _column_order(documents, comparison.runtimes)
@@ -469,16 +599,34 @@ def _parse_time(text: str) -> datetime | None:
 
 # -- text shared by the reports -----------------------------------------------------------------
 
-_COLOUR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # terminal colours and cursor moves
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Colours and text attributes (SGR, ``ESC [ ... m``): dropped, which can only show more of
+#: the text (a concealed or black-on-black word appears).
+_COLOUR = re.compile(r"\x1b\[[0-9;:]*m")
+#: Control characters: C0, DEL and C1. Terminals act on them (ESC and the one-byte CSI, OSC,
+#: DCS, APC of C1 begin escape sequences: a title, the clipboard, a cleared screen).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHOWN = {
+    code: f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+    for code in (*range(0x20), *range(0x7F, 0xA0))
+} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+_SHOWN_IN_LINES = {code: shown for code, shown in _SHOWN.items() if chr(code) not in "\n\t"}
+_CONTROL_IN_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def printable(text: str) -> str:
-    """Terminal text made readable: colour codes dropped, other control characters shown."""
-    text = _COLOUR.sub("", text.replace("\r\n", "\n"))
-    return _CONTROL.sub(
-        lambda m: chr(0x2400 + ord(m.group())) if m.group() != "\x7f" else "␡", text
-    )
+def printable(text: str, *, lines: bool = True) -> str:
+    """Text from scenarios, containers or results files made safe to show: on a terminal, in
+    pytest's failure text, in Markdown and in HTML. The one place that does it.
+
+    Every control character (C0, DEL, C1) is shown as an escape, ``\\x1b`` or ``\\u009b``,
+    so that none acts on the reader's terminal; colour codes are dropped. With ``lines``
+    (multi-line text), newlines (``\\r\\n`` as ``\\n``) and tabs are kept; without, they are
+    shown too, and the text is one line. JSON keeps the exact text: it never passes here.
+    """
+    if not (_CONTROL_IN_LINES if lines else _CONTROL).search(text):
+        return text
+    if lines:
+        text = text.replace("\r\n", "\n")
+    return _COLOUR.sub("", text).translate(_SHOWN_IN_LINES if lines else _SHOWN)
 
 
 def truncate(text: str, limit: int) -> str:
@@ -499,7 +647,8 @@ def plain_text(value: Any, indent: str = "") -> str:
     """A step's value as indented ``key: value`` lines; multi-line strings as blocks."""
     if isinstance(value, Mapping) and value:
         lines = []
-        for key, item in value.items():
+        for raw_key, item in value.items():
+            key = printable(str(raw_key), lines=False)
             if isinstance(item, Mapping) and item or _is_block(item):
                 lines.append(f"{indent}{key}:")
                 lines.append(plain_text(item, indent + "  "))
@@ -522,8 +671,14 @@ def _is_block(value: Any) -> bool:
     return isinstance(value, str) and "\n" in value.rstrip("\n")
 
 
+def items(value: Any) -> list[Any]:
+    """A list from a results file, or none: what a report iterates over is a list, whatever
+    a document not read through :func:`read_results` holds there."""
+    return value if isinstance(value, list) else []
+
+
 def failing_checks(cell: Cell) -> list[Mapping[str, Any]]:
-    checks = cell.evidence.get("checks") or []
+    checks = items(cell.evidence.get("checks"))
     return [c for c in checks if isinstance(c, Mapping) and not c.get("ok", True)]
 
 
@@ -548,5 +703,5 @@ def reason(cell: Cell, limit: int = 160) -> str:
 
 
 def _one_line(text: str, limit: int) -> str:
-    text = " ".join(text.split()) if text.strip() else ('""' if text == "" else repr(text))
+    text = " ".join(printable(text).split()) if text.strip() else json.dumps(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -69,6 +69,14 @@ def schema() -> dict[str, Any]:
     return json.loads(text)  # type: ignore[no-any-return]
 
 
+@functools.cache
+def results_schema() -> dict[str, Any]:
+    """The JSON Schema of results files (what ``run --json`` writes), shipped beside the
+    scenario schema; reports refuse a file it refuses."""
+    text = resources.files("container_claims.scenario").joinpath("results.schema.json").read_text()
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
 def load_scenario(
     path: Path, display: str | None = None, *, allow_host_access: bool = False
 ) -> Scenario:
