@@ -146,9 +146,13 @@ class ScenarioFile(pytest.File):
             if claim.id in duplicated:
                 continue
             for config in session.configs():
+                name = f"{claim.id}[{config.name}]"
                 yield ClaimItem.from_parent(
                     self,
-                    name=f"{claim.id}[{config.name}]",
+                    name=name,
+                    # Given as text, so pytest reads the runtime as the item's parameter, as
+                    # in the ids it keeps between runs: --lf and --nf find the item again.
+                    nodeid=f"{self.nodeid}::{name}",
                     scenario=scenario,
                     claim=claim,
                     runtime=config,
