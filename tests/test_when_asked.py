@@ -206,7 +206,7 @@ def test_pytest_on_the_scenarios_collects_what_run_collects() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
     commands = {
         "pytest": [sys.executable, "-m", "pytest", "scenarios/", "--co", "-q"],
-        "run": [sys.executable, "-m", "container_claims", "run", "scenarios/", "-q", "--", "--co"],
+        "run": [sys.executable, "-m", "container_claims", "run", "scenarios/", "-q", "--co"],
     }
     collected = {}
     for name, command in commands.items():
