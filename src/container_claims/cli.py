@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from container_claims import results as verdicts
 from container_claims.errors import ClaimsError, InputError
 from container_claims.image import DEFAULT_IMAGE
+from container_claims.paths import state_dir
 
 if TYPE_CHECKING:
     from container_claims.runtimes.base import RuntimeConfig
@@ -208,6 +210,11 @@ pytest's own options may follow as well, anywhere after run: -x, --lf, --co, --m
 -p NAME, -r CHARS... (those of pytest and of the plugins it loads by their entry points; a
 plugin's option pytest learns of otherwise takes its value after '=': --opt=VALUE).
 Arguments after -- go to pytest unchanged.
+
+A scenario folder is data: run imports no code from it or from above it (no conftest.py,
+test module, package __init__.py or doctest) and reads no pytest configuration there or
+where it starts (pytest.ini, tox.ini, setup.cfg, pyproject.toml): container-claims' own
+governs the run. PYTEST_ADDOPTS, the user's own, applies.
 """
 )
 
@@ -550,6 +557,45 @@ class _Outcome:
         self.results = session.config.stash[SESSION].results
 
 
+#: The pytest configuration of every run (see the file): the package's own.
+RUN_CONFIG = Path(__file__).with_name("run.ini")
+
+
+def as_data(paths: list[str]) -> list[str]:
+    """pytest's options that make the scenario folders data: the run imports no code from
+    them or from above them, and reads no pytest configuration there or where it starts.
+
+    * ``-c``: the package's own configuration, so pytest looks for no pytest.ini, tox.ini,
+      setup.cfg or pyproject.toml (their ``addopts``, ``-p``, ``pythonpath``...);
+    * ``--rootdir``: where pytest's own rule puts it when no configuration is found (the
+      directory common to the paths and the one the run starts in, or the paths' own when
+      they share only ``/``), so the claims' ids stay as they were, without a search;
+    * ``--noconftest``: no conftest.py, in the folders or above them (the run needs none:
+      the plugin comes from its entry point, the rest from this command line);
+    * ``-p no:python``, ``-p no:doctest``: no test module, no package's ``__init__.py``, no
+      doctest file is collected, so none is imported or run;
+    * the cache (what ``--lf`` reads) in the suite's state directory, one per rootdir, not in
+      a folder of data.
+    """
+    root = _rootdir(paths)
+    key = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return [
+        "-c", str(RUN_CONFIG), "--rootdir", str(root), "--noconftest",
+        "-p", "no:python", "-p", "no:doctest",
+        "-o", f"cache_dir={state_dir() / 'pytest-cache' / key}",
+    ]  # fmt: skip
+
+
+def _rootdir(paths: list[str]) -> Path:
+    folders = [
+        target if target.is_dir() else target.parent
+        for target in (Path(os.path.abspath(path.split("::")[0])) for path in paths)
+    ]
+    common = Path(os.path.commonpath(folders))
+    root = Path(os.path.commonpath([Path.cwd(), common]))
+    return common if root == Path(root.anchor) else root
+
+
 def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]:
     """The pytest command line of ``run``; ``runtimes`` are the names chosen (at least one,
     so pytest knows this is a claims run and collects scenario files wherever they are)."""
@@ -559,7 +605,7 @@ def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]
             raise InputError(f"{path}: no such file or folder (give scenario files or folders)")
     # The plugin's package is imported already (this module), so pytest cannot rewrite its
     # asserts; it has none to rewrite, so the warning would only be noise.
-    argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning", *as_data(paths)]
     for name in args.runtime or runtimes[:1]:
         argv += ["--runtime", name]
     for path in args.expect:
