@@ -2,9 +2,9 @@
 
 Plain ``pytest`` at the root runs the project's own tests (``testpaths`` in pyproject.toml);
 ``pytest .`` collects the same: the claims run only when asked for, by naming them
-(``pytest scenarios/ --runtime docker``, or ``container-claims run``), because they start
-containers on real engines. A folder named on the command line is collected whatever this
-file says.
+(``pytest scenarios/``, which ``claims_paths`` in pyproject.toml makes a claims run, or
+``container-claims run``), because they start containers on real engines. A folder named on
+the command line is collected whatever this file says.
 
 The project's plugin (``container_claims.plugin``) is not named here: its ``pytest11`` entry
 point registers it once, for every pytest run of an environment it is installed in; naming it

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from container_claims.cli import main
+from container_claims.cli import main, parse_run
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -81,6 +81,7 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                 "--image",
                 "--json",
                 "-k EXPR",
+                "pytest's own options may follow as well, anywhere after run: -x, --lf, --co",
                 "Arguments after -- go to pytest",
             ],
         ),
@@ -180,6 +181,65 @@ def test_run_quiet_and_pytest_arguments_after_double_dash(workdir: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     assert "scenarios/shell.yaml::holds[fake]" in result.stdout
     assert "PASSED" not in result.stdout  # --co reached pytest: nothing ran
+
+
+@pytest.mark.parametrize(
+    ("argv", "paths", "to_pytest"),
+    [
+        (["scenarios/", "--co"], ["scenarios/"], ["--co"]),
+        (["a.yaml", "-x", "--lf", "b.yaml"], ["a.yaml", "b.yaml"], ["--lf"]),
+        (["-p", "no:cacheprovider", "a.yaml"], ["a.yaml"], ["-pno:cacheprovider"]),
+        (["a.yaml", "--maxfail", "2", "-rs"], ["a.yaml"], ["--maxfail=2", "-rs"]),
+        (["a.yaml", "-xvs"], ["a.yaml"], ["-v", "-s"]),
+        (["--deselect=-odd", "-W", "error", "a.yaml"], ["a.yaml"], ["--deselect=-odd", "-Werror"]),
+        (["a.yaml", "--dist", "loadfile", "-n", "2"], ["a.yaml"], ["--dist=loadfile"]),
+        (["--a-plugins=3", "a.yaml"], ["a.yaml"], ["--a-plugins=3"]),
+        (["a.yaml", "--co", "--", "-k", "x"], ["a.yaml"], ["--co", "-k", "x"]),
+    ],
+    ids=[
+        "co", "lf-between-paths", "plugin", "value-apart", "flags-together", "values-like-options",
+        "xdist", "unknown-option", "after-dashes",
+    ],
+)  # fmt: skip
+def test_run_passes_pytest_s_options_after_the_paths(
+    argv: list[str], paths: list[str], to_pytest: list[str]
+) -> None:
+    """pytest's options go to pytest as given, in order, wherever they are; their values are
+    never taken for paths, and run's own options (-x, -n, -k) stay run's."""
+    args, extra = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
+
+    parsed = parse_run(args, extra)
+
+    assert parsed.paths == paths
+    assert parsed.pytest_args == to_pytest
+    assert parsed.exitfirst == ("-x" in argv or "-xvs" in argv)
+    assert parsed.workers == ("2" if "-n" in argv else None)
+
+
+def test_run_takes_collect_only_and_last_failed_after_the_paths(workdir: Path) -> None:
+    collected = cli(workdir, "run", "scenarios/", "--runtimes-file", "runtimes.yaml", "-q", "--co")
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    assert "scenarios/shell.yaml::holds[fake]" in collected.stdout
+    assert "PASSED" not in collected.stdout and "passed" not in collected.stdout
+
+    first = cli(workdir, "run", "scenarios/", "--runtimes-file", "runtimes.yaml")
+    again = cli(workdir, "run", "scenarios/", "--runtimes-file", "runtimes.yaml", "--lf", "-x")
+
+    assert first.returncode == 3, first.stdout + first.stderr
+    assert "holds[fake] PASSED" in first.stdout
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "holds[fake] PASSED" not in again.stdout  # only what did not hold ran again
+    assert "does-not-hold[fake] FAILED" in again.stdout
+    assert "not-observed[fake]" not in again.stdout.split("short test summary")[0]  # -x
+
+
+def test_run_with_an_option_nobody_knows_leaves_it_to_pytest(workdir: Path) -> None:
+    result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "--no-such-option")
+
+    assert result.returncode == 2
+    assert "unrecognized arguments: --no-such-option" in result.stderr
 
 
 def test_run_with_nothing_selected_exits_2(workdir: Path) -> None:

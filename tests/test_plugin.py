@@ -410,6 +410,27 @@ def test_unknown_runtime_names_the_known_ones(project: Project) -> None:
     result.stderr.fnmatch_lines(["*unknown runtime 'fakr' (did you mean 'fake'?); known: fake*"])
 
 
+def test_last_failed_reruns_the_claims_that_did_not_hold(project: Project) -> None:
+    """pytest keeps the failed ids between runs; each claim's item is found again by its id
+    (the runtime in brackets read as its parameter, as pytest reads the ids it kept)."""
+    project.scenario("shell.yaml", SHELL)
+    options = [
+        "scenarios",
+        "-v",
+        "--runtimes-file",
+        str(project.runtimes_file),
+        "--runtime",
+        "fake",
+    ]
+    project.pytester.runpytest_subprocess(*options)
+
+    again = project.pytester.runpytest_subprocess(*options, "--lf")
+
+    again.assert_outcomes(failed=1, errors=1)
+    again.stdout.fnmatch_lines(["*rerun previous 2 failures*"])
+    again.stdout.no_fnmatch_line("*shell-is-pid-1*PASSED*")
+
+
 def test_unknown_runtime_is_a_usage_error(project: Project) -> None:
     project.scenario("shell.yaml", SHELL)
 

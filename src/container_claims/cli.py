@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from container_claims import results as verdicts
 from container_claims.errors import ClaimsError, InputError
 from container_claims.image import DEFAULT_IMAGE
+from container_claims.paths import state_dir
 
 if TYPE_CHECKING:
     from container_claims.runtimes.base import RuntimeConfig
@@ -49,110 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = commands.add_parser(
-        "run",
-        help="check the claims of scenario files on runtimes",
-        description="Check the claims of scenario files on one or more runtimes.",
-        epilog=EXIT_CODES + "\nArguments after -- go to pytest unchanged.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "run", help="check the claims of scenario files on runtimes", **_RUN_PARSER
     )
-    run.add_argument(
-        "paths", nargs="*", metavar="PATH", help="scenario files or folders (default: ./scenarios)"
-    )
-    run.add_argument(
-        "--runtime",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="runtime to use; repeat for several (default: the first of the runtimes file; all: every one)",
-    )
-    run.add_argument("--runtimes-file", metavar="FILE", help="YAML file of runtime configurations")
-    run.add_argument(
-        "--hosts",
-        metavar="URL[,URL...]",
-        help="check the chosen runtimes on these machines instead of this one, each reached "
-        "over ssh (ssh://[user@]name[:port]), or the hosts of an Ansible inventory "
-        "(ansible://PATTERN: a group or host, globs allowed, with --ansible-inventory): one "
-        "runtime per machine, named RUNTIME@NAME, side by side. Docker and Podman runtimes",
-    )
-    run.add_argument("--ssh-config", metavar="FILE", help="an ssh config file for reaching --hosts")
-    run.add_argument(
-        "--ansible-inventory",
-        metavar="FILE",
-        help="the Ansible inventory --hosts ansible://PATTERN names hosts of (its hosts' "
-        "ansible_host, ansible_port, ansible_user and private key file are used; needs the "
-        "ansible extra)",
-    )
-    run.add_argument(
-        "--image", metavar="REF", help="image to run (default: container-claims/test:bookworm)"
-    )
-    run.add_argument(
-        "--allow-host-access",
-        action="store_true",
-        help="let scenarios open the host to their containers (host network...); without it "
-        "such a scenario file is refused with exit 2. Only for files you trust.",
-    )
-    run.add_argument(
-        "--run-deadline",
-        metavar="SECONDS",
-        type=_seconds,
-        help="stop observing after SECONDS: the claims left become errors",
-    )
-    run.add_argument(
-        "--runtime-deadline",
-        metavar="SECONDS",
-        type=_seconds,
-        help="give each runtime at most SECONDS: its claims left become errors",
-    )
-    run.add_argument(
-        "--repeat",
-        metavar="N",
-        type=_rounds,
-        default=1,
-        help="run everything N times and report, per claim and runtime, whether the verdict "
-        "was the same each time (the exit code counts every round)",
-    )
-    run.add_argument(
-        "--expect",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="expected verdicts: a reviewed YAML file of accepted fails and errors, each with "
-        "its reason (start one with 'container-claims expect --from RESULTS.json'). A result "
-        "as expected does not fail the run; a claim no longer as expected does, and entries "
-        "that match nothing are listed. Repeat for several files.",
-    )
-    run.add_argument(
-        "--baseline",
-        action="append",
-        default=[],
-        metavar="RESULTS.json",
-        help="results of an earlier run (repeat to merge several): print what moved since, "
-        "and exit 1 on a regression (a pass that became a fail or an error) instead of on "
-        "every fail; with --expect, either one fails the run",
-    )
-    _map_option(run)
-    run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
-    run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
-    _report_options(run)
-    run.add_argument(
-        "-n",
-        metavar="N",
-        dest="workers",
-        help="spread the work over N processes (pytest-xdist; 'auto' = one per core)",
-    )
-    run.add_argument(
-        "-k", metavar="EXPR", dest="keyword", help="only claims matching EXPR (pytest -k)"
-    )
-    run.add_argument(
-        "-x", "--exitfirst", action="store_true", help="stop at the first failure or error"
-    )
-    run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
-    run.add_argument(
-        "--one-runtime-at-a-time",
-        action="store_true",
-        help="observe the runtimes one after the other (by default, without -n, each runtime's "
-        "scenarios run side by side with the others', and the claims report in order)",
-    )
+    _run_options(run)
 
     report = commands.add_parser(
         "report",
@@ -300,6 +203,253 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+RUN_EPILOG = (
+    EXIT_CODES
+    + """
+pytest's own options may follow as well, anywhere after run: -x, --lf, --co, --maxfail N,
+-p NAME, -r CHARS... (those of pytest and of the plugins it loads by their entry points; a
+plugin's option pytest learns of otherwise takes its value after '=': --opt=VALUE).
+Arguments after -- go to pytest unchanged.
+
+A scenario folder is data: run imports no code from it or from above it (no conftest.py,
+test module, package __init__.py or doctest) and reads no pytest configuration there or
+where it starts (pytest.ini, tox.ini, setup.cfg, pyproject.toml): container-claims' own
+governs the run. PYTEST_ADDOPTS, the user's own, applies.
+"""
+)
+
+#: How ``run`` is described, as a subcommand and as the parser of its arguments.
+_RUN_PARSER: dict[str, Any] = {
+    "description": "Check the claims of scenario files on one or more runtimes.",
+    "epilog": RUN_EPILOG,
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+    # Options are spelled in full, as pytest wants its own: what is not exactly one of run's
+    # goes to pytest as written, never taken for one of run's it happens to begin.
+    "allow_abbrev": False,
+}
+
+
+def run_parser(
+    pytest_options: Mapping[str, argparse.Action] | None = None, *, quick: bool = False
+) -> argparse.ArgumentParser:
+    """The arguments of ``run``: its own, and ``pytest_options`` (pytest's option strings
+    and how many values each takes) collected as they are, in order, for pytest. A
+    ``quick`` parser raises :class:`_NotRuns` where another would say what is wrong."""
+    parser = (_Quick if quick else argparse.ArgumentParser)(
+        prog="container-claims run", **_RUN_PARSER
+    )
+    _run_options(parser, pytest_options or {})
+    return parser
+
+
+class _NotRuns(Exception):
+    """An argument that is not one of run's own (pytest's, or a mistake)."""
+
+
+class _Quick(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotRuns(message)
+
+
+def _run_options(
+    run: argparse.ArgumentParser, pytest_options: Mapping[str, argparse.Action] | None = None
+) -> None:
+    run.add_argument(
+        "paths", nargs="*", metavar="PATH", help="scenario files or folders (default: ./scenarios)"
+    )
+    run.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="runtime to use; repeat for several (default: the first of the runtimes file; all: every one)",
+    )
+    run.add_argument("--runtimes-file", metavar="FILE", help="YAML file of runtime configurations")
+    run.add_argument(
+        "--hosts",
+        metavar="URL[,URL...]",
+        help="check the chosen runtimes on these machines instead of this one, each reached "
+        "over ssh (ssh://[user@]name[:port]), or the hosts of an Ansible inventory "
+        "(ansible://PATTERN: a group or host, globs allowed, with --ansible-inventory): one "
+        "runtime per machine, named RUNTIME@NAME, side by side. Docker and Podman runtimes",
+    )
+    run.add_argument("--ssh-config", metavar="FILE", help="an ssh config file for reaching --hosts")
+    run.add_argument(
+        "--ansible-inventory",
+        metavar="FILE",
+        help="the Ansible inventory --hosts ansible://PATTERN names hosts of (its hosts' "
+        "ansible_host, ansible_port, ansible_user and private key file are used; needs the "
+        "ansible extra)",
+    )
+    run.add_argument(
+        "--image", metavar="REF", help="image to run (default: container-claims/test:bookworm)"
+    )
+    run.add_argument(
+        "--allow-host-access",
+        action="store_true",
+        help="let scenarios open the host to their containers (host network...); without it "
+        "such a scenario file is refused with exit 2. Only for files you trust.",
+    )
+    run.add_argument(
+        "--run-deadline",
+        metavar="SECONDS",
+        type=_seconds,
+        help="stop observing after SECONDS: the claims left become errors",
+    )
+    run.add_argument(
+        "--runtime-deadline",
+        metavar="SECONDS",
+        type=_seconds,
+        help="give each runtime at most SECONDS: its claims left become errors",
+    )
+    run.add_argument(
+        "--repeat",
+        metavar="N",
+        type=_rounds,
+        default=1,
+        help="run everything N times and report, per claim and runtime, whether the verdict "
+        "was the same each time (the exit code counts every round)",
+    )
+    run.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="expected verdicts: a reviewed YAML file of accepted fails and errors, each with "
+        "its reason (start one with 'container-claims expect --from RESULTS.json'). A result "
+        "as expected does not fail the run; a claim no longer as expected does, and entries "
+        "that match nothing are listed. Repeat for several files.",
+    )
+    run.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="RESULTS.json",
+        help="results of an earlier run (repeat to merge several): print what moved since, "
+        "and exit 1 on a regression (a pass that became a fail or an error) instead of on "
+        "every fail; with --expect, either one fails the run",
+    )
+    _map_option(run)
+    run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
+    run.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report")
+    _report_options(run)
+    run.add_argument(
+        "-n",
+        metavar="N",
+        dest="workers",
+        help="spread the work over N processes (pytest-xdist; 'auto' = one per core)",
+    )
+    run.add_argument(
+        "-k", metavar="EXPR", dest="keyword", help="only claims matching EXPR (pytest -k)"
+    )
+    run.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop at the first failure or error"
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="one character per claim")
+    run.add_argument(
+        "--one-runtime-at-a-time",
+        action="store_true",
+        help="observe the runtimes one after the other (by default, without -n, each runtime's "
+        "scenarios run side by side with the others', and the claims report in order)",
+    )
+    run.set_defaults(pytest_args=[])
+    ours = set(run._option_string_actions)
+    passed: set[int] = set()
+    for action in (pytest_options or {}).values():
+        strings = [string for string in action.option_strings if string not in ours]
+        if not strings or id(action) in passed:
+            continue
+        passed.add(id(action))
+        run.add_argument(
+            *strings,
+            action=_ToPytest,
+            dest="pytest_args",
+            nargs=action.nargs,
+            const=_BARE if action.nargs == argparse.OPTIONAL else None,
+            default=argparse.SUPPRESS,
+            metavar=action.metavar,
+            help=argparse.SUPPRESS,
+        )
+
+
+#: The value of an option given without its optional value (``nargs="?"``).
+_BARE = object()
+
+
+class _ToPytest(argparse.Action):
+    """One of pytest's options: kept as written, values attached, for pytest to read."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        option = option_string or self.option_strings[0]
+        given = list(getattr(namespace, "pytest_args", None) or [])
+        if self.nargs == 0 or values is _BARE:
+            given.append(option)
+        elif isinstance(values, str):  # attached, so a value beginning with - stays a value
+            given.append(f"{option}={values}" if option.startswith("--") else option + values)
+        else:
+            given += [option, *values]
+        namespace.pytest_args = given
+
+
+def pytest_options() -> dict[str, argparse.Action]:
+    """pytest's options, and those of the plugins it loads by their entry points, as its own
+    parser has them: which take a value. Empty if this pytest keeps them elsewhere (then
+    every option unknown to ``run`` goes to pytest as written)."""
+    try:
+        from _pytest.config import get_config
+
+        config = get_config()
+        config.pluginmanager.load_setuptools_entrypoints("pytest11")
+        parser: Any = config._parser
+        argparser = parser.optparser if hasattr(parser, "optparser") else parser._getparser()
+        return dict(argparser._option_string_actions)
+    except Exception:  # pytest's own parser is not an API: without it, run still works
+        return {}
+
+
+def parse_run(argv: list[str], after_dashes: list[str]) -> argparse.Namespace:
+    """``run``'s arguments: its own options and paths, and pytest's options wherever they
+    are, in their order, then ``after_dashes``. pytest's option table is read only when an
+    argument is not one of run's (the usual run has none, and starts as fast as before).
+
+    An option neither run nor that table knows (a plugin's that pytest learns of otherwise)
+    goes to pytest as written; its value, if any, is attached to it (``--opt=VALUE``), since
+    nothing here can tell a value from a path."""
+    try:
+        args = run_parser(quick=True).parse_intermixed_args(argv)
+    except _NotRuns:
+        parser = run_parser(pytest_options())
+        known = set(parser._option_string_actions)
+        foreign = [token for token in argv if _is_option(token) and not _known(token, known)]
+        args = parser.parse_intermixed_args([token for token in argv if token not in foreign])
+        args.pytest_args = [*args.pytest_args, *foreign]
+    args.command = "run"
+    args.pytest_args = [*args.pytest_args, *after_dashes]
+    return args
+
+
+def _is_option(token: str) -> bool:
+    return token.startswith("-") and token != "-" and not _NUMBER.fullmatch(token)
+
+
+def _known(token: str, known: set[str]) -> bool:
+    """Whether ``token`` is an option of ``known``: ``--name[=value]``, or ``-x`` with
+    anything attached (more single-letter flags, or its value)."""
+    if token.startswith("--"):
+        return token.split("=", 1)[0] in known
+    return token[:2] in known
+
+
+#: What argparse reads as a negative number, not an option.
+_NUMBER = re.compile(r"-\d+(\.\d*)?|-\.\d+")
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -358,8 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     extra: list[str] = []
     if "--" in argv:  # what follows goes to pytest unchanged
         argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
-    args = parser.parse_args(argv)
-    args.pytest_args = extra
+    if argv[:1] == ["run"]:  # its own options, and pytest's wherever they are
+        args = parse_run(argv[1:], extra)
+    else:
+        args = parser.parse_args(argv)
+        args.pytest_args = extra
     try:
         if args.command == "run":
             return run(args)
@@ -412,16 +565,55 @@ class _Outcome:
         self.results = session.config.stash[SESSION].results
 
 
+#: The pytest configuration of every run (see the file): the package's own.
+RUN_CONFIG = Path(__file__).with_name("run.ini")
+
+
+def as_data(paths: list[str]) -> list[str]:
+    """pytest's options that make the scenario folders data: the run imports no code from
+    them or from above them, and reads no pytest configuration there or where it starts.
+
+    * ``-c``: the package's own configuration, so pytest looks for no pytest.ini, tox.ini,
+      setup.cfg or pyproject.toml (their ``addopts``, ``-p``, ``pythonpath``...);
+    * ``--rootdir``: where pytest's own rule puts it when no configuration is found (the
+      directory common to the paths and the one the run starts in, or the paths' own when
+      they share only ``/``), so the claims' ids stay as they were, without a search;
+    * ``--noconftest``: no conftest.py, in the folders or above them (the run needs none:
+      the plugin comes from its entry point, the rest from this command line);
+    * ``-p no:python``, ``-p no:doctest``: no test module, no package's ``__init__.py``, no
+      doctest file is collected, so none is imported or run;
+    * the cache (what ``--lf`` reads) in the suite's state directory, one per rootdir, not in
+      a folder of data.
+    """
+    root = _rootdir(paths)
+    key = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return [
+        "-c", str(RUN_CONFIG), "--rootdir", str(root), "--noconftest",
+        "-p", "no:python", "-p", "no:doctest",
+        "-o", f"cache_dir={state_dir() / 'pytest-cache' / key}",
+    ]  # fmt: skip
+
+
+def _rootdir(paths: list[str]) -> Path:
+    folders = [
+        target if target.is_dir() else target.parent
+        for target in (Path(os.path.abspath(path.split("::")[0])) for path in paths)
+    ]
+    common = Path(os.path.commonpath(folders))
+    root = Path(os.path.commonpath([Path.cwd(), common]))
+    return common if root == Path(root.anchor) else root
+
+
 def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]:
     """The pytest command line of ``run``; ``runtimes`` are the names chosen (at least one,
     so pytest knows this is a claims run and collects scenario files wherever they are)."""
     paths = args.paths or ["scenarios"]
     for path in paths:
-        if not Path(path).exists():
+        if not Path(path.split("::")[0]).exists():  # a file, or a claim in it (FILE::ID)
             raise InputError(f"{path}: no such file or folder (give scenario files or folders)")
     # The plugin's package is imported already (this module), so pytest cannot rewrite its
     # asserts; it has none to rewrite, so the warning would only be noise.
-    argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    argv = [*paths, "-W", "ignore::pytest.PytestAssertRewriteWarning", *as_data(paths)]
     for name in args.runtime or runtimes[:1]:
         argv += ["--runtime", name]
     for path in args.expect:

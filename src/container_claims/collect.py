@@ -27,15 +27,6 @@ from container_claims.runtimes.base import RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario
 from container_claims.session import INPUT_ERROR, SESSION, ClaimsSession
 
-#: Options that make a pytest run a claims run (``container-claims run`` always gives one).
-_CLAIMS_OPTIONS = (
-    "claims_runtimes",
-    "claims_runtimes_file",
-    "claims_image",
-    "claims_json",
-    "claims_allow_host_access",
-)
-
 
 @functools.cache
 def _scenario_marks() -> re.Pattern[str]:
@@ -47,17 +38,15 @@ def _scenario_marks() -> re.Pattern[str]:
 
 
 def is_scenario_file(path: Path, config: pytest.Config) -> bool:
-    """YAML files named on the command line or in a folder called ``scenarios``; in a claims
-    run (``container-claims run``, or pytest given one of this plugin's options), also any
-    YAML file that looks like a scenario: a top-level key of the scenario format (claims,
-    steps, section...) or the scenario schema in an editor's modeline. Runtimes files and
-    other tools' YAML are left alone, and so is a plain pytest run of another project."""
+    """In a claims run (the plugin asks nothing of any other): YAML files named on the
+    command line or in a folder called ``scenarios``, and any other YAML file that looks like
+    a scenario: a top-level key of the scenario format (claims, steps, section...) or the
+    scenario schema in an editor's modeline. Runtimes files and other tools' YAML are left
+    alone. ``container-claims run PATH`` and ``pytest PATH --claims`` find the same files."""
     if path.suffix not in (".yaml", ".yml"):
         return False
     if path.parent.name == "scenarios" or _named(path, config):
         return True
-    if not any(config.getoption(option) for option in _CLAIMS_OPTIONS):
-        return False
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             head = handle.read(64 * 1024)
@@ -158,9 +147,13 @@ class ScenarioFile(pytest.File):
             if claim.id in duplicated:
                 continue
             for config in session.configs():
+                name = f"{claim.id}[{config.name}]"
                 yield ClaimItem.from_parent(
                     self,
-                    name=f"{claim.id}[{config.name}]",
+                    name=name,
+                    # Given as text, so pytest reads the runtime as the item's parameter, as
+                    # in the ids it keeps between runs: --lf and --nf find the item again.
+                    nodeid=f"{self.nodeid}::{name}",
                     scenario=scenario,
                     claim=claim,
                     runtime=config,

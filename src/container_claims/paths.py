@@ -5,7 +5,8 @@
 
 * ``rootfs/``: root filesystems the test image is made from (kept between runs);
 * ``runs/``: per-run copies of a root filesystem for the engine-less runtimes;
-* ``ledger/``: what each live run has left on the machine (see :mod:`container_claims.ledger`).
+* ``ledger/``: what each live run has left on the machine (see :mod:`container_claims.ledger`);
+* ``pytest-cache/``: pytest's cache of ``container-claims run`` (``--lf``), one per rootdir.
 """
 
 from __future__ import annotations

@@ -1,6 +1,12 @@
 """The pytest plugin: scenario files become items, one per claim and runtime.
 
-``pytest scenarios/ --runtime docker`` collects the scenario files (see
+It acts only when a run asks for claims (:func:`claims_asked`): ``--claims`` or another of
+its options (``pytest scenarios/ --runtime docker``), an argument inside a folder the
+project's ``claims_paths`` setting names, or ``container-claims run``. Any other pytest run,
+of this project or another, goes as if the plugin were not installed: it collects nothing,
+sweeps nothing, and leaves SIGTERM alone.
+
+In a claims run, the scenario files are collected (see
 :func:`~container_claims.collect.is_scenario_file`). Each claim on each runtime is one item,
 e.g. ``scenarios/process-namespace.yaml::shell-is-pid-1[docker]``. A scenario runs once per
 runtime, on its first selected claim; its other claims reuse the observations.
@@ -15,6 +21,7 @@ services, cleanup), :mod:`.records` (reports become result records), :mod:`.sche
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +37,31 @@ from container_claims.collect import (
     scenario_files,
 )
 from container_claims.image import DEFAULT_IMAGE
-from container_claims.session import SESSION, ClaimsSession
+from container_claims.session import SESSION, Choice, ClaimsSession
+
+#: The ini setting that names a project's scenario folders.
+CLAIMS_PATHS = "claims_paths"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        CLAIMS_PATHS,
+        type="paths",
+        default=[],
+        help="container-claims: the project's scenario folders (or files), relative to this "
+        "file. A run whose arguments are in one of them checks its claims, as --claims would; "
+        "any other run is left alone.",
+    )
     group = parser.getgroup("container-claims", "container-claims: claims checked on real runtimes")
+    group.addoption(
+        "--claims",
+        dest="claims",
+        action="store_true",
+        default=False,
+        help="check the claims of the scenario files the arguments name (every option below "
+        "asks for that too, as does an argument inside a claims_paths folder). Without one, "
+        "this plugin does nothing: it collects no YAML file and sweeps nothing.",
+    )
     group.addoption(
         "--runtime",
         action="append",
@@ -111,7 +138,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: Options of this plugin: giving any of them asks for claims.
+_CLAIMS_OPTIONS = (
+    "claims",
+    "claims_runtimes",
+    "claims_runtimes_file",
+    "claims_image",
+    "claims_allow_host_access",
+    "claims_run_deadline",
+    "claims_runtime_deadline",
+    "claims_expect",
+    "claims_one_runtime_at_a_time",
+    "claims_json",
+)
+
+
+def claims_asked(config: pytest.Config) -> bool:
+    """Whether this run checks claims: the CLI's run, one of this plugin's options, or an
+    argument at or inside a ``claims_paths`` folder (a run of the project's other tests, or
+    of a folder above the scenarios, is not one). An xdist worker does what its controller
+    does."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return "claims_run_id" in workerinput
+    if any(isinstance(plugin, Choice) for plugin in config.pluginmanager.get_plugins()):
+        return True
+    if any(config.getoption(option) for option in _CLAIMS_OPTIONS):
+        return True
+    folders = [Path(os.path.abspath(path)) for path in config.getini(CLAIMS_PATHS)]
+    for arg in config.args:
+        target = Path(os.path.abspath(config.invocation_params.dir / arg.split("::")[0]))
+        if any(target == folder or target.is_relative_to(folder) for folder in folders):
+            return True
+    return False
+
+
+def _active(config: pytest.Config) -> bool:
+    return SESSION in config.stash
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not claims_asked(config):
+        return  # not asked: no session, no hooks of its, as if not installed
     config.addinivalue_line("markers", "claim(id): a claim from a scenario file")
     session = ClaimsSession(config)
     config.stash[SESSION] = session
@@ -122,7 +190,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if is_scenario_file(file_path, parent.config):
+    if _active(parent.config) and is_scenario_file(file_path, parent.config):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
@@ -130,7 +198,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under xdist the controller collects nothing: it loads the scenario files itself, so
     that bad input counts the same as in a serial run, whatever -k deselects."""
-    if getattr(session.config, "workerinput", None) is not None:
+    if not _active(session.config) or getattr(session.config, "workerinput", None) is not None:
         return
     if getattr(session.config.option, "dist", "no") == "no":
         return
@@ -145,7 +213,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     scenarios are observed in a thread of its own while the items report in their order."""
     config = session.config
     if (
-        config.option.collectonly
+        not _active(config)
+        or config.option.collectonly
         or getattr(config, "workerinput", None) is not None
         or getattr(config.option, "dist", "no") != "no"
         or config.getoption("claims_one_runtime_at_a_time")
@@ -165,8 +234,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under ``-n``, a scenario's claims on one runtime go to one worker, so the scenario
     starts its containers once and all its claims rest on the same observations."""
-    if config.getoption("dist") not in ("load", "loadgroup"):
-        return None  # the user chose a distribution mode: theirs
+    if not _active(config) or config.getoption("dist") not in ("load", "loadgroup"):
+        return None  # not a claims run, or the user chose a distribution mode: theirs
     from container_claims.scheduling import ScenarioScheduling
 
     return ScenarioScheduling(config, log)

@@ -6,6 +6,10 @@ each scenario once per runtime and keeps the result for all its claims, starts s
 services (the loopback registry) on first use, keeps the ledger of what could outlive the
 run, and at the end removes what the run made. The controller also collects the verdicts,
 writes the results file and the terminal summary, and first sweeps what dead runs left.
+
+The plugin makes one only for a run that asks for claims (see
+:func:`container_claims.plugin.claims_asked`): any other run has no session, so nothing of
+this module acts in it.
 """
 
 from __future__ import annotations
@@ -356,7 +360,8 @@ class ClaimsSession:
             raise KeyboardInterrupt(f"signal {signum}")  # so cleanup runs as on Ctrl-C
 
         self._previous_sigterm = signal.signal(signal.SIGTERM, interrupt)
-        if not self.is_worker:
+        # What dead runs left goes before this run makes anything; a collection makes nothing.
+        if not self.is_worker and not self.config.option.collectonly:
             self._sweep_dead_runs()
 
     def _sweep_dead_runs(self) -> None:
