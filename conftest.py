@@ -22,5 +22,5 @@ pytest_plugins = ["pytester"]
 #: Never tests, whatever is asked: what runs leave (results), what builds leave (build), the
 #: environment (.venv), and the benchmarks, which are scripts run on a real engine
 #: (scripts/test runs benchmarks/corpus_bounds.py), not tests. And the scenarios, unless named
-#: (see above).
-collect_ignore = [".venv", "build", "results", "benchmarks", "scenarios"]
+#: (see above), also as the package carries them (src/container_claims/catalogue/scenarios).
+collect_ignore = [".venv", "build", "results", "benchmarks", "scenarios", "src"]

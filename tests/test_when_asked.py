@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from container_claims.ledger import SWEEP_LOCK
 from tests.conftest import FakeRuntimes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,7 +142,8 @@ def test_a_run_that_asks_for_claims_sweeps_and_takes_sigterm(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*removed what a dead run left: run dead01: directory *"])
     assert not (state / "runs" / "dead01-rootfs").exists()
-    assert not list((state / "ledger").iterdir())
+    # No run's record is left; the sweeps' lock file stays, as a lock that is never removed.
+    assert [path.name for path in (state / "ledger").iterdir()] == [SWEEP_LOCK]
 
 
 def test_asked_for_another_tool_s_yaml_in_a_scenarios_folder_is_invalid(

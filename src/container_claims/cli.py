@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from container_claims import packaged
 from container_claims import results as verdicts
 from container_claims.errors import ClaimsError, InputError
 from container_claims.image import DEFAULT_IMAGE
@@ -255,7 +256,11 @@ def _run_options(
     run: argparse.ArgumentParser, pytest_options: Mapping[str, argparse.Action] | None = None
 ) -> None:
     run.add_argument(
-        "paths", nargs="*", metavar="PATH", help="scenario files or folders (default: ./scenarios)"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="scenario files or folders (default: ./scenarios, or where there is none the "
+        "catalogue the package carries)",
     )
     run.add_argument(
         "--runtime",
@@ -318,7 +323,8 @@ def _run_options(
         help="expected verdicts: a reviewed YAML file of accepted fails and errors, each with "
         "its reason (start one with 'container-claims expect --from RESULTS.json'). A result "
         "as expected does not fail the run; a claim no longer as expected does, and entries "
-        "that match nothing are listed. Repeat for several files.",
+        "that match nothing are listed. Repeat for several files. A packaged file goes by its "
+        f"name: {', '.join(packaged.names('expectations')) or 'none packaged'}.",
     )
     run.add_argument(
         "--baseline",
@@ -327,7 +333,8 @@ def _run_options(
         metavar="RESULTS.json",
         help="results of an earlier run (repeat to merge several): print what moved since, "
         "and exit 1 on a regression (a pass that became a fail or an error) instead of on "
-        "every fail; with --expect, either one fails the run",
+        "every fail; with --expect, either one fails the run. A packaged baseline goes by its "
+        f"name: {', '.join(packaged.names('baselines')) or 'none packaged'}.",
     )
     _map_option(run)
     run.add_argument("--json", metavar="FILE", help="write verdicts and evidence as JSON")
@@ -595,6 +602,12 @@ def as_data(paths: list[str]) -> list[str]:
 
 
 def _rootdir(paths: list[str]) -> Path:
+    # The packaged catalogue is its own root: its files are named scenarios/NAME.yaml, as in
+    # a checkout and in the baselines, wherever the package is installed.
+    if all(
+        Path(os.path.abspath(path.split("::")[0])).is_relative_to(packaged.ROOT) for path in paths
+    ):
+        return packaged.ROOT
     folders = [
         target if target.is_dir() else target.parent
         for target in (Path(os.path.abspath(path.split("::")[0])) for path in paths)
@@ -607,7 +620,7 @@ def _rootdir(paths: list[str]) -> Path:
 def pytest_arguments(args: argparse.Namespace, runtimes: list[str]) -> list[str]:
     """The pytest command line of ``run``; ``runtimes`` are the names chosen (at least one,
     so pytest knows this is a claims run and collects scenario files wherever they are)."""
-    paths = args.paths or ["scenarios"]
+    paths = args.paths or [packaged.default_scenarios()]
     for path in paths:
         if not Path(path.split("::")[0]).exists():  # a file, or a claim in it (FILE::ID)
             raise InputError(f"{path}: no such file or folder (give scenario files or folders)")
@@ -687,7 +700,8 @@ def _run(args: argparse.Namespace, chosen: list[RuntimeConfig]) -> int:
 
     names = [config.name for config in chosen]
     load_expectations([Path(path) for path in args.expect])  # a bad file: exit 2 before any run
-    baseline = load_comparison([Path(path) for path in args.baseline]) if args.baseline else None
+    baselines = [packaged.named("baselines", path) for path in args.baseline]
+    baseline = load_comparison(baselines) if baselines else None
     mapping = parse_mapping(args.map)
     if mapping and baseline is None:
         raise InputError("--map pairs runtimes of a --baseline: give one")

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from container_claims import packaged
 from container_claims.errors import ScenarioError
 from container_claims.results import ERROR, EXPECTED, FAIL, UNEXPECTED
 
@@ -145,18 +146,22 @@ class Expectations:
 
 
 def load_expectations(paths: Sequence[Path]) -> Expectations:
-    """Read expectations files; :class:`ScenarioError` (``file:line: ...``) when one is bad."""
+    """Read expectations files; :class:`ScenarioError` (``file:line: ...``) when one is bad.
+    A bare name that is no file here is a packaged file's (``debian12``)."""
     from container_claims.scenario.loader import MarkedDict, load_yaml, read_source
     from container_claims.scenario.validate import check_schema, raise_all
 
     entries: list[Expectation] = []
-    for path in paths:
+    files = [packaged.named("expectations", given) for given in paths]
+    for path in files:
         where = str(path)
         try:
             text = read_source(path, where)
         except OSError as exc:
+            names = ", ".join(packaged.names("expectations")) or "none"
+            hint = f" (nor a packaged one's name: {names})" if packaged.is_bare_name(path) else ""
             raise ScenarioError(
-                where, None, f"cannot read the expectations file: {exc.strerror}"
+                where, None, f"cannot read the expectations file: {exc.strerror}{hint}"
             ) from None
         document = load_yaml(text, where)
         if not isinstance(document, MarkedDict):
@@ -187,7 +192,7 @@ def load_expectations(paths: Sequence[Path]) -> Expectations:
                 )
             )
         raise_all(todo)
-    return Expectations(tuple(entries), tuple(str(path) for path in paths))
+    return Expectations(tuple(entries), tuple(str(path) for path in files))
 
 
 def starting_file(problems: Iterable[tuple[Mapping[str, Any], str]], origin: str) -> str:
