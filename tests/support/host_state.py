@@ -15,6 +15,12 @@ from pathlib import Path
 
 from container_claims.hostfs import mountinfo
 
+#: Podman's storage binds its overlay home onto itself while any Podman process of the machine
+#: holds a layer, and unmounts it when the last one lets go: whether it is there depends on
+#: every Podman user of the machine, not on what a run left. The layers' own mounts, below it,
+#: are compared as every other mount.
+PODMAN_STORAGE_HOME = "/var/lib/containers/storage/overlay"
+
 
 def _lines(*argv: str) -> tuple[str, ...]:
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -65,6 +71,6 @@ def snapshot() -> HostState:
         addresses=addresses,
         routes=_lines("ip", "route", "show"),
         iptables=rules,
-        mounts=tuple(sorted({m["point"] for m in mountinfo()})),
+        mounts=tuple(sorted({m["point"] for m in mountinfo()} - {PODMAN_STORAGE_HOME})),
         daemon_json=daemon,
     )
