@@ -391,3 +391,13 @@ def printed(raw: str) -> str:
     from container_claims.report.model import printable
 
     return printable(raw, lines=False)
+
+
+def test_expect_from_takes_a_ci_matrixs_files_at_once(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``expect --from results/*.json``: the shell gives it every file after one --from."""
+    assert main(["expect", "--from", str(runs / "before.json"), str(runs / "after.json")]) == 0
+
+    text = capsys.readouterr().out
+    assert "runtime: old" in text and "runtime: new" in text

@@ -85,10 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     expect.add_argument(
         "--from",
         dest="sources",
-        action="append",
+        nargs="+",
+        action="extend",
         required=True,
         metavar="RESULTS.json",
-        help="results of a run (repeat to merge several, later files winning)",
+        help="results of a run; several merge, later files winning (results/*.json: a CI matrix's)",
     )
     expect.add_argument(
         "-o",
