@@ -1,10 +1,11 @@
 """The CI workflows (.github/workflows/), checked here rather than found broken in CI.
 
-Each file against GitHub's workflow schema (check-jsonschema's copy, offline), with a broken
-workflow to show the check can fail; every ``container-claims`` command in them against the
-command line's own parser, as the shell would give it the arguments; and the jobs against
-what they are for: ci.yml runs .ci/run, claims.yml checks the packaged runtimes, both on the
-same kind of machine.
+Each file against GitHub's workflow schema (check-jsonschema's copy, offline) and zizmor's
+security audits (offline), each with a broken workflow to show the check can fail; every
+action pinned by commit, at a release that runs on Node 24; every ``container-claims``
+command in them against the command line's own parser, as the shell would give it the
+arguments; and the jobs against what they are for: ci.yml runs .ci/run, claims.yml checks
+the packaged runtimes, both on the same kind of machine.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -96,6 +98,127 @@ def test_a_job_without_runs_on_is_rejected(tmp_path: Path) -> None:
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert rejected.returncode == 1, rejected.stdout + rejected.stderr
     assert "'runs-on' is a required property" in rejected.stdout
+
+
+# --- zizmor's audits ---------------------------------------------------------------------------
+
+
+def zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """``zizmor --offline PATH...`` from this environment (the ``dev`` extra installs it), at
+    its default level. Offline: the audits that ask GitHub (impostor commits, known
+    vulnerable actions, tags that moved) are left out; the pins are checked below instead."""
+    found = shutil.which("zizmor", path=str(Path(sys.executable).parent))
+    assert found, "zizmor is not installed in this environment: pip install -e '.[dev]'"
+    return subprocess.run(
+        [found, "--offline", "--no-progress", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def test_zizmor_finds_nothing_in_the_workflows() -> None:
+    result = zizmor(*WORKFLOW_FILES)
+    assert result.returncode == 0, (
+        f"zizmor flags the workflows (exit {result.returncode}):\n{result.stdout}{result.stderr}"
+    )
+
+
+def test_zizmor_flags_an_action_pinned_by_tag(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(VALID.replace("    steps:\n", "    steps:\n      - uses: actions/checkout@v4\n"))
+
+    result = zizmor(bad)
+
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "unpinned-uses" in result.stdout, result.stdout + result.stderr
+
+
+# --- the actions: pinned by commit, on Node 24 -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pin:
+    tag: str
+    commit: str
+    runs_using: str  # runs.using of the action.yml at that commit
+
+
+#: The actions the workflows use, each at the newest release of its newest major: the tag, the
+#: commit it names, and the runtime its action.yml declares there. Read from the public
+#: repositories on 2026-12-06 (git tags, then action.yml at the commit); the test needs no
+#: network. To move one: read the same three facts for the new tag, change the table and the
+#: workflows together.
+PINS = {
+    "actions/checkout": Pin("v7.0.1", "3d3c42e5aac5ba805825da76410c181273ba90b1", "node24"),
+    "actions/upload-artifact": Pin("v7.0.0", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "node24"),
+    "actions/download-artifact": Pin(
+        "v8.0.1", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "node24"
+    ),
+}
+#: The first major of each that runs on Node 24 (read as above); GitHub retired Node 20, the
+#: runtime of the majors before (checkout@v4, upload-artifact@v5, download-artifact@v6), in
+#: 2026.
+FIRST_NODE_24_MAJOR = {
+    "actions/checkout": 5,
+    "actions/upload-artifact": 6,
+    "actions/download-artifact": 7,
+}
+USES = re.compile(
+    r"^\s*(?:-\s+)?uses:\s*(?P<action>[^@\s]+)@(?P<ref>\S+)(?:\s+#\s*(?P<tag>\S+))?\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Use:
+    where: str
+    action: str
+    ref: str
+    tag: str | None
+
+
+def uses_lines() -> list[Use]:
+    """Every ``uses:`` line of the workflows, with the tag its comment names."""
+    found = []
+    for path in WORKFLOW_FILES:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            match = USES.match(line)
+            if match:
+                found.append(
+                    Use(f"{path.name}:{number}", match["action"], match["ref"], match["tag"])
+                )
+    return found
+
+
+def test_every_use_of_an_action_is_read() -> None:
+    """The lines read are all the steps that use an action: the tests below are not vacuous."""
+    steps = [
+        step["uses"]
+        for path in WORKFLOW_FILES
+        for job in jobs(load(path)).values()
+        for step in job.get("steps", [])
+        if "uses" in step
+    ]
+    assert sorted(f"{use.action}@{use.ref}" for use in uses_lines()) == sorted(steps)
+    assert {use.action for use in uses_lines()} == set(PINS)
+
+
+@pytest.mark.parametrize("use", uses_lines(), ids=lambda use: use.where)
+def test_action_is_pinned_by_commit_with_its_tag_in_a_comment(use: Use) -> None:
+    pin = PINS.get(use.action)
+    assert pin, f"{use.where}: {use.action} is not in PINS: read its tag, commit and runtime"
+    expected = f"{use.action}@{pin.commit}  # {pin.tag}"
+    assert (use.ref, use.tag) == (pin.commit, pin.tag), f"{use.where}: want {expected}"
+
+
+@pytest.mark.parametrize("action", sorted(PINS))
+def test_pinned_release_runs_on_node_24(action: str) -> None:
+    pin = PINS[action]
+    version = re.fullmatch(r"v(\d+)\.\d+\.\d+", pin.tag)
+    assert version and re.fullmatch(r"[0-9a-f]{40}", pin.commit), pin
+    assert pin.runs_using == "node24", pin
+    assert int(version[1]) >= FIRST_NODE_24_MAJOR[action], f"{action}@{pin.tag} runs on Node 20"
 
 
 # --- container-claims command lines ----------------------------------------------------------
