@@ -34,7 +34,7 @@ WORKFLOWS = REPO / ".github" / "workflows"
 WORKFLOW_FILES = sorted([*WORKFLOWS.glob("*.yml"), *WORKFLOWS.glob("*.yaml")])
 
 #: Options whose value is a file of the repository that the command reads.
-INPUT_FILE_OPTIONS = ("--expect", "--before", "--runtimes-file")
+INPUT_FILE_OPTIONS = ("--expect", "--before", "--baseline", "--runtimes-file")
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -531,3 +531,16 @@ def test_only_pull_requests_runs_are_cancelled(path: Path) -> None:
         "group": "${{ github.workflow }}-${{ github.event.pull_request.number || github.run_id }}",
         "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
     }
+
+
+# --- the summary ---------------------------------------------------------------------------------
+
+
+def test_the_summary_opens_with_what_is_not_as_expected_or_regressed() -> None:
+    """The report job's first lines in the job summary are the report against the baseline
+    (its first table: per runtime, the claims not as expected and those regressed)."""
+    steps = jobs(load(WORKFLOWS / "claims.yml"))["report"]["steps"]
+    first = next(step["run"] for step in steps if "GITHUB_STEP_SUMMARY" in str(step.get("run")))
+    (command,) = commands_in(first)
+    assert command[:2] == ("report", "results/first.json"), command
+    assert {"--baseline", "--markdown"} <= set(command), command
