@@ -19,7 +19,8 @@ from container_claims.cli import main
 from container_claims.report import compare
 from container_claims.report.diff import diff, regressed_words, render_diff_markdown
 from tests.test_cli import cli
-from tests.test_report import fleet, record, results, table_rows
+from tests.test_report import fleet, results, table_rows
+from tests.test_report import record as one_result
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 
@@ -406,14 +407,16 @@ def test_report_against_a_baseline_opens_with_what_is_not_as_expected_or_regress
     """Per runtime: claims, those not as expected (an unaccepted fail or error, or no longer
     as expected), those that regressed since the baseline; before any other table."""
     before = results(
-        record("a", "docker", "pass"), record("b", "docker", "pass"), record("c", "docker", "fail")
+        one_result("a", "docker", "pass"),
+        one_result("b", "docker", "pass"),
+        one_result("c", "docker", "fail"),
     )
     after = results(
-        record("a", "docker", "fail"),  # regressed, and not as expected
-        record("b", "docker", "error", expectation=KNOWN | {"verdict": "error"}),  # regressed
-        record("c", "docker", "pass", expectation=WAS_KNOWN),  # fixed, no longer as expected
-        record("a", "podman", "fail", expectation=KNOWN),
-        record("b", "podman", "pass"),
+        one_result("a", "docker", "fail"),  # regressed, and not as expected
+        one_result("b", "docker", "error", expectation=KNOWN | {"verdict": "error"}),  # regressed
+        one_result("c", "docker", "pass", expectation=WAS_KNOWN),  # fixed, no longer as expected
+        one_result("a", "podman", "fail", expectation=KNOWN),
+        one_result("b", "podman", "pass"),
     )
     (tmp_path / "before.json").write_text(json.dumps(before))
     (tmp_path / "after.json").write_text(json.dumps(after))
@@ -436,7 +439,7 @@ def test_report_against_a_baseline_opens_with_what_is_not_as_expected_or_regress
 def test_report_without_expectations_or_baseline_has_no_glance(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    (tmp_path / "r.json").write_text(json.dumps(results(record("a", "docker", "fail"))))
+    (tmp_path / "r.json").write_text(json.dumps(results(one_result("a", "docker", "fail"))))
 
     assert main(["report", str(tmp_path / "r.json"), "--markdown", "-"]) == 0
 
@@ -446,8 +449,8 @@ def test_report_without_expectations_or_baseline_has_no_glance(
 def test_report_against_a_baseline_prints_the_regressions_after_the_matrix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "before.json").write_text(json.dumps(results(record("a", "docker", "pass"))))
-    (tmp_path / "after.json").write_text(json.dumps(results(record("a", "docker", "error"))))
+    (tmp_path / "before.json").write_text(json.dumps(results(one_result("a", "docker", "pass"))))
+    (tmp_path / "after.json").write_text(json.dumps(results(one_result("a", "docker", "error"))))
 
     assert main(["report", str(tmp_path / "after.json"), "--baseline", "before.json"]) == 2
     assert "before.json: no such results file" in capsys.readouterr().err
