@@ -1,4 +1,5 @@
-"""What moved between two runs (``diff``, ``run --baseline``) and ``expect --from``.
+"""What moved between two runs (``diff``, ``run --baseline``, ``report --baseline``) and
+``expect --from``.
 
 The results come from real runs of the suite on the scripted fake runtime, whose script is
 changed between the "before" and the "after" run as an engine upgrade would change answers.
@@ -18,7 +19,8 @@ from container_claims.cli import main
 from container_claims.report import compare
 from container_claims.report.diff import diff, regressed_words, render_diff_markdown
 from tests.test_cli import cli
-from tests.test_report import fleet
+from tests.test_report import fleet, results, table_rows
+from tests.test_report import record as one_result
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 
@@ -391,3 +393,77 @@ def printed(raw: str) -> str:
     from container_claims.report.model import printable
 
     return printable(raw, lines=False)
+
+
+# -- report --baseline: a first run elsewhere, at a glance --------------------------------------
+
+KNOWN = {"status": "expected", "verdict": "fail", "reason": "Known.", "where": "e.yaml:2"}
+WAS_KNOWN = {"status": "unexpected", "verdict": "fail", "reason": "Was.", "where": "e.yaml:7"}
+
+
+def test_report_against_a_baseline_opens_with_what_is_not_as_expected_or_regressed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Per runtime: claims, those not as expected (an unaccepted fail or error, or no longer
+    as expected), those that regressed since the baseline; before any other table."""
+    before = results(
+        one_result("a", "docker", "pass"),
+        one_result("b", "docker", "pass"),
+        one_result("c", "docker", "fail"),
+    )
+    after = results(
+        one_result("a", "docker", "fail"),  # regressed, and not as expected
+        one_result("b", "docker", "error", expectation=KNOWN | {"verdict": "error"}),  # regressed
+        one_result("c", "docker", "pass", expectation=WAS_KNOWN),  # fixed, no longer as expected
+        one_result("a", "podman", "fail", expectation=KNOWN),
+        one_result("b", "podman", "pass"),
+    )
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "after.json").write_text(json.dumps(after))
+
+    assert main(["report", str(tmp_path / "after.json"), "--markdown", "-",
+                 "--baseline", str(tmp_path / "before.json")]) == 0  # fmt: skip
+
+    markdown = capsys.readouterr().out
+    glance = table_rows(markdown)[0]
+    assert [cell.strip() for cell in glance[0]] == [
+        "runtime", "claims", "not as expected", f"regressed since `{tmp_path / 'before.json'}`",
+    ]  # fmt: skip
+    assert [[cell.strip() for cell in row] for row in glance[2:]] == [
+        ["docker", "3", "**2**", "**2**"],
+        ["podman", "2", "0", "not in the baseline"],
+    ]
+    assert markdown.index("| docker | 3 |") < markdown.index("| runtime | kind |")
+
+
+def test_report_without_expectations_or_baseline_has_no_glance(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "r.json").write_text(json.dumps(results(one_result("a", "docker", "fail"))))
+
+    assert main(["report", str(tmp_path / "r.json"), "--markdown", "-"]) == 0
+
+    assert "not as expected" not in capsys.readouterr().out
+
+
+def test_report_against_a_baseline_prints_the_regressions_after_the_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "before.json").write_text(json.dumps(results(one_result("a", "docker", "pass"))))
+    (tmp_path / "after.json").write_text(json.dumps(results(one_result("a", "docker", "error"))))
+
+    assert main(["report", str(tmp_path / "after.json"), "--baseline", "before.json"]) == 2
+    assert "before.json: no such results file" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "after.json"),
+                 "--baseline", str(tmp_path / "before.json")]) == 0  # fmt: skip
+    assert f"regressed since {tmp_path / 'before.json'}: docker 1" in capsys.readouterr().out
+
+
+def test_expect_from_takes_a_ci_matrixs_files_at_once(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``expect --from results/*.json``: the shell gives it every file after one --from."""
+    assert main(["expect", "--from", str(runs / "before.json"), str(runs / "after.json")]) == 0
+
+    text = capsys.readouterr().out
+    assert "runtime: old" in text and "runtime: new" in text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from container_claims.image import DEFAULT_IMAGE
 from container_claims.paths import state_dir
 
 if TYPE_CHECKING:
+    from container_claims.report.markdown import Regressions
     from container_claims.runtimes.base import RuntimeConfig
 
 DESCRIPTION = """\
@@ -71,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "results", nargs="+", metavar="RESULTS.json", help="results files, earliest first"
     )
+    report.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="RESULTS.json",
+        help="results of an earlier run (repeat to merge several): count, per runtime, the "
+        "claims that regressed since (a pass that became a fail or an error), in the first "
+        "table of the Markdown and after the matrix ('diff' lists them). A packaged baseline "
+        f"goes by its name: {', '.join(packaged.names('baselines')) or 'none packaged'}.",
+    )
     _report_options(report)
     _host_option(report)
 
@@ -85,10 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     expect.add_argument(
         "--from",
         dest="sources",
-        action="append",
+        nargs="+",
+        action="extend",
         required=True,
         metavar="RESULTS.json",
-        help="results of a run (repeat to merge several, later files winning)",
+        help="results of a run; several merge, later files winning (results/*.json: a CI matrix's)",
     )
     expect.add_argument(
         "-o",
@@ -806,24 +819,38 @@ def _report_run(args: argparse.Namespace, results: Any) -> None:
 
 def report(args: argparse.Namespace) -> int:
     from container_claims.report import load_comparison
+    from container_claims.report.diff import diff
+    from container_claims.report.markdown import Regressions
     from container_claims.report.terminal import summary_lines
 
     comparison = load_comparison([Path(path) for path in args.results], args.host)
+    regressions = None
+    if args.baseline:
+        baseline = load_comparison([packaged.named("baselines", name) for name in args.baseline])
+        regressions = Regressions(
+            ", ".join(args.baseline), diff(baseline, comparison).regressions()
+        )
     if not (args.html or args.markdown):
         for line in summary_lines(comparison.to_results()):
             print(line)
+        if regressions is not None:
+            counts = ", ".join(f"{name} {n}" for name, n in regressions.counts.items())
+            print(_shown(f"regressed since {regressions.baseline}: {counts or 'no runtime'}"))
         for note in comparison.notes:
             print(_shown(f"note: {note}", lines=False))
         return verdicts.EXIT_OK
-    _write_reports(args, comparison)
+    _write_reports(args, comparison, regressions)
     return verdicts.EXIT_OK
 
 
-def _write_reports(args: argparse.Namespace, comparison: Any) -> None:
+def _write_reports(
+    args: argparse.Namespace, comparison: Any, regressions: Regressions | None = None
+) -> None:
     from container_claims.report import render_html, render_markdown, write_report
 
     size = f"{len(comparison.claims)} claims on {len(comparison.runtimes)} runtimes"
-    for destination, render in ((args.html, render_html), (args.markdown, render_markdown)):
+    markdown = functools.partial(render_markdown, regressions=regressions)
+    for destination, render in ((args.html, render_html), (args.markdown, markdown)):
         if destination:
             write_report(render(comparison), destination)
             if destination != "-":

@@ -122,12 +122,18 @@ class Diff:
     def count(self) -> Counter[str]:
         return Counter(change.kind for change in self.changes)
 
+    def regressions(self) -> dict[str, int]:
+        """Per runtime on both sides (by its name after), how many claims regressed; in the
+        runtimes' order. A regression needs both sides: its runtime is a pair's."""
+        counts = Counter(change.runtime for change in self.changes if change.kind == REGRESSION)
+        return {pair.after: counts[pair.after] for pair in self.pairs}
+
     def regressed_on(self) -> dict[tuple[str, str], dict[str, int]]:
         """The machines where something regressed, as ``(name, address)``, each with its
         runtimes' counts of regressed claims; in the runtimes' order."""
-        counts = Counter(change.runtime for change in self.changes if change.kind == REGRESSION)
+        counts = self.regressions()
         machines: dict[tuple[str, str], dict[str, int]] = {}
-        for pair in self.pairs:  # a regression needs both sides: its runtime is a pair's
+        for pair in self.pairs:
             if counts[pair.after]:
                 machines.setdefault(pair.machine, {})[pair.after] = counts[pair.after]
         return machines

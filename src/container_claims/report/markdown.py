@@ -7,13 +7,19 @@ whole stays under GitHub's 1 MiB limit for ``$GITHUB_STEP_SUMMARY``: evidence is
 and when the list would still be too long, its tail is replaced by a count::
 
     echo "$(container-claims report results.json --markdown /dev/stdout)" >> "$GITHUB_STEP_SUMMARY"
+
+When the results were checked against expectations (``run --expect``), or against a baseline
+(``report --baseline``), a short table comes first: per runtime, how many claims are not as
+expected and how many regressed, so that a first run on another platform reads at a glance.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from container_claims.report.model import (
@@ -52,16 +58,32 @@ ID_WIDTH, NAME_WIDTH = 100, 60
 CUT_SHORT = "_… the tables are cut short here to fit._"
 
 
+@dataclass(frozen=True)
+class Regressions:
+    """What a baseline says of the runtimes in the report: per runtime, how many claims
+    regressed since (a pass that became a fail or an error); a runtime the baseline does not
+    have is absent from ``counts``."""
+
+    baseline: str  # the baseline's files, as the column's head names them
+    counts: Mapping[str, int]
+
+
 def render_markdown(
-    comparison: Comparison, *, title: str = "Container claims", max_bytes: int = MAX_BYTES
+    comparison: Comparison,
+    *,
+    title: str = "Container claims",
+    max_bytes: int = MAX_BYTES,
+    regressions: Regressions | None = None,
 ) -> str:
-    """The report as Markdown of at most ``max_bytes`` UTF-8 bytes."""
+    """The report as Markdown of at most ``max_bytes`` UTF-8 bytes; with ``regressions``, its
+    first table counts them per runtime."""
     runtimes = list(comparison.runtimes)
     claims = comparison.claims
     head = [
         f"## {text(title)}: {len(claims)} claim{_s(len(claims))} on "
         f"{len(runtimes)} runtime{_s(len(runtimes))}",
         "",
+        *_at_a_glance(comparison, regressions),
         *_meta(comparison),
         "",
         *_runtimes_table(comparison),
@@ -145,6 +167,31 @@ def _meta(comparison: Comparison) -> list[str]:
     if len(comparison.sources) > 1:
         facts.append("from " + ", ".join(code(s.name, table=False) for s in comparison.sources))
     return [" · ".join(facts)] if facts else []
+
+
+def _at_a_glance(comparison: Comparison, regressions: Regressions | None) -> list[str]:
+    """Per runtime, the claims not as expected (those that fail the run) and, against a
+    baseline, those that regressed; only when expectations or a baseline say something."""
+    checked = any(cell.expectation for cell in comparison.cells.values())
+    if not (checked or regressions):
+        return []
+    problems = Counter(runtime for _, runtime, _ in comparison.problems())
+    claims = Counter(runtime for _, runtime in comparison.cells)
+    columns = ["runtime", "claims", "not as expected"]
+    if regressions:
+        columns.append(f"regressed since {code(regressions.baseline)}")
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    for name in comparison.runtimes:
+        row = f"| {text(name, NAME_WIDTH)} | {claims[name]} | {_stands_out(problems[name])} |"
+        if regressions:
+            count = regressions.counts.get(name)
+            row += f" {'not in the baseline' if count is None else _stands_out(count)} |"
+        lines.append(row)
+    return [*lines, ""]
+
+
+def _stands_out(count: int) -> str:
+    return f"**{count}**" if count else "0"
 
 
 def _runtimes_table(comparison: Comparison) -> list[str]:
