@@ -23,8 +23,10 @@ LOCAL = HostHandle(testinfra.get_host("local://"), direct=True)
 
 #: The engine's CLI, as far as the reader uses it: ``exec`` runs the command here (the chroot
 #: of the host is this machine's own root), ``inspect`` names $FAKE_PID as the reader's
-#: process. $FAKE_REFUSE makes ``run`` refused as an engine refuses; $FAKE_NO_CHROOT makes the
-#: chroot fail as a security option makes it; $FAKE_GONE makes every exec find no container.
+#: process, a ``run --rm`` (a container of a moment) runs its entrypoint here with the host's
+#: root at $FAKE_ROOT. $FAKE_REFUSE makes ``run`` refused as an engine refuses;
+#: $FAKE_NO_CHROOT makes the chroot fail as a security option makes it; $FAKE_GONE makes every
+#: exec find no container.
 FAKE_CLI = """#!/bin/sh
 printf '%s\\n' "$*" >> "$FAKE_LOG"
 case "$1" in
@@ -32,6 +34,14 @@ case "$1" in
     if [ -n "$FAKE_REFUSE" ]; then
       echo "docker: Error response from daemon: $FAKE_REFUSE." >&2; exit 125
     fi
+    case " $* " in *" --rm "*)
+      while [ "$1" != "--" ]; do
+        case "$1" in --entrypoint=*) entry=${1#--entrypoint=} ;; esac
+        shift
+      done
+      shift 2
+      HOST="$FAKE_ROOT" exec "$entry" "$@" ;;
+    esac
     echo 0123abcd ;;
   inspect) echo "$FAKE_PID" ;;
   exec)
@@ -123,6 +133,8 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     cli.chmod(0o755)
     held = subprocess.Popen(["sleep", "60"])
     env = {**os.environ, "FAKE_LOG": str(tmp_path / "log"), "FAKE_PID": str(held.pid)}
+    env["FAKE_ROOT"] = str(tmp_path / "root")
+    (tmp_path / "root").mkdir()
     env["CLI"] = str(cli)
     try:
         yield env
@@ -224,3 +236,46 @@ def test_a_reader_gone_mid_run_makes_readings_errors_never_absent_files(
         handle.exists("/etc/hostname")
     with pytest.raises(RuntimeUnavailable, match="could not read the host through cc-r1-"):
         handle.processes()
+
+
+def test_a_file_made_on_the_host_by_a_container_of_a_moment_and_removed(
+    engine: dict[str, str],
+) -> None:
+    through = reader(engine)
+    handle = through.open(timeout=10)
+    made = Path(engine["FAKE_ROOT"]) / "container-claims-host-marker-r1-t0"
+
+    handle.create_file("/container-claims-host-marker-r1-t0", "it's $(here)\n")
+    assert made.read_text() == "it's $(here)\n"  # data, never shell
+    with pytest.raises(OSError, match="could not change /container-claims-host-marker-r1-t0"):
+        handle.create_file("/container-claims-host-marker-r1-t0", "again")  # never overwritten
+    handle.remove_file("/container-claims-host-marker-r1-t0")
+    assert not made.exists()
+    writer = Path(engine["FAKE_LOG"]).read_text().splitlines()[-1].split()
+    assert "--volume=/:/host" in writer and "--network=none" in writer and "--rm" in writer
+
+
+def test_the_hosts_loopback_is_read_from_a_container_of_a_moment(engine: dict[str, str]) -> None:
+    import socket
+    import threading
+
+    handle = reader(engine).open(timeout=10)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+
+        def serve() -> None:
+            connection, _ = server.accept()
+            with connection:
+                connection.sendall(b"hello-from-the-host\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        assert handle.tcp_read(port, idle=1) == (True, b"hello-from-the-host\n")
+    assert handle.tcp_read(port, idle=1) == (False, b"")  # closed now: refused
+    connect = [
+        line
+        for line in Path(engine["FAKE_LOG"]).read_text().splitlines()
+        if "-host-connect-" in line
+    ]
+    assert "--network=host" in connect[0].split()

@@ -77,10 +77,12 @@ READER_CAPABILITIES = ("SYS_CHROOT", "SYS_PTRACE", "DAC_READ_SEARCH")
 HOST_UID_MAP = ["0", "0", "4294967295"]
 #: What the connecting container prints once it is connected, before the server's bytes.
 _CONNECTED = b"connected\n"
-#: Its bash: connect to the host's loopback port ``$1`` and copy what comes back; exit 3 if
-#: refused. Only our words; the port is an argument.
+#: Its bash: connect to the host's loopback port ``$1`` and copy what comes back; exit
+#: ``_REFUSED`` if refused. Only our words; the port is an argument.
+_REFUSED = 3
 _CONNECT = (
-    "exec 3<>\"/dev/tcp/127.0.0.1/$1\" 2>/dev/null || exit 3; printf 'connected\\n'; exec cat <&3"
+    f'exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || exit {_REFUSED}; '
+    "printf 'connected\\n'; exec cat <&3"
 )
 
 
@@ -360,21 +362,28 @@ class HostReader:
         limit: int,
         deadline: float,
     ) -> tuple[bool, bytes]:
+        """The connecting container's line that says it connected, then what the port sent."""
         start_by = min(deadline, time.monotonic() + self.config.start_timeout)
         head = b""
-        while not head.startswith(_CONNECTED):
+        while len(head) < len(_CONNECTED):
             connection.settimeout(max(0.05, start_by - time.monotonic()))
             try:
                 chunk = connection.recv(len(_CONNECTED) - len(head))
             except TimeoutError:
-                chunk = None
-            if not chunk:  # it ended, or did not connect in time
-                if process.wait(timeout=max(0.1, start_by - time.monotonic())) == 3:
-                    return False, b""  # refused
+                chunk = b""
+            if not chunk:  # it ended (refused, or the engine failed), or is still starting
+                try:
+                    status = process.wait(timeout=max(0.1, start_by - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    raise OSError("the connecting container gave no answer in time") from None
+                if status == _REFUSED:
+                    return False, b""
                 errors.seek(0)
                 said = last_line(errors.read(4096).decode(errors="replace")) or "nothing"
-                raise OSError(f"the host's port could not be reached through the engine: {said}")
+                raise OSError(f"the connecting container failed (exit {status}): {said}")
             head += chunk
+        if head != _CONNECTED:
+            raise OSError(f"the connecting container said {head!r}, not that it connected")
         try:
             received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
         except ReadCutShort:
