@@ -176,7 +176,7 @@ def test_readings_through_the_reader_are_the_hosts_own(engine: dict[str, str], k
     assert run[0] == "run" and "runsc" not in run and "--privileged" not in run
     for option in ("--pid=host", "--uts=host", "--cgroupns=host", "--network=none",
                    "--cap-drop=ALL", "--cap-add=SYS_PTRACE", "--cap-add=SYS_CHROOT",
-                   "--cap-add=DAC_READ_SEARCH", "--volume=/:/host:ro",
+                   "--cap-add=DAC_READ_SEARCH", "--volume=/:/host:ro", "--pull=never",
                    "--label=org.container-claims.run=r1"):  # fmt: skip
         assert option in run, option
     assert any(arg.startswith("--name=cc-r1-host-reader-") for arg in run)

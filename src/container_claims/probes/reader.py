@@ -172,6 +172,7 @@ class HostReader:
             *reader_run_args(self.config.run_args),
             f"--name={name}",
             f"--label={RUN_LABEL}={self.run_id}",
+            "--pull=never",  # the run's image is there; a reader must not fetch anything
             "--security-opt=no-new-privileges",
             *options,
         ]
