@@ -279,3 +279,29 @@ def test_the_hosts_loopback_is_read_from_a_container_of_a_moment(engine: dict[st
         if "-host-connect-" in line
     ]
     assert "--network=host" in connect[0].split()
+
+
+def test_a_dead_runs_marker_on_an_engines_host_is_removed_through_the_engine(
+    engine: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the ledger says of a marker made through a reader is enough for the next run's
+    sweep: the runtime's configuration and image, and a container of a moment removes it."""
+    from container_claims import ledger
+    from container_claims.sweep import sweep_dead_runs
+
+    for name in ("FAKE_LOG", "FAKE_PID", "FAKE_ROOT"):
+        monkeypatch.setenv(name, engine[name])
+    name = "container-claims-host-marker-deadrun4-t0"
+    (Path(engine["FAKE_ROOT"]) / name).write_text("left by a killed run\n")
+    config = RuntimeConfig(name="d", kind="docker", binary=engine["CLI"], host="engine")
+    dead = ledger.Ledger("deadrun4")
+    dead.record("marker", path=f"/{name}", host="engine", config=config.to_json(), image="img")
+    dead.close(clean=False)
+
+    swept = sweep_dead_runs()
+
+    assert swept.problems == [] and swept.given_up == []
+    assert f"run deadrun4: file /{name} on the host of d's engine" in swept.removed
+    assert not (Path(engine["FAKE_ROOT"]) / name).exists() and not dead.path.exists()
+    writer = Path(engine["FAKE_LOG"]).read_text().splitlines()[-1].split()
+    assert "--label=org.container-claims.run=deadrun4" in writer and "img" in writer

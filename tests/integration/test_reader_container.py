@@ -53,6 +53,10 @@ def readers_left() -> list[str]:
     return [name for name in names.split() if "-host-reader-" in name]
 
 
+def machines(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {runtime["name"]: runtime["machine"] for runtime in data["runtimes"]}
+
+
 def verdicts(data: dict[str, Any], runtime: str) -> dict[str, str]:
     return {
         f"{r['scenario']}::{r['claim']}": r["verdict"]
@@ -80,9 +84,9 @@ def test_the_reader_gives_the_local_readers_verdicts_on_the_whole_catalogue(
     assert len(local) >= 51, run.output[-3000:]
     moved = {claim: (local[claim], through.get(claim)) for claim in local if local[claim] != through.get(claim)}  # fmt: skip
     assert moved == {}, run.output[-3000:]
-    machine = run.data["runtimes"][f"{engine_name}-reader"]["machine"]
-    assert machine["address"] == "engine"
-    assert machine["boot_id"] == run.data["runtimes"][engine_name]["machine"]["boot_id"]
+    machine = machines(run.data)
+    assert machine[f"{engine_name}-reader"]["address"] == "engine"
+    assert machine[f"{engine_name}-reader"]["boot_id"] == machine[engine_name]["boot_id"]
     assert set(readers_left()) <= before, "the run left its reader"
     print(f"{engine_name} and {engine_name}-reader, whole catalogue: {took:.1f} s")
 
@@ -120,7 +124,7 @@ def test_a_reader_the_engine_refuses_makes_the_host_side_claims_errors_that_say_
         assert "refused's host cannot be read" in record["message"], record["message"]
         assert "chroot" in record["message"], record["message"]
     assert run.verdict("shell-is-pid-1", "refused") == "pass"  # the container itself: read
-    assert run.data["runtimes"]["refused"]["machine"]["hostname"].startswith("unknown (")
+    assert machines(run.data)["refused"]["hostname"].startswith("unknown (")
 
 
 def test_a_run_killed_outright_leaves_its_reader_to_the_next_runs_sweep(
