@@ -91,39 +91,53 @@ def test_the_reader_gives_the_local_readers_verdicts_on_the_whole_catalogue(
     print(f"{engine_name} and {engine_name}-reader, whole catalogue: {took:.1f} s")
 
 
+NO_CHROOT = (
+    '{"defaultAction": "SCMP_ACT_ALLOW",'
+    ' "syscalls": [{"names": ["chroot"], "action": "SCMP_ACT_ERRNO"}]}'
+)
+
+
+@pytest.mark.parametrize(
+    ("engine_name", "refusing", "why"),
+    [
+        # A security option that forbids the chroot (a seccomp profile), as a policy might.
+        ("docker", ["--security-opt", "seccomp={profile}"], "chroot: cannot change root"),
+        # A user namespace of the container's own, as a rootless engine gives.
+        ("podman", ["--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"], "uid_map"),
+    ],
+    ids=["docker-seccomp", "podman-userns"],
+)
 def test_a_reader_the_engine_refuses_makes_the_host_side_claims_errors_that_say_why(
-    engine: None, tmp_path: Path
+    engine: None, tmp_path: Path, engine_name: str, refusing: list[str], why: str
 ) -> None:
-    """A security option that forbids the chroot (a seccomp profile), as an engine's policy
-    might: the reader starts but cannot read the host as its root."""
+    """The reader starts but cannot read the host as its root: every claim that rests on the
+    host is an error naming why, none passes or fails; the claims about the container itself
+    keep their verdicts (the engine's records too: no reader is asked for them)."""
     profile = tmp_path / "no-chroot.json"
-    profile.write_text(
-        '{"defaultAction": "SCMP_ACT_ALLOW",'
-        ' "syscalls": [{"names": ["chroot"], "action": "SCMP_ACT_ERRNO"}]}'
-    )
-    refused = {
-        "kind": "docker",
-        "run_args": ["--security-opt", f"seccomp={profile}"],
-        "host": "engine",
-    }
+    profile.write_text(NO_CHROOT)
+    packaged = {entry["name"]: entry for entry in yaml.safe_load(PACKAGED.read_text())["runtimes"]}
+    run_args = packaged[engine_name].get("run_args", [])
+    run_args += [arg.format(profile=profile) for arg in refusing]
+    refused = {"kind": engine_name, "run_args": run_args, "host": "engine"}
     run = run_suite(
         str(SCENARIOS / "process-namespace.yaml"),
         str(SCENARIOS / "filesystem.yaml"),
         "--runtimes-file", str(runtimes_file(tmp_path, refused=refused)),
-        "--runtime", "docker",
+        "--runtime", engine_name,
         "--runtime", "refused",
         tmp=tmp_path,
     )  # fmt: skip
 
-    local, through = verdicts(run.data, "docker"), verdicts(run.data, "refused")
+    local, through = verdicts(run.data, engine_name), verdicts(run.data, "refused")
     for claim, verdict in through.items():
         assert verdict in (local[claim], "error"), (claim, verdict, local[claim])
     for claim in HOST_SIDE:
         record = run.record(claim, "refused")
         assert record["verdict"] == "error", record
         assert "refused's host cannot be read" in record["message"], record["message"]
-        assert "chroot" in record["message"], record["message"]
-    assert run.verdict("shell-is-pid-1", "refused") == "pass"  # the container itself: read
+        assert why in record["message"], record["message"]
+    for claim in ("shell-is-pid-1", "exit-stops-and-removes", "changes-vanish-after-exit"):
+        assert run.verdict(claim, "refused") == "pass"  # the container and the engine: read
     assert machines(run.data)["refused"]["hostname"].startswith("unknown (")
 
 
