@@ -84,6 +84,7 @@ class HostHandle:
         # The process whose namespaces and mounts are the host's own ("self"): the reader's
         # own are its container's, so through a reader it is the engine's process holding it.
         self.own = "self"
+        self._own_namespaces: dict[str, str] = {}
 
     @classmethod
     @functools.cache
@@ -212,13 +213,18 @@ class HostHandle:
         """The namespace ``kind`` of a process (``pid:[4026531836]``), None if unreadable.
 
         ``pid="self"`` is the host's own: this process locally, the command's over ssh, the
-        engine's process that holds the reader through a reader container.
+        engine's process that holds the reader through a reader container. It is read once
+        per kind: a probe compares many processes with it, each reading a command elsewhere.
         """
-        pid = self.own if pid == "self" else pid
+        if pid == "self" and kind in self._own_namespaces:
+            return self._own_namespaces[kind]
         try:
-            return self.readlink(f"/proc/{pid}/ns/{kind}")
+            found = self.readlink(f"/proc/{self.own if pid == 'self' else pid}/ns/{kind}")
         except OSError:
             return None
+        if pid == "self":
+            self._own_namespaces[kind] = found
+        return found
 
     def processes(self) -> list[tuple[int, str, list[int]]]:
         """Every process of the host that can be read: its PID, its PID namespace
