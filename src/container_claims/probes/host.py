@@ -97,9 +97,8 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
             "own_namespaces": [],
         }
     status = _status(host, pid)
-    namespaces = {
-        kind: host.namespace(pid, kind) != host.namespace("self", kind) for kind in NAMESPACES
-    }
+    theirs, own = host.namespaces(pid, NAMESPACES), host.namespaces("self", NAMESPACES)
+    namespaces = {kind: theirs[kind] != own[kind] for kind in NAMESPACES}
     chain = _ancestry(host, pid)
     return {
         "found": True,
