@@ -29,7 +29,7 @@ that holds it (containerd's shim, Podman's conmon): the reader's mounts are its 
 
 What a probe changes on the host is done through the engine too, and undone by the probe:
 
-* the marker process is a named ``sleep`` of the host's bash held in the reader (in the host's
+* the marker process is a named ``sleep`` of the image's bash held in the reader (in the host's
   PID namespace), ended by its PID through the reader, and with the reader;
 * the marker file is made and removed by a container of a moment that binds the host's root
   writable and runs one ``printf`` (or ``rm``) of that file, nothing else;
@@ -395,7 +395,7 @@ class HostReader:
 
 
 class HeldInReader:
-    """:meth:`HostReader.hold_process`: bash's ``exec -a NAME sleep`` in the reader's chroot,
+    """:meth:`HostReader.hold_process`: bash's ``exec -a NAME sleep`` in the reader,
     started by a ``BINARY exec`` of ours that says its PID; :meth:`stop` ends it by that PID
     through the reader. A run killed outright leaves it in the reader, which the next run's
     sweep removes with every process in it."""
