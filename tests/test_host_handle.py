@@ -39,6 +39,16 @@ def test_binary_files_and_links_read_the_same() -> None:
     assert COMMANDS.namespace(2**22 + 7, "pid") is DIRECT.namespace(2**22 + 7, "pid") is None
 
 
+def test_namespaces_read_in_one_command_read_the_same() -> None:
+    kinds = ("pid", "mnt", "uts", "ipc", "net", "user", "cgroup")
+    ours = os.getpid()
+    assert COMMANDS.namespaces(ours, kinds) == DIRECT.namespaces(ours, kinds)
+    assert COMMANDS.namespaces("self", kinds) == DIRECT.namespaces("self", kinds)
+    assert all(DIRECT.namespaces(ours, kinds).values())
+    gone = COMMANDS.namespaces(2**22 + 7, kinds)
+    assert gone == DIRECT.namespaces(2**22 + 7, kinds) == dict.fromkeys(kinds)
+
+
 def test_the_system_reads_the_same() -> None:
     assert COMMANDS.mountinfo(1) == DIRECT.mountinfo(1)
     assert COMMANDS.kernel_release() == DIRECT.kernel_release() == os.uname().release

@@ -296,7 +296,6 @@ class ScenarioRunner:
             raise ObservationError(f"probe {step.probe} {exc}") from None
         context = ProbeContext(
             self.runtime,
-            self.services.host(self.runtime),
             self.names,
             self.token,
             self.services,

@@ -27,14 +27,14 @@ from typing import Any
 import pytest
 
 from container_claims import ledger
-from container_claims.errors import InputError, ObservationError
+from container_claims.errors import InputError, ObservationError, RuntimeUnavailable
 from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities
 from container_claims.expectations import Expectations, load_expectations
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.probes.handle import HostHandle
 from container_claims.results import Results
 from container_claims.runtimes import load_runtimes_file, open_runtime, select
-from container_claims.runtimes.base import Runtime, RuntimeConfig
+from container_claims.runtimes.base import ENGINE_HOST, Runtime, RuntimeConfig
 from container_claims.scenario import Scenario
 from container_claims.scenario.model import Claim
 
@@ -105,6 +105,7 @@ class ClaimsSession:
         self._registry: Any = None
         self._registry_lock = threading.Lock()
         self._hosts: dict[tuple[str, str], HostHandle] = {}
+        self._readers_refused: dict[tuple[str, str], str] = {}
         self._hosts_lock = threading.Lock()
         # Side by side (see side_by_side): a runtime's scenarios observed in its own thread.
         self._making: dict[str, threading.Lock] = {}
@@ -221,7 +222,6 @@ class ClaimsSession:
     def _machine(self, runtime: Runtime) -> dict[str, str]:
         """Which machine the runtime's containers run on: its name, kernel and boot id, read
         on that machine (a fleet's results say which host each verdict comes from)."""
-        host = self.host(runtime)
         found = {"address": runtime.config.host or "local"}
         for key, path in (
             ("hostname", "/proc/sys/kernel/hostname"),
@@ -229,9 +229,11 @@ class ClaimsSession:
             ("boot_id", "/proc/sys/kernel/random/boot_id"),
         ):
             try:
-                found[key] = host.read_text(path)
+                found[key] = self.host(runtime).read_text(path)
             except OSError as exc:
                 found[key] = f"unknown ({exc.strerror or exc})"
+            except ObservationError as exc:  # a reader the engine refused: said once per key
+                found[key] = f"unknown ({exc})"
         return found
 
     def scenario_result(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
@@ -317,16 +319,41 @@ class ClaimsSession:
 
     def host(self, runtime: Runtime) -> HostHandle:
         """The machine ``runtime``'s containers run on: this one (testinfra's local backend),
-        or its ``host`` over ssh (testinfra's ssh backend, with its ssh config)."""
+        its ``host`` over ssh (testinfra's ssh backend, with its ssh config), or the engine's
+        host through a reader container (``host: engine``, testinfra's docker or podman
+        backend), started on first use and removed with the run. A reader the engine refused
+        is :class:`RuntimeUnavailable` with the reason, at once for every later reading."""
         config = runtime.config
         if not config.host:
             return HostHandle.local()
+        if config.read_through_engine:
+            with self._making.setdefault(f"reader {config.name}", threading.Lock()):
+                return self._reader(runtime)
         with self._hosts_lock:
             key = (config.host, config.ssh_config)
             if key not in self._hosts:
                 self._hosts[key] = HostHandle.ssh(config.host, config.ssh_config)
                 self._open.callback(self._hosts[key].close)
             return self._hosts[key]
+
+    def _reader(self, runtime: Runtime) -> HostHandle:
+        from container_claims.probes.reader import HostReader
+
+        key = (ENGINE_HOST, runtime.name)
+        if key in self._readers_refused:
+            raise RuntimeUnavailable(self._readers_refused[key])
+        if key not in self._hosts:
+            reader = HostReader(
+                runtime.config, runtime.env(), image=runtime.image, run_id=self.run_id
+            )
+            self._open.callback(reader.close)
+            try:
+                self._hosts[key] = reader.open(runtime.config.start_timeout)
+            except RuntimeUnavailable as exc:
+                reader.close()
+                self._readers_refused[key] = f"{runtime.name}'s host cannot be read: {exc}"
+                raise RuntimeUnavailable(self._readers_refused[key]) from None
+        return self._hosts[key]
 
     def registry(self) -> str:
         """The loopback registry's address, started on first use (a probe's service)."""

@@ -20,7 +20,7 @@ from container_claims.errors import ClaimsError, RuntimeUnavailable
 from container_claims.hostfs import remove_tree
 from container_claims.paths import runs_dir
 from container_claims.runtimes import open_runtime
-from container_claims.runtimes.base import RuntimeConfig
+from container_claims.runtimes.base import ENGINE_HOST, RuntimeConfig
 
 
 @dataclass
@@ -49,7 +49,7 @@ def _runtime_entry(data: dict[str, Any], run_id: str) -> list[str]:
             f"{config.name}: {what}" for what in remove_run_objects(config, run_id, frozenset())
         ]
     except RuntimeUnavailable as exc:
-        if config.host:  # another machine that does not answer: not every run's to retry
+        if config.over_ssh:  # another machine that does not answer: not every run's to retry
             raise ledger.GivenUp(
                 f"{config.name}: {config.host} does not answer ({exc}); what the run left "
                 "there carries its label: 'container-claims cleanup' removes it once the "
@@ -66,12 +66,19 @@ def _runtime_entry(data: dict[str, Any], run_id: str) -> list[str]:
 
 
 def _remote_marker(entry: dict[str, Any], run_id: str) -> list[str]:
-    """A dead run's marker file on another machine, removed over ssh."""
+    """A dead run's marker file on another machine, removed over ssh, or on the host of an
+    engine read through it, removed through that engine."""
     from container_claims.runtimes.remote import SshTarget
 
     path, host = str(entry.get("path", "")), str(entry["host"])
     if not ledger.is_marker(path):
         return []
+    if host == ENGINE_HOST:
+        from container_claims.probes.reader import remove_marker
+
+        config = RuntimeConfig.from_json(entry["config"])
+        remove_marker(config, str(entry.get("image", "")), path, run_id)
+        return [f"file {path} on the host of {config.name}'s engine"]
     try:
         SshTarget.parse(host, str(entry.get("ssh_config", ""))).run(["rm", "-f", "--", path])
     except RuntimeUnavailable as exc:
@@ -126,7 +133,7 @@ def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
             result.removed += [
                 f"{config.name}: {what}" for what in remove_run_objects(config, None, keep)
             ]
-            if config.host:
+            if config.over_ssh:
                 result.removed += _remote_markers(config, keep)
         except ClaimsError as exc:
             result.skipped.append(f"{config.name}: skipped: {exc}")

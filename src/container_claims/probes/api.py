@@ -32,7 +32,6 @@ class ProbeContext:
     """What a probe may use: the runtime, its host, the scenario's names, a way to clean up."""
 
     runtime: Runtime
-    host: HostHandle  # every reading of the host goes through it
     names: Names
     token: str
     services: Services
@@ -41,3 +40,10 @@ class ProbeContext:
     #: A :func:`time.monotonic` instant no reading may go past: the step's timeout, or the
     #: run's deadlines when nearer. A probe that waits on the other side honours it.
     deadline: float = math.inf
+
+    @property
+    def host(self) -> HostHandle:
+        """The runtime's host, which every reading of it goes through. Asked for when a probe
+        reads it, not before: a probe of the engine alone needs no reader container, and
+        stands when the engine refused one."""
+        return self.services.host(self.runtime)

@@ -7,7 +7,8 @@ inventory) instead of changing a probe.
 
 On testinfra's ``local`` backend the handle reads the files itself: testinfra would run
 ``cat`` once per file, and a probe that scans the process table reads hundreds of them. On any
-other backend each reading is one command run through testinfra, arguments quoted by it.
+other backend each reading is one command run through testinfra, arguments quoted by it:
+over ssh, or in a reader container of the engine (:mod:`container_claims.probes.reader`).
 ``HostHandle(host, direct=False)`` takes that path on the local machine too, which is how the
 tests compare both paths on the same host.
 
@@ -27,7 +28,7 @@ import stat
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from container_claims import ledger
 from container_claims.errors import RuntimeUnavailable
@@ -40,6 +41,9 @@ from container_claims.runtimes.remote import (
     read_tcp,
     read_until_quiet,
 )
+
+if TYPE_CHECKING:
+    from container_claims.probes.reader import HeldInReader, HostReader
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,23 @@ class HostHandle:
     """Readings of one machine, through testinfra's ``host`` for it."""
 
     def __init__(
-        self, host: Any, *, direct: bool | None = None, target: SshTarget | None = None
+        self,
+        host: Any,
+        *,
+        direct: bool | None = None,
+        target: SshTarget | None = None,
+        reader: HostReader | None = None,
     ) -> None:
         self.host = host
         self.direct = host.backend.NAME == "local" if direct is None else direct
-        # Another machine (None: this one), for what is not one command: see "changes".
+        # For what is not one command (see "changes"): another machine over ssh, or the
+        # engine's reader container; neither: this machine.
         self.target = target
+        self.reader = reader
+        # The process whose namespaces and mounts are the host's own ("self"): the reader's
+        # own are its container's, so through a reader it is the engine's process holding it.
+        self.own = "self"
+        self._own_namespaces: dict[str, str] = {}
 
     @classmethod
     @functools.cache
@@ -189,19 +204,43 @@ class HostHandle:
     # -- the system ---------------------------------------------------------------------------
 
     def mountinfo(self, pid: int | str = "self") -> list[dict[str, Any]]:
-        """A process's mount table (see :func:`container_claims.hostfs.parse_mountinfo`)."""
+        """A process's mount table (see :func:`container_claims.hostfs.parse_mountinfo`);
+        ``pid="self"``: the host's own (see :meth:`namespace`)."""
+        pid = self.own if pid == "self" else pid
         return parse_mountinfo(self.read_bytes(f"/proc/{pid}/mountinfo").decode(errors="replace"))
 
     def namespace(self, pid: int | str, kind: str) -> str | None:
         """The namespace ``kind`` of a process (``pid:[4026531836]``), None if unreadable.
 
-        ``pid="self"`` is the reader's own: this process locally, the command's elsewhere;
-        either way the namespaces of the host's own processes.
+        ``pid="self"`` is the host's own: this process locally, the command's over ssh, the
+        engine's process that holds the reader through a reader container. It is read once
+        per kind: a probe compares many processes with it, each reading a command elsewhere.
         """
+        if pid == "self" and kind in self._own_namespaces:
+            return self._own_namespaces[kind]
         try:
-            return self.readlink(f"/proc/{pid}/ns/{kind}")
+            found = self.readlink(f"/proc/{self.own if pid == 'self' else pid}/ns/{kind}")
         except OSError:
             return None
+        if pid == "self":
+            self._own_namespaces[kind] = found
+        return found
+
+    def namespaces(self, pid: int | str, kinds: tuple[str, ...]) -> dict[str, str | None]:
+        """The namespaces ``kinds`` of a process, as :meth:`namespace` reads each: on another
+        machine or through a reader in one command, not one per kind."""
+        if self.direct or (pid == "self" and set(kinds) <= set(self._own_namespaces)):
+            return {kind: self.namespace(pid, kind) for kind in kinds}
+        command = _NAMESPACES.replace("KINDS", " ".join(["%s"] * len(kinds)))
+        listing = self._run_bytes(command, str(self.own if pid == "self" else pid), *kinds)
+        found: dict[str, str | None] = dict.fromkeys(kinds)
+        for line in listing.decode(errors="replace").splitlines():
+            kind, _, link = line.partition(" ")
+            if kind in found and link:
+                found[kind] = link
+        if pid == "self":
+            self._own_namespaces.update({k: v for k, v in found.items() if v is not None})
+        return found
 
     def processes(self) -> list[tuple[int, str, list[int]]]:
         """Every process of the host that can be read: its PID, its PID namespace
@@ -247,6 +286,9 @@ class HostHandle:
 
     def create_file(self, path: str, text: str) -> None:
         """A new file; ``OSError`` if anything is at ``path`` already."""
+        if self.reader is not None:  # its own root is read-only
+            self.reader.create_file(path, text)
+            return
         if self.direct:
             with open(path, "x", encoding="utf-8") as file:
                 file.write(text)
@@ -255,16 +297,22 @@ class HostHandle:
 
     def remove_file(self, path: str) -> None:
         """Remove a file (nothing if it is gone)."""
+        if self.reader is not None:
+            self.reader.remove_file(path)
+            return
         if self.direct:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
         self._run_bytes("rm -f -- %s", path)
 
-    def hold_process(self, name: str, seconds: int) -> HeldProcess | LocalProcess:
+    def hold_process(self, name: str, seconds: int) -> HeldProcess | HeldInReader | LocalProcess:
         """A ``sleep`` running under the name ``name`` (its ``argv[0]``) until ``stop()``, or
         the run's end; ``pid`` is its PID on the host. The process of ours (the sleep here,
-        the ssh holding it on another machine) is in the run's ledger."""
+        the ssh holding it on another machine, the exec holding it in a reader) is in the
+        run's ledger."""
+        if self.reader is not None:
+            return self.reader.hold_process(name, seconds)
         if self.target is None:
             local = LocalProcess(name, seconds)
             ledger.record_process(local.pid, "marker process")
@@ -281,6 +329,8 @@ class HostHandle:
         """Connect to the host's ``127.0.0.1:port`` and read until it closes, ``limit`` bytes
         or ``idle`` seconds of silence: ``(connected, received)``. Loopback only. Raises
         :class:`~container_claims.errors.ReadCutShort` when ``deadline`` cuts the read."""
+        if self.reader is not None:
+            return self.reader.tcp_read(port, idle=idle, limit=limit, deadline=deadline)
         if self.target is not None:
             try:
                 return read_tcp(self.target, port, idle=idle, limit=limit, deadline=deadline)
@@ -322,6 +372,14 @@ _PROCESSES = (
     'n=$(readlink "$d/ns/pid" 2>/dev/null) || continue; '
     "s=$(grep '^NSpid:' \"$d/status\" 2>/dev/null) || continue; "
     'echo "$d $n ${s#NSpid:}"; done'
+)
+
+
+#: :meth:`HostHandle.namespaces` elsewhere: ``KIND LINK`` a line each, the link empty when it
+#: cannot be read (KINDS: a quoted argument each).
+_NAMESPACES = (
+    "d=/proc/%s/ns; for k in KINDS; do "
+    'printf "%%s %%s\\n" "$k" "$(readlink "$d/$k" 2>/dev/null)"; done'
 )
 
 

@@ -2,9 +2,9 @@
 
 These are the same for every runtime: they look at the machine, not at what an engine says
 about it, and read it only through ``ctx.host`` (:class:`~container_claims.probes.handle.
-HostHandle`), so they describe the engine's own host wherever it is. Probes that change the
-host (a marker file, a marker process) change that same host, and undo it through
-``ctx.defer`` when the scenario ends.
+HostHandle`), so they describe the engine's own host wherever it is: this machine, one over
+ssh, or one read through its engine. Probes that change the host (a marker file, a marker
+process) change that same host, and undo it through ``ctx.defer`` when the scenario ends.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from container_claims import ledger
 from container_claims.errors import ObservationError, ReadCutShort, RuntimeUnavailable
 from container_claims.ledger import MARKER_PREFIX
+from container_claims.runtimes.base import ENGINE_HOST
 
 if TYPE_CHECKING:
     from container_claims.probes.api import ProbeContext
@@ -96,9 +97,8 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
             "own_namespaces": [],
         }
     status = _status(host, pid)
-    namespaces = {
-        kind: host.namespace(pid, kind) != host.namespace("self", kind) for kind in NAMESPACES
-    }
+    theirs, own = host.namespaces(pid, NAMESPACES), host.namespaces("self", NAMESPACES)
+    namespaces = {kind: theirs[kind] != own[kind] for kind in NAMESPACES}
     chain = _ancestry(host, pid)
     return {
         "found": True,
@@ -154,7 +154,16 @@ def marker_file(ctx: ProbeContext) -> str:
     """Create a file in the host's ``/`` that no image has; removed when the scenario ends."""
     path = f"/{MARKER_PREFIX}{ctx.runtime.run_id}-{ctx.token}"
     host = ctx.host
-    if host.target is None:
+    if host.reader is not None:  # the sweep of a dead run removes it through the engine
+        reader = host.reader
+        ledger.record(
+            "marker",
+            path=path,
+            host=ENGINE_HOST,
+            config=reader.config.to_json(),
+            image=reader.image,
+        )
+    elif host.target is None:
         ledger.record("marker", path=path)
     else:  # the sweep of a dead run removes it over ssh
         ledger.record("marker", path=path, host=host.target.url, ssh_config=host.target.ssh_config)

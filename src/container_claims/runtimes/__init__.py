@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError, ScenarioError
-from container_claims.runtimes.base import PREFLIGHT_TIMEOUT, Runtime, RuntimeConfig
+from container_claims.runtimes.base import ENGINE_HOST, PREFLIGHT_TIMEOUT, Runtime, RuntimeConfig
 
 KINDS: dict[str, str] = {
     "docker": "container_claims.runtimes.docker:DockerRuntime",
@@ -22,8 +22,9 @@ KINDS: dict[str, str] = {
     "bwrap": "container_claims.runtimes.namespaces:BwrapRuntime",
     "fake": "container_claims.runtimes.fake:FakeRuntime",
 }
-#: The kinds that can run on another machine (``host: ssh://...``): those with an engine whose
-#: API socket can be forwarded. The engine-less kinds run on this machine only.
+#: The kinds that can run on another machine (``host: ssh://...``), or have their host read
+#: through their engine (``host: engine``): those with an engine, whose API socket can be
+#: forwarded and which can run a reader container. The engine-less kinds run here only.
 REMOTE_KINDS = ("docker", "podman")
 
 _FILE_SCHEMA: dict[str, Any] = {
@@ -138,7 +139,8 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
 
 
 def _remote(entry: Any, path: Path, where: str) -> tuple[str, str]:
-    """An entry's ``host`` (checked as an address) and ``ssh_config`` (relative to the file)."""
+    """An entry's ``host`` (``engine``, or checked as an ssh address) and ``ssh_config``
+    (relative to the file)."""
     from container_claims.runtimes.remote import SshTarget
 
     if "ssh_config" in entry and "host" not in entry:
@@ -149,12 +151,22 @@ def _remote(entry: Any, path: Path, where: str) -> tuple[str, str]:
     if entry["kind"] not in REMOTE_KINDS:
         raise ScenarioError(
             where, line, f"host: a {entry['kind']} runtime runs on this machine only; "
-            f"kinds {' and '.join(REMOTE_KINDS)} reach an engine over ssh",
+            f"kinds {' and '.join(REMOTE_KINDS)} reach an engine over ssh or read its host "
+            "through it",
         )  # fmt: skip
+    if entry["host"] == ENGINE_HOST:
+        if "ssh_config" in entry:
+            raise ScenarioError(
+                where, entry.key_lines["ssh_config"], "ssh_config is for host: ssh://..., "
+                "not host: engine (the engine is reached as binary and env say)",
+            )  # fmt: skip
+        return ENGINE_HOST, ""
     try:
         target = SshTarget.parse(entry["host"])
     except InputError as exc:
-        raise ScenarioError(where, line, str(exc)) from None
+        raise ScenarioError(
+            where, line, f"{exc}; or host: engine, to read the host through its engine"
+        ) from None
     ssh_config = ""
     if "ssh_config" in entry:
         config = (path.parent / entry["ssh_config"]).resolve()

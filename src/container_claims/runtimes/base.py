@@ -23,6 +23,8 @@ from container_claims.scenario.model import ContainerSpec
 RUN_LABEL = "org.container-claims.run"
 #: Seconds a runtime's first container may take before the runtime is called unusable.
 PREFLIGHT_TIMEOUT = 20.0
+#: A runtimes entry's ``host`` when its host is read through its engine, by a reader container.
+ENGINE_HOST = "engine"
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,20 @@ class RuntimeConfig:
     rootfs: str = ""  # for engine-less kinds: the root filesystem (default: the test image's)
     source: str = ""  # file:line it came from, for messages
     start_timeout: float = PREFLIGHT_TIMEOUT  # for the first container, before any claim
-    host: str = ""  # ssh://[user@]name[:port] of the machine the engine runs on ("": this one)
+    # Where the engine's machine is read: "" this machine, ssh://[user@]name[:port] over ssh,
+    # or ENGINE_HOST through the engine itself (a reader container).
+    host: str = ""
     ssh_config: str = ""  # an ssh config file for reaching ``host``
+
+    @property
+    def over_ssh(self) -> bool:
+        """Whether the engine runs on another machine, reached over ssh (``host: ssh://...``)."""
+        return self.host.startswith("ssh://")
+
+    @property
+    def read_through_engine(self) -> bool:
+        """Whether the engine's host is read by a container of the engine (``host: engine``)."""
+        return self.host == ENGINE_HOST
 
     def to_json(self) -> dict[str, Any]:
         """The configuration as data: in results files, ledgers, and to xdist's workers."""

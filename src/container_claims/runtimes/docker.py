@@ -40,6 +40,12 @@ _CLI_ERRORS = (
     "Error: ",  # podman
 )
 
+
+def is_cli_error(stderr: str) -> bool:
+    """Whether a CLI's stderr says that it, or the engine, failed (not the container's command)."""
+    return any(line.startswith(_CLI_ERRORS) for line in stderr.splitlines())
+
+
 #: The one program in the image the registry pull stages (Debian's ``busybox-static``): being
 #: static, it runs in an image that holds nothing else.
 BUSYBOX = Path("/bin/busybox")
@@ -141,8 +147,8 @@ class DockerRuntime(Runtime):
 
     def engine_url(self) -> str | None:
         """The engine's API address; None: from the environment (``DOCKER_HOST`` or default).
-        For an engine on another machine (``host``), its socket forwarded over ssh."""
-        if not self.config.host:
+        For an engine on another machine (``host: ssh://...``), its socket forwarded over ssh."""
+        if not self.config.over_ssh:
             return None
         if self._forward is None:
             from container_claims.runtimes.remote import ForwardedSocket, SshTarget
@@ -167,7 +173,7 @@ class DockerRuntime(Runtime):
         """The run's loopback registry (``127.0.0.1:PORT``) as the engine reaches it: on this
         machine, as it is; on another, through an ``ssh -R`` of ours to that machine's
         loopback (at a port its sshd picks)."""
-        if not self.config.host:
+        if not self.config.over_ssh:
             return registry
         port = int(registry.rpartition(":")[2])
         if self._reverse is None or self._reverse.local_port != port:
@@ -192,7 +198,7 @@ class DockerRuntime(Runtime):
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        if self.config.host:  # the CLI too talks to the remote engine, through the same socket
+        if self.config.over_ssh:  # the CLI too talks to the remote engine, through the same socket
             env[self.address_variable] = str(self.engine_url())
         return env
 
@@ -248,9 +254,7 @@ class DockerRuntime(Runtime):
         if not outcome.completed:
             return  # a timeout: the caller reports it as incomplete
         status = outcome.status
-        cli_error = status != 0 and any(
-            line.startswith(_CLI_ERRORS) for line in outcome.stderr.splitlines()
-        )
+        cli_error = status != 0 and is_cli_error(outcome.stderr)
         if status in REFUSED_STATUSES or cli_error:
             said = (outcome.stderr or outcome.output).strip()[-500:] or "nothing"
             raise ObservationError(
@@ -345,7 +349,7 @@ class DockerRuntime(Runtime):
                 name = args[index + 1]
             elif arg.startswith("--runtime="):
                 name = arg.split("=", 1)[1]
-        if self.config.host:  # its binary is on that machine: as the engine reports it
+        if self.config.host:  # its binary is on the engine's machine: as the engine reports it
             for component in components:
                 if component.get("Name") == name:
                     return f"{name}: {name} version {component.get('Version', '?')}"

@@ -37,7 +37,7 @@ class PodmanRuntime(DockerRuntime):
     _service_dir: Path | None = None
 
     def engine_url(self) -> str | None:
-        if self.config.host:
+        if self.config.over_ssh:
             return super().engine_url()
         if self._service is None:
             self._start_service()

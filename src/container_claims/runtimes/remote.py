@@ -298,10 +298,11 @@ class ReverseForward:
         self.process = None
 
 
-#: The remote command of a held process: it says its PID, then becomes ``sleep`` under the
-#: name it is given (bash's ``exec -a``). Only this module's words; the name is an argument.
-_HELD = 'echo "$$"; exec -a "$0" sleep "$1"'
-_PID_LINE = re.compile(rb"^(\d+)\r?\n", re.MULTILINE)
+#: The command of a held process (bash's): it says its PID, then becomes ``sleep`` under the
+#: name it is given (``exec -a``). Only our words; the name is an argument. ``PID_LINE`` finds
+#: the PID it said: the first line of digits alone (ssh may warn before it).
+HELD_PROCESS = 'echo "$$"; exec -a "$0" sleep "$1"'
+PID_LINE = re.compile(rb"^(\d+)\r?\n", re.MULTILINE)
 
 
 class HeldProcess:
@@ -316,11 +317,11 @@ class HeldProcess:
 
     def start(self, timeout: float = FORWARD_TIMEOUT) -> int:
         argv = self.target.command_argv(
-            ["exec", "bash", "-c", _HELD, self.name, str(int(self.seconds))], "-tt"
+            ["exec", "bash", "-c", HELD_PROCESS, self.name, str(int(self.seconds))], "-tt"
         )
 
-        def said_pid(said: bytes) -> int | None:  # the first line of digits alone (ssh may warn)
-            found = _PID_LINE.search(said)
+        def said_pid(said: bytes) -> int | None:
+            found = PID_LINE.search(said)
             return int(found[1]) if found else None
 
         what = f"start a process on {self.target.url}"

@@ -1,0 +1,474 @@
+"""A host read through its engine: one reader container per runtime (``host: engine``).
+
+An engine whose machine the suite cannot shell into (a CI runner's engine through a mounted
+socket, ``DOCKER_HOST=tcp://...``, Docker Desktop's VM) still runs containers there. For a
+runtimes entry with ``host: engine``, the run starts one reader container on that engine, on
+the first host-side reading, and removes it when the run ends:
+
+* in the host's PID, UTS and cgroup namespaces (``--pid=host --uts=host --cgroupns=host``), so
+  ``/proc/self`` is a host process, the hostname the host's, cgroup paths the host's;
+* with the host's root bound read-only at ``/host`` (with what is mounted below it: ``/proc``,
+  ``/sys/fs/cgroup``, the engine's storage), and each reading made as
+  ``BINARY exec READER chroot /host /bin/sh -c COMMAND``, by the host's own programs, so paths,
+  links and ``PATH`` are the host's, as over ssh;
+* with no network, every capability dropped but three (``SYS_CHROOT`` for the chroot,
+  ``SYS_PTRACE`` for the ``/proc/PID/ns``, ``root`` and ``mountinfo`` of processes with more
+  capabilities than the reader's: the engine's, other containers', ``DAC_READ_SEARCH`` for
+  the engine's storage, whose files belong to the containers' users) and
+  ``no-new-privileges``; never ``--privileged``;
+* from the run's image (local already: nothing is pulled), on the engine's default OCI
+  runtime (the entry's ``run_args`` apply, but its ``--runtime``: a sandbox such as runsc has
+  a kernel of its own), named and labelled like every container of the run, so a killed run's
+  reader is swept with the rest.
+
+Readings go through testinfra's docker (or podman) backend, run with the runtime's binary and
+environment and within :data:`READING_TIMEOUT`, into the same
+:class:`~container_claims.probes.handle.HostHandle` as local and ssh readings. The host's own
+namespaces (``self`` to the handle) are those of the reader's parent, the engine's process
+that holds it (containerd's shim, Podman's conmon): the reader's mounts are its container's.
+
+What a probe changes on the host is done through the engine too, and undone by the probe:
+
+* the marker process is a named ``sleep`` of the image's bash held in the reader (in the host's
+  PID namespace), ended by its PID through the reader, and with the reader;
+* the marker file is made and removed by a container of a moment that binds the host's root
+  writable and runs one ``printf`` (or ``rm``) of that file, nothing else;
+* a connection to the host's loopback (``tcp_read``) is made by a container of a moment in the
+  host's network namespace, whose bash relays the connection on its standard output.
+
+An engine that refuses the reader, or a reader that cannot read the host as its root (a
+user namespace of its own, as under a rootless engine; a security option that forbids the
+chroot or reading other processes), is checked once when it starts: the runtime's host-side
+readings are then errors naming why, never readings of something else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+from typing import TYPE_CHECKING, Any
+
+from testinfra.backend.base import BaseBackend, CommandResult
+from testinfra.backend.docker import DockerBackend
+from testinfra.backend.podman import PodmanBackend
+
+from container_claims import ledger
+from container_claims.errors import ReadCutShort, RuntimeUnavailable
+from container_claims.processes import die_with_parent, end_child, last_line, run_bounded
+from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
+from container_claims.runtimes.docker import is_cli_error
+from container_claims.runtimes.remote import HELD_PROCESS, PID_LINE, read_until_quiet
+
+if TYPE_CHECKING:
+    from container_claims.probes.handle import HostHandle
+
+#: Where the reader and the marker's writer see the host's root.
+HOST_ROOT = "/host"
+#: Seconds one reading (one exec) may take.
+READING_TIMEOUT = 60.0
+#: The capabilities the reader keeps (see the module's docstring for what each one reads).
+READER_CAPABILITIES = ("SYS_CHROOT", "SYS_PTRACE", "DAC_READ_SEARCH")
+#: ``/proc/self/uid_map`` of a process in the host's own user namespace.
+HOST_UID_MAP = ["0", "0", "4294967295"]
+#: What the connecting container prints once it is connected, before the server's bytes.
+_CONNECTED = b"connected\n"
+#: Its bash: connect to the host's loopback port ``$1`` and copy what comes back; exit
+#: ``_REFUSED`` if refused. Only our words; the port is an argument.
+_REFUSED = 3
+_CONNECT = (
+    f'exec 3<>"/dev/tcp/127.0.0.1/$1" 2>/dev/null || exit {_REFUSED}; '
+    "printf 'connected\\n'; exec cat <&3"
+)
+
+
+def reader_run_args(run_args: tuple[str, ...]) -> list[str]:
+    """The entry's run arguments without its ``--runtime``: the reader must share the host's
+    kernel and namespaces, which the engine's default OCI runtime gives and a sandbox does not."""
+    kept: list[str] = []
+    skip = False
+    for arg in run_args:
+        if skip:
+            skip = False
+        elif arg == "--runtime":
+            skip = True
+        elif not arg.startswith("--runtime="):
+            kept.append(arg)
+    return kept
+
+
+class _ThroughReader(BaseBackend):  # type: ignore[misc]  # testinfra declares no types
+    """A testinfra backend's ``run`` made in the reader's chroot of the host, with the
+    runtime's binary and environment (testinfra's own runs ``docker`` or ``podman`` of the
+    ``PATH`` in ours), within :data:`READING_TIMEOUT`. An engine that cannot run the command
+    (the reader gone, the engine down) is :class:`RuntimeUnavailable`, never a reading."""
+
+    name: str
+
+    def __init__(self, name: str, binary: str, env: dict[str, str]) -> None:
+        super().__init__(name)  # testinfra's docker or podman backend, by the subclass
+        self.binary, self.env = binary, env
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        cmd = self.get_command(command, *args)
+        argv = [self.binary, "exec", self.name, "chroot", HOST_ROOT, "/bin/sh", "-c", cmd]
+        try:
+            done = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=self.env,
+                timeout=READING_TIMEOUT,
+                preexec_fn=die_with_parent,
+            )
+        except subprocess.TimeoutExpired:
+            raise RuntimeUnavailable(
+                f"the host reader {self.name} gave no answer within {READING_TIMEOUT:g} s"
+            ) from None
+        except OSError as exc:
+            raise RuntimeUnavailable(f"{self.binary!r} cannot be run: {exc}") from None
+        said = done.stderr.decode(errors="replace")
+        if done.returncode != 0 and is_cli_error(said):
+            raise RuntimeUnavailable(
+                f"the engine could not read the host through {self.name}: {last_line(said)}"
+            )
+        return self.result(done.returncode, self.encode(cmd), done.stdout, done.stderr)
+
+
+class DockerReaderBackend(_ThroughReader, DockerBackend):  # type: ignore[misc]
+    """testinfra's docker backend, reading the host through a Docker reader container."""
+
+
+class PodmanReaderBackend(_ThroughReader, PodmanBackend):  # type: ignore[misc]
+    """testinfra's podman backend, reading the host through a Podman reader container."""
+
+
+class HostReader:
+    """One runtime's reader container, and the containers of a moment that change the host.
+
+    ``HostReader(config, env, image=..., run_id=...).open()`` starts and checks the reader and
+    gives the handle readings go through; :meth:`close` removes it (idempotent).
+    """
+
+    def __init__(
+        self, config: RuntimeConfig, env: dict[str, str], *, image: str, run_id: str
+    ) -> None:
+        self.config, self.env, self.image, self.run_id = config, env, image, run_id
+        self.name = self._name("host-reader")
+        self.started = False
+
+    def _name(self, role: str) -> str:
+        return f"cc-{self.run_id}-{role}-{secrets.token_hex(3)}"
+
+    def _run_argv(self, name: str, *options: str) -> list[str]:
+        """``BINARY run`` of a container of ours on this engine, with ``options`` last."""
+        return [
+            self.config.binary,
+            "run",
+            *reader_run_args(self.config.run_args),
+            f"--name={name}",
+            f"--label={RUN_LABEL}={self.run_id}",
+            "--pull=never",  # the run's image is there; a reader must not fetch anything
+            "--security-opt=no-new-privileges",
+            *options,
+        ]
+
+    def _cli(self, args: list[str], timeout: float, what: str) -> str:
+        """Run the runtime's binary; its stdout, or :class:`RuntimeUnavailable` naming ``what``
+        and what it said."""
+        try:
+            done = run_bounded(args, timeout=timeout, limit=65536, env=self.env)
+        except OSError as exc:
+            raise RuntimeUnavailable(f"{self.config.binary!r} cannot be run: {exc}") from None
+        if done.timed_out:
+            raise RuntimeUnavailable(f"{what}: no answer within {timeout:g} s")
+        if done.returncode != 0:
+            said = last_line(done.stderr) or last_line(done.stdout) or "nothing"
+            raise RuntimeUnavailable(f"{what}: {said} (exit {done.returncode})")
+        return done.stdout
+
+    # -- the reader ---------------------------------------------------------------------------
+
+    def open(self, timeout: float) -> HostHandle:
+        """Start the reader and check that it reads the host as its root; the handle for
+        readings through it. :class:`RuntimeUnavailable` naming why it cannot."""
+        import testinfra.host
+
+        from container_claims.probes.handle import HostHandle
+
+        argv = self._run_argv(
+            self.name,
+            "--detach",
+            "--network=none",
+            "--pid=host",
+            "--uts=host",
+            "--cgroupns=host",
+            "--cap-drop=ALL",
+            *(f"--cap-add={capability}" for capability in READER_CAPABILITIES),
+            f"--volume=/:{HOST_ROOT}:ro",
+            "--entrypoint=sleep",
+            "--",
+            self.image,
+            "infinity",
+        )
+        self.started = True  # from here on, close() removes it, whatever came of the run
+        self._cli(argv, timeout, f"the engine refused the host reader {self.name}")
+        backend_class = PodmanReaderBackend if self.config.kind == "podman" else DockerReaderBackend
+        backend = backend_class(self.name, self.config.binary, self.env)
+        host = testinfra.host.Host(backend)
+        backend.set_host(host)
+        handle = HostHandle(host, direct=False, reader=self)
+        handle.own = str(self._engine_process(handle, timeout))
+        return handle
+
+    def _engine_process(self, handle: HostHandle, timeout: float) -> int:
+        """The engine's process that holds the reader (its parent), after checking that the
+        reader is in the host's user and PID namespaces and may read that process."""
+        inspected = self._cli(
+            [self.config.binary, "inspect", "--format={{.State.Pid}}", self.name],
+            timeout,
+            f"the engine could not tell the host reader {self.name}'s process",
+        )
+        pid = inspected.strip()
+
+        def refuse(why: str) -> RuntimeUnavailable:
+            return RuntimeUnavailable(f"the host reader {self.name} cannot read the host: {why}")
+
+        try:
+            uid_map = handle.read_text("/proc/self/uid_map").split()
+        except OSError as exc:
+            raise refuse(str(exc.strerror or exc)) from None
+        if uid_map != HOST_UID_MAP:
+            raise refuse(
+                f"it runs in a user namespace of its own (uid_map {' '.join(uid_map)!r}), as "
+                "a rootless engine's containers do, not as the host's root"
+            )
+        try:
+            status = handle.read_text(f"/proc/{pid}/status")
+            parent = next(
+                line.split()[1] for line in status.splitlines() if line.startswith("PPid:")
+            )
+            theirs = handle.readlink(f"/proc/{parent}/ns/pid")
+        except (OSError, StopIteration, IndexError) as exc:
+            raise refuse(
+                f"it cannot read the engine's process that holds it ({exc}): "
+                "a security option may forbid reading other processes"
+            ) from None
+        if handle.readlink("/proc/self/ns/pid") != theirs:
+            raise refuse("it is not in the host's PID namespace (the engine ignored --pid=host)")
+        return int(parent)
+
+    def close(self) -> None:
+        """Remove the reader (its held processes end with it); nothing if it is gone."""
+        if self.started:
+            self.started = False
+            self._remove(self.name)
+
+    def _remove(self, name: str) -> None:
+        with contextlib.suppress(RuntimeUnavailable):
+            self._cli([self.config.binary, "rm", "--force", name], 60, f"could not remove {name}")
+
+    # -- changes, each undone by the caller ----------------------------------------------------
+
+    def hold_process(self, name: str, seconds: int) -> HeldInReader:
+        """A ``sleep`` named ``name`` held in the reader: a host process in the host's PID
+        namespace, whose ``pid`` is the host's."""
+        held = HeldInReader(self, name, seconds)
+        held.start()
+        return held
+
+    def create_file(self, path: str, text: str) -> None:
+        """A new file at the host's ``path``; ``OSError`` if anything is there already."""
+        self._write(path, 'set -C && printf \'%s\' "$2" > "$HOST$1"', text)
+
+    def remove_file(self, path: str) -> None:
+        """Remove the host's file at ``path`` (nothing if it is gone)."""
+        self._write(path, 'rm -f -- "$HOST$1"')
+
+    def _write(self, path: str, script: str, *args: str) -> None:
+        """One command of ours on the host's root, bound writable in a container of a moment."""
+        argv = self._run_argv(
+            self._name("host-writer"),
+            "--rm",
+            "--network=none",
+            "--cap-drop=ALL",
+            f"--env=HOST={HOST_ROOT}",
+            f"--volume=/:{HOST_ROOT}",
+            "--entrypoint=/bin/sh",
+            "--",
+            self.image,
+            "-c",
+            script,
+            "sh",
+            path,
+            *args,
+        )
+        try:
+            self._cli(argv, READING_TIMEOUT, f"could not change {path} on the host")
+        except RuntimeUnavailable as exc:
+            raise OSError(str(exc)) from None
+
+    def tcp_read(
+        self, port: int, idle: float = 2.0, limit: int = 65536, deadline: float = math.inf
+    ) -> tuple[bool, bytes]:
+        """Connect to the host's ``127.0.0.1:port`` from a container of a moment in the host's
+        network namespace, and read until it closes, ``limit`` bytes, or ``idle`` seconds of
+        silence: ``(connected, received)``. The wait counts from the connection, not from the
+        container's start. Raises :class:`ReadCutShort` when ``deadline`` cuts the read."""
+        name = self._name("host-connect")
+        argv = self._run_argv(
+            name,
+            "--rm",
+            "--network=host",
+            "--cap-drop=ALL",
+            "--entrypoint=bash",
+            "--",
+            self.image,
+            "-c",
+            _CONNECT,
+            "bash",
+            str(int(port)),
+        )
+        ours, theirs = socket.socketpair()
+        with tempfile.TemporaryFile() as errors, ours:
+            try:
+                process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=theirs.fileno(),
+                    stderr=errors,
+                    env=self.env,
+                    preexec_fn=die_with_parent,
+                )
+            except OSError as exc:
+                raise OSError(f"{self.config.binary!r} cannot be run: {exc}") from None
+            finally:
+                theirs.close()
+            try:
+                return self._relay(ours, process, errors, idle, limit, deadline)
+            finally:
+                end_child(process)
+                self._remove(name)
+
+    def _relay(
+        self,
+        connection: socket.socket,
+        process: subprocess.Popen[bytes],
+        errors: Any,
+        idle: float,
+        limit: int,
+        deadline: float,
+    ) -> tuple[bool, bytes]:
+        """The connecting container's line that says it connected, then what the port sent."""
+        start_by = min(deadline, time.monotonic() + self.config.start_timeout)
+        head = b""
+        while len(head) < len(_CONNECTED):
+            connection.settimeout(max(0.05, start_by - time.monotonic()))
+            try:
+                chunk = connection.recv(len(_CONNECTED) - len(head))
+            except TimeoutError:
+                chunk = b""
+            if not chunk:  # it ended (refused, or the engine failed), or is still starting
+                try:
+                    status = process.wait(timeout=max(0.1, start_by - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    raise OSError("the connecting container gave no answer in time") from None
+                if status == _REFUSED:
+                    return False, b""
+                errors.seek(0)
+                said = last_line(errors.read(4096).decode(errors="replace")) or "nothing"
+                raise OSError(f"the connecting container failed (exit {status}): {said}")
+            head += chunk
+        if head != _CONNECTED:
+            raise OSError(f"the connecting container said {head!r}, not that it connected")
+        try:
+            received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
+        except ReadCutShort:
+            raise
+        except OSError:  # reset: as good as refused
+            return False, b""
+        return True, received
+
+
+class HeldInReader:
+    """:meth:`HostReader.hold_process`: bash's ``exec -a NAME sleep`` in the reader,
+    started by a ``BINARY exec`` of ours that says its PID; :meth:`stop` ends it by that PID
+    through the reader. A run killed outright leaves it in the reader, which the next run's
+    sweep removes with every process in it."""
+
+    def __init__(self, reader: HostReader, name: str, seconds: int) -> None:
+        self.reader, self.name, self.seconds = reader, name, seconds
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+
+    def start(self) -> int:
+        reader = self.reader
+        # The image's bash (the host may have none): the process is the host's all the same.
+        argv = [
+            reader.config.binary, "exec", reader.name,
+            "bash", "-c", HELD_PROCESS, self.name, str(int(self.seconds)),
+        ]  # fmt: skip
+        with tempfile.TemporaryFile() as out:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=reader.env,
+                preexec_fn=die_with_parent,
+            )
+            ledger.record_process(self.process.pid, f"exec holding a process in {reader.name}")
+            deadline = time.monotonic() + READING_TIMEOUT
+            while not (found := PID_LINE.search(_said(out))):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    said = _said(out).decode(errors="replace")
+                    self.stop()
+                    raise RuntimeUnavailable(
+                        f"could not hold a process in {reader.name}: {last_line(said) or 'nothing'}"
+                    )
+                time.sleep(0.05)
+        self.pid = int(found[1])
+        return self.pid
+
+    def stop(self) -> None:
+        if self.pid:
+            with contextlib.suppress(RuntimeUnavailable):
+                self.reader._cli(
+                    [
+                        self.reader.config.binary,
+                        "exec",
+                        self.reader.name,
+                        "sh",
+                        "-c",
+                        'kill "$1"',
+                        "sh",
+                        str(self.pid),
+                    ],
+                    READING_TIMEOUT,
+                    f"could not end process {self.pid}",
+                )
+            self.pid = 0
+        if self.process is not None:
+            end_child(self.process)
+            self.process = None
+
+
+def _said(out: Any) -> bytes:
+    out.seek(0)
+    return bytes(out.read(65536))
+
+
+def remove_marker(config: RuntimeConfig, image: str, path: str, run_id: str) -> None:
+    """A dead run's marker file on the host of an engine read through it (its sweep's): a
+    container of a moment labelled with that run's id removes it. ``OSError`` if it cannot."""
+    from container_claims.runtimes import open_runtime
+
+    with open_runtime(config, image=image, run_id=run_id) as runtime:
+        HostReader(config, runtime.env(), image=image, run_id=run_id).remove_file(path)
+
+
+__all__ = ["HOST_ROOT", "HostReader", "reader_run_args", "remove_marker"]
