@@ -81,7 +81,10 @@ def test_a_foreign_engine_is_left_alone_and_the_suite_gets_its_own(
     github_env.touch()
     started = time.monotonic()
     done = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--net", "--", "bash", "-c"]
+        # --kill-child: when unshare ends (a timeout kills it), its child, the namespace's PID 1,
+        # ends too, and with it every process of the namespace (the setup's dockerd).
+        ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--mount", "--net"]
+        + ["--", "bash", "-c"]
         + [INSIDE],
         cwd=REPO,
         env={**os.environ, **foreign.env, "GITHUB_ENV": str(github_env)},
