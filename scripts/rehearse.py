@@ -145,7 +145,7 @@ def rehearsal_copy(workflow: dict[str, Any], extra_options: Sequence[str]) -> di
     container's ``--privileged`` swapped for :data:`NEAREST_TO_PRIVILEGED`, and
     ``extra_options`` added to every job container's options (act takes a job's options from
     the workflow alone when it has a container, never from its ``--container-options``)."""
-    copy = json.loads(json.dumps(workflow))
+    copy: dict[str, Any] = json.loads(json.dumps(workflow))
     copy["name"] = f"{PREFIX}-{workflow.get('name', 'workflow')}"
     for job in copy["jobs"].values():
         container = job.get("container")
@@ -190,9 +190,9 @@ def _pip_config_paths() -> tuple[list[str], dict[str, str]]:
         if listed:
             paths.append(listed[1])
             continue
-        value = re.match(r"^\s+[\w.-]+: (.*)$", line)
-        if value:
-            paths.extend(_paths_in(value[1]))
+        setting = re.match(r"^\s+[\w.-]+: (.*)$", line)
+        if setting:
+            paths.extend(_paths_in(setting[1]))
     variables = {name: value for name, value in os.environ.items() if PIP_VARIABLES.match(name)}
     for value in variables.values():
         paths.extend(_paths_in(value))
