@@ -140,6 +140,15 @@ def actions_used(workflow: dict[str, Any]) -> list[Action]:
     return sorted(found)
 
 
+def runner_labels(workflow: dict[str, Any]) -> list[str]:
+    """The ``runs-on`` labels of the workflow's jobs."""
+    labels: set[str] = set()
+    for job in workflow["jobs"].values():
+        runs_on = job.get("runs-on", [])
+        labels.update([runs_on] if isinstance(runs_on, str) else runs_on)
+    return sorted(labels)
+
+
 def rehearsal_copy(workflow: dict[str, Any], extra_options: Sequence[str]) -> dict[str, Any]:
     """The workflow as this machine can run it: named with the rehearsal's prefix, each job
     container's ``--privileged`` swapped for :data:`NEAREST_TO_PRIVILEGED`, and
@@ -587,6 +596,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help=f"keep the {IMAGE} this rehearsal made (the next one then skips the import)",
     )
     parser.add_argument(
+        "--concurrent-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="jobs run at once (default: %(default)s: here they share one engine and the"
+        " machine's cores, where GitHub gives each job a machine of its own)",
+    )
+    parser.add_argument(
         "--event", default="push", help="the event act simulates (default: %(default)s)"
     )
     return parser.parse_args(argv)
@@ -624,6 +641,9 @@ def rehearse(options: argparse.Namespace) -> int:
             gateway = _gateway(net)
             args = [options.event, "--workflows", str(rehearsed), "--pull=false"]
             args += ["--container-daemon-socket", "unix:///var/run/docker.sock"]
+            # Jobs without a container run in the job image too (and act asks no question).
+            for label in runner_labels(workflow):
+                args += ["--platform", f"{label}={IMAGE}"]
             args += ["--network", net, "--action-cache-path", f"{tmp}/act"]
             args += ["--artifact-server-path", f"{tmp}/artifacts"]
             args += ["--artifact-server-addr", gateway, "--artifact-server-port", str(_free_port())]
@@ -631,6 +651,7 @@ def rehearse(options: argparse.Namespace) -> int:
             args += ["--cache-server-addr", gateway, "--cache-server-port", str(_free_port())]
             for repository in repositories:
                 args += ["--local-repository", repository]
+            args += ["--concurrent-jobs", str(options.concurrent_jobs)]
             if options.job:
                 args += ["--job", options.job]
             for entry in options.matrix:
