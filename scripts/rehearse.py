@@ -149,14 +149,20 @@ def runner_labels(workflow: dict[str, Any]) -> list[str]:
     return sorted(labels)
 
 
-def rehearsal_copy(workflow: dict[str, Any], extra_options: Sequence[str]) -> dict[str, Any]:
+def rehearsal_copy(
+    workflow: dict[str, Any], extra_options: Sequence[str], max_parallel: int = 1
+) -> dict[str, Any]:
     """The workflow as this machine can run it: named with the rehearsal's prefix, each job
-    container's ``--privileged`` swapped for :data:`NEAREST_TO_PRIVILEGED`, and
-    ``extra_options`` added to every job container's options (act takes a job's options from
-    the workflow alone when it has a container, never from its ``--container-options``)."""
+    container's ``--privileged`` swapped for :data:`NEAREST_TO_PRIVILEGED`, ``extra_options``
+    added to every job container's options (act takes a job's options from the workflow alone
+    when it has a container, never from its ``--container-options``), and at most
+    ``max_parallel`` jobs of a matrix at once (act's ``--concurrent-jobs`` does not bound a
+    matrix; its ``max-parallel`` does)."""
     copy: dict[str, Any] = json.loads(json.dumps(workflow))
     copy["name"] = f"{PREFIX}-{workflow.get('name', 'workflow')}"
     for job in copy["jobs"].values():
+        if isinstance(job.get("strategy"), dict) and "matrix" in job["strategy"]:
+            job["strategy"]["max-parallel"] = max_parallel
         container = job.get("container")
         if container is None:
             continue
@@ -628,7 +634,7 @@ def rehearse(options: argparse.Namespace) -> int:
     repositories = [
         f"{action}={local_copy(action, options.mirrors)}" for action in actions_used(workflow)
     ]
-    copy = rehearsal_copy(workflow, pip_options())
+    copy = rehearsal_copy(workflow, pip_options(), options.concurrent_jobs)
     made_image = ensure_image(suite_rootfs(), node_binary())
     try:
         with (

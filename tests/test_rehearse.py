@@ -41,6 +41,13 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - run: "true"
+  matrix:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        n: [1, 2]
+    steps:
+      - run: "true"
 """
 
 
@@ -91,6 +98,7 @@ def test_the_copy_swaps_privileged_for_the_nearest_set_and_adds_the_options(
         "options": "-e 'PIP_X=a b'",
     }
     assert "container" not in again["jobs"]["plain"]
+    assert again["jobs"]["matrix"]["strategy"] == {"matrix": {"n": [1, 2]}, "max-parallel": 1}
 
 
 def test_pip_files_under_the_containers_own_certificates_are_mounted_beside_them() -> None:

@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from scripts import rehearse
 
 REPO = Path(__file__).resolve().parents[2]
