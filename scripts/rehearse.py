@@ -216,9 +216,12 @@ def _pip_config_paths() -> tuple[list[str], dict[str, str]]:
 
 def _paths_in(value: str) -> Iterator[str]:
     for word in value.strip("'\"").split():
-        path = word.removeprefix("file://")
+        path = word.removeprefix("file://").rstrip("/")
+        if word.startswith("file://") and path.endswith("/simple"):
+            # An index's pages link to files beside them (../../files/...): its whole root.
+            path = path.removesuffix("/simple")
         if path.startswith("/") and os.path.exists(path):
-            yield path.rstrip("/") or "/"
+            yield path
 
 
 def _container_path(path: str) -> str:
