@@ -350,7 +350,8 @@ def _build_missing(action: Action, folder: Path, missing: list[str]) -> None:
         for step in steps:
             if subprocess.run(step, cwd=folder, stdout=out, stderr=out, check=False).returncode:
                 raise RehearsalError(
-                    f"no local copy of {action}: {' '.join(step)} failed in {folder} (log: {log})."
+                    f"no local copy of {action}: {' '.join(step[:2])} failed"
+                    f" ({_first_error(log)}; log: {log})."
                 )
     still = [path for path in missing if not (folder / path).exists()]
     if still:
@@ -359,6 +360,14 @@ def _build_missing(action: Action, folder: Path, missing: list[str]) -> None:
         )
     shutil.rmtree(folder / "node_modules", ignore_errors=True)
     shutil.rmtree(folder / ".git", ignore_errors=True)
+
+
+def _first_error(log: Path) -> str:
+    """npm's first line saying what went wrong (not its ``npm error code ...`` line)."""
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("npm error") and not line.startswith("npm error code"):
+            return line.removeprefix("npm error").strip()
+    return "no error line"
 
 
 def local_copy(action: Action, mirrors: Path) -> Path:
