@@ -464,8 +464,10 @@ def ensure_image(rootfs: Path, node: Path) -> bool:
     try:
         (stage / "usr/local/bin").mkdir(parents=True)
         shutil.copy2(node, stage / "usr/local/bin/node")
+        # The test image's markers stay out: the claims tell that image from its host by them.
+        excluded = [f"--exclude=.{path}" for path in marker_files()]
         tar = subprocess.Popen(
-            ["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."]
+            ["tar", "--numeric-owner", *excluded, "-C", str(rootfs), "-c", "."]
             + ["-C", str(stage), "./usr/local/bin/node"],
             stdout=subprocess.PIPE,
         )
@@ -490,10 +492,16 @@ def ensure_image(rootfs: Path, node: Path) -> bool:
 
 def suite_rootfs() -> Path:
     """The bookworm root filesystem the suite's test image is imported from."""
-    sys.path.insert(0, str(REPO / "src"))
     from container_claims.paths import rootfs_dir
 
     return rootfs_dir()
+
+
+def marker_files() -> tuple[str, ...]:
+    """The files the suite writes into that root filesystem to mark its test image."""
+    from container_claims.image import IMAGE_MARKER_PATH, IMAGE_TOOL_PATH
+
+    return (IMAGE_MARKER_PATH, IMAGE_TOOL_PATH)
 
 
 # --- the run ---------------------------------------------------------------------------------
