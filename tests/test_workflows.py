@@ -153,7 +153,9 @@ class Pin:
 #: workflows together.
 PINS = {
     "actions/checkout": Pin("v7.0.1", "3d3c42e5aac5ba805825da76410c181273ba90b1", "node24"),
-    "actions/upload-artifact": Pin("v7.0.0", "bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "node24"),
+    # v6, not v7: both run on Node 24, and v7 cannot be built for the rehearsal here (its lock
+    # wants an @actions/artifact release the npm registry no longer serves).
+    "actions/upload-artifact": Pin("v6.0.0", "b7c566a772e6b6bfb58ed0dc250532a479d7789f", "node24"),
     "actions/download-artifact": Pin(
         "v8.0.1", "3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "node24"
     ),

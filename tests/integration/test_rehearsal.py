@@ -16,12 +16,6 @@ from scripts import rehearse
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = rehearse.workflow_path("claims")
-SETUP_STEP = "scripts/setup (engines, test image)"
-#: Why the job cannot be green yet: scripts/setup, not the rehearsal, and the same on GitHub.
-KNOWN = (
-    "Podman's overlay storage refuses the job container's overlayfs root, and runsc is"
-    " registered only with an engine the job does not use (README: Rehearsing the workflows)"
-)
 
 
 def missing_snapshots() -> list[str]:
@@ -74,7 +68,5 @@ def test_the_docker_job_and_the_report_job_are_green() -> None:
     assert "Success - Main upload the verdicts" in output, tail
     assert "Success - Main download every runtime's verdicts" in output, tail
     assert act_leftovers() == []
-    if result.returncode != 0 and ("claims on docker", SETUP_STEP) in failed_steps:
-        pytest.xfail(f"claims on docker: {SETUP_STEP} fails in a job container: {KNOWN}")
     assert result.returncode == 0, f"act exited {result.returncode}: {failed_steps}\n{tail}"
     assert set(ended.values()) == {"succeeded"}, tail

@@ -207,17 +207,30 @@ def cgroup_limit(ctx: ProbeContext, pid: int, resource: str) -> str:
     for line in host.read_text(f"/proc/{pid}/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
         if controller in controllers.split(","):
-            value = host.read_text(
-                os.path.join("/sys/fs/cgroup", controller, path.lstrip("/"), v1_file)
-            )
+            directory = _cgroup_dir(host, f"/sys/fs/cgroup/{controller}", path)
+            value = host.read_text(os.path.join(directory, v1_file))
             break
         if controllers == "" and host.exists("/sys/fs/cgroup/cgroup.controllers"):
-            value = host.read_text(os.path.join("/sys/fs/cgroup", path.lstrip("/"), v2_file))
+            value = host.read_text(os.path.join(_cgroup_dir(host, "/sys/fs/cgroup", path), v2_file))
             break
     else:
         raise ObservationError(f"process {pid} is in no {controller} cgroup")
     # cgroup v1 writes "no limit" as the largest page-aligned number.
     return "max" if value == "max" or int(value) >= 2**62 else value
+
+
+def _cgroup_dir(host: HostHandle, point: str, path: str) -> str:
+    """The directory of the cgroup ``path`` (as ``/proc/PID/cgroup`` gives it) in the cgroup
+    filesystem mounted at ``point``. On a machine the whole hierarchy is mounted there; in a
+    container that is the host (a CI job's), the mount's root is the container's own cgroup,
+    which the path begins with and the directory does not."""
+    for mount in host.mountinfo():
+        if mount["point"] == point and mount["fstype"] in ("cgroup", "cgroup2"):
+            root = mount["root"].rstrip("/")
+            if root and (path == root or path.startswith(root + "/")):
+                path = path[len(root) :]
+            break
+    return os.path.join(point, path.lstrip("/"))
 
 
 def _require_container_process(host: HostHandle, pid: int) -> None:
