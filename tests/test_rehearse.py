@@ -167,3 +167,18 @@ def test_an_unknown_workflow_is_exit_2_naming_the_known_ones() -> None:
 def test_the_loader_keeps_yaml_12_booleans() -> None:
     document = yaml.load("on: x\nfail-fast: false\nyes: 1\n", Loader=rehearse._WorkflowLoader)
     assert document == {"on": "x", "fail-fast": False, "yes": 1}
+
+
+def test_the_copy_runs_the_artifact_actions_act_can_serve_and_leaves_the_others() -> None:
+    """The project's claims.yml pins upload- and download-artifact by commit at releases act's
+    artifact server refuses; the rehearsal's copy runs their stand-ins, and nothing else moves."""
+    workflow = rehearse.load_workflow(rehearse.workflow_path("claims"))
+    pinned = {action.repo: action.ref for action in rehearse.actions_used(workflow)}
+    copy = {
+        action.repo: action.ref
+        for action in rehearse.actions_used(rehearse.rehearsal_copy(workflow, []))
+    }
+
+    assert set(rehearse.ACT_STAND_INS) <= set(pinned)
+    for repo, ref in pinned.items():
+        assert copy[repo] == rehearse.ACT_STAND_INS.get(repo, ref), repo

@@ -20,7 +20,8 @@ WORKFLOW = rehearse.workflow_path("claims")
 
 def missing_snapshots() -> list[str]:
     missing = []
-    for action in rehearse.actions_used(rehearse.load_workflow(WORKFLOW)):
+    copy = rehearse.rehearsal_copy(rehearse.load_workflow(WORKFLOW), [])
+    for action in rehearse.actions_used(copy):
         try:
             rehearse.resolve(action, rehearse.snapshot(action, rehearse.DEFAULT_MIRRORS))
         except rehearse.RehearsalError:
