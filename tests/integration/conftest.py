@@ -28,11 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(item.path).is_relative_to(Path(__file__).parent):
             item.add_marker(pytest.mark.engine)
-            # One after the other, on one worker under `-n --dist loadgroup` (scripts/test):
-            # they compare the host's state before and after, count the engine's containers
-            # and stop engines, which another engine test beside them would disturb. The unit
-            # tests go on the other workers meanwhile.
-            item.add_marker(pytest.mark.xdist_group("engine"))
 
 
 @dataclass
