@@ -359,9 +359,13 @@ def _build_missing(action: Action, folder: Path, missing: list[str]) -> None:
         ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
         ["npm", "run", script],
     ]
-    with log.open("w") as out:
+    # The build's temporary files (ncc keeps a cache in the temporary folder) go in a folder of
+    # ours, removed with the build, not in /tmp for good.
+    with log.open("w") as out, tempfile.TemporaryDirectory(prefix=f"{PREFIX}-npm-") as tmp:
+        env = {**os.environ, "TMPDIR": tmp}
         for step in steps:
-            if subprocess.run(step, cwd=folder, stdout=out, stderr=out, check=False).returncode:
+            done = subprocess.run(step, cwd=folder, stdout=out, stderr=out, env=env, check=False)
+            if done.returncode:
                 raise RehearsalError(
                     f"no local copy of {action}: {' '.join(step[:2])} failed"
                     f" ({_first_error(log)}; log: {log})."
