@@ -6,9 +6,7 @@ other commands are called in-process through :func:`container_claims.cli.main`.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 
 from container_claims.cli import main, parse_run
+from tests.support.project import run_command
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -53,16 +52,7 @@ def workdir(tmp_path: Path, fake_runtimes: FakeRuntimes) -> Path:
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    return subprocess.run(
-        [sys.executable, "-m", "container_claims", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_command(*args, cwd=cwd)
 
 
 # -- help ---------------------------------------------------------------------------------------

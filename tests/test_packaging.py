@@ -31,6 +31,7 @@ import pytest
 from container_claims import packaged
 from container_claims.expectations import load_expectations
 from tests.conftest import FakeRuntimes
+from tests.support.project import run_command
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
@@ -192,17 +193,8 @@ def test_the_packaged_catalogue_is_the_repositorys(tmp_path: Path) -> None:
 
 
 def cli(cwd: Path, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    if home is not None:
-        env["CONTAINER_CLAIMS_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "container_claims", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return run_command(
+        *args, cwd=cwd, env=None if home is None else {"CONTAINER_CLAIMS_HOME": str(home)}
     )
 
 

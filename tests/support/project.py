@@ -63,16 +63,23 @@ class Project:
         return {r["claim"]: r["verdict"] for r in self.json()["results"]}
 
 
-def run_cli(
+def run_command(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``container-claims run -q ARGS`` in a process of its own, outside this pytest, with
-    ``env`` added to this environment."""
+    """``container-claims ARGS`` in a process of its own, outside this pytest, with ``env``
+    added to this environment."""
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")},
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "container_claims", "run", "-q", *args],
+        [sys.executable, "-m", "container_claims", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``container-claims run -q ARGS``, as :func:`run_command`."""
+    return run_command("run", "-q", *args, cwd=cwd, env=env)
