@@ -55,16 +55,24 @@ def pid1(ctx: ProbeContext) -> dict[str, Any]:
     return {"pid": 1, "cmdline": _cmdline(ctx.host, 1), "comm": ctx.host.read_text("/proc/1/comm")}
 
 
-def _ancestry(host: HostHandle, pid: int) -> list[dict[str, Any]]:
+def _ancestry(host: HostHandle, pid: int) -> tuple[list[dict[str, Any]], bool]:
+    """The process and its parents, and whether the walk reached the top of the host's tree.
+
+    The top is a process whose parent the host cannot see (``PPid: 0``): the host's PID 1, or
+    one entered into the host's PID namespace from outside it, as a CI step ``docker exec``'d
+    into its job container is. A parent gone mid-walk, or a chain longer than 64, is no top.
+    """
     chain: list[dict[str, Any]] = []
-    while pid > 0 and len(chain) < 64:
+    while len(chain) < 64:
         try:
             status = _status(host, pid)
         except OSError:
-            break
+            return chain, False
         chain.append({"pid": pid, "comm": status.get("Name", "?")})
         pid = int(status.get("PPid", "0"))
-    return chain
+        if pid == 0:
+            return chain, True
+    return chain, False
 
 
 def _locate(host: HostHandle, pid_namespace: str, ns_pid: str) -> int | None:
@@ -94,12 +102,13 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
             "comm": "",
             "ancestry": [],
             "reaches_host_pid1": False,
+            "reaches_tree_top": False,
             "own_namespaces": [],
         }
     status = _status(host, pid)
     theirs, own = host.namespaces(pid, NAMESPACES), host.namespaces("self", NAMESPACES)
     namespaces = {kind: theirs[kind] != own[kind] for kind in NAMESPACES}
-    chain = _ancestry(host, pid)
+    chain, complete = _ancestry(host, pid)
     return {
         "found": True,
         "pid": pid,
@@ -108,7 +117,8 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
         "cmdline": _cmdline(host, pid),
         "comm": status.get("Name"),
         "ancestry": chain,
-        "reaches_host_pid1": chain[-1]["pid"] == 1 if chain else False,
+        "reaches_host_pid1": complete and chain[-1]["pid"] == 1,
+        "reaches_tree_top": complete and len(chain) > 1,
         "own_namespaces": sorted(kind for kind, differs in namespaces.items() if differs),
     }
 

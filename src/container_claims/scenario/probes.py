@@ -156,6 +156,10 @@ _PROCESS = mapping(
     comm=text("its name"),
     ancestry=list_of(mapping(pid=number(), comm=text()), "it and its parents"),
     reaches_host_pid1=boolean("whether its parents lead to the host's PID 1"),
+    reaches_tree_top=boolean(
+        "whether it has parents on the host that lead, unbroken, to the top of the host's"
+        " process tree: its PID 1, or a process entered from outside the host's PID namespace"
+    ),
     own_namespaces=list_of(text(), "the namespaces it does not share with the host"),
 )
 _CONFINEMENT = mapping(
