@@ -17,8 +17,9 @@ from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS
 from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
-from container_claims.scenario.model import CAPABILITIES, MAIN, OPERATORS
+from container_claims.scenario.model import CAPABILITIES, OPERATORS
 from container_claims.scenario.probes import PROBES
+from container_claims.scenario.steps import ExecStep, ProbeStep, TypeStep
 from container_claims.scenario.validate import schema
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -110,9 +111,10 @@ def test_valid_scenario_becomes_the_model(tmp_path: Path) -> None:
         line_with(VALID, fragment)
         for fragment in ("type: echo $$", "run: {name: sibling", "exec:", "probe: host.which")
     ]
-    assert scenario.steps[2].target == "sibling"
-    assert scenario.steps[0].target == MAIN
-    assert scenario.steps[3].args == {"program": "python3"}
+    typed, _, sibling_exec, probe = scenario.steps
+    assert isinstance(sibling_exec, ExecStep) and sibling_exec.target == "sibling"
+    assert isinstance(typed, TypeStep) and typed.text == "echo $$"
+    assert isinstance(probe, ProbeStep) and probe.args == {"program": "python3"}
     assert [step.save for step in scenario.after] == ["kept"]
     first, second = scenario.claims
     assert (first.id, first.section) == ("shell-is-pid-1", "Shell")

@@ -4,6 +4,9 @@ The result is the observations by name plus a step-by-step log with timings, whi
 the evidence of every claim of the scenario. Nothing here decides a verdict (see
 :mod:`container_claims.checks`); a step that fails to observe stores the error under its
 name, so only the claims that need it become errors.
+
+How each kind of step is done is registered here by its class (:func:`performs`): the kinds
+themselves (:mod:`container_claims.scenario.steps`) sit a layer below the runtimes they use.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import dataclasses
 import functools
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from container_claims.errors import ObservationError
 from container_claims.observations import (
@@ -22,15 +25,24 @@ from container_claims.observations import (
     CommandOutcome,
     render,
     render_data,
-    strings_in,
     template_names,
     to_json,
 )
 from container_claims.probes.api import ProbeContext, Services
 from container_claims.runtimes.base import Names, Runtime, Shell
-from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario, Step
+from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario
 from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
+from container_claims.scenario.steps import (
+    ExecStep,
+    ProbeStep,
+    RunStep,
+    SignalStep,
+    Step,
+    StopStep,
+    TypeStep,
+    WaitStep,
+)
 
 DEFAULT_TIMEOUT = 30.0
 PROMPT_TIMEOUT = 15.0  # a terminal shell prompts within this; without -t none comes
@@ -75,7 +87,7 @@ def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
         if name in producers:
             pending += [
                 ref.split(".")[0]
-                for text in _step_strings(producers[name])
+                for text in producers[name].texts()
                 for ref in template_names(text)
             ]
     return needed
@@ -89,18 +101,8 @@ def needed_capabilities(scenario: Scenario, claim: Claim) -> set[str]:
     names = needed_observations(scenario, claim)
     for step in scenario.all_steps():
         if step.save in names:
-            needed |= set(_step_capabilities(step))
+            needed |= step.capabilities()
     return needed
-
-
-def _step_capabilities(step: Step) -> Iterable[str]:
-    yield from step.needs  # what the container it acts on needed to start
-    if step.kind == "probe":
-        yield from PROBES[step.probe].requires
-    elif step.kind == "exec":
-        yield "exec"
-    elif step.kind == "run" and step.spec is not None:
-        yield from step.spec.capabilities()
 
 
 def _cut_short(watched: Mapping[str, Any]) -> bool:
@@ -118,14 +120,6 @@ def _require_whole(outcome: CommandOutcome) -> None:
         raise IncompleteObservation(
             f"no complete observation: the output was cut off ({outcome.detail})", outcome
         )
-
-
-def _step_strings(step: Step) -> Iterable[str]:
-    yield step.text
-    yield from step.command
-    yield from strings_in(step.args)
-    if step.spec:
-        yield from strings_in(dataclasses.asdict(step.spec))
 
 
 class ScenarioRunner:
@@ -183,7 +177,7 @@ class ScenarioRunner:
         scenario = self.scenario
         for volume in scenario.volumes:
             real = self.names.volumes.setdefault(volume, f"{self.names.prefix}-{volume}")
-            self._defer(functools.partial(self.runtime.remove_volume, real))
+            self.defer(functools.partial(self.runtime.remove_volume, real))
             self.runtime.create_volume(real)
         main = scenario.container
         if main is not None:
@@ -197,12 +191,12 @@ class ScenarioRunner:
 
     def _start_main(self, spec: ContainerSpec, save: str) -> None:
         name = self.names.container(MAIN)
-        self._defer(lambda: self.runtime.remove_container(name))
+        self.defer(lambda: self.runtime.remove_container(name))
         spec = self._resolve_spec(spec)
         began = time.monotonic()
         if spec.interactive:
             self._shell = self.runtime.open_shell(spec, name, self._timeout(PROMPT_TIMEOUT))
-            self._defer(self._shell.close)
+            self.defer(self._shell.close)
             value: dict[str, Any] = {"name": name, "prompt": self._shell.prompt}
         else:
             outcome = self.runtime.start(
@@ -238,97 +232,55 @@ class ScenarioRunner:
 
     def _step(self, step: Step) -> None:
         began = time.monotonic()
-        missing = set(_step_capabilities(step)) - self.runtime.capabilities
+        missing = step.capabilities() - self.runtime.capabilities
+        perform = _performer(step)
         try:
             if missing:
                 raise ObservationError(
                     f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}"
                 )
-            wanted = step.timeout or DEFAULT_TIMEOUT + (step.grace if step.kind == "stop" else 0)
-            timeout = self._timeout(wanted)
-            value = self._do(step, timeout)
+            value = perform(self, step, self._timeout(wanted_seconds(step)))
             if isinstance(value, CommandOutcome):
                 _require_whole(value)
-            if step.kind == "wait" and timeout < wanted and _cut_short(value):
-                raise ObservationError(
-                    f"the deadline left {timeout:.1f} s of the {wanted:g} s this wait watches"
-                )
         except ObservationError as exc:
             value = exc
         if step.save:
             self.observations[step.save] = value
         self._log(step.line, step.describe(self._filled), step.save, value, began)
 
-    def _do(self, step: Step, timeout: float) -> Any:
-        if step.kind == "type":
-            assert self._shell is not None  # validation guarantees an interactive container
-            line = self._render(step.text)
-            problem = typed_line_problem(line)
-            if problem:
-                raise ObservationError(f"not typed: {problem} (after templates were filled in)")
-            return self._shell.type(line, timeout)
-        if step.kind == "exec":
-            command = tuple(self._render(part) for part in step.command)
-            for part in command:
-                problem = text_problem("an exec argument", part)
-                if problem:
-                    raise ObservationError(f"not run: {problem}")
-            return self.runtime.exec(self.names.container(step.target), command, timeout)
-        if step.kind == "run":
-            assert step.spec is not None
-            return self._run_container(step.spec, timeout)
-        if step.kind == "stop":
-            return self.runtime.stop(self.names.container(step.target), step.grace, timeout)
-        if step.kind == "wait":
-            contains = self._render(step.contains) if step.contains else ""
-            return self.runtime.wait(
-                self.names.container(step.target), step.until, timeout, contains=contains
-            )
-        if step.kind == "signal":
-            return self.runtime.signal(self.names.container(step.target), step.signal)
-        return self._probe(step, timeout)
+    # -- what the steps use -----------------------------------------------------------------
+    @property
+    def shell(self) -> Shell:
+        """The main container's interactive shell (a ``type`` step's, which validation
+        allows only where there is one)."""
+        if self._shell is None:
+            raise ObservationError("no interactive container to type into")
+        return self._shell
 
-    def _probe(self, step: Step, timeout: float) -> Any:
-        info = PROBES[step.probe]
-        try:
-            args = info.convert(render_data(step.args, self.observations))
-        except ArgumentError as exc:
-            raise ObservationError(f"probe {step.probe} {exc}") from None
-        context = ProbeContext(
-            self.runtime,
-            self.names,
-            self.token,
-            self.services,
-            self.observations,
-            self._defer,
-            deadline=time.monotonic() + timeout,
-        )
-        try:
-            return info.load()(context, **args)
-        except ObservationError:
-            raise
-        except Exception as exc:  # a probe's defect is this observation's error, once
-            raise ObservationError(
-                f"probe {step.probe} failed: {type(exc).__name__}: {exc}"
-            ) from None
+    def render(self, text: str) -> str:
+        """``text`` with its ``{{ templates }}`` filled in from the observations so far."""
+        return str(render(text, self.observations))
 
-    def _run_container(self, spec: ContainerSpec, timeout: float) -> CommandOutcome:
+    def run_container(self, spec: ContainerSpec, timeout: float) -> CommandOutcome:
+        """Another container of the scenario: run to completion, or started when it detaches;
+        removed when the scenario ends."""
         self._run_count += 1
         name = self.names.container(spec.name or f"run{self._run_count}")
-        self._defer(lambda: self.runtime.remove_container(name))
+        self.defer(lambda: self.runtime.remove_container(name))
         spec = self._resolve_spec(spec)
         if spec.detach:
             return self.runtime.start(spec, name, timeout)
         return self.runtime.run(spec, name, timeout)
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _render(self, text: str) -> str:
-        return str(render(text, self.observations))
+    def defer(self, cleanup: Callable[[], object]) -> None:
+        """Call ``cleanup`` when the scenario ends, whatever happened (last deferred first)."""
+        self._cleanups.append(cleanup)
 
+    # -- helpers ----------------------------------------------------------------------------
     def _filled(self, text: str) -> str:
         """``text`` as the step used it; as written where an observation is missing."""
         try:
-            return self._render(text)
+            return self.render(text)
         except ObservationError:
             return text
 
@@ -343,9 +295,6 @@ class ScenarioRunner:
             raise ObservationError(f"not started: {field_name}: {problem}")
         values["volumes"] = [(self.names.volumes[v], p) for v, p in values["volumes"]]
         return ContainerSpec.from_values(values)
-
-    def _defer(self, cleanup: Callable[[], object]) -> None:
-        self._cleanups.append(cleanup)
 
     def _cleanup(self) -> None:
         errors = []
@@ -373,3 +322,113 @@ class ScenarioRunner:
         else:
             entry["value"] = to_json(value)
         self.result.log.append(entry)
+
+
+# -- how each kind of step is done -----------------------------------------------------------
+_S = TypeVar("_S", bound=Step)
+#: How a kind of step is done: given the runner, the step and the seconds it may take, what it
+#: observed. An :class:`ObservationError` is its observation's error.
+Perform = Callable[[ScenarioRunner, _S, float], Any]
+
+#: How each kind of step is done, by its class (see :func:`performs`).
+PERFORMERS: dict[type[Step], Perform[Any]] = {}
+
+
+def performs(kind: type[_S]) -> Callable[[Perform[_S]], Perform[_S]]:
+    """Register the decorated function as how steps of ``kind`` are done, as below for the
+    kinds of :mod:`container_claims.scenario.steps` (a kind from elsewhere registers its own)."""
+
+    def register(perform: Perform[_S]) -> Perform[_S]:
+        if kind in PERFORMERS:
+            raise ValueError(f"how {kind.__name__} steps are done is already registered")
+        PERFORMERS[kind] = perform
+        return perform
+
+    return register
+
+
+def _performer(step: Step) -> Perform[Any]:
+    try:
+        return PERFORMERS[type(step)]
+    except KeyError:
+        raise LookupError(
+            f"no way to do a {step.kind!r} step ({type(step).__name__}) is registered "
+            "(container_claims.execute.performs)"
+        ) from None
+
+
+def wanted_seconds(step: Step) -> float:
+    """How long a step may take: its ``timeout``, else the default and what it adds."""
+    return step.timeout or DEFAULT_TIMEOUT + step.extra_seconds
+
+
+@performs(TypeStep)
+def _type(runner: ScenarioRunner, step: TypeStep, timeout: float) -> CommandOutcome:
+    line = runner.render(step.text)
+    problem = typed_line_problem(line)
+    if problem:
+        raise ObservationError(f"not typed: {problem} (after templates were filled in)")
+    return runner.shell.type(line, timeout)
+
+
+@performs(ExecStep)
+def _exec(runner: ScenarioRunner, step: ExecStep, timeout: float) -> CommandOutcome:
+    command = tuple(runner.render(part) for part in step.command)
+    for part in command:
+        problem = text_problem("an exec argument", part)
+        if problem:
+            raise ObservationError(f"not run: {problem}")
+    return runner.runtime.exec(runner.names.container(step.target), command, timeout)
+
+
+@performs(RunStep)
+def _run(runner: ScenarioRunner, step: RunStep, timeout: float) -> CommandOutcome:
+    return runner.run_container(step.spec, timeout)
+
+
+@performs(ProbeStep)
+def _probe(runner: ScenarioRunner, step: ProbeStep, timeout: float) -> Any:
+    info = PROBES[step.probe]
+    try:
+        args = info.convert(render_data(step.args, runner.observations))
+    except ArgumentError as exc:
+        raise ObservationError(f"probe {step.probe} {exc}") from None
+    context = ProbeContext(
+        runner.runtime,
+        runner.names,
+        runner.token,
+        runner.services,
+        runner.observations,
+        runner.defer,
+        deadline=time.monotonic() + timeout,
+    )
+    try:
+        return info.load()(context, **args)
+    except ObservationError:
+        raise
+    except Exception as exc:  # a probe's defect is this observation's error, once
+        raise ObservationError(f"probe {step.probe} failed: {type(exc).__name__}: {exc}") from None
+
+
+@performs(StopStep)
+def _stop(runner: ScenarioRunner, step: StopStep, timeout: float) -> Any:
+    return runner.runtime.stop(runner.names.container(step.target), step.grace, timeout)
+
+
+@performs(WaitStep)
+def _wait(runner: ScenarioRunner, step: WaitStep, timeout: float) -> Any:
+    contains = runner.render(step.contains) if step.contains else ""
+    watched = runner.runtime.wait(
+        runner.names.container(step.target), step.until, timeout, contains=contains
+    )
+    wanted = wanted_seconds(step)
+    if timeout < wanted and _cut_short(watched):
+        raise ObservationError(
+            f"the deadline left {timeout:.1f} s of the {wanted:g} s this wait watches"
+        )
+    return watched
+
+
+@performs(SignalStep)
+def _signal(runner: ScenarioRunner, step: SignalStep, timeout: float) -> Any:
+    return runner.runtime.signal(runner.names.container(step.target), step.signal)

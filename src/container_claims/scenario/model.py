@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # a step kind's class uses the model: the model only names them
+    from container_claims.scenario.steps import Step
 
 #: What a runtime may be able to do; a claim needing something its runtime lacks is
 #: not applicable there (decided from declared capabilities, never from expected verdicts).
@@ -145,54 +148,6 @@ class MainContainer:
     spec: ContainerSpec
     save: str = "session"
     exit_line: str = "exit"
-
-
-StepKind = Literal["type", "exec", "run", "probe", "stop", "wait", "signal"]
-#: Seconds ``stop`` waits between the stop signal and SIGKILL, as ``docker stop``.
-DEFAULT_GRACE = 10
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: StepKind
-    line: int
-    save: str | None = None
-    text: str = ""  # type: the line typed
-    command: tuple[str, ...] = ()  # exec
-    target: str = MAIN  # exec, stop, wait: which container
-    grace: int = DEFAULT_GRACE  # stop: seconds before SIGKILL
-    until: str = ""  # wait: running, exited or output
-    contains: str = ""  # wait until output: the text
-    signal: str = ""  # signal: which
-    needs: frozenset[str] = frozenset()  # capabilities the container it acts on needed
-    spec: ContainerSpec | None = None  # run
-    probe: str = ""  # probe: its registered name
-    args: dict[str, Any] = field(default_factory=dict)  # probe arguments
-    timeout: float | None = None
-
-    def describe(self, fill: Callable[[str], str] = str) -> str:
-        """A short human description for evidence and error messages; ``fill`` fills in the
-        templates of its texts, so the evidence shows what the step really did."""
-        if self.kind == "type":
-            return f"typed {fill(self.text)!r}"
-        if self.kind == "exec":
-            return f"exec in {self.target}: {' '.join(map(fill, self.command))}"
-        if self.kind == "run":
-            command = self.spec.command if self.spec and self.spec.command else ("(default)",)
-            return f"run {' '.join(map(fill, command))}"
-        if self.kind == "stop":
-            return f"stop {self.target} (SIGKILL after {self.grace} s)"
-        if self.kind == "wait" and self.until == "output":
-            return f"wait until {self.target} prints {fill(self.contains)!r}"
-        if self.kind == "wait":
-            return f"wait until {self.target} is {self.until}"
-        if self.kind == "signal":
-            return f"signal {self.signal} to {self.target}"
-        args = " ".join(
-            f"{key}={fill(value) if isinstance(value, str) else value}"
-            for key, value in (self.args or {}).items()
-        )
-        return f"probe {self.probe} {args}".rstrip()
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,8 @@ from container_claims.observations import BUILTINS, strings_in, template_names
 from container_claims.patterns import PatternError, compile_pattern
 from container_claims.scenario.fields import (
     BUILTIN_SHAPES,
-    COMMAND,
     NUMERIC_KINDS,
     SESSION,
-    SIGNAL,
-    STOP,
-    WAIT,
     FieldError,
     Shape,
     any_value,
@@ -45,7 +41,6 @@ from container_claims.scenario.loader import (
     read_source,
 )
 from container_claims.scenario.model import (
-    DEFAULT_GRACE,
     MAIN,
     NUMERIC_OPERATORS,
     OPERATORS,
@@ -56,17 +51,53 @@ from container_claims.scenario.model import (
     Expectation,
     MainContainer,
     Scenario,
-    Step,
 )
-from container_claims.scenario.probes import PROBES, ArgumentError
-from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
+from container_claims.scenario.safety import spec_problems
+from container_claims.scenario.steps import (
+    STEPS,
+    Section,
+    Step,
+    did_you_mean,
+    has_template,
+    kind_of,
+)
+
+
+def schema() -> dict[str, Any]:
+    """The scenario JSON Schema: the one shipped with the package (``schema.json``), with the
+    step kinds registered from elsewhere, each by its own ``value_schema``."""
+    return _schema_with(tuple(STEPS.values()))
 
 
 @functools.cache
-def schema() -> dict[str, Any]:
-    """The scenario JSON Schema shipped with the package."""
+def _shipped_schema() -> dict[str, Any]:
     text = resources.files("container_claims.scenario").joinpath("schema.json").read_text()
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _schema_with(kinds: tuple[type[Step], ...]) -> dict[str, Any]:
+    """The shipped schema, with each of ``kinds`` it does not declare added to its steps."""
+    shipped = _shipped_schema()
+    step = shipped["$defs"]["step"]
+    added = [kind for kind in kinds if kind.kind not in step["properties"]]
+    if not added:
+        return shipped
+    for kind in added:
+        if kind.value_schema is None:
+            raise TypeError(
+                f"step kind {kind.kind!r} ({kind.__name__}) is not in schema.json "
+                "and has no value_schema of its own"
+            )
+    step = {
+        **step,
+        "oneOf": [*step["oneOf"], *({"required": [kind.kind]} for kind in added)],
+        "properties": {
+            **step["properties"],
+            **{kind.kind: dict(kind.value_schema or {}) for kind in added},
+        },
+    }
+    return {**shipped, "$defs": {**shipped["$defs"], "step": step}}
 
 
 @functools.cache
@@ -346,23 +377,6 @@ class _Deferred(ScenarioError):
         return ScenarioError(self.path, self.line, self.write())
 
 
-def _did_you_mean(word: str, names: Callable[[], list[str]]) -> Callable[[], str]:
-    def hint() -> str:
-        near = difflib.get_close_matches(word, names(), n=1)
-        return f" (did you mean {near[0]!r}?)" if near else ""
-
-    return hint
-
-
-def _some(names: dict[str, Any], limit: int = 10) -> str:
-    """At most ``limit`` of ``names``, in the order they came, and how many more there are:
-    in time that does not grow with them, as a message for each of thousands of steps."""
-    if not names:
-        return "none"
-    shown = ", ".join(itertools.islice(names, limit))
-    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
-
-
 def _schema_error(
     document: MarkedDict, error: jsonschema.ValidationError, where: str
 ) -> ScenarioError:
@@ -405,7 +419,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
             hints.append(f"and {len(unknown) - _UNKNOWN_KEYS_SHOWN:,} more unknown keys")
         return "; ".join(hints) + f"; allowed keys: {', '.join(allowed)}"
     if error.validator == "oneOf" and schema_.get("description", "").startswith("Exactly one"):
-        return f"{location}: a step has exactly one of type, exec, run, probe"
+        return f"{location}: a step has exactly one of {', '.join(STEPS)}"
     if error.validator == "required":
         return f"{location}: {error.message}"
     if error.validator == "type" and schema_.get("type") == "string":
@@ -461,7 +475,11 @@ def _yaml_kind(value: Any) -> str | None:
 
 
 class _Builder:
-    """Turns a schema-valid document into the model, checking the rules the schema cannot."""
+    """Turns a schema-valid document into the model, checking the rules the schema cannot.
+
+    Each step is built by its kind (:mod:`.steps`), which sees this builder as the
+    :class:`~container_claims.scenario.steps.ScenarioSoFar`.
+    """
 
     def __init__(
         self, document: MarkedDict, path: Path, where: str, *, allow_host_access: bool
@@ -479,9 +497,21 @@ class _Builder:
         self.more = 0  # errors the schema found and counted but did not describe
         self.skip: frozenset[tuple[Any, ...]] = frozenset()  # list items the schema refused
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
+        self.main: MainContainer | None = None
 
-    def error(self, line: int | None, message: str) -> ScenarioError:
-        return ScenarioError(self.where, line, message)
+    def error(
+        self, line: int | None, message: str, hint: Callable[[], str] | None = None
+    ) -> ScenarioError:
+        if hint is None:
+            return ScenarioError(self.where, line, message)
+        return _Deferred(self.where, line, message, lambda: message + hint())
+
+    def started(self, name: str, *, detached: bool, spec: ContainerSpec | None) -> None:
+        self.containers[name] = None
+        if spec is not None:
+            self.specs[name] = spec
+        if detached:
+            self.detached[name] = None
 
     def build(self) -> Scenario:
         doc = self.doc
@@ -497,12 +527,13 @@ class _Builder:
             )
             with self.collecting():
                 self.save(main.save, block.line, SESSION)
-        steps = self.steps(doc.get("steps", ()), "steps", main)
+        self.main = main
+        steps = self.steps(doc.get("steps", ()), "steps")
         if main is None and any(
             isinstance(raw, MarkedDict) and "type" in raw for raw in doc.get("steps", ())
         ):
             self.errors.append(self.error(doc.key_lines["steps"], "type steps need a 'container'"))
-        after = self.steps(doc.get("after", ()), "after", None)
+        after = self.steps(doc.get("after", ()), "after")
         claims = self.claims(doc["claims"])
         raise_all(self.errors, self.more)
         return Scenario(
@@ -555,8 +586,7 @@ class _Builder:
             def known() -> list[str]:
                 return [*itertools.islice(self.saved, count), *BUILTINS]
 
-            hint = _did_you_mean(name, known)
-            raise _Deferred(self.where, line, message, lambda: message + hint())
+            raise self.error(line, message, did_you_mean(name, known))
         try:
             return resolve_shape(self.shapes[name], rest)
         except FieldError as exc:
@@ -576,7 +606,7 @@ class _Builder:
                     f"volume {volume!r} is not declared in the top-level 'volumes'",
                 )
         templated = frozenset(
-            key for key, value in block.items() if any(_has_template(t) for t in strings_in(value))
+            key for key, value in block.items() if any(has_template(t) for t in strings_in(value))
         )
         for key, problem in spec_problems(
             block, allow_host_access=self.allow_host_access, skip=templated
@@ -593,9 +623,7 @@ class _Builder:
             )
         return spec
 
-    def steps(
-        self, items: MarkedList | tuple[()], section: str, main: MainContainer | None
-    ) -> tuple[Step, ...]:
+    def steps(self, items: MarkedList | tuple[()], section: Section) -> tuple[Step, ...]:
         result = []
         for index, raw in enumerate(items):
             line = items.item_lines[index] if isinstance(items, MarkedList) else 0
@@ -605,7 +633,7 @@ class _Builder:
                 continue
             before = len(self.errors)
             with self.collecting():
-                result.append(self.step(raw, line, section, main))
+                result.append(self.step(raw, line, section))
             if len(self.errors) > before:
                 self.assume(raw, line)
         return tuple(result)
@@ -616,140 +644,26 @@ class _Builder:
         name = raw.get("save")
         if isinstance(name, str) and name not in self.saved:
             self.saved[name] = line
-            self.shapes[name] = _yields(raw)
-        spec = raw.get("run")
-        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
-            self.containers[spec["name"]] = None
-            if spec.get("detach"):
-                self.detached[spec["name"]] = None
+            kind = kind_of(raw)
+            self.shapes[name] = kind.yields_of(raw) if kind is not None else any_value()
+        for key in raw:
+            if key in STEPS:
+                STEPS[key].assume(raw, self)
 
-    def step(self, raw: MarkedDict, line: int, section: str, main: MainContainer | None) -> Step:
-        timeout = raw.get("timeout")
-        if "type" in raw:
-            if section == "after":
-                raise self.error(
-                    line, "'type' steps belong in 'steps': the container has ended in 'after'"
-                )
-            if main is not None and not main.spec.interactive:
-                raise self.error(line, "'type' needs the container to be interactive: true")
-            problem = typed_line_problem(raw["type"])
-            if problem:
-                raise self.error(line, problem)
-            self.check_refs(raw["type"], line)
-            step = Step("type", line, raw.get("save"), text=raw["type"], timeout=timeout)
-        elif "exec" in raw:
-            target_cmd = raw["exec"]
-            target, command = (
-                (MAIN, target_cmd)
-                if isinstance(target_cmd, list)
-                else (target_cmd.get("in", MAIN), target_cmd["command"])
-            )
-            if target not in self.containers:
-                raise self.error(line, f"exec in {target!r}: no running container has that name")
-            if section == "after" and target == MAIN:
-                raise self.error(line, "exec in the main container is not possible after it ended")
-            for index, part in enumerate(command):
-                problem = text_problem(f"exec argument {index + 1}", part)
-                if problem:
-                    raise self.error(line, problem)
-            self.check_refs(command, line)
-            step = Step(
-                "exec",
-                line,
-                raw.get("save"),
-                command=tuple(command),
-                target=target,
-                timeout=timeout,
-                needs=self.needs_of(target),
-            )
-        elif "run" in raw:
-            spec = self.spec(raw["run"], line)
-            if spec.name is not None:
-                if spec.name in self.containers:
-                    raise self.error(line, f"a container named {spec.name!r} already exists")
-                self.containers[spec.name] = None
-                self.specs[spec.name] = spec
-                if spec.detach:
-                    self.detached[spec.name] = None
-            step = Step("run", line, raw.get("save"), spec=spec, timeout=timeout)
-        elif "stop" in raw or "wait" in raw or "signal" in raw:
-            step = self.lifecycle_step(raw, line, timeout)
-        else:
-            name = raw["probe"]
-            if name not in PROBES:
-                message = f"unknown probe {name!r}"
-                hint = _did_you_mean(name, lambda: list(PROBES))
-                raise _Deferred(self.where, line, message, lambda: message + hint())
-            args = dict(raw.get("with", {}))
-            self.check_probe_args(name, args, line)
-            self.check_refs(args, line)
-            step = Step("probe", line, raw.get("save"), probe=name, args=args, timeout=timeout)
-        if "with" in raw and step.kind != "probe":
+    def step(self, raw: MarkedDict, line: int, section: Section) -> Step:
+        kind = kind_of(raw)
+        assert kind is not None  # the schema lets a step through with exactly one kind
+        step = kind.build(raw, line, section, self)
+        if "with" in raw and not kind.takes_arguments:
             raise self.error(line, "'with' gives arguments to a probe; this step is not a probe")
-        self.save(step.save, line, _yields(raw))
+        self.save(step.save, line, kind.yields_of(raw))
         return step
-
-    def lifecycle_step(self, raw: MarkedDict, line: int, timeout: float | None) -> Step:
-        """``stop``, ``wait`` or ``signal``: on a container a ``run`` step left running."""
-        kind = next(k for k in ("stop", "wait", "signal") if k in raw)
-        value = raw[kind]
-        target = value if isinstance(value, str) else value["in"]
-        if target not in self.detached:
-            known = _some(self.detached)
-            raise self.error(
-                line,
-                f"{kind} takes a container left running by an earlier step (run: with detach: "
-                f"true and a name); {target!r} is not one (running: {known})",
-            )
-        needs = self.needs_of(target)
-        step = Step("stop", line, raw.get("save"), target=target, timeout=timeout, needs=needs)
-        if kind == "stop":
-            grace = DEFAULT_GRACE if isinstance(value, str) else value.get("grace", DEFAULT_GRACE)
-            return dataclasses.replace(step, grace=grace)
-        if kind == "signal":
-            return dataclasses.replace(step, kind="signal", signal=value["signal"])
-        until, contains = value["until"], value.get("contains", "")
-        if (until == "output") != bool(contains):
-            raise self.error(line, "wait until: output takes 'contains' (the text), and only it")
-        if contains:
-            self.check_refs(contains, line)
-        return dataclasses.replace(
-            step,
-            kind="wait",
-            until=until,
-            contains=contains,
-            needs=needs | {"logs"} if contains else needs,
-        )
 
     def needs_of(self, container: str) -> frozenset[str]:
         """A step on a container needs what starting it needed: where it could not start, the
         claims resting on the step are not applicable either."""
         spec = self.specs.get(container)
         return spec.capabilities() if spec is not None else frozenset()
-
-    def check_probe_args(self, probe: str, args: dict[str, Any], line: int) -> None:
-        """Arguments written out are checked now; those with templates when the step runs."""
-        info = PROBES[probe]
-        try:
-            info.check_names(args)
-            for key, spec in info.args.items():
-                if key not in args:
-                    if spec.required:
-                        raise ArgumentError(f"needs the argument {key!r}")
-                    continue
-                templated = any(map(_has_template, strings_in(args[key])))
-                if spec.kind == "container" and templated:
-                    raise ArgumentError(f"{key!r} names a container: write its name out")
-                if not templated:
-                    spec.convert(key, args[key])
-                if spec.kind == "container" and args[key] not in self.containers:
-                    known = _some(self.containers)
-                    raise ArgumentError(
-                        f"{key!r}: no container named {args[key]!r} runs before this step "
-                        f"(known: {known})"
-                    )
-        except ArgumentError as exc:
-            raise self.error(line, f"probe {probe} {exc}") from None
 
     def claims(self, items: MarkedList) -> tuple[Claim, ...]:
         seen: dict[str, int] = {}
@@ -829,26 +743,13 @@ class _Builder:
         return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
 
 
-def _yields(raw: MarkedDict) -> Shape:
-    """What a step saves, by its kind: also for a step whose own errors were reported."""
-    if "probe" in raw:
-        return PROBES[raw["probe"]].yields if raw["probe"] in PROBES else any_value()
-    return (
-        STOP if "stop" in raw else WAIT if "wait" in raw else SIGNAL if "signal" in raw else COMMAND
-    )
-
-
-def _has_template(text: str) -> bool:
-    return next(template_names(text), None) is not None
-
-
 def _is_number_or_template(value: Any) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int | float):
         return True
     if isinstance(value, str):
-        if _has_template(value):
+        if has_template(value):
             return True
         try:
             float(value)
