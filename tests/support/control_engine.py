@@ -42,9 +42,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+from container_claims import processes
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE, check_engine, image_info
-from container_claims.processes import die_with_parent_term, pipe
+from container_claims.processes import pipe
 
 __all__ = ["ControlEngine", "ControlEngineError"]
 
@@ -254,16 +255,16 @@ class ControlEngine:
         ]
         env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"}
         with open(self.log_path, "wb") as log:
-            self._dockerd = subprocess.Popen(
+            self._dockerd = processes.start(
                 command,
+                # SIGTERM when the test run dies, even by SIGKILL: no dockerd left serving.
+                death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=self.root,
                 start_new_session=True,
-                # SIGTERM when the test run dies, even by SIGKILL: no dockerd left serving.
-                preexec_fn=die_with_parent_term,
             )
 
     def _wait_ready(self) -> None:

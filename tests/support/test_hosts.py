@@ -45,12 +45,11 @@ sockets and shims' state in its ``/run``; its files in its directory. (SIGTERM m
 sshd and dockerd gracefully first, which takes a second longer and cleans nothing more.)
 
 **Death of the test process.** ``unshare`` gets SIGKILL as its parent-death signal (it blocks
-SIGTERM while it waits for its child, so :func:`~container_claims.processes.die_with_parent_term`
-would not end it), and ``--kill-child`` sends SIGKILL on to INIT: a test process killed by
+SIGTERM while it waits for its child, so SIGTERM would not end it), and ``--kill-child`` sends SIGKILL on to INIT: a test process killed by
 anything leaves no daemon running. It leaves the directory, which the next
-:meth:`TestHost.start` removes (:func:`sweep_dead_test_hosts`). The parent-death signal follows
-the *thread* that started the host: start a test host from the thread that keeps it (not a
-worker thread that ends before the host should).
+:meth:`TestHost.start` removes (:func:`sweep_dead_test_hosts`). The parent-death signal comes with
+the end of the test process, whichever thread started the host
+(:mod:`container_claims.processes`).
 
 **The network.** One veth pair per host, made from this machine with its inner end created
 directly in INIT's network namespace (``ip link add cc-thN type veth peer name eth0 netns
@@ -110,11 +109,12 @@ from typing import Self
 
 import yaml
 
+from container_claims import processes
 from container_claims.errors import ClaimsError
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.paths import TEMP_PREFIX
-from container_claims.processes import die_with_parent, last_line
+from container_claims.processes import last_line
 from tests.support.control_engine import ControlEngineError, copy_image
 
 __all__ = [
@@ -532,12 +532,11 @@ class TestHost:
         """The host key sshd serves and the key pair we log in with: new for each host."""
         root = self.root
         keygens = [
-            subprocess.Popen(
+            processes.start(
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
             )
             for path, comment in (
                 (root / "ssh_host_ed25519_key", f"{self.name} host key"),
@@ -594,7 +593,8 @@ class TestHost:
             "--shutdown-timeout=2",
         ]
         with open(root / "init.log", "wb") as log:
-            self._unshare = subprocess.Popen(
+            # SIGKILL: unshare blocks SIGTERM (docstring)
+            self._unshare = processes.start(
                 command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -602,7 +602,6 @@ class TestHost:
                 env={"PATH": _PATH, "LANG": "C.UTF-8"},  # a machine's daemons: not our env
                 cwd="/",
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # SIGKILL: unshare blocks SIGTERM (docstring)
             )
         # For sweep_dead_test_hosts: the directory is left only when both of these are gone.
         (root / "owner").write_text(f"{os.getpid()} {self._unshare.pid}\n", encoding="utf-8")
@@ -899,7 +898,7 @@ def _command(
     """Run a command of a test host's to its end: :class:`TestHostError` naming ``what`` on a
     timeout, and on a non-zero status if ``check``."""
     try:
-        result = subprocess.run(
+        result = processes.run(
             argv,
             input=stdin,
             stdin=None if stdin is not None else subprocess.DEVNULL,
@@ -907,8 +906,6 @@ def _command(
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=False,
-            preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise TestHostError(f"{what} did not finish within {timeout:.0f} s.") from None

@@ -47,7 +47,6 @@ Needs root, ``unshare``, ``setpriv`` (util-linux), ``apt-get`` and ``dpkg-deb``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -55,6 +54,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -63,10 +63,11 @@ from typing import Any, Self
 
 import yaml
 
+from container_claims import processes
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.paths import TEMP_PREFIX, state_dir
-from container_claims.processes import die_with_parent, die_with_parent_term, last_line
+from container_claims.processes import last_line
 from container_claims.runtimes import default_runtimes_file
 from tests.support.control_engine import ControlEngine, ControlEngineError
 
@@ -98,7 +99,16 @@ _SOURCE = (
 )
 _CACHE_FORMAT = 1  # bump when the packages or the layout change: the cache is then remade
 _APT_TIMEOUT = 600.0
-_PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+#: A command line's prefix: it becomes the child subreaper (PR_SET_CHILD_SUBREAPER, 36 in
+#: <linux/prctl.h>), then executes the rest, which keeps it (through ``unshare`` and ``bash``),
+#: as it keeps the parent-death signal given before.
+_AS_SUBREAPER = [
+    sys.executable,
+    "-c",
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n",
+]
 
 
 class UpgradeEngineError(ControlEngineError):
@@ -304,22 +314,20 @@ def _run(argv: Sequence[str], what: str, *, cwd: pathlib.Path | None = None) -> 
     helpers that would otherwise go on writing into a directory the next fetch removes.
     """
     try:
-        result = subprocess.run(
+        result = processes.run(
             ["unshare", "--pid", "--fork", "--kill-child", "--", *argv],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=_APT_TIMEOUT,
-            check=False,
-            preexec_fn=die_with_parent,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise UpgradeEngineError(f"{what} failed: {error}") from None
     if result.returncode != 0:
         said = last_line(result.stderr) or last_line(result.stdout) or "no message"
         raise UpgradeEngineError(f"{what} failed ({result.returncode}): {said}")
-    return result.stdout
+    return str(result.stdout)
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -518,6 +526,7 @@ class UpgradeEngine(ControlEngine):
             "--ip-forward=false",
         ]
         command = [
+            *_AS_SUBREAPER,
             "unshare",
             "--net",
             "--",
@@ -536,15 +545,15 @@ class UpgradeEngine(ControlEngine):
         env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"}
         env["PATH"] = ":".join([*path, "/sbin", "/bin"])
         with open(self.supervisor_log_path, "wb") as log:
-            self._dockerd = subprocess.Popen(
+            self._dockerd = processes.start(
                 command,
+                death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=root,
                 start_new_session=True,
-                preexec_fn=_supervisor_preexec,
             )
         # For sweep_dead_engines: the directory is left only when both of these are gone.
         (root / "owner").write_text(f"{os.getpid()} {self._dockerd.pid}\n", encoding="utf-8")
@@ -608,13 +617,6 @@ def _tail(path: pathlib.Path, lines: int) -> str:
     except OSError:
         return ""
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
-
-
-def _supervisor_preexec() -> None:
-    """In the supervisor before exec: SIGTERM when the test process dies, and be the child
-    subreaper (both survive the execs of ``unshare`` and ``bash``)."""
-    die_with_parent_term()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def _children(pid: int) -> list[int]:
