@@ -61,7 +61,7 @@ from container_claims import ledger, processes
 from container_claims.errors import ReadCutShort, RuntimeUnavailable
 from container_claims.processes import end_child, last_line, run_bounded
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
-from container_claims.runtimes.docker import is_cli_error
+from container_claims.runtimes.docker_cli import is_cli_error
 from container_claims.runtimes.remote import HELD_PROCESS, PID_LINE, read_until_quiet
 
 if TYPE_CHECKING:
