@@ -18,3 +18,14 @@ def test_no_import_runs_back_up_the_layers() -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "1 kept, 0 broken" in result.stdout
+
+
+def test_every_probe_runs_code_that_the_layer_contract_sees_imported() -> None:
+    """The probe table imports its modules by name (the contract allows those two imports):
+    each probe's target is a function of the module its name begins with."""
+    from container_claims.scenario.probes import PROBES
+
+    for name, info in PROBES.items():
+        function = info.load()
+        assert callable(function), name
+        assert function.__module__ == f"container_claims.probes.{name.split('.')[0]}", name

@@ -17,8 +17,9 @@ from container_claims.observations import CommandOutcome
 from container_claims.processes import run_bounded
 from container_claims.runtimes import docker as docker_module
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
-from container_claims.runtimes.docker import BUSYBOX, DockerRuntime, pull_image_tar
+from container_claims.runtimes.docker import DockerRuntime
 from container_claims.runtimes.podman import PodmanRuntime
+from container_claims.runtimes.pull_image import BUSYBOX, pull_image_tar
 
 TOKEN = "0123abcd"
 

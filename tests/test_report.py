@@ -24,10 +24,11 @@ from markupsafe import escape
 
 from container_claims.cli import main
 from container_claims.report import compare, load_comparison, render_html, render_markdown
-from container_claims.report.html import LABELS, cell_id
+from container_claims.report.html import cell_id
 from container_claims.report.markdown import MAX_BYTES, MAX_PROBLEMS
 from container_claims.report.model import check_words, machine_of, printable, runtime_on_hosts
 from container_claims.report.terminal import summary_lines
+from container_claims.report.verdict_words import VERDICT_WORDS
 from tests.support.project import run_cli
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
@@ -155,7 +156,7 @@ def test_html_has_a_cell_per_claim_and_runtime_with_its_verdict(sample: dict[str
         assert button["class"].split() == ["cell", verdict]
         assert button["popovertarget"] == cell_id(button["data-claim"], button["data-runtime"])
         assert button["popovertarget"] in page.panels  # each cell opens its own evidence
-        assert LABELS[verdict][1] in button["text"]  # a word, not colour alone
+        assert VERDICT_WORDS[verdict].label in button["text"]  # a word, not colour alone
     assert set(page.badges) == {
         ("badge pass", "✓pass"),
         ("badge fail", "✗fail"),

@@ -22,9 +22,9 @@ from typing import Any
 import pexpect
 import pytest
 
+from container_claims import processes
 from container_claims.errors import ObservationError
 from container_claims.observations import OUTPUT_LIMIT, TRANSCRIPT_LIMIT
-from container_claims.processes import die_with_parent
 from container_claims.runtimes import terminal
 from container_claims.runtimes.terminal import PROMPT, TerminalShell, clean
 
@@ -290,9 +290,7 @@ def test_the_client_dies_with_the_suite_even_by_sigkill() -> None:
         "time.sleep(60)\n"
     )
     argv = [sys.executable, "-c", code]
-    with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent
-    ) as suite:
+    with processes.start(argv, stdout=subprocess.PIPE, text=True) as suite:
         try:
             assert suite.stdout is not None
             client = int(suite.stdout.readline())
@@ -383,7 +381,7 @@ def scripted(
     child = ScriptedChild(first, replies, on_ctrl_c)
 
     def spawn(*args: Any, **kwargs: Any) -> ScriptedChild:
-        assert kwargs["preexec_fn"] is not None  # the client dies with the suite
+        assert args[1][:2] == ["--pdeathsig", "KILL"]  # the client dies with the suite
         return child
 
     monkeypatch.setattr(pexpect, "spawn", spawn)

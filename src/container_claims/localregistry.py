@@ -19,6 +19,7 @@ from __future__ import annotations
 import pathlib
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -26,8 +27,9 @@ import urllib.error
 import urllib.request
 from types import TracebackType
 
+from container_claims import processes
 from container_claims.paths import make_temp_dir
-from container_claims.processes import die_with_parent_term, end_child
+from container_claims.processes import end_child
 
 __all__ = ["LocalRegistry", "RegistryError"]
 
@@ -158,14 +160,14 @@ class LocalRegistry:
         with open(self._log_path, "wb") as log:  # a retry keeps only its own log
             # Its own process group: a Ctrl-C meant for the test run reaches us, and stop()
             # decides when the registry ends.
-            self._process = subprocess.Popen(
+            self._process = processes.start(
                 [executable, "serve", str(config)],
+                death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self._tmpdir,
                 start_new_session=True,
-                preexec_fn=die_with_parent_term,
             )
 
     def _wait_ready(self, *, last_attempt: bool) -> bool:

@@ -2,51 +2,208 @@
 
 Two rules hold for every process the suite starts:
 
-* it ends when the suite's process ends, even by SIGKILL, when no cleanup can run
-  (:func:`die_with_parent`, the kernel's parent-death signal);
+* it ends when the suite's process ends, even by SIGKILL, when no cleanup can run: it is
+  started through :func:`start` or :func:`run` (or :func:`from_starting_thread`), with the
+  kernel's parent-death signal (:func:`dying_with_us`);
 * what it prints is read in linear time and kept only up to a limit, so a container that
   prints gigabytes costs a bounded amount of memory (:func:`run_bounded`).
 
 :func:`pipe` runs ``producer | consumer`` (``tar | docker import``, ``docker save | docker
 load``) and names whichever side failed.
+
+**How the parent-death signal is set.** util-linux's ``setpriv --pdeathsig`` sets it and
+executes the program (same PID, nothing left between): no Python code runs in the child
+between fork and exec, which Python documents as unsafe once threads run (``preexec_fn``).
+The kernel sends the signal when the *thread* that forked the child ends, not the process;
+so every child is forked by one thread that lives as long as the process
+(:func:`from_starting_thread`), whichever thread asks for it: a child started from a thread
+that ends early lives on, and every child gets its signal when the process ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import functools
 import os
+import queue
 import selectors
+import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+_T = TypeVar("_T")
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """In a child before exec (``preexec_fn``): receive ``sig`` when the parent thread dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
-
-
-def behind_a_terminal() -> None:
-    """In a child before exec: :func:`die_with_parent`, and Ctrl-C and Ctrl-\\ reach it as on
-    any terminal, even when the suite was started with them ignored (a background job of a
-    non-interactive shell, as some CI runners start it): an ignored signal is inherited, and
-    a shell cannot undo what it was given ignored."""
-    die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-
-
 def die_with_parent_term() -> None:
-    """:func:`die_with_parent` with SIGTERM, for servers that clean up after themselves."""
-    die_with_parent(signal.SIGTERM)
+    """Called in this process itself (an xdist worker, say), never between fork and exec:
+    SIGTERM when the thread that started this process ends. Children are started with
+    :func:`start` instead."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@functools.cache
+def _setpriv() -> str:
+    found = shutil.which("setpriv")
+    if found is None:
+        raise FileNotFoundError(
+            errno.ENOENT,
+            "setpriv (util-linux) is needed to start programs that end with this one",
+            "setpriv",
+        )
+    return found
+
+
+def _check_runnable(program: str, env: Mapping[str, str] | None, cwd: str | None) -> None:
+    """Raise what :class:`subprocess.Popen` raises for a program it cannot find: behind
+    ``setpriv``, the child would only say so once started (exit 127)."""
+    if "/" in program:
+        candidates = [os.path.join(cwd or "", program)]
+    else:
+        candidates = [os.path.join(d, program) for d in os.get_exec_path(env)]
+    for path in candidates:
+        if os.path.isfile(path):
+            if os.access(path, os.X_OK):
+                return
+            if "/" in program:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
+def dying_with_us(
+    argv: Sequence[str],
+    death_signal: int = signal.SIGKILL,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    default_signals: Sequence[int] = (),
+) -> list[str]:
+    """``argv`` behind ``setpriv --pdeathsig``: the program gets ``death_signal`` when the
+    thread that forks it ends. ``default_signals`` are set back to their default action
+    first (coreutils' ``env --default-signal``): an ignored signal is inherited otherwise.
+
+    Raises ``OSError`` as :class:`subprocess.Popen` would when ``argv[0]`` cannot be run
+    (found on ``env``'s ``PATH``, or relative to ``cwd``), and when ``setpriv`` is missing.
+    """
+    _check_runnable(argv[0], env, os.fspath(cwd) if cwd is not None else None)
+    name = signal.Signals(death_signal).name.removeprefix("SIG")
+    prefix = [_setpriv(), "--pdeathsig", name, "--"]
+    if default_signals:
+        names = ",".join(signal.Signals(s).name.removeprefix("SIG") for s in default_signals)
+        prefix += [shutil.which("env") or "/usr/bin/env", f"--default-signal={names}"]
+    return [*prefix, *argv]
+
+
+class _StartingThread:
+    """The one thread that forks every child of ours: it waits for work as long as the
+    process lives, so the parent-death signal of its children comes with the process's end.
+    (After a fork, the new process gets a thread of its own on first use.)"""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._work: queue.SimpleQueue[tuple[Callable[[], Any], futures.Future[Any]]]
+        self._work = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def call(self, make: Callable[[], _T], discard: Callable[[_T], object]) -> _T:
+        if threading.current_thread() is self._thread:
+            return make()
+        done: futures.Future[_T] = futures.Future()
+        self._queue().put((make, done))
+        try:
+            futures.wait([done])
+        except BaseException:  # Ctrl-C while it starts: end the child once it is there
+            done.add_done_callback(lambda f: f.exception() or discard(f.result()))
+            raise
+        return done.result()
+
+    def _queue(self) -> queue.SimpleQueue[tuple[Callable[[], Any], futures.Future[Any]]]:
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._work = queue.SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._serve,
+                    args=(self._work,),
+                    name="container-claims child starter",
+                    daemon=True,  # never joined: it must outlive every other thread
+                )
+                self._pid = os.getpid()
+                self._thread.start()
+            return self._work
+
+    @staticmethod
+    def _serve(work: queue.SimpleQueue[tuple[Callable[[], Any], futures.Future[Any]]]) -> None:
+        while True:
+            make, done = work.get()
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(make())
+                except BaseException as exc:  # to the caller, who waits for it
+                    done.set_exception(exc)
+
+
+_STARTING_THREAD = _StartingThread()
+
+
+def from_starting_thread(make: Callable[[], _T], discard: Callable[[_T], object]) -> _T:
+    """``make()`` (which forks a child: ``pexpect.spawn`` of a :func:`dying_with_us` command
+    line, say) in the thread that forks every child of ours; its result or its exception.
+    ``discard`` ends what ``make`` gave when the caller was interrupted meanwhile."""
+    return _STARTING_THREAD.call(make, discard)
+
+
+def _kill(process: subprocess.Popen[Any]) -> None:
+    process.kill()
+    process.wait()
+
+
+def start(
+    argv: Sequence[str], *, death_signal: int = signal.SIGKILL, **options: Any
+) -> subprocess.Popen[Any]:
+    """:class:`subprocess.Popen` of ``argv`` (``options`` as it takes them, but no
+    ``preexec_fn`` or ``executable``) that gets ``death_signal`` when this process ends:
+    SIGKILL, or SIGTERM for a server that cleans up after itself. Same PID as the program's.
+    Raises ``OSError`` as Popen does."""
+    command = dying_with_us(argv, death_signal, env=options.get("env"), cwd=options.get("cwd"))
+    return from_starting_thread(lambda: subprocess.Popen(command, **options), _kill)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    death_signal: int = signal.SIGKILL,
+    input: str | bytes | None = None,
+    timeout: float | None = None,
+    capture_output: bool = False,
+    check: bool = False,
+    **options: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """:func:`subprocess.run` through :func:`start`: the child is killed on a timeout
+    (:class:`subprocess.TimeoutExpired`) and dies with this process."""
+    if capture_output:
+        options["stdout"] = options["stderr"] = subprocess.PIPE
+    if input is not None:
+        options["stdin"] = subprocess.PIPE
+    with start(argv, death_signal=death_signal, **options) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except BaseException:
+            process.kill()  # a timeout too; leaving the block reaps it
+            raise
+    if check and process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, list(argv), stdout, stderr)
+    return subprocess.CompletedProcess(list(argv), process.returncode, stdout, stderr)
 
 
 @dataclass(frozen=True)
@@ -99,13 +256,12 @@ def run_bounded(
     child, by its PID) when ``timeout`` seconds have passed, and then ``returncode`` is None.
     Raises ``OSError`` when ``argv[0]`` cannot be started.
     """
-    process = subprocess.Popen(
-        list(argv),
+    process = start(
+        argv,
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(env) if env is not None else None,
-        preexec_fn=die_with_parent,
     )
     outputs = {"stdout": _Capped(limit), "stderr": _Capped(limit)}
     pending = stdin.encode() if isinstance(stdin, str) else stdin or b""
@@ -171,21 +327,19 @@ def pipe(
     """
     env = {**os.environ, **consumer_env} if consumer_env else None
     with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
-        first = subprocess.Popen(
-            list(producer),
+        first = start(
+            producer,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=producer_err,
-            preexec_fn=die_with_parent,
         )
         try:
-            second = subprocess.Popen(
-                list(consumer),
+            second = start(
+                consumer,
                 stdin=first.stdout,
                 stdout=subprocess.PIPE,
                 stderr=consumer_err,
                 env=env,
-                preexec_fn=die_with_parent,
             )
         except BaseException:
             first.kill()

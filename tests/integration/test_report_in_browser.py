@@ -30,7 +30,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.wait import WebDriverWait
 
 from container_claims.cli import main
-from container_claims.report.html import LABELS, cell_id
+from container_claims.report.html import cell_id
+from container_claims.report.verdict_words import VERDICT_WORDS
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-results.json"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -185,7 +186,7 @@ def assert_names_its_cell(panel: WebElement, claim: str, runtime: str, verdict: 
     heading = panel.find_element(By.CSS_SELECTOR, ".ev-head h3")
     assert heading.text.startswith(f"{claim} on {runtime}"), heading.text
     label = heading.find_element(By.CSS_SELECTOR, ".badge").text
-    assert label.lower().endswith(LABELS[verdict][1]), label
+    assert label.lower().endswith(VERDICT_WORDS[verdict].label), label
 
 
 def sample_cells() -> dict[tuple[str, str], str]:
@@ -206,7 +207,7 @@ def test_page_renders_every_cell_without_errors_or_fetches(page: Chrome, report:
         claim, runtime, verdict = (attr(cell, f"data-{k}") for k in ("claim", "runtime", "verdict"))
         assert cell.is_displayed(), (claim, runtime)
         label = cell.find_element(By.CSS_SELECTOR, ".badge").text  # "" if not rendered
-        assert label.lower().endswith(LABELS[verdict][1]), (claim, runtime, label)
+        assert label.lower().endswith(VERDICT_WORDS[verdict].label), (claim, runtime, label)
         panel = page.find_element(By.ID, attr(cell, "popovertarget"))
         assert not panel.is_displayed(), (claim, runtime)  # evidence waits for a click
     assert severe(page) == []
@@ -238,7 +239,8 @@ def test_verdict_labels_are_legible(page: Chrome, report: Path, scheme: str) -> 
         dark = page.execute_script("return matchMedia('(prefers-color-scheme: dark)').matches")
         assert dark is (scheme == "dark")  # the emulation took
 
-        for verdict, (_, word) in LABELS.items():
+        for verdict, words in VERDICT_WORDS.items():
+            word = words.label
             badge = page.find_element(By.CSS_SELECTOR, f".legend .badge.{verdict}")
             fg = _luminance(badge.value_of_css_property("color"))
             bg = _luminance(badge.value_of_css_property("background-color"))

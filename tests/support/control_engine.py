@@ -38,13 +38,13 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE, check_engine, image_info
-from container_claims.processes import die_with_parent_term, pipe
+from container_claims.processes import pipe
+from tests.support import daemons
 
 __all__ = ["ControlEngine", "ControlEngineError"]
 
@@ -253,39 +253,39 @@ class ControlEngine:
             "--ip-forward=false",
         ]
         env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"}
-        with open(self.log_path, "wb") as log:
-            self._dockerd = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.root,
-                start_new_session=True,
-                # SIGTERM when the test run dies, even by SIGKILL: no dockerd left serving.
-                preexec_fn=die_with_parent_term,
-            )
+        self._dockerd = daemons.launch(
+            command,
+            self.root,
+            self.log_path,
+            env=env,
+            cwd=self.root,
+            # SIGTERM when the test run dies, even by SIGKILL: no dockerd left serving.
+            death_signal=signal.SIGTERM,
+        )
 
     def _wait_ready(self) -> None:
         assert self._dockerd is not None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            code = self._dockerd.poll()
-            if code is not None:
-                raise self.error(
-                    f"The {self.what}'s {self.watched} exited with status {code}; "
-                    f"its log ends with: {self._log_tail()}"
-                )
+
+        def answers() -> bool:
             if self.socket.exists():
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    if self.docker("version", check=False, timeout=5).returncode == 0:
-                        break
-            if time.monotonic() > deadline:
-                raise self.error(
-                    f"The {self.what} did not answer within {self.start_timeout:.0f} s; "
-                    f"its log ends with: {self._log_tail()}"
-                )
-            time.sleep(0.2)
+                    return self.docker("version", check=False, timeout=5).returncode == 0
+            return False
+
+        daemons.wait_until(
+            answers,
+            self._dockerd,
+            timeout=self.start_timeout,
+            ended=lambda code: self.error(
+                f"The {self.what}'s {self.watched} exited with status {code}; "
+                f"its log ends with: {self._log_tail()}"
+            ),
+            late=lambda: self.error(
+                f"The {self.what} did not answer within {self.start_timeout:.0f} s; "
+                f"its log ends with: {self._log_tail()}"
+            ),
+            interval=0.2,
+        )
         pid_file = self.exec_root / "containerd" / "containerd.pid"
         with contextlib.suppress(OSError, ValueError):
             self._containerd_pid = int(pid_file.read_text().strip())
@@ -299,13 +299,13 @@ class ControlEngine:
         process = self._dockerd
         if process is None:
             return
-        _terminate(process.pid, lambda: process.poll() is not None, self.stop_timeout)
+        daemons.terminate(process.pid, self.stop_timeout, gone=lambda: process.poll() is not None)
         process.wait()
         self._dockerd = None
         # dockerd stops its managed containerd when it shuts down cleanly, not when killed.
         pid = self._containerd_pid
         if pid is not None and self._root is not None and _cmdline_mentions(pid, self._root):
-            _terminate(pid, lambda: not _cmdline_mentions(pid, self._root), 10.0)
+            daemons.terminate(pid, 10.0, gone=lambda: not _cmdline_mentions(pid, self._root))
         self._containerd_pid = None
 
     def _end_strays(self) -> None:
@@ -317,67 +317,18 @@ class ControlEngine:
         while (strays := [pid for pid in _pids() if _cmdline_mentions(pid, self._root)]) and (
             time.monotonic() < deadline
         ):
-            children = _children()
             for stray in strays:
-                for pid in [*_descendants(stray, children), stray]:
+                for pid in [*daemons.descendants(stray), stray]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
 
     def _log_tail(self, lines: int = 8) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return "(no log)"
-        tail = [line.strip() for line in text.strip().splitlines()[-lines:]]
-        return " | ".join(tail) if tail else "(empty)"
-
-
-def _terminate(pid: int, gone: Callable[[], bool], timeout: float) -> None:
-    """SIGTERM ``pid``, wait up to ``timeout`` for ``gone()``, then SIGKILL."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        if gone():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and not gone():
-            time.sleep(0.05)
+        return daemons.log_tail(self.log_path, lines)
 
 
 def _pids() -> list[int]:
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _children() -> dict[int, list[int]]:
-    """Each running process's children, from ``/proc/PID/stat``."""
-    children: dict[int, list[int]] = {}
-    for pid in _pids():
-        try:
-            stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(pid)
-    return children
-
-
-def _descendants(pid: int, children: dict[int, list[int]]) -> list[int]:
-    """``pid``'s descendants, parents before their children."""
-    found: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _cmdline_mentions(pid: int, path: pathlib.Path | None) -> bool:
@@ -387,7 +338,7 @@ def _cmdline_mentions(pid: int, path: pathlib.Path | None) -> bool:
         cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return str(path).encode() in cmdline and _alive(pid)
+    return str(path).encode() in cmdline and daemons.running(pid)
 
 
 def copy_image(tag: str, env: dict[str, str], *, docker_binary: str = "docker") -> None:

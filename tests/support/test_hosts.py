@@ -45,12 +45,11 @@ sockets and shims' state in its ``/run``; its files in its directory. (SIGTERM m
 sshd and dockerd gracefully first, which takes a second longer and cleans nothing more.)
 
 **Death of the test process.** ``unshare`` gets SIGKILL as its parent-death signal (it blocks
-SIGTERM while it waits for its child, so :func:`~container_claims.processes.die_with_parent_term`
-would not end it), and ``--kill-child`` sends SIGKILL on to INIT: a test process killed by
+SIGTERM while it waits for its child, so SIGTERM would not end it), and ``--kill-child`` sends SIGKILL on to INIT: a test process killed by
 anything leaves no daemon running. It leaves the directory, which the next
-:meth:`TestHost.start` removes (:func:`sweep_dead_test_hosts`). The parent-death signal follows
-the *thread* that started the host: start a test host from the thread that keeps it (not a
-worker thread that ends before the host should).
+:meth:`TestHost.start` removes (:func:`sweep_dead_test_hosts`). The parent-death signal comes with
+the end of the test process, whichever thread started the host
+(:mod:`container_claims.processes`).
 
 **The network.** One veth pair per host, made from this machine with its inner end created
 directly in INIT's network namespace (``ip link add cc-thN type veth peer name eth0 netns
@@ -110,11 +109,13 @@ from typing import Self
 
 import yaml
 
+from container_claims import processes
 from container_claims.errors import ClaimsError
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.paths import TEMP_PREFIX
-from container_claims.processes import die_with_parent, last_line
+from container_claims.processes import last_line
+from tests.support import daemons
 from tests.support.control_engine import ControlEngineError, copy_image
 
 __all__ = [
@@ -450,9 +451,9 @@ class TestHost:
         pid = self.sshd_pid
         if pid is None:
             raise TestHostError(f"The test host {self.name} has no sshd running.")
-        victims = [*(_descendants(pid) if sessions else []), pid]
+        victims = [*(daemons.descendants(pid) if sessions else []), pid]
         for victim in reversed(victims):
-            _terminate(victim, 5.0)
+            daemons.terminate(victim, 5.0, kill_timeout=5.0)
         (self.root / "sshd.pid").unlink(missing_ok=True)
 
     def __enter__(self) -> Self:
@@ -532,12 +533,11 @@ class TestHost:
         """The host key sshd serves and the key pair we log in with: new for each host."""
         root = self.root
         keygens = [
-            subprocess.Popen(
+            processes.start(
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,
             )
             for path, comment in (
                 (root / "ssh_host_ed25519_key", f"{self.name} host key"),
@@ -593,22 +593,17 @@ class TestHost:
             "--ip-forward=false",
             "--shutdown-timeout=2",
         ]
-        with open(root / "init.log", "wb") as log:
-            self._unshare = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={"PATH": _PATH, "LANG": "C.UTF-8"},  # a machine's daemons: not our env
-                cwd="/",
-                start_new_session=True,
-                preexec_fn=die_with_parent,  # SIGKILL: unshare blocks SIGTERM (docstring)
-            )
-        # For sweep_dead_test_hosts: the directory is left only when both of these are gone.
-        (root / "owner").write_text(f"{os.getpid()} {self._unshare.pid}\n", encoding="utf-8")
+        self._unshare = daemons.launch(
+            command,
+            root,
+            root / "init.log",
+            env={"PATH": _PATH, "LANG": "C.UTF-8"},  # a machine's daemons: not our env
+            cwd="/",
+            death_signal=signal.SIGKILL,  # unshare blocks SIGTERM (docstring)
+        )
         deadline = time.monotonic() + 10.0
         while self._init_pid is None:
-            children = _children(self._unshare.pid)
+            children = daemons.children(self._unshare.pid)
             if children:
                 self._init_pid = children[0]
             elif self._unshare.poll() is not None or time.monotonic() > deadline:
@@ -686,15 +681,10 @@ class TestHost:
         """Until dockerd answers on its socket and sshd accepts on its address; a daemon or
         INIT that exits ends the wait with that one's log."""
         assert self._unshare is not None
-        deadline = time.monotonic() + self.start_timeout
-        docker_up = sshd_up = False
-        while True:
-            code = self._unshare.poll()
-            if code is not None:
-                raise TestHostError(
-                    f"The test host {self.name} ended while starting (status {code}): "
-                    f"{self._tail('init.log')}"
-                )
+        docker_up = sshd_up = podman_up = False
+
+        def answers() -> bool:
+            nonlocal docker_up, sshd_up, podman_up
             said = self._tail("init.log", 20)
             for daemon, log in DAEMON_LOGS:
                 if f"init: {daemon} exited" in said:
@@ -705,15 +695,26 @@ class TestHost:
             docker_up = docker_up or _docker_pings(self.docker_socket)
             sshd_up = sshd_up or _accepts(self.address, self.port)
             podman_up = not self.podman or self.podman_socket.exists()
-            if docker_up and sshd_up and podman_up:
-                return
-            if time.monotonic() > deadline:
-                waiting, log = DAEMON_LOGS[0 if not docker_up else 1 if not sshd_up else 2]
-                raise TestHostError(
-                    f"The test host {self.name}'s {waiting} did not answer within "
-                    f"{self.start_timeout:.0f} s: {self._tail(log)}"
-                )
-            time.sleep(0.05)
+            return docker_up and sshd_up and podman_up
+
+        def late() -> TestHostError:
+            waiting, log = DAEMON_LOGS[0 if not docker_up else 1 if not sshd_up else 2]
+            return TestHostError(
+                f"The test host {self.name}'s {waiting} did not answer within "
+                f"{self.start_timeout:.0f} s: {self._tail(log)}"
+            )
+
+        daemons.wait_until(
+            answers,
+            self._unshare,
+            timeout=self.start_timeout,
+            ended=lambda code: TestHostError(
+                f"The test host {self.name} ended while starting (status {code}): "
+                f"{self._tail('init.log')}"
+            ),
+            late=late,
+            interval=0.05,
+        )
 
     def _check_engine_is_ours(self) -> None:
         """The engine behind :attr:`docker_socket` must be this host's: its name is the
@@ -807,23 +808,20 @@ class TestHost:
             inside = int(pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        for child in _children(self.init_pid):
+        for child in daemons.children(self.init_pid):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 status = pathlib.Path(f"/proc/{child}/status").read_text()
                 nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
-                if int(nspid.split()[-1]) == inside and _running(child):
+                if int(nspid.split()[-1]) == inside and daemons.running(child):
                     return child
         return None
 
     def _tail(self, name: str, lines: int = 4) -> str:
         if self._root is None:
             return "(no log)"
-        try:
-            text = (self._root / name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return f"(no {name})"
-        tail = [line.strip() for line in text.strip().splitlines()[-lines:]]
-        return " | ".join(tail) if tail else f"({name} is empty)"
+        return daemons.log_tail(
+            self._root / name, lines, missing=f"(no {name})", empty=f"({name} is empty)"
+        )
 
 
 # -- several hosts ----------------------------------------------------------------------------
@@ -870,18 +868,7 @@ def sweep_dead_test_hosts() -> list[pathlib.Path]:
     """Remove the directories of test hosts whose test process is gone (the kernel ended
     their processes; no one deleted their files). A directory whose test process or
     ``unshare`` still runs, or that names neither yet, is left alone."""
-    removed = []
-    for directory in pathlib.Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*"):
-        try:
-            owners = [int(pid) for pid in (directory / "owner").read_text().split()]
-        except (OSError, ValueError):
-            continue
-        if not owners or any(_running(pid) for pid in owners):
-            continue
-        with contextlib.suppress(OSError):
-            remove_tree(directory, unmount=True)
-            removed.append(directory)
-    return removed
+    return daemons.sweep_dead(_TEMP_PREFIX)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -899,7 +886,7 @@ def _command(
     """Run a command of a test host's to its end: :class:`TestHostError` naming ``what`` on a
     timeout, and on a non-zero status if ``check``."""
     try:
-        result = subprocess.run(
+        result = processes.run(
             argv,
             input=stdin,
             stdin=None if stdin is not None else subprocess.DEVNULL,
@@ -907,8 +894,6 @@ def _command(
             capture_output=True,
             text=True,
             timeout=timeout,
-            check=False,
-            preexec_fn=die_with_parent,
         )
     except subprocess.TimeoutExpired:
         raise TestHostError(f"{what} did not finish within {timeout:.0f} s.") from None
@@ -996,43 +981,3 @@ def _accepts(address: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _children(pid: int) -> list[int]:
-    """Children of ``pid``, from all its threads."""
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return sorted(set(found))
-
-
-def _descendants(pid: int) -> list[int]:
-    """Everything under ``pid``, breadth first."""
-    found = _children(pid)
-    for child in found:  # grows while it is walked
-        found += _children(child)
-    return found
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a process that is not a zombie."""
-    try:
-        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM ``pid``, SIGKILL it if it still runs after ``timeout``; wait until it is gone
-    (a zombie counts as gone: its parent, INIT, reaps it)."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        if not _running(pid):
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while _running(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)

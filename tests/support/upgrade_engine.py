@@ -47,7 +47,6 @@ Needs root, ``unshare``, ``setpriv`` (util-linux), ``apt-get`` and ``dpkg-deb``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -55,6 +54,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -63,11 +63,13 @@ from typing import Any, Self
 
 import yaml
 
+from container_claims import processes
 from container_claims.hostfs import remove_tree
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.paths import TEMP_PREFIX, state_dir
-from container_claims.processes import die_with_parent, die_with_parent_term, last_line
+from container_claims.processes import last_line
 from container_claims.runtimes import default_runtimes_file
+from tests.support import daemons
 from tests.support.control_engine import ControlEngine, ControlEngineError
 
 __all__ = [
@@ -98,7 +100,16 @@ _SOURCE = (
 )
 _CACHE_FORMAT = 1  # bump when the packages or the layout change: the cache is then remade
 _APT_TIMEOUT = 600.0
-_PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+#: A command line's prefix: it becomes the child subreaper (PR_SET_CHILD_SUBREAPER, 36 in
+#: <linux/prctl.h>), then executes the rest, which keeps it (through ``unshare`` and ``bash``),
+#: as it keeps the parent-death signal given before.
+_AS_SUBREAPER = [
+    sys.executable,
+    "-c",
+    "import ctypes, os, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)\n"
+    "os.execvp(sys.argv[1], sys.argv[1:])\n",
+]
 
 
 class UpgradeEngineError(ControlEngineError):
@@ -304,22 +315,20 @@ def _run(argv: Sequence[str], what: str, *, cwd: pathlib.Path | None = None) -> 
     helpers that would otherwise go on writing into a directory the next fetch removes.
     """
     try:
-        result = subprocess.run(
+        result = processes.run(
             ["unshare", "--pid", "--fork", "--kill-child", "--", *argv],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=_APT_TIMEOUT,
-            check=False,
-            preexec_fn=die_with_parent,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise UpgradeEngineError(f"{what} failed: {error}") from None
     if result.returncode != 0:
         said = last_line(result.stderr) or last_line(result.stdout) or "no message"
         raise UpgradeEngineError(f"{what} failed ({result.returncode}): {said}")
-    return result.stdout
+    return str(result.stdout)
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -438,7 +447,7 @@ class UpgradeEngine(ControlEngine):
             return []
         found = [self._dockerd.pid]
         for pid in found:  # grows while it is walked: breadth first
-            found += _children(pid)
+            found += daemons.children(pid)
         return found
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -518,6 +527,7 @@ class UpgradeEngine(ControlEngine):
             "--ip-forward=false",
         ]
         command = [
+            *_AS_SUBREAPER,
             "unshare",
             "--net",
             "--",
@@ -535,19 +545,15 @@ class UpgradeEngine(ControlEngine):
         path = [str(root / "bin"), *map(str, packages.bin_dirs), "/usr/sbin", "/usr/bin"]
         env = {key: value for key, value in os.environ.items() if key != "DOCKER_HOST"}
         env["PATH"] = ":".join([*path, "/sbin", "/bin"])
-        with open(self.supervisor_log_path, "wb") as log:
-            self._dockerd = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=root,
-                start_new_session=True,
-                preexec_fn=_supervisor_preexec,
-            )
-        # For sweep_dead_engines: the directory is left only when both of these are gone.
-        (root / "owner").write_text(f"{os.getpid()} {self._dockerd.pid}\n", encoding="utf-8")
+        # SIGTERM when the test process dies: the supervisor stops the daemons (docstring).
+        self._dockerd = daemons.launch(
+            command,
+            root,
+            self.supervisor_log_path,
+            env=env,
+            cwd=root,
+            death_signal=signal.SIGTERM,
+        )
 
     def _containerd_config(self) -> str:
         """containerd's config: everything under our directory, nothing shared with the main
@@ -594,46 +600,12 @@ class UpgradeEngine(ControlEngine):
     def _log_tail(self, lines: int = 4) -> str:
         """What the supervisor said (which daemon ended), then the end of that daemon's log
         (dockerd's when neither ended: it did not answer in time)."""
-        said = _tail(self.supervisor_log_path, 2)
+        said = daemons.log_tail(self.supervisor_log_path, 2, missing="", empty="")
         daemon = "containerd" if "supervisor: containerd" in said else "dockerd"
         log = self.containerd_log_path if daemon == "containerd" else self.log_path
         parts = [said] if said else []
-        parts.append(f"{daemon}: {_tail(log, lines) or '(empty)'}")
+        parts.append(f"{daemon}: {daemons.log_tail(log, lines, missing='(empty)')}")
         return " | ".join(parts)
-
-
-def _tail(path: pathlib.Path, lines: int) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
-
-
-def _supervisor_preexec() -> None:
-    """In the supervisor before exec: SIGTERM when the test process dies, and be the child
-    subreaper (both survive the execs of ``unshare`` and ``bash``)."""
-    die_with_parent_term()
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _children(pid: int) -> list[int]:
-    """Children of ``pid``, from all its threads (a Go daemon forks from any of them)."""
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return sorted(set(found))
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a process that is not a zombie."""
-    try:
-        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def sweep_dead_engines() -> list[pathlib.Path]:
@@ -641,19 +613,7 @@ def sweep_dead_engines() -> list[pathlib.Path]:
     leaves its directory: the supervisor stopped the daemons, no one deleted the files).
     A directory whose test process or supervisor still runs, or that names neither yet, is
     left alone."""
-    removed = []
-    pattern = f"{UpgradeEngine.temp_prefix}*"
-    for directory in pathlib.Path(tempfile.gettempdir()).glob(pattern):
-        try:
-            owners = [int(pid) for pid in (directory / "owner").read_text().split()]
-        except (OSError, ValueError):
-            continue
-        if not owners or any(_running(pid) for pid in owners):
-            continue
-        with contextlib.suppress(OSError):
-            remove_tree(directory, unmount=True)
-            removed.append(directory)
-    return removed
+    return daemons.sweep_dead(UpgradeEngine.temp_prefix)
 
 
 # -- runtimes files ---------------------------------------------------------------------------

@@ -30,11 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from container_claims import ledger
+from container_claims import ledger, processes
 from container_claims.errors import RuntimeUnavailable
 from container_claims.hostfs import parse_mountinfo
-from container_claims.processes import die_with_parent, end_child
+from container_claims.processes import end_child
 from container_claims.runtimes.remote import (
+    HELD_PROCESS,
     HeldProcess,
     MasterConnection,
     SshTarget,
@@ -383,6 +384,14 @@ _NAMESPACES = (
 )
 
 
+def _argv0(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _nspid(status: str) -> list[int]:
     for line in status.splitlines():
         if line.startswith("NSpid:"):
@@ -393,17 +402,23 @@ def _nspid(status: str) -> list[int]:
 class LocalProcess:
     """:meth:`HostHandle.hold_process` on this machine: a child of ours, dying with the run."""
 
-    def __init__(self, name: str, seconds: int) -> None:
-        self.process = subprocess.Popen(
-            [name, str(int(seconds))],
-            executable="sleep",
+    def __init__(self, name: str, seconds: int, timeout: float = 10.0) -> None:
+        # bash's exec -a names the sleep (its argv[0]), as on another machine; the name is
+        # there once bash has become the sleep, which this waits for.
+        self.process = processes.start(
+            ["bash", "-c", HELD_PROCESS, name, str(int(seconds))],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         self.pid = self.process.pid
+        deadline = time.monotonic() + timeout
+        while _argv0(self.pid) != name:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeUnavailable(f"the process {name} did not start on this machine")
+            time.sleep(0.005)
 
     def stop(self) -> None:
         end_child(self.process)

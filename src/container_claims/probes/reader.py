@@ -57,11 +57,11 @@ from testinfra.backend.base import BaseBackend, CommandResult
 from testinfra.backend.docker import DockerBackend
 from testinfra.backend.podman import PodmanBackend
 
-from container_claims import ledger
+from container_claims import ledger, processes
 from container_claims.errors import ReadCutShort, RuntimeUnavailable
-from container_claims.processes import die_with_parent, end_child, last_line, run_bounded
+from container_claims.processes import end_child, last_line, run_bounded
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
-from container_claims.runtimes.docker import is_cli_error
+from container_claims.runtimes.docker_cli import is_cli_error
 from container_claims.runtimes.remote import HELD_PROCESS, PID_LINE, read_until_quiet
 
 if TYPE_CHECKING:
@@ -117,13 +117,12 @@ class _ThroughReader(BaseBackend):  # type: ignore[misc]  # testinfra declares n
         cmd = self.get_command(command, *args)
         argv = [self.binary, "exec", self.name, "chroot", HOST_ROOT, "/bin/sh", "-c", cmd]
         try:
-            done = subprocess.run(
+            done = processes.run(
                 argv,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 env=self.env,
                 timeout=READING_TIMEOUT,
-                preexec_fn=die_with_parent,
             )
         except subprocess.TimeoutExpired:
             raise RuntimeUnavailable(
@@ -336,13 +335,12 @@ class HostReader:
         ours, theirs = socket.socketpair()
         with tempfile.TemporaryFile() as errors, ours:
             try:
-                process = subprocess.Popen(
+                process = processes.start(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=theirs.fileno(),
                     stderr=errors,
                     env=self.env,
-                    preexec_fn=die_with_parent,
                 )
             except OSError as exc:
                 raise OSError(f"{self.config.binary!r} cannot be run: {exc}") from None
@@ -413,13 +411,12 @@ class HeldInReader:
             "bash", "-c", HELD_PROCESS, self.name, str(int(self.seconds)),
         ]  # fmt: skip
         with tempfile.TemporaryFile() as out:
-            self.process = subprocess.Popen(
+            self.process = processes.start(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=reader.env,
-                preexec_fn=die_with_parent,
             )
             ledger.record_process(self.process.pid, f"exec holding a process in {reader.name}")
             deadline = time.monotonic() + READING_TIMEOUT

@@ -41,6 +41,7 @@ from container_claims.report.model import (
     truncate,
     value_text,
 )
+from container_claims.report.verdict_words import VERDICT_WORDS
 from container_claims.results import (
     ERROR,
     EXPECTED,
@@ -51,21 +52,7 @@ from container_claims.results import (
     standing,
 )
 
-#: Verdict -> (glyph, label). The label is what a reader (and a screen reader) gets; the glyph
-#: and the colour only repeat it.
-LABELS = {
-    PASS: ("✓", "pass"),
-    FAIL: ("✗", "fail"),
-    NOT_APPLICABLE: ("–", "not applicable"),
-    ERROR: ("!", "error"),
-}
 NOT_RUN = ("·", "not run")
-MEANINGS = {
-    PASS: "observed, and it holds",
-    FAIL: "observed, and it does not hold",
-    NOT_APPLICABLE: "the runtime has no such concept",
-    ERROR: "could not be observed",
-}
 #: The heading of a cell's message, by verdict; other verdicts just have a "Message".
 MESSAGE_LABELS = {NOT_APPLICABLE: "Why not applicable", ERROR: "Why no verdict"}
 
@@ -362,8 +349,8 @@ def _header(comparison: Comparison, heading: str) -> Header:
 
 def _totals(counts: Mapping[str, int]) -> list[Count]:
     shown = [
-        Count(verdict, counts[verdict], LABELS[verdict][1])
-        for verdict in LABELS
+        Count(verdict, counts[verdict], words.label)
+        for verdict, words in VERDICT_WORDS.items()
         if counts.get(verdict)
     ]
     if counts.get(EXPECTED):
@@ -371,7 +358,7 @@ def _totals(counts: Mapping[str, int]) -> list[Count]:
     return shown + [
         Count("none", count, verdict)
         for verdict, count in counts.items()
-        if verdict not in (*LABELS, EXPECTED) and count
+        if verdict not in (*VERDICT_WORDS, EXPECTED) and count
     ]
 
 
@@ -466,7 +453,14 @@ def _sources_by_runtime(comparison: Comparison) -> dict[str, list[str]]:
 def _badge(verdict: str | None, standing: str = "") -> Badge:
     """A verdict's badge; ``standing`` is what an expectations file says of it (its status:
     expected, or no longer as expected), shown in words, not by colour alone."""
-    glyph, label = LABELS.get(verdict or "", NOT_RUN if verdict is None else ("?", verdict or ""))
+    words = VERDICT_WORDS.get(verdict or "")
+    glyph, label = (
+        (words.glyph, words.label)
+        if words
+        else NOT_RUN
+        if verdict is None
+        else ("?", verdict or "")
+    )
     if standing == EXPECTED:
         return Badge(f"{_css(verdict)} expected", glyph, f"{label} · expected")
     if standing == UNEXPECTED:
@@ -479,7 +473,7 @@ def _standing(cell: Cell) -> str:
 
 
 def _css(verdict: str | None) -> str:
-    return verdict if verdict in LABELS else "none"
+    return verdict if verdict in VERDICT_WORDS else "none"
 
 
 def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
@@ -499,7 +493,7 @@ def _matrix(comparison: Comparison, ids: _CellIds) -> Matrix:
             for number in sorted(tables_of.get(claim.id, ())):
                 claims_in[number].setdefault(section, []).append(claim)
     return Matrix(
-        legend=[(_badge(verdict), MEANINGS[verdict]) for verdict in LABELS]
+        legend=[(_badge(verdict), words.meaning) for verdict, words in VERDICT_WORDS.items()]
         + [(_badge(None), "no result for this claim on this runtime")]
         + (
             [

@@ -33,12 +33,9 @@ from container_claims.report.model import (
     run_period,
     value_text,
 )
-from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS, VERDICTS
+from container_claims.report.verdict_words import VERDICT_WORDS
+from container_claims.results import EXPECTED, FAIL, VERDICTS
 
-#: Verdict words, text first: failures stand out in bold, without emoji.
-WORDS = {PASS: "pass", FAIL: "**FAIL**", NOT_APPLICABLE: "n/a", ERROR: "**ERROR**"}
-#: A fail or error the expectations file accepts: the word, not bold, marked.
-EXPECTED_WORDS = {FAIL: "fail (expected)", ERROR: "error (expected)"}
 NOT_RUN = "–"
 
 #: GitHub refuses a step summary over 1 MiB; leave room for what other steps add.
@@ -149,11 +146,12 @@ def render_markdown(
 
 def word(cell: Cell) -> str:
     """A cell's verdict in a table: bold when it fails the run, marked when it is expected."""
+    words = VERDICT_WORDS.get(cell.verdict)
     if cell.expected:
-        return EXPECTED_WORDS.get(cell.verdict, text(cell.verdict))
+        return (words and words.markdown_expected) or text(cell.verdict)
     if cell.unexpected:
         return f"**{cell.verdict.upper()} (no longer as expected)**"
-    return WORDS.get(cell.verdict, text(cell.verdict))
+    return words.markdown if words else text(cell.verdict)
 
 
 def _meta(comparison: Comparison) -> list[str]:

@@ -7,21 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from container_claims.report.model import printable
-from container_claims.results import (
-    ERROR,
-    EXPECTED,
-    FAIL,
-    NOT_APPLICABLE,
-    PASS,
-    UNEXPECTED,
-    standing,
-)
-
-SYMBOLS = {PASS: "pass", FAIL: "FAIL", NOT_APPLICABLE: "n/a", ERROR: "ERROR"}
-#: A verdict the expectations file accepts, in pytest's words (xfail) and lower case: known.
-EXPECTED_SYMBOLS = {FAIL: "xfail", ERROR: "xerror"}
-#: A verdict no longer the one its entry accepts: pytest's strict XPASS, or the verdict marked.
-UNEXPECTED_SYMBOLS = {PASS: "XPASS", NOT_APPLICABLE: "n/a!", FAIL: "FAIL!", ERROR: "ERROR!"}
+from container_claims.report.verdict_words import VERDICT_WORDS
+from container_claims.results import EXPECTED, UNEXPECTED, standing
 
 
 def cut(text: str, width: int) -> str:
@@ -34,11 +21,14 @@ def cut(text: str, width: int) -> str:
 def symbol(record: Mapping[str, Any]) -> str:
     """A record's verdict in the matrix, marked when an expectations file speaks of it."""
     verdict, status = str(record["verdict"]), standing(record)
+    words = VERDICT_WORDS.get(verdict)
+    if words is None:
+        return verdict
     if status == EXPECTED:
-        return EXPECTED_SYMBOLS.get(verdict, verdict)
+        return words.terminal_expected or verdict
     if status == UNEXPECTED:
-        return UNEXPECTED_SYMBOLS.get(verdict, verdict)
-    return SYMBOLS.get(verdict, verdict)
+        return words.terminal_unexpected or verdict
+    return words.terminal
 
 
 #: Widest a claim id, a runtime's name and a section's name are shown in the matrix; longer
@@ -96,7 +86,7 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
         + (f" (and {expected[v]} as expected)" if expected[v] else "")
         if counts[v] - expected[v]
         else f"{expected[v]} {v} as expected"
-        for v in SYMBOLS
+        for v in VERDICT_WORDS
         if counts[v]
     ]
     if unexpected:

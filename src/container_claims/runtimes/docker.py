@@ -9,108 +9,23 @@ the same environment (``DOCKER_HOST`` and friends from the runtime's ``env``).
 from __future__ import annotations
 
 import contextlib
-import io
-import shutil
-import struct
 import subprocess
-import tarfile
 import time
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from container_claims import ledger
+from container_claims import processes
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
-from container_claims.paths import make_temp_dir
 from container_claims.processes import run_bounded
+from container_claims.runtimes import docker_cli, engine_fields
 from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
+from container_claims.runtimes.pull_image import pull_image_tar
 from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import CAPABILITIES, ContainerSpec
 
-#: Exit statuses of ``docker run``/``exec`` (and Podman's) that mean the engine or the CLI
-#: failed, not the container's command: 125 the engine refused, 126 the command could not be
-#: invoked, 127 it was not found.
-REFUSED_STATUSES = (125, 126, 127)
-#: What the CLIs print when they, not the container, failed (``docker exec`` exits 1 then).
-_CLI_ERRORS = (
-    "Error response from daemon:",
-    "Cannot connect to the Docker daemon",
-    "error during connect:",
-    "Error: ",  # podman
-)
-
-
-def is_cli_error(stderr: str) -> bool:
-    """Whether a CLI's stderr says that it, or the engine, failed (not the container's command)."""
-    return any(line.startswith(_CLI_ERRORS) for line in stderr.splitlines())
-
-
-#: The one program in the image the registry pull stages (Debian's ``busybox-static``): being
-#: static, it runs in an image that holds nothing else.
-BUSYBOX = Path("/bin/busybox")
-#: Where that image keeps the run's token; ``scenarios/registry-pull.yaml`` cats it.
-PULL_TOKEN_FILE = "etc/container-claims-pull-token"
-
-
-def pull_image_tar(token: str, busybox: Path = BUSYBOX) -> bytes:
-    """The root filesystem of the image the registry pull stages, as a tar stream for
-    ``docker import``: ``/bin/busybox`` with ``cat`` and ``sh`` linked to it, and the token.
-
-    About 2 MB, where the test image is 200: the pull then costs what a pull costs, and the
-    token (new each run) still makes the image's only layer one no engine has seen. Fixed
-    owners and times, so the same token gives the same bytes.
-    Raises :class:`ObservationError` naming the package when busybox is missing or dynamic.
-    """
-    try:
-        program = busybox.read_bytes()
-    except OSError as exc:
-        raise ObservationError(
-            f"cannot build the image to pull: {busybox} is missing ({exc.strerror}); "
-            "install Debian's busybox-static (scripts/setup does)"
-        ) from exc
-    if not _is_static_elf(program):
-        raise ObservationError(
-            f"cannot build the image to pull: {busybox} is not a statically linked program "
-            "(Debian's busybox?); install busybox-static, which replaces it"
-        )
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-
-        def add(name: str, kind: bytes, mode: int, data: bytes = b"", link: str = "") -> None:
-            info = tarfile.TarInfo(name)
-            info.type, info.mode, info.size, info.linkname = kind, mode, len(data), link
-            info.uname = info.gname = "root"
-            tar.addfile(info, io.BytesIO(data) if data else None)
-
-        add("bin", tarfile.DIRTYPE, 0o755)
-        add("bin/busybox", tarfile.REGTYPE, 0o755, program)
-        add("bin/cat", tarfile.SYMTYPE, 0o777, link="busybox")
-        add("bin/sh", tarfile.SYMTYPE, 0o777, link="busybox")
-        add("etc", tarfile.DIRTYPE, 0o755)
-        add(PULL_TOKEN_FILE, tarfile.REGTYPE, 0o644, f"{token}\n".encode())
-    return out.getvalue()
-
-
-def _is_static_elf(program: bytes) -> bool:
-    """An ELF executable with no program interpreter (``PT_INTERP``): it needs no loader or
-    libraries, which an image of busybox alone does not have."""
-    if program[:4] != b"\x7fELF" or program[4] not in (1, 2) or program[5] not in (1, 2):
-        return False
-    order = "<" if program[5] == 1 else ">"
-    try:
-        if program[4] == 2:  # 64-bit
-            (phoff,) = struct.unpack_from(order + "Q", program, 0x20)
-            size, count = struct.unpack_from(order + "HH", program, 0x36)
-        else:
-            (phoff,) = struct.unpack_from(order + "I", program, 0x1C)
-            size, count = struct.unpack_from(order + "HH", program, 0x2A)
-        kinds = [
-            struct.unpack_from(order + "I", program, phoff + i * size)[0] for i in range(count)
-        ]
-    except struct.error:  # cut short
-        return False
-    return 3 not in kinds  # PT_INTERP
+if TYPE_CHECKING:
+    from container_claims.runtimes.remote_engine import RemoteEngine
 
 
 class DockerRuntime(Runtime):
@@ -139,62 +54,30 @@ class DockerRuntime(Runtime):
                 raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}") from exc
         return self._client
 
-    _forward: Any = None  # a ForwardedSocket when the engine is on another machine
     #: On another machine: the engine's socket there, and the variable its CLI reads the
     #: address from.
     remote_socket: ClassVar[str] = "/var/run/docker.sock"
     address_variable: ClassVar[str] = "DOCKER_HOST"
+    _remote: RemoteEngine | None = None  # opened on first use, when over ssh
+
+    def _remote_engine(self) -> RemoteEngine:
+        if self._remote is None:
+            from container_claims.runtimes.remote_engine import RemoteEngine
+
+            self._remote = RemoteEngine(
+                self.config.host, self.config.ssh_config, self.remote_socket
+            )
+        return self._remote
 
     def engine_url(self) -> str | None:
         """The engine's API address; None: from the environment (``DOCKER_HOST`` or default).
         For an engine on another machine (``host: ssh://...``), its socket forwarded over ssh."""
-        if not self.config.over_ssh:
-            return None
-        if self._forward is None:
-            from container_claims.runtimes.remote import ForwardedSocket, SshTarget
-
-            directory = make_temp_dir("ssh")
-            ledger.record("dir", path=str(directory))
-            target = SshTarget.parse(self.config.host, self.config.ssh_config)
-            forward = ForwardedSocket(target, directory / "engine.sock", self.remote_socket)
-            try:
-                self._forward_url = forward.open()
-            except BaseException:
-                shutil.rmtree(directory, ignore_errors=True)
-                raise
-            if forward.process is not None:
-                ledger.record_process(forward.process.pid, f"ssh to {target.url}")
-            self._forward = forward
-        return str(self._forward_url)
-
-    _reverse: Any = None  # a ReverseForward to the registry, for an engine on another machine
+        return self._remote_engine().url() if self.config.over_ssh else None
 
     def registry_for_engine(self, registry: str) -> str:
         """The run's loopback registry (``127.0.0.1:PORT``) as the engine reaches it: on this
-        machine, as it is; on another, through an ``ssh -R`` of ours to that machine's
-        loopback (at a port its sshd picks)."""
-        if not self.config.over_ssh:
-            return registry
-        port = int(registry.rpartition(":")[2])
-        if self._reverse is None or self._reverse.local_port != port:
-            from container_claims.runtimes.remote import ReverseForward, SshTarget
-
-            self._end_reverse()
-            target = SshTarget.parse(self.config.host, self.config.ssh_config)
-            reverse = ReverseForward(target, port)
-            try:
-                reverse.open()
-            except RuntimeUnavailable as exc:
-                raise ObservationError(f"{self._lost()}{exc}") from None
-            if reverse.process is not None:
-                ledger.record_process(reverse.process.pid, f"ssh forwarding to {target.url}")
-            self._reverse = reverse
-        return f"127.0.0.1:{self._reverse.remote_port}"
-
-    def _end_reverse(self) -> None:
-        if self._reverse is not None:
-            self._reverse.close()
-            self._reverse = None
+        machine, as it is; on another, forwarded to that machine's loopback."""
+        return self._remote_engine().registry(registry) if self.config.over_ssh else registry
 
     def env(self) -> dict[str, str]:
         env = super().env()
@@ -254,71 +137,27 @@ class DockerRuntime(Runtime):
         if not outcome.completed:
             return  # a timeout: the caller reports it as incomplete
         status = outcome.status
-        cli_error = status != 0 and is_cli_error(outcome.stderr)
-        if status in REFUSED_STATUSES or cli_error:
+        cli_error = status != 0 and docker_cli.is_cli_error(outcome.stderr)
+        if status in docker_cli.REFUSED_STATUSES or cli_error:
             said = (outcome.stderr or outcome.output).strip()[-500:] or "nothing"
             raise ObservationError(
                 self._lost() + f"{self.config.binary} refused {what} (exit {status}): {said}"
             )
 
     def _lost(self) -> str:
-        """When the engine is on another machine and its ssh connection has ended: the words
-        that say so, ahead of whatever the engine's client made of it ("" otherwise)."""
-        process = self._forward.process if self._forward is not None else None
-        if process is None or process.poll() is None:
-            return ""
-        return (
-            f"the ssh connection to {self.config.host} was lost (ssh exited {process.returncode}): "
-        )
+        """The words saying that the ssh connection to the engine was lost, or ""."""
+        return self._remote.lost() if self._remote is not None else ""
 
     def run_argv(self, spec: ContainerSpec, name: str, image: str) -> list[str]:
         """The ``BINARY run ...`` command line for a spec (image and names already resolved)."""
-        # Scenario values only ever follow "=" of an option or come after "--", so none can be
-        # read as an option of the CLI, whatever it begins with.
-        argv = [self.config.binary, "run", *self.config.run_args]
-        argv += [f"--name={name}", f"--label={RUN_LABEL}={self.run_id}"]
-        argv.append(f"--network={spec.network}")
-        if spec.detach:
-            argv.append("-d")
-        if spec.interactive:
-            argv.append("-i")
-        if spec.tty:
-            argv.append("-t")
-        if spec.remove and not spec.detach:
-            argv.append("--rm")
-        for flag, value in (
-            ("--user", spec.user),
-            ("--workdir", spec.workdir),
-            ("--memory", spec.memory),
-            ("--pids-limit", spec.pids_limit),
-            ("--cpus", spec.cpus),
-            ("--hostname", spec.hostname),
-            ("--stop-signal", spec.stop_signal),
-            ("--shm-size", spec.shm_size),
-        ):
-            if value is not None:
-                argv.append(f"{flag}={value}")
-        if spec.read_only:
-            argv.append("--read-only")
-        if spec.init:
-            argv.append("--init")
-        argv += [f"--tmpfs={path}" for path in spec.tmpfs]
-        argv += [f"--cap-add={cap}" for cap in spec.cap_add]
-        argv += [f"--cap-drop={cap}" for cap in spec.cap_drop]
-        argv += [f"--security-opt={option}" for option in spec.security_opt]
-        argv += [f"--label={key}={value}" for key, value in spec.labels]
-        # Loopback only, at a host port the engine picks: nothing listens beyond this machine.
-        argv += [f"--publish=127.0.0.1::{port}" for port in spec.ports]
-        for key, value in spec.env:
-            argv.append(f"--env={key}={value}")
-        for volume, path in spec.volumes:
-            argv.append(f"--volume={volume}:{path}")
-        if image.startswith("127."):
-            argv += self.loopback_registry_flags
-        argv += ["--", image]
-        if spec.command:
-            argv += list(spec.command)
-        return argv
+        return docker_cli.run_argv(
+            [self.config.binary, "run", *self.config.run_args],
+            spec,
+            name=name,
+            image=image,
+            label=f"{RUN_LABEL}={self.run_id}",
+            registry_flags=self.loopback_registry_flags if image.startswith("127.") else (),
+        )
 
     # -- Runtime ----------------------------------------------------------------------------
     def check(self) -> None:
@@ -327,13 +166,7 @@ class DockerRuntime(Runtime):
 
     def version(self) -> dict[str, str]:
         data = self._engine("its version", self.client().version)
-        versions = {
-            "engine": str(data.get("Version", "?")),
-            "api": str(data.get("ApiVersion", "?")),
-        }
-        for component in data.get("Components", []):
-            if component.get("Name") == "containerd":
-                versions["containerd"] = str(component.get("Version", "?"))
+        versions = engine_fields.versions(data)
         versions["oci_runtime"] = self._oci_runtime_version(data.get("Components") or [])
         return versions
 
@@ -342,38 +175,19 @@ class DockerRuntime(Runtime):
         as that runtime's own binary reports its version (on another machine, as the engine
         reports it)."""
         info = self._engine("its configuration", self.client().info)
-        name = info.get("DefaultRuntime") or "runc"
-        args = list(self.config.run_args)
-        for index, arg in enumerate(args):
-            if arg == "--runtime" and index + 1 < len(args):
-                name = args[index + 1]
-            elif arg.startswith("--runtime="):
-                name = arg.split("=", 1)[1]
+        name = engine_fields.oci_runtime(info, self.config.run_args)
         if self.config.host:  # its binary is on the engine's machine: as the engine reports it
-            for component in components:
-                if component.get("Name") == name:
-                    return f"{name}: {name} version {component.get('Version', '?')}"
-            return f"{name} (version unknown)"
+            return engine_fields.reported_version(name, components)
         path = ((info.get("Runtimes") or {}).get(name) or {}).get("path") or name
         try:
-            out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+            out = processes.run([path, "--version"], capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return f"{name} (version unknown)"
         first = out.stdout.strip().splitlines()[:1]
         return f"{name}: {first[0]}" if first else name
 
     def environment(self) -> dict[str, str]:
-        info = self._engine("its configuration", self.client().info)
-        found = {
-            "kernel": info.get("KernelVersion"),
-            "data_root": info.get("DockerRootDir"),
-            "storage_driver": info.get("Driver"),
-            "cgroups": " ".join(
-                str(part) for part in (info.get("CgroupDriver"), info.get("CgroupVersion")) if part
-            ),
-            "default_oci_runtime": info.get("DefaultRuntime"),
-        }
-        return {key: str(value) for key, value in found.items() if value}
+        return engine_fields.environment(self._engine("its configuration", self.client().info))
 
     def describe_image(self) -> dict[str, Any]:
         data = self.inspect_image(self.image)
@@ -569,14 +383,7 @@ class DockerRuntime(Runtime):
 
     # -- what the engine knows --------------------------------------------------------------
     def info(self) -> Mapping[str, Any]:
-        data = self._engine("its configuration", self.client().info)
-        return {
-            "version": data.get("ServerVersion"),
-            "root_dir": data.get("DockerRootDir"),
-            "storage_driver": data.get("Driver"),
-            "default_runtime": data.get("DefaultRuntime"),
-            "kernel": data.get("KernelVersion"),
-        }
+        return engine_fields.info(self._engine("its configuration", self.client().info))
 
     def inspect_container(self, name: str) -> Mapping[str, Any]:
         import docker
@@ -594,42 +401,7 @@ class DockerRuntime(Runtime):
             size=True,
             filters={"id": data.get("Id")},
         )
-        sizes = listed[0] if listed else {}
-        data = {**data, "SizeRw": sizes.get("SizeRw"), "SizeRootFs": sizes.get("SizeRootFs")}
-        state = data.get("State", {})
-        graph = (data.get("GraphDriver") or {}).get("Data") or {}
-        result: dict[str, Any] = {
-            "exists": True,
-            "name": name,
-            "id": data.get("Id"),
-            "running": bool(state.get("Running")),
-            "status": state.get("Status"),
-            "exit_code": state.get("ExitCode"),
-            "host_pid": state.get("Pid"),
-            "hostname": (data.get("Config") or {}).get("Hostname"),
-            "labels": dict((data.get("Config") or {}).get("Labels") or {}),
-            "ports": {
-                port.split("/")[0]: int(bound[0]["HostPort"])
-                for port, bound in ((data.get("NetworkSettings") or {}).get("Ports") or {}).items()
-                if bound and port.endswith("/tcp")
-            },
-            "image_id": data.get("Image"),
-            "size_rw": data.get("SizeRw"),
-            "size_root_fs": data.get("SizeRootFs"),
-            "storage_driver": (data.get("GraphDriver") or {}).get("Name"),
-            "upper_dir": graph.get("UpperDir"),
-            "lower_dirs": [d for d in (graph.get("LowerDir") or "").split(":") if d],
-            "merged_dir": graph.get("MergedDir"),
-            "volume_dirs": [
-                m["Source"] for m in data.get("Mounts", []) if m.get("Type") == "volume"
-            ],
-        }
-        result["upper_dir"] = result["upper_dir"] or ""  # none: the driver keeps no layer apart
-        # The container's own data on the host, as the engine knows it: its writable layer and
-        # its volumes. Empty when the storage driver keeps no layer apart (vfs).
-        upper = result["upper_dir"]
-        result["storage_dirs"] = [upper, *result["volume_dirs"]] if upper else []
-        return result
+        return engine_fields.container(name, data, listed[0] if listed else {})
 
     def inspect_image(self, ref: str) -> Mapping[str, Any]:
         import docker
@@ -638,20 +410,7 @@ class DockerRuntime(Runtime):
             data = self._engine(f"image {ref}", self.client().api.inspect_image, ref)
         except docker.errors.NotFound:
             return {"present": False, "ref": ref}
-        graph = (data.get("GraphDriver") or {}).get("Data") or {}
-        config = data.get("Config") or {}
-        layer_dirs = [graph["UpperDir"]] if graph.get("UpperDir") else []
-        layer_dirs += [d for d in (graph.get("LowerDir") or "").split(":") if d]
-        return {
-            "present": True,
-            "ref": ref,
-            "id": data.get("Id"),
-            "size": data.get("Size"),
-            "layers": len((data.get("RootFS") or {}).get("Layers", [])),
-            "command": " ".join((config.get("Entrypoint") or []) + (config.get("Cmd") or [])),
-            "layer_dirs": layer_dirs,
-            "storage_driver": (data.get("GraphDriver") or {}).get("Name"),
-        }
+        return engine_fields.image(ref, data)
 
     def stage_in_registry(self, registry: str, token: str) -> Mapping[str, Any]:
         """Make an image that exists only in the registry: import a busybox-only root filesystem
@@ -691,8 +450,6 @@ class DockerRuntime(Runtime):
         if self._client is not None:
             self._client.close()
             self._client = None
-        self._end_reverse()
-        if self._forward is not None:
-            self._forward.close()
-            shutil.rmtree(self._forward.local.parent, ignore_errors=True)
-            self._forward = None
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None

@@ -33,12 +33,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from container_claims import ledger
+from container_claims import ledger, processes
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.hostfs import remove_tree
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.paths import rootfs_dir, runs_dir
-from container_claims.processes import Finished, die_with_parent, run_bounded
+from container_claims.processes import Finished, run_bounded
 from container_claims.runtimes.base import Runtime, Shell
 from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import ContainerSpec
@@ -257,14 +257,13 @@ class NamespaceRuntime(Runtime):
         return shell
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
-        process = subprocess.Popen(
+        process: subprocess.Popen[bytes] = processes.start(
             self.argv(spec),
             stdin=subprocess.PIPE if spec.interactive else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=self.host_env(),
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
         self._processes[name] = process
         self._specs[name] = spec

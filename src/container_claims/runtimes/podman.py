@@ -9,15 +9,16 @@ and its directory is in the run's ledger, for the next run to sweep.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import ClassVar
 
-from container_claims import ledger
+from container_claims import ledger, processes
 from container_claims.errors import RuntimeUnavailable
 from container_claims.paths import make_temp_dir
-from container_claims.processes import die_with_parent_term, end_child
+from container_claims.processes import end_child
 from container_claims.runtimes.docker import DockerRuntime
 
 SERVICE_TIMEOUT = 20.0
@@ -52,14 +53,14 @@ class PodmanRuntime(DockerRuntime):
         socket = self._service_dir / "podman.sock"
         log = (self._service_dir / "service.log").open("wb")
         with log:
-            self._service = subprocess.Popen(
+            self._service = processes.start(
                 [self.config.binary, "system", "service", "--time=0", f"unix://{socket}"],
+                death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env(),
                 start_new_session=True,
-                preexec_fn=die_with_parent_term,
             )
         ledger.record_process(self._service.pid, "podman service")
         deadline = time.monotonic() + SERVICE_TIMEOUT

@@ -40,6 +40,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -49,10 +50,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from container_claims import ledger
+from container_claims import ledger, processes
 from container_claims.errors import InputError, ReadCutShort, RuntimeUnavailable
 from container_claims.paths import TEMP_PREFIX
-from container_claims.processes import die_with_parent_term, end_child
+from container_claims.processes import end_child
 
 #: ``ssh://[user@]name[:port]``: a user and a name as ssh and DNS have them, nothing else.
 _ADDRESS = re.compile(
@@ -117,15 +118,15 @@ class SshTarget:
     def run(self, words: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run ``words`` there; :class:`RuntimeUnavailable` when the machine does not answer."""
         try:
-            done = subprocess.run(
+            done = processes.run(
                 self.command_argv(words),
+                death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 text=True,
                 errors="replace",
                 timeout=timeout,
                 start_new_session=True,
-                preexec_fn=die_with_parent_term,
             )
         except subprocess.TimeoutExpired:
             raise RuntimeUnavailable(f"{self.url} gave no answer within {timeout:g} s") from None
@@ -149,13 +150,13 @@ def _start_ssh(
     with contextlib.ExitStack() as stack:
         if out is None:
             out = stack.enter_context(tempfile.TemporaryFile())
-        process = subprocess.Popen(
+        process = processes.start(
             argv,
+            death_signal=signal.SIGTERM,
             stdin=subprocess.PIPE,  # held open: an ended stdin would end a remote command
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent_term,
         )
         deadline = time.monotonic() + timeout
         while (value := ready(said := _said(out))) is None:

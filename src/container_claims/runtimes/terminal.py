@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import signal
 import time
 from collections.abc import Mapping, Sequence
 
@@ -31,7 +32,7 @@ import pexpect
 
 from container_claims.errors import ObservationError
 from container_claims.observations import OUTPUT_LIMIT, TRANSCRIPT_LIMIT, CommandOutcome
-from container_claims.processes import behind_a_terminal
+from container_claims.processes import dying_with_us, from_starting_thread
 from container_claims.runtimes.base import Shell
 
 #: The end of a shell prompt: `root@host:/# `, `user@host:~$ ` (escape codes allowed before).
@@ -216,17 +217,23 @@ class TerminalShell(Shell):
         self._line = ""  # the raw text since the last line break, for the prompt
         self._broken: str | None = None
         try:
-            self._child = pexpect.spawn(
-                argv[0],
-                list(argv[1:]),
-                env=dict(env),
-                encoding="utf-8",
-                codec_errors="replace",
-                dimensions=(40, 240),
-                echo=True,
-                preexec_fn=behind_a_terminal,  # dies with the suite; Ctrl-C works
+            # It dies with the suite; Ctrl-C and Ctrl-\ reach it as on any terminal, even when
+            # the suite was started with them ignored (a background job of a non-interactive
+            # shell, as some CI runners start it): an ignored signal is inherited.
+            command = dying_with_us(argv, env=env, default_signals=(signal.SIGINT, signal.SIGQUIT))
+            self._child = from_starting_thread(
+                lambda: pexpect.spawn(
+                    command[0],
+                    command[1:],
+                    env=dict(env),
+                    encoding="utf-8",
+                    codec_errors="replace",
+                    dimensions=(40, 240),
+                    echo=True,
+                ),
+                lambda child: child.close(force=True),
             )
-        except pexpect.ExceptionPexpect as exc:
+        except (pexpect.ExceptionPexpect, OSError) as exc:
             raise ObservationError(f"could not start {argv[0]}: {exc}") from exc
         self.prompt: str | None = None
         if prompt_timeout > 0:  # without a terminal no prompt comes

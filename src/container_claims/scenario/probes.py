@@ -3,7 +3,8 @@
 A scenario names a probe (``probe: host.kernel_release``); this table, part of the format,
 says where its code lives (:mod:`container_claims.probes`), which arguments it takes (and of
 what kind), and which runtime capability it needs. Modules are imported only when a probe
-runs, so loading scenarios stays cheap.
+runs, so loading scenarios stays cheap; those imports run up a layer, written out in
+:func:`_probe_modules` for the layer contract to see (pyproject.toml names them).
 
 Arguments are data, checked against their kind before the probe sees them: when the file is
 loaded (values written out) and again when the step runs (values filled in from templates).
@@ -12,10 +13,10 @@ No argument can name a host path beyond what the probe's summary documents.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from container_claims.scenario.fields import (
@@ -110,7 +111,7 @@ def _show(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ProbeInfo:
-    target: str  # "module:function"
+    target: str  # "module:function", the module one of _probe_modules()
     args: Mapping[str, Arg] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     summary: str = ""
@@ -118,7 +119,7 @@ class ProbeInfo:
 
     def load(self) -> Callable[..., Any]:
         module, _, function = self.target.partition(":")
-        return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+        return getattr(_probe_modules()[module], function)  # type: ignore[no-any-return]
 
     def check_names(self, values: Mapping[str, Any]) -> None:
         """Raises :class:`ArgumentError` for an argument this probe does not take."""
@@ -141,8 +142,17 @@ class ProbeInfo:
         }
 
 
-_HOST = "container_claims.probes.host"
-_ENGINE = "container_claims.probes.engine"
+def _probe_modules() -> dict[str, ModuleType]:
+    """The modules the table's targets name, imported when a probe first runs. They are a
+    layer above this one (they use runtimes, which use scenarios): the layer contract allows
+    these two imports by name, and no other upward one."""
+    from container_claims.probes import engine, host
+
+    return {"host": host, "engine": engine}
+
+
+_HOST = "host"
+_ENGINE = "engine"
 _PIDNS = Arg("text", pattern=r"pid:\[[0-9]+\]", form="a PID namespace such as pid:[4026531836]")
 _NS_PID = Arg("integer", minimum=1)
 _TEXTS = list_of(text())
