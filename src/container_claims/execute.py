@@ -265,12 +265,20 @@ class ScenarioRunner:
         """Another container of the scenario: run to completion, or started when it detaches;
         removed when the scenario ends."""
         self._run_count += 1
-        name = self.names.container(spec.name or f"run{self._run_count}")
+        known_as = spec.name or f"run{self._run_count}"
+        self.names.not_started.pop(known_as, None)
+        name = self.names.container(known_as)
         self.defer(lambda: self.runtime.remove_container(name))
-        spec = self._resolve_spec(spec)
-        if spec.detach:
-            return self.runtime.start(spec, name, timeout)
-        return self.runtime.run(spec, name, timeout)
+        try:
+            spec = self._resolve_spec(spec)
+            if not spec.detach:
+                return self.runtime.run(spec, name, timeout)
+            outcome = self.runtime.start(spec, name, timeout)
+            _require_whole(outcome)
+            return outcome
+        except ObservationError as exc:
+            self.names.not_started[known_as] = str(exc)
+            raise
 
     def defer(self, cleanup: Callable[[], object]) -> None:
         """Call ``cleanup`` when the scenario ends, whatever happened (last deferred first)."""

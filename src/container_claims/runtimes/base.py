@@ -100,8 +100,14 @@ class Names:
     prefix: str
     containers: dict[str, str] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)
+    #: Containers whose start failed, and why: what a later step would read of one (state
+    #: "created", a port that does not answer) is the engine's failure, not an observation.
+    not_started: dict[str, str] = field(default_factory=dict)
 
     def container(self, name: str) -> str:
+        """The engine's name of a scenario's container; an error if its start failed."""
+        if name in self.not_started:
+            raise ObservationError(f"container {name} did not start: {self.not_started[name]}")
         return self.containers.setdefault(name, f"{self.prefix}-{name}")
 
 

@@ -1,0 +1,77 @@
+"""A container whose start failed (refused by the engine, or no answer in time) is no subject of
+observations: a later step that names it is an error saying why, never a reading of what the
+engine left behind (a container "created" but not running, a port that does not answer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.errors import ObservationError
+from container_claims.execute import ScenarioRunner
+from container_claims.observations import CommandOutcome
+from container_claims.runtimes.base import RuntimeConfig
+from container_claims.runtimes.fake import FakeRuntime
+from container_claims.scenario import load_scenario
+from container_claims.scenario.model import ContainerSpec
+
+SCENARIO = """\
+scenario: start-failed
+section: Tests
+steps:
+  - run: {detach: true, name: server, command: [sleep, "60"]}
+  - probe: engine.container
+    with: {name: server}
+    save: server_info
+  - exec: {in: server, command: ["true"]}
+    save: inside
+  - run: {detach: true, name: other, command: [sleep, "60"]}
+  - probe: engine.container
+    with: {name: other}
+    save: other_info
+claims:
+  - id: server-runs
+    says: The server runs.
+    expect:
+      - {that: server_info.running, equals: true}
+"""
+
+
+class StartFails(FakeRuntime):
+    """Starts ``other``; ``server``'s start ends as the test says."""
+
+    how = "refused"
+
+    def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        if not name.endswith("-server"):
+            return super().start(spec, name, timeout)
+        if self.how == "refused":
+            raise ObservationError(f"podman refused to start {name} (exit 126): no network")
+        return CommandOutcome(output="", status=None, completed=False, detail="no reply in 30 s")
+
+    def inspect_container(self, name: str) -> dict[str, Any]:
+        return {"exists": True, "running": False, "status": "created"}
+
+
+@pytest.mark.parametrize("how", ["refused", "no reply"])
+def test_steps_that_name_a_container_that_did_not_start_are_errors(
+    tmp_path: Path, how: str
+) -> None:
+    path = tmp_path / "start-failed.yaml"
+    path.write_text(SCENARIO)
+    runtime = StartFails(RuntimeConfig(name="fake", kind="fake"), image="img", run_id="r1")
+    runtime.how = how
+    result = ScenarioRunner(load_scenario(path), runtime, services=None).run()  # type: ignore[arg-type]
+    for save in ("server_info", "inside"):
+        error = result.observations[save]
+        assert isinstance(error, ObservationError), save
+        assert str(error).startswith("container server did not start: ")
+        assert ("no network" if how == "refused" else "no reply in 30 s") in str(error)
+    assert result.observations["other_info"] == {
+        "exists": True,
+        "running": False,
+        "status": "created",
+    }
+    assert not result.fatal
