@@ -646,6 +646,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         " machine's cores, where GitHub gives each job a machine of its own)",
     )
     parser.add_argument(
+        "--artifacts",
+        type=Path,
+        metavar="DIR",
+        help="keep what the jobs upload (their verdicts: JSON, JUnit, HTML) in DIR, made if"
+        " missing, to read after the rehearsal (default: removed with the rest)",
+    )
+    parser.add_argument(
         "--event", default="push", help="the event act simulates (default: %(default)s)"
     )
     return parser.parse_args(argv)
@@ -691,7 +698,9 @@ def rehearse(options: argparse.Namespace) -> int:
             for label in runner_labels(workflow):
                 args += ["--platform", f"{label}={IMAGE}"]
             args += ["--network", net, "--action-cache-path", f"{tmp}/act"]
-            args += ["--artifact-server-path", f"{tmp}/artifacts"]
+            artifacts = options.artifacts.resolve() if options.artifacts else Path(tmp, "artifacts")
+            artifacts.mkdir(parents=True, exist_ok=True)
+            args += ["--artifact-server-path", str(artifacts)]
             args += ["--artifact-server-addr", gateway, "--artifact-server-port", str(_free_port())]
             args += ["--cache-server-path", f"{tmp}/cache"]
             args += ["--cache-server-addr", gateway, "--cache-server-port", str(_free_port())]
