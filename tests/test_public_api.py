@@ -54,6 +54,7 @@ def test_runtimes_exports() -> None:
         "KIND_ENTRY_POINTS",
         "Runtime",
         "RuntimeConfig",
+        "choose_runtimes",
         "known_kinds",
         "load_runtimes_file",
         "open_runtime",

@@ -7,8 +7,10 @@ and an unknown one is an error that lists the known ones.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
+import shutil
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,39 @@ def on_hosts(
     return spread
 
 
+def choose_runtimes(
+    cleanup: contextlib.ExitStack,
+    *,
+    runtimes_file: str | None = None,
+    names: list[str] | None = None,
+    hosts: str | None = None,
+    ssh_config: str | None = None,
+    ansible_inventory: str | None = None,
+) -> list[RuntimeConfig]:
+    """The runtimes of a run, as its options name them: the one place either front door
+    turns ``--runtimes-file``, ``--runtime``, ``--hosts``, ``--ssh-config`` and
+    ``--ansible-inventory`` into configurations, which the run then hands on as they are.
+
+    An inventory's hosts are reached through an ssh config written for the run, removed by
+    ``cleanup`` when the run ends. :class:`InputError` (or :class:`ScenarioError`, for a bad
+    runtimes file) says what is wrong."""
+    from container_claims.paths import make_temp_dir
+    from container_claims.runtimes.inventory import SCHEME, expand
+
+    chosen = select(load_runtimes_file(Path(runtimes_file) if runtimes_file else None), names or [])
+    if not hosts:
+        if ssh_config or ansible_inventory:
+            raise InputError("--ssh-config and --ansible-inventory are for --hosts: give them")
+        return chosen
+    machines = [host for host in hosts.split(",") if host]
+    ssh_config = ssh_config or ""
+    if ansible_inventory or any(host.startswith(SCHEME) for host in machines):
+        directory = make_temp_dir("inventory")
+        cleanup.callback(shutil.rmtree, directory, ignore_errors=True)
+        machines, ssh_config = expand(machines, ansible_inventory or "", ssh_config, directory)
+    return on_hosts(chosen, machines, ssh_config)
+
+
 def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig]:
     """The configurations named, in order; ``all`` names every one; none: the file's first."""
     if not names:
@@ -253,6 +288,7 @@ __all__ = [
     "KIND_ENTRY_POINTS",
     "Runtime",
     "RuntimeConfig",
+    "choose_runtimes",
     "known_kinds",
     "load_runtimes_file",
     "open_runtime",
