@@ -144,7 +144,7 @@ def test_a_scenario_on_a_runtime_is_one_unit_looked_up_not_parsed() -> None:
     scheduling = types.SimpleNamespace(config=config)
 
     def unit(nodeid: str) -> str:
-        return ScenarioScheduling._split_scope(scheduling, nodeid)  # type: ignore[no-any-return]
+        return ScenarioScheduling._split_scope(scheduling, nodeid)  # type: ignore[arg-type]
 
     assert unit("scenarios/x.yaml::a[docker@edge-1]") == "/s/x.yaml::docker@edge-1"
     assert unit("scenarios/x.yaml::b[docker@edge-1]@group") == "/s/x.yaml::docker@edge-1"
