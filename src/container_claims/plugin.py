@@ -14,7 +14,8 @@ runtime, on its first selected claim; its other claims reuse the observations.
 Verdicts map onto pytest outcomes: pass → passed, fail → failed (expected vs observed),
 not applicable → skipped (with the reason), error (could not observe) → error in setup.
 
-This module is the entry point (``pytest11``): the options and the hooks. The rest lives in
+This module is the entry point (``pytest11``): the options (those of a run are
+:mod:`.options`, shared with ``container-claims run``) and the hooks. The rest lives in
 one module each: :mod:`.collect` (files and items), :mod:`.session` (runtimes, scenarios,
 services, cleanup), :mod:`.records` (reports become result records), :mod:`.scheduling`.
 """
