@@ -1,11 +1,13 @@
-"""Shared setup of the unit tests: runtimes files for the scripted fake runtime, and a state
-directory of their own (pytester comes from the root conftest.py).
+"""Shared setup of the unit tests: the scripted fake runtime's kind and runtimes files for it,
+and a state directory of their own (pytester comes from the root conftest.py).
 
 Engine fixtures live elsewhere (they need Docker); nothing here does.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,32 @@ import yaml
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 
+REPO = Path(__file__).resolve().parents[1]
+#: The metadata whose entry point adds the runtime kind ``fake`` (tests/support/fake_runtime.py),
+#: as a package adds a kind: the product knows no such kind of its own.
+TEST_KINDS = REPO / "tests" / "support" / "kinds"
+if str(TEST_KINDS) not in sys.path:
+    sys.path.append(str(TEST_KINDS))
+
+
+def path_with_test_kinds(*others: str) -> str:
+    """A PYTHONPATH under which a process finds the ``fake`` kind, then ``others``."""
+    return os.pathsep.join([str(REPO), str(TEST_KINDS), *others])
+
+
+@pytest.fixture(autouse=True)
+def fake_kind_in_every_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The processes a test starts (pytest, container-claims) find the ``fake`` kind too."""
+    monkeypatch.setenv(
+        "PYTHONPATH", path_with_test_kinds(*filter(None, [os.environ.get("PYTHONPATH")]))
+    )
+
 
 @pytest.fixture
 def fake_runtimes() -> FakeRuntimes:
     """Write a runtimes file of fake runtimes, one script each; return the file's path.
 
-    The script says what the fake answers (see ``container_claims.runtimes.fake``)::
+    The script says what the fake answers (see ``tests/support/fake_runtime.py``)::
 
         runtimes_file = fake_runtimes(tmp_path, {"fake": {"typed": {"echo $$": "1"}},
                                                  "fake-down": {"unusable": "engine down"}})

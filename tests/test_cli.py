@@ -275,7 +275,7 @@ def test_run_with_unknown_runtime_exits_2_naming_the_known_ones(
 
 
 def test_run_prints_no_assert_rewrite_warning(workdir: Path) -> None:
-    # cli.py imports the plugin's package before pytest.main() loads it from its entry point.
+    # The cli imports the plugin's package before pytest.main() loads it from its entry point.
     result = cli(workdir, "run", "--runtimes-file", "runtimes.yaml", "-k", "holds")
 
     assert result.returncode == 0

@@ -20,7 +20,13 @@ import container_claims.scenario
 from container_claims import results
 from container_claims.cli import build_parser
 from container_claims.observations import BUILTINS
-from container_claims.runtimes import KINDS, load_runtimes_file, runtime_class
+from container_claims.runtimes import (
+    KIND_ENTRY_POINTS,
+    KINDS,
+    known_kinds,
+    load_runtimes_file,
+    runtime_class,
+)
 from container_claims.scenario.fields import SESSION
 from container_claims.scenario.model import CAPABILITIES, OPERATORS
 from container_claims.scenario.probes import PROBES
@@ -46,8 +52,11 @@ def test_scenario_exports() -> None:
 def test_runtimes_exports() -> None:
     assert container_claims.runtimes.__all__ == [
         "KINDS",
+        "KIND_ENTRY_POINTS",
         "Runtime",
         "RuntimeConfig",
+        "choose_runtimes",
+        "known_kinds",
         "load_runtimes_file",
         "open_runtime",
         "runtime_class",
@@ -58,9 +67,20 @@ def test_runtimes_exports() -> None:
 
 
 def test_runtime_kinds_are_registered_and_importable() -> None:
-    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "fake"}
+    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap"}
     for kind in KINDS:
         assert runtime_class(kind).kind == kind
+
+
+def test_a_package_adds_a_runtime_kind_by_an_entry_point() -> None:
+    """The tests' scripted runtime is no kind of the product's: the tests add it as any
+    package would (tests/support/kinds), and it then works as a built-in kind does."""
+    from tests.support.fake_runtime import FakeRuntime
+
+    assert KIND_ENTRY_POINTS == "container_claims.runtimes"
+    assert known_kinds()["fake"] == "tests.support.fake_runtime:FakeRuntime"
+    assert runtime_class("fake") is FakeRuntime
+    assert list(known_kinds())[: len(KINDS)] == list(KINDS)  # a built-in kind's name wins
 
 
 def test_packaged_runtimes_file_names_the_five_runtimes_docker_first() -> None:

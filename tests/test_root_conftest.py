@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FakeRuntimes
+from tests.conftest import FakeRuntimes, path_with_test_kinds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def collect(tmp_path: Path, *args: str) -> tuple[list[str], dict[str, Any]]:
     (tmp_path / "claims_probe.py").write_text(PROBE)
     out = tmp_path / "probe.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHONPATH"))}
-    env.update(PYTHONPATH=str(tmp_path), CLAIMS_PROBE_OUT=str(out))
+    env.update(PYTHONPATH=path_with_test_kinds(str(tmp_path)), CLAIMS_PROBE_OUT=str(out))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", *args, "--collect-only", "-q"]
         + ["-p", "claims_probe", "-p", "no:cacheprovider"],

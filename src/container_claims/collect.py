@@ -25,6 +25,7 @@ from container_claims.report.model import printable
 from container_claims.results import ERROR, FAIL
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario
+from container_claims.scheduling import claim_item_name
 from container_claims.session import INPUT_ERROR, SESSION, ClaimsSession
 
 
@@ -147,7 +148,7 @@ class ScenarioFile(pytest.File):
             if claim.id in duplicated:
                 continue
             for config in session.configs():
-                name = f"{claim.id}[{config.name}]"
+                name = claim_item_name(claim.id, config.name)
                 yield ClaimItem.from_parent(
                     self,
                     name=name,

@@ -14,7 +14,8 @@ runtime, on its first selected claim; its other claims reuse the observations.
 Verdicts map onto pytest outcomes: pass → passed, fail → failed (expected vs observed),
 not applicable → skipped (with the reason), error (could not observe) → error in setup.
 
-This module is the entry point (``pytest11``): the options and the hooks. The rest lives in
+This module is the entry point (``pytest11``): the options (those of a run are
+:mod:`.options`, shared with ``container-claims run``) and the hooks. The rest lives in
 one module each: :mod:`.collect` (files and items), :mod:`.session` (runtimes, scenarios,
 services, cleanup), :mod:`.records` (reports become result records), :mod:`.scheduling`.
 """
@@ -30,14 +31,28 @@ import pytest
 from container_claims import records
 from container_claims.collect import (
     ClaimItem,
+    DuplicateClaim,
     ScenarioFile,
     input_error_record,
     is_scenario_file,
     load_for,
     scenario_files,
 )
-from container_claims.image import DEFAULT_IMAGE
-from container_claims.session import SESSION, Choice, ClaimsSession
+from container_claims.errors import InputError
+from container_claims.options import (
+    AFTER_THE_RUN,
+    BASELINE,
+    CHOOSING,
+    EXPECT,
+    HTML,
+    JSON,
+    MAP,
+    MARKDOWN,
+    PYTEST_OPTIONS,
+)
+from container_claims.run_outputs import Baseline, gate, write_run_reports
+from container_claims.scheduling import UNITS, claim_item_name
+from container_claims.session import RUNTIMES, SESSION, ClaimsSession
 
 #: The ini setting that names a project's scenario folders.
 CLAIMS_PATHS = "claims_paths"
@@ -62,108 +77,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "asks for that too, as does an argument inside a claims_paths folder). Without one, "
         "this plugin does nothing: it collects no YAML file and sweeps nothing.",
     )
-    group.addoption(
-        "--runtime",
-        action="append",
-        default=[],
-        dest="claims_runtimes",
-        metavar="NAME",
-        help="runtime to check the claims on (repeat for several; 'all' for every one); default: "
-        "the first entry of the runtimes file. 'container-claims runtimes' lists them.",
-    )
-    group.addoption(
-        "--runtimes-file",
-        dest="claims_runtimes_file",
-        metavar="FILE",
-        default=None,
-        help="YAML file of runtime configurations (default: the packaged runtimes.yaml).",
-    )
-    group.addoption(
-        "--image",
-        dest="claims_image",
-        metavar="REF",
-        default=None,
-        help=f"image the scenarios run (default: {DEFAULT_IMAGE}, built by "
-        "'container-claims image build').",
-    )
-    group.addoption(
-        "--allow-host-access",
-        dest="claims_allow_host_access",
-        action="store_true",
-        default=False,
-        help="let scenarios open the host to their containers (host network...); without it "
-        "such a scenario file is refused. Only for files you trust.",
-    )
-    group.addoption(
-        "--run-deadline",
-        dest="claims_run_deadline",
-        metavar="SECONDS",
-        type=float,
-        default=None,
-        help="stop observing after SECONDS: the claims left become errors.",
-    )
-    group.addoption(
-        "--runtime-deadline",
-        dest="claims_runtime_deadline",
-        metavar="SECONDS",
-        type=float,
-        default=None,
-        help="give each runtime at most SECONDS from its first container: its claims left "
-        "become errors.",
-    )
-    group.addoption(
-        "--expect",
-        action="append",
-        default=[],
-        dest="claims_expect",
-        metavar="FILE",
-        help="expected verdicts (a reviewed YAML file of accepted fails and errors, each with "
-        "its reason): a result as expected does not fail the run (xfail); one no longer as "
-        "expected does (strict). Repeat for several files; the first matching entry wins.",
-    )
-    group.addoption(
-        "--one-runtime-at-a-time",
-        dest="claims_one_runtime_at_a_time",
-        action="store_true",
-        default=False,
-        help="observe the runtimes one after the other; by default, without -n, each runtime's "
-        "scenarios run in a thread of their own, side by side (the items report in order).",
-    )
-    group.addoption(
-        "--claims-json",
-        dest="claims_json",
-        metavar="FILE",
-        default=None,
-        help="write every verdict with its evidence to FILE as JSON.",
-    )
-
-
-#: Options of this plugin: giving any of them asks for claims.
-_CLAIMS_OPTIONS = (
-    "claims",
-    "claims_runtimes",
-    "claims_runtimes_file",
-    "claims_image",
-    "claims_allow_host_access",
-    "claims_run_deadline",
-    "claims_runtime_deadline",
-    "claims_expect",
-    "claims_one_runtime_at_a_time",
-    "claims_json",
-)
+    for option in PYTEST_OPTIONS:  # the run options, as container-claims run takes them
+        group.addoption(option.pytest_flag, dest=option.dest, **option.argparse_keywords())
 
 
 def claims_asked(config: pytest.Config) -> bool:
-    """Whether this run checks claims: the CLI's run, one of this plugin's options, or an
-    argument at or inside a ``claims_paths`` folder (a run of the project's other tests, or
-    of a folder above the scenarios, is not one). An xdist worker does what its controller
-    does."""
+    """Whether this run checks claims: the CLI's run (it hands its runtimes on), one of this
+    plugin's options, or an argument at or inside a ``claims_paths`` folder (a run of the
+    project's other tests, or of a folder above the scenarios, is not one). An xdist worker
+    does what its controller does."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         return "claims_run_id" in workerinput
-    if any(isinstance(plugin, Choice) for plugin in config.pluginmanager.get_plugins()):
+    if RUNTIMES in config.stash:
         return True
-    if any(config.getoption(option) for option in _CLAIMS_OPTIONS):
+    if config.getoption("claims") or any(
+        config.getoption(option.dest) for option in PYTEST_OPTIONS
+    ):
         return True
     folders = [Path(os.path.abspath(path)) for path in config.getini(CLAIMS_PATHS)]
     for arg in config.args:
@@ -185,8 +115,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "container-claims-session")
     config.pluginmanager.register(records, "container-claims-records")
-    if config.getoption("claims_runtimes") or config.getoption("claims_runtimes_file"):
+    if any(config.getoption(option.dest) for option in CHOOSING.values()):
         session.configs()  # asked for explicitly: a bad name or file is a usage error now
+    if not session.is_worker and any(config.getoption(option.dest) for option in AFTER_THE_RUN):
+        config.pluginmanager.register(AfterTheRun(config, session), "container-claims-after")
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -203,9 +135,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if getattr(session.config.option, "dist", "no") == "no":
         return
     state = session.config.stash[SESSION]
+    units = session.config.stash.setdefault(UNITS, {})
     for path in scenario_files(session.config):
-        for error in load_for(state, path)[1]:
+        scenario, errors = load_for(state, path)
+        for error in errors:
             state.add_input_error(input_error_record(error, path))
+        duplicated = {error.claim_id for error in errors if isinstance(error, DuplicateClaim)}
+        for claim in scenario.claims if scenario is not None else []:
+            if claim.id not in duplicated:
+                for runtime in state.configs():  # a scenario on a runtime: one unit of work
+                    unit = f"{path}::{runtime.name}"
+                    units.setdefault(claim_item_name(claim.id, runtime.name), unit)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -239,3 +179,45 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from container_claims.scheduling import ScenarioScheduling
 
     return ScenarioScheduling(config, log)
+
+
+class AfterTheRun:
+    """What the results make, through pytest: ``--claims-html`` and ``--claims-markdown``
+    write the run's report, ``--claims-baseline`` (with ``--claims-map``) prints what moved
+    since and makes "nothing regressed" the exit status, as ``container-claims run`` does
+    with its own spellings. Checked when the run is configured, applied when it ends."""
+
+    def __init__(self, config: pytest.Config, session: ClaimsSession) -> None:
+        self.config = config
+        self.session = session
+        self.moved: Any = None
+        names = [runtime.name for runtime in session.configs()]
+        try:
+            self.baseline = Baseline.load(
+                config.getoption(BASELINE.dest), config.getoption(MAP.dest), names
+            )
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Any:
+        # Within the terminal's own wrapper: after the session's results are complete, before
+        # the terminal summary, which shows what moved.
+        outcome = yield
+        results, name = self.session.results, self.config.getoption(JSON.dest)
+        write_run_reports(
+            results,
+            name,
+            html=self.config.getoption(HTML.dest),
+            markdown=self.config.getoption(MARKDOWN.dest),
+        )
+        if self.baseline is not None and (results.results or results.input_errors):
+            self.moved = self.baseline.moved(results, name)
+            expecting = bool(self.config.getoption(EXPECT.dest))
+            session.exitstatus = gate(self.moved, results, results.exit_code(), expecting=expecting)
+        return outcome
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.baseline is not None and self.moved is not None:
+            for line in self.baseline.lines(self.moved):
+                terminalreporter.write_line(line)

@@ -31,9 +31,10 @@ from container_claims.errors import InputError, ObservationError, RuntimeUnavail
 from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities
 from container_claims.expectations import Expectations, load_expectations
 from container_claims.image import DEFAULT_IMAGE
+from container_claims.options import CHOOSING
 from container_claims.probes.handle import HostHandle
 from container_claims.results import Results
-from container_claims.runtimes import load_runtimes_file, open_runtime, select
+from container_claims.runtimes import choose_runtimes, open_runtime
 from container_claims.runtimes.base import ENGINE_HOST, Runtime, RuntimeConfig
 from container_claims.scenario import Scenario
 from container_claims.scenario.model import Claim
@@ -57,15 +58,26 @@ def _expectations(config: pytest.Config) -> Expectations:
         raise pytest.UsageError(str(exc)) from None
 
 
-class Choice:
-    """Runtimes chosen and loaded by a caller (the CLI), handed to the plugin as they are.
+#: The runtimes of this run, resolved once (:func:`~container_claims.runtimes.choose_runtimes`)
+#: and then handed on as they are: by a caller before pytest starts (:class:`ChosenRuntimes`),
+#: by the xdist controller to its workers, or by the session from the run's options.
+RUNTIMES = pytest.StashKey[list[RuntimeConfig]]()
 
-    ``pytest.main(args, plugins=[Choice(configs)])``: the plugin uses them instead of loading
-    the runtimes file again.
+
+class ChosenRuntimes:
+    """Runtimes a caller (the CLI) resolved, handed to the run as they are::
+
+        pytest.main(args, plugins=[ChosenRuntimes(configs)])
+
+    They go into the run's stash (:data:`RUNTIMES`) before the plugin configures the run.
     """
 
     def __init__(self, configs: list[RuntimeConfig]) -> None:
         self.configs = configs
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[RUNTIMES] = self.configs
 
 
 class ClaimsSession:
@@ -92,7 +104,6 @@ class ClaimsSession:
         self.leftovers: list[str] = []  # what the end of the run could not remove
         self.swept: list[str] = []  # what dead runs had left, removed at the start
         self.given_up: list[str] = []  # what dead runs left out of reach (a machine gone)
-        self._configs: list[RuntimeConfig] | None = None
         self._open = contextlib.ExitStack()
         self._runtimes: dict[str, Runtime] = {}
         self._unusable: dict[str, str] = {}
@@ -118,26 +129,20 @@ class ClaimsSession:
 
     # -- configuration ----------------------------------------------------------------------
     def configs(self) -> list[RuntimeConfig]:
-        """The runtimes of this run: as the CLI chose them, as the controller handed them to
-        this worker, or loaded from the runtimes file and ``--runtime`` once."""
-        if self._configs is None:
-            choices = [p for p in self.config.pluginmanager.get_plugins() if isinstance(p, Choice)]
-            if choices:
-                self._configs = list(choices[0].configs)
-            elif self.workerinput is not None and "claims_configs" in self.workerinput:
-                self._configs = [
-                    RuntimeConfig.from_json(data) for data in self.workerinput["claims_configs"]
-                ]
+        """The runtimes of this run: as a caller or the controller handed them on, or chosen
+        by the run's options (a bad one is a usage error), once."""
+        stash = self.config.stash
+        if RUNTIMES not in stash:
+            if self.workerinput is not None and "claims_configs" in self.workerinput:
+                data = self.workerinput["claims_configs"]
+                stash[RUNTIMES] = [RuntimeConfig.from_json(each) for each in data]
             else:
-                file = self.config.getoption("claims_runtimes_file")
+                given = {key: self.config.getoption(opt.dest) for key, opt in CHOOSING.items()}
                 try:
-                    self._configs = select(
-                        load_runtimes_file(Path(file) if file else None),
-                        self.config.getoption("claims_runtimes"),
-                    )
+                    stash[RUNTIMES] = choose_runtimes(self._open, **given)
                 except InputError as exc:
                     raise pytest.UsageError(str(exc)) from None
-        return self._configs
+        return stash[RUNTIMES]
 
     def register_claim(self, claim_id: str, where: str) -> str | None:
         """Claim ids are unique across all files; returns where it was first defined."""

@@ -1,14 +1,17 @@
 """Runtime kinds by name, and runtimes files (YAML lists of runtime configurations).
 
-Kinds are looked up in :data:`KINDS` and imported only when used, so an unused kind costs
-nothing and an unknown one is an error that lists the known ones.
+Kinds are looked up in :data:`KINDS`, then among the entry points of :data:`KIND_ENTRY_POINTS`
+(a kind another package adds), and imported only when used, so an unused kind costs nothing
+and an unknown one is an error that lists the known ones.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
-from importlib import resources
+import shutil
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,11 @@ KINDS: dict[str, str] = {
     "podman": "container_claims.runtimes.podman:PodmanRuntime",
     "unshare": "container_claims.runtimes.namespaces:UnshareRuntime",
     "bwrap": "container_claims.runtimes.namespaces:BwrapRuntime",
-    "fake": "container_claims.runtimes.fake:FakeRuntime",
 }
+#: The entry point group of runtime kinds from other packages: ``NAME = module:Class``, the
+#: class a :class:`Runtime` whose ``kind`` is NAME (as a package declares in its metadata:
+#: ``[project.entry-points."container_claims.runtimes"]``). A built-in kind's name wins.
+KIND_ENTRY_POINTS = "container_claims.runtimes"
 #: The kinds that can run on another machine (``host: ssh://...``), or have their host read
 #: through their engine (``host: engine``): those with an engine, whose API socket can be
 #: forwarded and which can run a reader container. The engine-less kinds run here only.
@@ -69,12 +75,27 @@ def open_runtime(config: RuntimeConfig, *, image: str, run_id: str) -> Runtime:
 def runtime_class(kind: str) -> type[Runtime]:
     """The class of a runtime kind (to ask what a kind can do; make runtimes with
     :func:`open_runtime`). Raises :class:`InputError` naming the known kinds."""
-    if kind not in KINDS:
-        near = difflib.get_close_matches(kind, list(KINDS), n=1)
+    known = KINDS if kind in KINDS else known_kinds()
+    if kind not in known:
+        near = difflib.get_close_matches(kind, list(known), n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        raise InputError(f"unknown runtime kind {kind!r}{hint}; known kinds: {', '.join(KINDS)}")
-    module, _, cls = KINDS[kind].partition(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+        raise InputError(f"unknown runtime kind {kind!r}{hint}; known kinds: {', '.join(known)}")
+    module, _, cls = known[kind].partition(":")
+    found = getattr(importlib.import_module(module), cls)
+    if not (isinstance(found, type) and issubclass(found, Runtime) and found.kind == kind):
+        raise InputError(f"runtime kind {kind!r}: {known[kind]} is not a Runtime of that kind")
+    return found
+
+
+def known_kinds() -> dict[str, str]:
+    """Every kind by name, the class each names (``module:Class``): the built-in ones
+    (:data:`KINDS`), then those installed packages add (:data:`KIND_ENTRY_POINTS`)."""
+    added = {
+        entry.name: entry.value
+        for entry in metadata.entry_points(group=KIND_ENTRY_POINTS)
+        if entry.name not in KINDS
+    }
+    return {**KINDS, **added}
 
 
 def default_runtimes_file() -> Path:
@@ -111,7 +132,7 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
                 f"duplicate runtime name {entry['name']!r} (first at line {seen[entry['name']]})",
             )
         seen[entry["name"]] = line
-        if entry["kind"] not in KINDS:
+        if entry["kind"] not in KINDS:  # another package's, or a mistake
             try:
                 runtime_class(entry["kind"])
             except InputError as exc:
@@ -211,6 +232,39 @@ def on_hosts(
     return spread
 
 
+def choose_runtimes(
+    cleanup: contextlib.ExitStack,
+    *,
+    runtimes_file: str | None = None,
+    names: list[str] | None = None,
+    hosts: str | None = None,
+    ssh_config: str | None = None,
+    ansible_inventory: str | None = None,
+) -> list[RuntimeConfig]:
+    """The runtimes of a run, as its options name them: the one place either front door
+    turns ``--runtimes-file``, ``--runtime``, ``--hosts``, ``--ssh-config`` and
+    ``--ansible-inventory`` into configurations, which the run then hands on as they are.
+
+    An inventory's hosts are reached through an ssh config written for the run, removed by
+    ``cleanup`` when the run ends. :class:`InputError` (or :class:`ScenarioError`, for a bad
+    runtimes file) says what is wrong."""
+    from container_claims.paths import make_temp_dir
+    from container_claims.runtimes.inventory import SCHEME, expand
+
+    chosen = select(load_runtimes_file(Path(runtimes_file) if runtimes_file else None), names or [])
+    if not hosts:
+        if ssh_config or ansible_inventory:
+            raise InputError("--ssh-config and --ansible-inventory are for --hosts: give them")
+        return chosen
+    machines = [host for host in hosts.split(",") if host]
+    ssh_config = ssh_config or ""
+    if ansible_inventory or any(host.startswith(SCHEME) for host in machines):
+        directory = make_temp_dir("inventory")
+        cleanup.callback(shutil.rmtree, directory, ignore_errors=True)
+        machines, ssh_config = expand(machines, ansible_inventory or "", ssh_config, directory)
+    return on_hosts(chosen, machines, ssh_config)
+
+
 def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig]:
     """The configurations named, in order; ``all`` names every one; none: the file's first."""
     if not names:
@@ -231,8 +285,11 @@ def select(configs: list[RuntimeConfig], names: list[str]) -> list[RuntimeConfig
 
 __all__ = [
     "KINDS",
+    "KIND_ENTRY_POINTS",
     "Runtime",
     "RuntimeConfig",
+    "choose_runtimes",
+    "known_kinds",
     "load_runtimes_file",
     "open_runtime",
     "runtime_class",

@@ -1,7 +1,9 @@
 """A scripted runtime for the project's own unit tests: no engine, canned answers.
 
 Never evidence that a claim holds: it exists to test the loader, the checks, the plugin and
-the reports. Its script is a YAML file named by the runtime entry's ``env``::
+the reports, so it lives with the tests, and the tests add its kind, ``fake``, as any package
+adds a runtime kind: by an entry point (see ``tests/support/kinds`` and ``tests/conftest.py``).
+Its script is a YAML file named by the runtime entry's ``env``::
 
     runtimes:
       - {name: fake, kind: fake, env: {CONTAINER_CLAIMS_FAKE: fake.yaml}}
