@@ -143,6 +143,18 @@ def test_a_claim_no_longer_as_expected_fails_the_run_as_a_strict_xpass(project: 
     assert project.json()["summary"]["unexpected"] == 2
 
 
+def test_expected_verdicts_go_through_pytest_s_own_xfail(project: Project) -> None:
+    """pytest's xfail, not a report made to look like one: --runxfail, which reports xfails
+    as if they were not marked, shows the expected fail and error as what they are."""
+    expect = write(project, "known.yaml", KNOWN)
+
+    result = project.run("--expect", expect, "--runxfail")
+
+    result.assert_outcomes(passed=1, failed=1, errors=1)
+    result.stdout.fnmatch_lines(["claim shell-is-pid-2 does not hold on fake"])
+    assert project.json()["summary"]["expected"] == {"fail": 1, "error": 1}
+
+
 def test_an_expected_fail_is_rerun_by_last_failed_only_when_it_moved(project: Project) -> None:
     expect = write(project, "known.yaml", KNOWN)
     project.pytester.runpytest_subprocess(

@@ -162,6 +162,44 @@ def test_claim_whose_observation_errored_is_an_error_not_a_failure(project: Proj
     assert record["evidence"]["steps"][0]["error"] == "scripted failure for 'cat /broken'"
 
 
+#: A defect of ours, put in a run by its conftest.py: making a check's record raises.
+DEFECT = """\
+from container_claims.checks import CheckResult
+
+
+def to_json(self):
+    raise ZeroDivisionError(f"a defect at line {self.expectation.line}")
+
+
+CheckResult.to_json = to_json
+"""
+
+
+def test_a_defect_of_ours_during_a_claim_is_an_error_with_its_traceback(project: Project) -> None:
+    """shell-is-pid-2 would fail; a defect while its verdict is made is an error instead, with
+    the traceback from the claim's item down to the defect, and the run goes on."""
+    project.scenario("shell.yaml", SHELL)
+    project.pytester.makeconftest(DEFECT)
+
+    result = project.run("-k", "shell-is-pid-2")
+
+    result.assert_outcomes(errors=1, deselected=2)
+    assert result.ret == 3
+    line = line_with(SHELL, "id: shell-is-pid-2") + 3
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of shell-is-pid-2 on fake*",
+            "    def setup(self) -> None:",
+            '>       raise ZeroDivisionError(f"a defect at line {self.expectation.line}")',
+            f"E       ZeroDivisionError: a defect at line {line}",
+            "conftest.py:5: ZeroDivisionError",
+        ]
+    )
+    assert "_pytest/runner.py" not in result.stdout.str()  # not pytest's frames above the item
+    (record,) = project.json()["results"]
+    assert (record["verdict"], record["message"]) == ("error", f"a defect at line {line}")
+
+
 def test_unusable_runtime_makes_every_claim_an_error_naming_the_reason(project: Project) -> None:
     project.scenario("shell.yaml", SHELL)
     project.script(fake={"unusable": "engine down"})

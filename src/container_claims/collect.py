@@ -22,7 +22,7 @@ from container_claims.checks import CheckResult, check_claim, errors_of, verdict
 from container_claims.errors import ClaimsError, InputError, ObservationError, ScenarioErrors
 from container_claims.execute import ScenarioResult, needed_capabilities, needed_observations
 from container_claims.report.model import printable
-from container_claims.results import ERROR, FAIL
+from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario
 from container_claims.scheduling import claim_item_name
@@ -194,8 +194,19 @@ class InvalidScenario(pytest.Item):
         return self.path, None, f"invalid scenario {self.path.name}"
 
 
+#: The phase of pytest's in which each verdict shows. A claim is observed and checked in
+#: setup: what could not be observed is an error there, as a broken fixture is, and a claim
+#: that does not apply is skipped there; the call shows what was observed, a pass or a fail.
+SHOWN_AT = {PASS: "call", FAIL: "call", NOT_APPLICABLE: "setup", ERROR: "setup"}
+
+
 class ClaimItem(pytest.Item):
-    """One claim on one runtime."""
+    """One claim on one runtime.
+
+    Its setup observes and checks the claim and keeps the verdict here (:attr:`verdict`, with
+    :attr:`reason`, :attr:`expectation` and :attr:`evidence`), where the records read it; then
+    :meth:`_to_pytest` makes it pytest's outcome, the one place that does.
+    """
 
     def __init__(
         self, *, scenario: Scenario, claim: Claim, runtime: RuntimeConfig, **kwargs: Any
@@ -207,6 +218,14 @@ class ClaimItem(pytest.Item):
         self.result: ScenarioResult | None = None
         self.checks: list[CheckResult] = []
         self.runtime_info: dict[str, Any] = {}
+        #: One of :data:`~container_claims.results.VERDICTS`, once setup has decided it.
+        self.verdict: str | None = None
+        #: Why the claim is not applicable, or could not be observed; empty otherwise.
+        self.reason = ""
+        #: What the expectations file says of the verdict (a record's ``expectation``).
+        self.expectation: dict[str, Any] | None = None
+        #: What the verdict rests on: the checks, the steps that made their observations.
+        self.evidence: dict[str, Any] = {}
         self.add_marker(pytest.mark.claim(claim.id))
 
     @property
@@ -218,24 +237,96 @@ class ClaimItem(pytest.Item):
         return self.config.stash[SESSION]
 
     def setup(self) -> None:
+        cause: Exception | None = None
+        try:
+            self.verdict, self.reason = self._observe_and_check()
+            self.evidence = self._evidence()
+        except Exception as exc:  # could not observe, or a defect of ours: an error either way
+            self.verdict, self.reason, cause = ERROR, str(exc), exc
+        self.expectation = self.session_state.expectations.judge(
+            self.claim.id, self.runtime_name, self.verdict
+        )
+        self._to_pytest("setup", cause)
+
+    def runtest(self) -> None:
+        self._to_pytest("call")
+
+    def _observe_and_check(self) -> tuple[str, str]:
+        """The claim's verdict on its runtime, and why when it is not applicable or an error;
+        raises when the runtime or the scenario could not be observed at all."""
         state = self.session_state
         runtime = state.runtime(self.runtime_config)
         self.runtime_info = state.runtime_info(runtime)
         missing = needed_capabilities(self.scenario, self.claim) - runtime.capabilities
         if missing:
-            pytest.skip(f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}")
+            return NOT_APPLICABLE, (
+                f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}"
+            )
         self.result = state.scenario_result(self.scenario, runtime)
         self.checks = check_claim(self.claim, self.result.observations)
-        if verdict_of(self.checks) == ERROR:
+        verdict = verdict_of(self.checks)
+        if verdict == ERROR:
             stopped = f" (the scenario stopped: {self.result.fatal})" if self.result.fatal else ""
-            raise ObservationError("; ".join(errors_of(self.checks)) + stopped)
+            return ERROR, "; ".join(errors_of(self.checks)) + stopped
+        return verdict, ""
 
-    def runtest(self) -> None:
-        if verdict_of(self.checks) == FAIL:
+    def _to_pytest(self, when: str, cause: Exception | None = None) -> None:
+        """The verdict as pytest's outcome, in the phase :data:`SHOWN_AT` names: not
+        applicable is a skip, an error an error (a defect of ours keeps its traceback), a fail
+        a failure, a pass nothing.
+
+        With an expectations file, through pytest's own xfail: a verdict its entry accepts is
+        an xfail with the entry's reason; a pass where it expects a fail is a strict XPASS; a
+        fail or error it no longer expects stays what it is (the record says so); not
+        applicable where it expects a fail or error fails setup with the words that say so.
+        """
+        __tracebackhide__ = True  # a defect's traceback shows where it was, not this relay
+        assert self.verdict is not None, "setup decides the verdict"
+        expected = self.expectation is not None and self.expectation["status"] == EXPECTED
+        if when == "setup" and self.expectation is not None:
+            # pytest reads an xfail mark of the call when the call ends, as one a test adds.
+            if self.verdict == FAIL and expected:
+                self.add_marker(
+                    pytest.mark.xfail(reason=self.as_expected(), raises=ClaimFailed, strict=True)
+                )
+            elif self.verdict == PASS:  # an entry accepts only a fail or an error
+                self.add_marker(pytest.mark.xfail(reason=self.no_longer_as_expected(), strict=True))
+        if SHOWN_AT[self.verdict] != when:
+            return
+        if self.verdict == NOT_APPLICABLE:
+            if self.expectation is not None:  # an entry accepts only a fail or an error
+                reason = f"{self.no_longer_as_expected()} ({printable(self.reason)})"
+                pytest.fail(reason, pytrace=False)
+            pytest.skip(self.reason)
+        elif self.verdict == ERROR:
+            if expected:
+                pytest.xfail(self.as_expected())
+            raise cause if cause is not None else ObservationError(self.reason)
+        elif self.verdict == FAIL:
             raise ClaimFailed(self.checks)
+
+    def as_expected(self) -> str:
+        """Why the verdict is as expected: the entry's reason, and which entry it is."""
+        assert self.expectation is not None
+        entry = self.expectation
+        return printable(f"{entry['reason']} (expected {entry['verdict']}, {entry['where']})")
+
+    def no_longer_as_expected(self) -> str:
+        """What a verdict its entry no longer expects says: which, where, and what to do."""
+        assert self.expectation is not None
+        entry = self.expectation
+        return printable(
+            f"no longer as expected: {self.verdict} where expected {entry['verdict']}, "
+            f"{entry['where']}; update the file"
+        )
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.claim.line - 1, f"{self.claim.id} on {self.runtime_name}"
+
+    def _traceback_filter(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        # A defect of ours shows from this item's setup down: the frames of pytest and pluggy
+        # above it say nothing of it (pytest cuts its own items' tracebacks the same way).
+        return excinfo.traceback.cut(path=__file__).filter(excinfo)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, ClaimFailed):
@@ -262,7 +353,7 @@ class ClaimItem(pytest.Item):
                 lines.append(f"       not observed: {check.error}")
             elif not check.ok:
                 lines.append(f"       observed: {_short(check.observed)}")
-        for entry in self.evidence().get("steps", []):
+        for entry in self.evidence.get("steps", []):
             value = entry.get("error") or entry.get("value")
             if isinstance(value, dict) and "output" in value and "completed" in value:
                 value = (
@@ -289,7 +380,7 @@ class ClaimItem(pytest.Item):
     def transcript_key(self) -> str:
         return f"{self.relative_file()}::{self.runtime_name}"
 
-    def evidence(self) -> dict[str, Any]:
+    def _evidence(self) -> dict[str, Any]:
         """What this verdict rests on: the checks, the steps that made its observations."""
         if self.result is None:
             return {}

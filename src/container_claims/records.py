@@ -1,8 +1,9 @@
 """Each item's test report becomes a result record: the verdict, its evidence, its reason.
 
-The verdicts map onto pytest's outcomes (pass: passed, fail: failed, not applicable:
-skipped, error: error in setup); this hook reads them back into a record that the session
-collects, and keeps pytest's own output short: a setup error of ours is its one line, and a
+A claim's item decides its verdict in setup and makes it pytest's outcome
+(:meth:`~container_claims.collect.ClaimItem._to_pytest`); this hook reads the verdict from the
+item, in the phase it shows in, into a record that the session collects. It keeps pytest's
+output short, without touching the outcome: what could not be observed is its one line, and a
 skip points at the claim in its scenario file. Under xdist the record travels to the
 controller with the report, through pytest's report serialization hooks.
 """
@@ -15,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from container_claims.collect import ClaimItem, InvalidScenario, input_error_record
+from container_claims.collect import SHOWN_AT, ClaimItem, InvalidScenario, input_error_record
 from container_claims.errors import ClaimsError
 from container_claims.report.model import check_words, plain_text, printable, truncate, value_text
-from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS
+from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, UNEXPECTED
 from container_claims.session import RECORD
 
 
@@ -30,17 +31,13 @@ def pytest_runtest_makereport(
     if isinstance(item, InvalidScenario) and call.when == "setup":
         report.longrepr = printable(str(item.error))  # the one line, not a traceback
         setattr(report, RECORD, input_error_record(item.error, item.path))
-    elif isinstance(item, ClaimItem) and (
-        call.when == "call" or (call.when == "setup" and not report.passed)
+    elif (
+        isinstance(item, ClaimItem)
+        and item.verdict is not None
+        and SHOWN_AT[item.verdict] == call.when
     ):
-        message = _one_line(item, call, report)
-        record = _record(item, call, report, message)
-        expectation = item.session_state.expectations.judge(
-            record["claim"], record["runtime"], record["verdict"]
-        )
-        if expectation is not None:
-            record["expectation"] = expectation
-            _as_expected(report, record, expectation)
+        _in_few_words(item, call, report)
+        record = _record(item, report)
         setattr(report, RECORD, record)
         _for_junit(item, record)
     return report
@@ -96,50 +93,26 @@ def evidence_text(record: dict[str, Any], limit: int = 64 << 10) -> str:
     return truncate(printable("\n".join(lines)), limit) + "\n"
 
 
-def _as_expected(
-    report: pytest.TestReport, record: dict[str, Any], expectation: dict[str, Any]
-) -> None:
-    """The report as pytest's xfail would make it: an expected fail or error is an xfail with
-    the entry's reason; a claim no longer as expected fails, as a strict XPASS does, so -rx,
-    -rX, JUnit and --lf read it as they read pytest's own."""
-    entry = f"expected {expectation['verdict']}, {expectation['where']}"
-    if expectation["status"] == EXPECTED:
-        report.outcome = "skipped"
-        report.wasxfail = printable(f"{expectation['reason']} ({entry})")
-        return
-    verdict = record["verdict"]
-    words = printable(f"no longer as expected: {verdict} where {entry}; update the file")
-    if verdict == PASS:
-        report.outcome, report.longrepr = "failed", f"[XPASS(strict)] {words}"
-    elif verdict == NOT_APPLICABLE:
-        report.outcome = "failed"
-        report.longrepr = f"{words} ({printable(record['message'])})"
-    else:  # a fail where an error was expected, or the other way round: it fails as it is
-        report.sections.append(("container-claims", words))
+def _in_few_words(item: ClaimItem, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """pytest's report shows the claim's words, not our frames: a skip at the claim's line,
+    what could not be observed (or is no longer as expected) as its one line. A defect of
+    ours keeps its traceback."""
+    excinfo = call.excinfo
+    if item.verdict == NOT_APPLICABLE and report.skipped:
+        report.longrepr = (os.fspath(item.path), item.claim.line, printable(item.reason))
+    elif excinfo is not None and report.failed and call.when == "setup":
+        if isinstance(excinfo.value, ClaimsError):
+            report.longrepr = item.could_not_observe(excinfo.value)
+        elif isinstance(excinfo.value, pytest.fail.Exception) and not excinfo.value.pytrace:
+            report.longrepr = excinfo.value.msg
+    expectation = item.expectation or {}
+    if expectation.get("status") == UNEXPECTED and item.verdict in (FAIL, ERROR):
+        # It fails as it is; beside its own words, those of the entry that expected otherwise.
+        report.sections.append(("container-claims", item.no_longer_as_expected()))
 
 
-def _one_line(item: ClaimItem, call: pytest.CallInfo[None], report: pytest.TestReport) -> str:
-    """The reason of a skip or an error of ours, and pytest's report made to show just that."""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
-        shown = printable(reason)
-        report.longrepr = (os.fspath(item.path), item.claim.line, shown)  # the claim's line
-        return reason
-    if call.excinfo is not None:
-        if call.when == "setup" and isinstance(call.excinfo.value, ClaimsError):
-            report.longrepr = item.could_not_observe(call.excinfo.value)
-        return str(call.excinfo.value)
-    return ""
-
-
-def _record(
-    item: ClaimItem, call: pytest.CallInfo[None], report: pytest.TestReport, message: str
-) -> dict[str, Any]:
-    if call.when == "setup":
-        verdict = NOT_APPLICABLE if report.skipped else ERROR
-    else:
-        verdict = PASS if report.passed else FAIL
-    evidence = item.evidence()
+def _record(item: ClaimItem, report: pytest.TestReport) -> dict[str, Any]:
+    evidence = item.evidence
     transcript = None
     if "transcript_ref" in evidence and item.result is not None:
         transcript = item.session_state.transcript_once(
@@ -154,13 +127,14 @@ def _record(
         "says": item.claim.says,
         "section": item.claim.section,
         "runtime": item.runtime_name,
-        "verdict": verdict,
+        "verdict": item.verdict,
         "duration_s": round(report.duration, 3),
         "scenario_duration_s": item.result.duration_s if item.result else None,
-        "message": message if verdict in (ERROR, NOT_APPLICABLE) else "",
+        "message": item.reason,
         "evidence": evidence,
         "runtime_info": item.runtime_info or {"name": item.runtime_name},
         **({"transcript": transcript} if transcript else {}),
+        **({"expectation": item.expectation} if item.expectation is not None else {}),
     }
 
 
