@@ -13,9 +13,9 @@ from container_claims.errors import ObservationError
 from container_claims.execute import ScenarioRunner
 from container_claims.observations import CommandOutcome
 from container_claims.runtimes.base import RuntimeConfig
-from container_claims.runtimes.fake import FakeRuntime
 from container_claims.scenario import load_scenario
 from container_claims.scenario.model import ContainerSpec
+from tests.support.fake_runtime import FakeRuntime
 
 SCENARIO = """\
 scenario: start-failed
