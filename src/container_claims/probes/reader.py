@@ -429,7 +429,27 @@ class HeldInReader:
                     )
                 time.sleep(0.05)
         self.pid = int(found[1])
+        self._until_it_is_the_sleep(deadline)
         return self.pid
+
+    def _until_it_is_the_sleep(self, deadline: float) -> None:
+        """bash says its PID before it becomes the named ``sleep``: a reading of the process
+        meanwhile would find bash. Returns once the host sees the sleep."""
+        reader = self.reader
+        comm = [reader.config.binary, "exec", reader.name, "cat", f"/proc/{self.pid}/comm"]
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                if left > 0 and reader._cli(comm, left, "").strip() == "sleep":
+                    return
+            except RuntimeUnavailable:
+                pass  # gone, or the time is up: said below
+            if left <= 0 or (self.process is not None and self.process.poll() is not None):
+                self.stop()
+                raise RuntimeUnavailable(
+                    f"could not hold a process in {reader.name}: it never slept"
+                )
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.pid:
