@@ -61,8 +61,6 @@ class ScenarioObserver:
         self._ahead: dict[tuple[Path, str], Future[ScenarioResult]] = {}
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()  # start no further scenario
-        self._idle: list[threading.Event] = []  # one per thread: its scenarios are done
-        self._ended = threading.Event()  # the session is closed: the threads may end
 
     def deadline(self, runtime: Runtime) -> float | None:
         """When observing on ``runtime`` must stop; raises if that time has passed."""
@@ -104,10 +102,9 @@ class ScenarioObserver:
 
         ``plan`` maps a runtime's name to its config and its scenarios, each with the claims
         of it that were selected. A scenario none of whose claims applies to the runtime is
-        not run, as in a run one item after the other. The threads live until
-        :meth:`release`: processes started from a thread get their parent-death signal when
-        that thread ends, and the services they start (the registry, Podman's API) serve the
-        whole run.
+        not run, as in a run one item after the other. A thread ends with its scenarios: the
+        processes it starts are forked by :mod:`container_claims.processes`'s own lasting
+        thread, so they get their parent-death signal when the run ends, not this thread.
         """
         if len(plan) < 2:
             return
@@ -115,40 +112,31 @@ class ScenarioObserver:
         for name, (config, scenarios) in plan.items():
             for scenario, _ in scenarios:
                 self._ahead[(scenario.path, name)] = Future()
-            idle = threading.Event()
             thread = threading.Thread(
                 target=self._observe_ahead,
-                args=(config, scenarios, idle),
+                args=(config, scenarios),
                 name=f"container-claims {name}",
                 daemon=True,
             )
             self._threads.append(thread)
-            self._idle.append(idle)
             thread.start()
 
-    def _observe_ahead(
-        self, config: RuntimeConfig, scenarios: list[Planned], idle: threading.Event
-    ) -> None:
-        try:
-            for scenario, claims in scenarios:
-                future = self._ahead[(scenario.path, config.name)]
-                try:
-                    if self._closing.is_set():
-                        raise ObservationError("the run ended before this scenario was observed")
-                    runtime = self.runtimes.runtime(config)
-                    if all(
-                        needed_capabilities(scenario, claim) - runtime.capabilities
-                        for claim in claims
-                    ):
-                        # Not one selected claim applies: no item asks, as none would run it.
-                        future.set_exception(ObservationError("not run: no claim applies"))
-                        continue
-                    future.set_result(self._observe(scenario, runtime))
-                except BaseException as exc:  # to the item that waits for it, as if it ran there
-                    future.set_exception(exc)
-        finally:
-            idle.set()
-        self._ended.wait()  # see side_by_side: live as long as the session's services
+    def _observe_ahead(self, config: RuntimeConfig, scenarios: list[Planned]) -> None:
+        for scenario, claims in scenarios:
+            future = self._ahead[(scenario.path, config.name)]
+            try:
+                if self._closing.is_set():
+                    raise ObservationError("the run ended before this scenario was observed")
+                runtime = self.runtimes.runtime(config)
+                if all(
+                    needed_capabilities(scenario, claim) - runtime.capabilities for claim in claims
+                ):
+                    # Not one selected claim applies: no item asks, as none would run it.
+                    future.set_exception(ObservationError("not run: no claim applies"))
+                    continue
+                future.set_result(self._observe(scenario, runtime))
+            except BaseException as exc:  # to the item that waits for it, as if it ran there
+                future.set_exception(exc)
 
     def _observe(self, scenario: Scenario, runtime: Runtime) -> ScenarioResult:
         runner = ScenarioRunner(
@@ -166,14 +154,8 @@ class ScenarioObserver:
         they made is left to the next run's sweep)."""
         self._closing.set()
         still = []
-        for thread, idle in zip(self._threads, self._idle, strict=True):
-            if not idle.wait(timeout=STOP_AHEAD_TIMEOUT):
+        for thread in self._threads:
+            thread.join(timeout=STOP_AHEAD_TIMEOUT)
+            if thread.is_alive():
                 still.append(f"{thread.name} was still observing when the run ended")
         return still
-
-    def release(self) -> None:
-        """Let the threads end, once the session is closed: what they started (Podman's API)
-        served the end's sweep."""
-        self._ended.set()
-        for thread in self._threads:
-            thread.join(timeout=1)

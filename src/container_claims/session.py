@@ -225,7 +225,6 @@ class ClaimsSession:
         except (ObservationError, OSError) as exc:
             self.leftovers.append(str(exc))
         self.services.stop_registry()
-        self.observer.release()
         own = ledger.current()
         if own is not None and own.run_id == self.run_id:
             own.close(clean=not self.leftovers)
