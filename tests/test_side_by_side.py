@@ -7,10 +7,16 @@ other's, ``meet`` in their scripts) show the overlap without timing anything.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
+from container_claims import ledger
+from container_claims.observer import Planned, ScenarioObserver
+from container_claims.run_services import RunServices
+from container_claims.runtime_pool import RuntimePool
+from container_claims.runtimes.base import RuntimeConfig
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project
 
@@ -96,3 +102,22 @@ def test_a_runtime_that_cannot_run_makes_only_its_claims_errors(
     assert {v for (_, rt), v in verdicts.items() if rt == "left"} == {"pass"}
     assert {v for (_, rt), v in verdicts.items() if rt == "right"} == {"error"}
     assert result.ret == 3
+
+
+def test_a_thread_observing_ahead_ends_with_its_scenarios() -> None:
+    # Its children are forked by processes' lasting thread, so nothing needs it to live on.
+    services = RunServices(run_id="ahead1")
+    pool = RuntimePool(run_id="ahead1", image="unused", services=services)
+    observer = ScenarioObserver(pool, services)
+    empty: list[Planned] = []
+    plan = {name: (RuntimeConfig(name=name, kind="fake"), empty) for name in ("left", "right")}
+
+    observer.side_by_side(plan)
+    try:
+        assert observer.stop() == []
+        alive = {thread.name for thread in threading.enumerate()}
+        assert not alive & {"container-claims left", "container-claims right"}
+    finally:
+        own = ledger.current()
+        if own is not None:
+            own.close(clean=True)

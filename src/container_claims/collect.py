@@ -255,14 +255,14 @@ class ClaimItem(pytest.Item):
         """The claim's verdict on its runtime, and why when it is not applicable or an error;
         raises when the runtime or the scenario could not be observed at all."""
         state = self.session_state
-        runtime = state.runtime(self.runtime_config)
-        self.runtime_info = state.runtime_info(runtime)
+        runtime = state.runtimes.runtime(self.runtime_config)
+        self.runtime_info = state.runtimes.info(runtime)
         missing = needed_capabilities(self.scenario, self.claim) - runtime.capabilities
         if missing:
             return NOT_APPLICABLE, (
                 f"not applicable on {runtime.name}: it has no {', '.join(sorted(missing))}"
             )
-        self.result = state.scenario_result(self.scenario, runtime)
+        self.result = state.observer.scenario_result(self.scenario, runtime)
         self.checks = check_claim(self.claim, self.result.observations)
         verdict = verdict_of(self.checks)
         if verdict == ERROR:
