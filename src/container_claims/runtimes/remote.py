@@ -13,7 +13,7 @@ of the run's own, which the Docker CLI and SDK then use as ``unix://``. That is 
 CLI's ``DOCKER_HOST=ssh://`` transport without a new ssh handshake for every command, and
 ``ssh_config`` reaches the CLI too (it cannot be given ``-F``). Host-side readings go through
 testinfra's ssh backend for the same address and config
-(:meth:`~container_claims.session.ClaimsSession.host`).
+(:meth:`~container_claims.run_services.RunServices.host`).
 
 What testinfra's one-command-per-reading cannot do is done by ssh processes of ours, each
 ended by its PID with the scenario or the run (and dying with the run):
