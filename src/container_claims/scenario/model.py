@@ -1,4 +1,4 @@
-"""Typed, immutable form of a validated scenario. Built only by :mod:`.validate`."""
+"""Typed, immutable form of a validated scenario. Built only by :mod:`.builder`."""
 
 from __future__ import annotations
 
