@@ -104,8 +104,9 @@ def default_runtimes_file() -> Path:
 
 def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
     """Read a runtimes file (the packaged default when ``path`` is None)."""
-    from container_claims.scenario.loader import MarkedDict, load_yaml, read_source
+    from container_claims.scenario.loader import MarkedDict, load_yaml
     from container_claims.scenario.schema_check import check_schema
+    from container_claims.scenario.source import read_source
 
     path = path or default_runtimes_file()
     where = str(path)

@@ -16,7 +16,8 @@ import jsonschema
 from container_claims.errors import SHOWN_ERRORS, ScenarioError
 from container_claims.scenario.file_errors import raise_all
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of
-from container_claims.scenario.schema_wording import clip, schema_error
+from container_claims.scenario.schema_wording import schema_error
+from container_claims.scenario.wording import clip
 
 
 def check_schema(document: MarkedDict, against: dict[str, Any], where: str) -> None:

@@ -12,6 +12,7 @@ import jsonschema
 from container_claims.errors import ScenarioError
 from container_claims.scenario.loader import MarkedDict, line_of
 from container_claims.scenario.steps import STEPS
+from container_claims.scenario.wording import clip
 
 
 def schema_error(
@@ -109,7 +110,3 @@ def _yaml_kind(value: Any) -> str | None:
     if value is None:
         return "nothing (null)"
     return None
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

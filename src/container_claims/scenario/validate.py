@@ -12,10 +12,11 @@ from pathlib import Path
 
 from container_claims.errors import ScenarioError
 from container_claims.scenario.builder import ScenarioBuilder
-from container_claims.scenario.loader import MarkedDict, load_yaml, read_source
+from container_claims.scenario.loader import MarkedDict, load_yaml
 from container_claims.scenario.model import Scenario
 from container_claims.scenario.schema_check import schema_errors
 from container_claims.scenario.schemas import results_schema, schema
+from container_claims.scenario.source import read_source
 
 # The schemas, for the report, the collector and the command line that import them from here.
 __all__ = ["load_scenario", "results_schema", "schema"]
