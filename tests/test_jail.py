@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from container_claims.runtimes import jail
-from container_claims.runtimes.namespaces import CAPABILITIES, JAIL
+from container_claims.runtimes.confinement import CAPABILITIES, JAIL
 from container_claims.scenario.schemas import schema
 
 PASSWD = """\

@@ -21,8 +21,8 @@ from container_claims.runtimes.base import ENGINE_HOST, PREFLIGHT_TIMEOUT, Runti
 KINDS: dict[str, str] = {
     "docker": "container_claims.runtimes.docker:DockerRuntime",
     "podman": "container_claims.runtimes.podman:PodmanRuntime",
-    "unshare": "container_claims.runtimes.namespaces:UnshareRuntime",
-    "bwrap": "container_claims.runtimes.namespaces:BwrapRuntime",
+    "unshare": "container_claims.runtimes.unshare:UnshareRuntime",
+    "bwrap": "container_claims.runtimes.bwrap:BwrapRuntime",
 }
 #: The entry point group of runtime kinds from other packages: ``NAME = module:Class``, the
 #: class a :class:`Runtime` whose ``kind`` is NAME (as a package declares in its metadata:
