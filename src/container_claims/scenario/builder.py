@@ -38,21 +38,15 @@ from container_claims.scenario.model import (
     Scenario,
 )
 from container_claims.scenario.safety import spec_problems
-from container_claims.scenario.steps import (
-    STEPS,
-    Section,
-    Step,
-    did_you_mean,
-    has_template,
-    kind_of,
-)
+from container_claims.scenario.step_kind import Section, Step
+from container_claims.scenario.steps import STEPS, did_you_mean, has_template, kind_of
 
 
 class ScenarioBuilder:
     """Turns a schema-valid document into the model, checking the rules the schema cannot.
 
     Each step is built by its kind (:mod:`.steps`), which sees this builder as the
-    :class:`~container_claims.scenario.steps.ScenarioSoFar`.
+    :class:`~container_claims.scenario.step_kind.ScenarioSoFar`.
     """
 
     def __init__(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # a step kind's class uses the model: the model only names them
-    from container_claims.scenario.steps import Step
+    from container_claims.scenario.step_kind import Step
 
 #: What a runtime may be able to do; a claim needing something its runtime lacks is
 #: not applicable there (decided from declared capabilities, never from expected verdicts).

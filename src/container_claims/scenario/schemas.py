@@ -8,7 +8,8 @@ import json
 from importlib import resources
 from typing import Any
 
-from container_claims.scenario.steps import STEPS, Step
+from container_claims.scenario.step_kind import Step
+from container_claims.scenario.steps import STEPS
 
 
 def schema() -> dict[str, Any]:
