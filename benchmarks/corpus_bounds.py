@@ -35,7 +35,7 @@ from pathlib import Path
 from container_claims import cli
 from container_claims.errors import InputError
 from container_claims.scenario import load_scenario
-from container_claims.scenario.loader import MAX_BYTES
+from container_claims.scenario.source import MAX_BYTES
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "tests" / "corpus"

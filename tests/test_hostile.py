@@ -368,7 +368,8 @@ def test_each_option_reaches_docker_as_its_own_flag_with_its_value_after_equals(
 
 def test_engine_less_kinds_honour_what_they_declare_and_refuse_the_rest(tmp_path: Path) -> None:
     from container_claims.errors import ObservationError
-    from container_claims.runtimes.namespaces import BwrapRuntime, UnshareRuntime
+    from container_claims.runtimes.bwrap import BwrapRuntime
+    from container_claims.runtimes.unshare import UnshareRuntime
 
     bwrap = BwrapRuntime(
         RuntimeConfig("bwrap", "bwrap", rootfs=str(tmp_path)), image="i", run_id="r"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from container_claims.runtimes import jail
-from container_claims.runtimes.namespaces import CAPABILITIES, JAIL
-from container_claims.scenario.validate import schema
+from container_claims.runtimes.confinement import CAPABILITIES, JAIL
+from container_claims.scenario.schemas import schema
 
 PASSWD = """\
 root:x:0:0:root:/root:/bin/bash

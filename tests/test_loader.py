@@ -19,8 +19,8 @@ from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
 from container_claims.scenario.model import CAPABILITIES, OPERATORS
 from container_claims.scenario.probes import PROBES
+from container_claims.scenario.schemas import schema
 from container_claims.scenario.steps import ExecStep, ProbeStep, TypeStep
-from container_claims.scenario.validate import schema
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 SCENARIO_FILES = sorted(SCENARIOS.glob("*.yaml"))

@@ -16,8 +16,11 @@ import pytest
 
 from container_claims.errors import SHOWN_ERRORS, MoreErrors, ScenarioError, ScenarioErrors
 from container_claims.scenario import load_scenario
-from container_claims.scenario import validate as v
 from container_claims.scenario.loader import MarkedDict, MarkedList, load_yaml
+from container_claims.scenario.schema_check import _Validator, canonical, schema_errors
+from container_claims.scenario.schema_wording import schema_error
+from container_claims.scenario.schemas import schema
+from container_claims.scenario.validate import _LISTS
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIM = "claims: [{id: a, says: A, expect: [{that: image, equals: x}]}]\n"
@@ -139,7 +142,7 @@ def test_the_running_containers_a_message_names_are_ten_and_a_count(tmp_path: Pa
 )
 def test_an_item_listed_twice_is_named_at_its_line(body: str, message: str) -> None:
     document = load_yaml("section: S\n" + CLAIM + body, "f.yaml")
-    found = v.schema_errors(document, v.schema(), "f.yaml")
+    found = schema_errors(document, schema(), "f.yaml")
     assert message in [str(e) for e in found.described.values()]
 
 
@@ -158,9 +161,9 @@ def test_an_item_listed_twice_is_named_at_its_line(body: str, message: str) -> N
     ],
 )
 def test_items_are_the_same_when_json_schema_says_so(a: Any, b: Any, same: bool) -> None:
-    assert (v.canonical(a) == v.canonical(b)) is same
+    assert (canonical(a) == canonical(b)) is same
     unique = {"type": "array", "uniqueItems": True}
-    assert v._Validator(unique).is_valid([a, b]) is not same
+    assert _Validator(unique).is_valid([a, b]) is not same
     assert jsonschema.Draft202012Validator(unique).is_valid([a, b]) is not same
 
 
@@ -185,7 +188,7 @@ def _documents() -> list[tuple[str, Any]]:
 def _spoilt(document: dict[str, Any]) -> list[Any]:
     """Each document as it is and made wrong in its lists' items, in several ways at once."""
     variants = [document]
-    for key in v._LISTS:
+    for key in _LISTS:
         items = document.get(key)
         if not isinstance(items, MarkedList) or not items:
             continue
@@ -202,15 +205,15 @@ def _spoilt(document: dict[str, Any]) -> list[Any]:
 
 @pytest.mark.parametrize(("name", "document"), _documents(), ids=lambda x: str(x)[:40])
 def test_item_by_item_refuses_what_the_whole_document_does(name: str, document: Any) -> None:
-    whole = v._Validator(v.schema())
+    whole = _Validator(schema())
     for variant in _spoilt(document):
         parts: dict[tuple[Any, ...], list[jsonschema.ValidationError]] = {}
         for error in whole.iter_errors(variant):
             parts.setdefault(tuple(error.absolute_path)[:2], []).append(error)
-        found = v.schema_errors(variant, v.schema(), name)
+        found = schema_errors(variant, schema(), name)
         assert found.parts == set(parts), name
         assert found.more == max(0, len(parts) - SHOWN_ERRORS)
         for part, error in found.described.items():
             best = jsonschema.exceptions.best_match(parts[part])
             assert best is not None
-            assert str(error) == str(v._schema_error(variant, best, name))
+            assert str(error) == str(schema_error(variant, best, name))

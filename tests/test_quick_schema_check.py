@@ -13,7 +13,8 @@ import pytest
 
 from container_claims.errors import ScenarioError
 from container_claims.scenario.loader import load_yaml
-from container_claims.scenario.validate import QUICK_AFTER, _Quick, schema
+from container_claims.scenario.schema_check import QUICK_AFTER, _Quick
+from container_claims.scenario.schemas import schema
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,15 +17,9 @@ from container_claims.errors import ScenarioError
 from container_claims.execute import PERFORMERS
 from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict
-from container_claims.scenario.steps import (
-    STEPS,
-    ExecStep,
-    ScenarioSoFar,
-    Section,
-    Step,
-    register_step,
-)
-from container_claims.scenario.validate import _shipped_schema, schema
+from container_claims.scenario.schemas import _shipped_schema, schema
+from container_claims.scenario.step_kind import ScenarioSoFar, Section, Step
+from container_claims.scenario.steps import STEPS, ExecStep, register_step
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project, line_with
 

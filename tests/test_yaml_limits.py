@@ -20,7 +20,9 @@ import pytest
 from container_claims.errors import ScenarioError
 from container_claims.runtimes import load_runtimes_file
 from container_claims.scenario import load_scenario, loader
-from container_claims.scenario.loader import MAX_BYTES, load_yaml
+from container_claims.scenario.loader import load_yaml
+from container_claims.scenario.source import MAX_BYTES
+from container_claims.scenario.yaml_limits import MAX_DEPTH
 
 #: Past this many characters the loader parses with libyaml (when installed): the cases that
 #: could go wrong in either parser run through both, the large one on padded text.
@@ -169,7 +171,7 @@ def test_past_any_parser_s_own_depth_limit_the_line_is_where_64_levels_end(
 ) -> None:
     """libyaml (PyYAML 6.0.4) has a limit of its own, 1,000 levels, met while it reads a
     line ahead; the refusal is the loader's, at the line of the 65th level, whatever it does."""
-    assert error(text, pad) == f"f.yaml:{line}: nesting deeper than {loader.MAX_DEPTH} levels"
+    assert error(text, pad) == f"f.yaml:{line}: nesting deeper than {MAX_DEPTH} levels"
 
 
 def test_64_levels_are_allowed() -> None:

@@ -33,12 +33,12 @@ from container_claims.runtimes.base import Names, Runtime, Shell
 from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario
 from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
+from container_claims.scenario.step_kind import Step
 from container_claims.scenario.steps import (
     ExecStep,
     ProbeStep,
     RunStep,
     SignalStep,
-    Step,
     StopStep,
     TypeStep,
     WaitStep,

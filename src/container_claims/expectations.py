@@ -148,8 +148,10 @@ class Expectations:
 def load_expectations(paths: Sequence[Path]) -> Expectations:
     """Read expectations files; :class:`ScenarioError` (``file:line: ...``) when one is bad.
     A bare name that is no file here is a packaged file's (``debian12``)."""
-    from container_claims.scenario.loader import MarkedDict, load_yaml, read_source
-    from container_claims.scenario.validate import check_schema, raise_all
+    from container_claims.scenario.file_errors import raise_all
+    from container_claims.scenario.loader import MarkedDict, load_yaml
+    from container_claims.scenario.schema_check import check_schema
+    from container_claims.scenario.source import read_source
 
     entries: list[Expectation] = []
     files = [packaged.named("expectations", given) for given in paths]

@@ -16,7 +16,8 @@ from container_claims.observations import CommandOutcome
 from container_claims.scenario.fields import COMMAND
 from container_claims.scenario.loader import MarkedDict
 from container_claims.scenario.model import MAIN
-from container_claims.scenario.steps import ScenarioSoFar, Section, Step, register_step
+from container_claims.scenario.step_kind import ScenarioSoFar, Section, Step
+from container_claims.scenario.steps import register_step
 
 
 @register_step

@@ -44,7 +44,8 @@ from container_claims.runtimes.remote import (
 )
 
 if TYPE_CHECKING:
-    from container_claims.probes.reader import HeldInReader, HostReader
+    from container_claims.probes.held_in_reader import HeldInReader
+    from container_claims.probes.reader import HostReader
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ the first host-side reading, and removes it when the run ends:
   a kernel of its own), named and labelled like every container of the run, so a killed run's
   reader is swept with the rest.
 
-Readings go through testinfra's docker (or podman) backend, run with the runtime's binary and
-environment and within :data:`READING_TIMEOUT`, into the same
+Readings go through testinfra's docker (or podman) backend (:mod:`.reader_backends`), run
+with the runtime's binary and environment and within :data:`READING_TIMEOUT`, into the same
 :class:`~container_claims.probes.handle.HostHandle` as local and ssh readings. The host's own
 namespaces (``self`` to the handle) are those of the reader's parent, the engine's process
 that holds it (containerd's shim, Podman's conmon): the reader's mounts are its container's.
@@ -30,7 +30,8 @@ that holds it (containerd's shim, Podman's conmon): the reader's mounts are its 
 What a probe changes on the host is done through the engine too, and undone by the probe:
 
 * the marker process is a named ``sleep`` of the image's bash held in the reader (in the host's
-  PID namespace), ended by its PID through the reader, and with the reader;
+  PID namespace), ended by its PID through the reader, and with the reader
+  (:mod:`.held_in_reader`);
 * the marker file is made and removed by a container of a moment that binds the host's root
   writable and runs one ``printf`` (or ``rm``) of that file, nothing else;
 * a connection to the host's loopback (``tcp_read``) is made by a container of a moment in the
@@ -53,24 +54,22 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from testinfra.backend.base import BaseBackend, CommandResult
-from testinfra.backend.docker import DockerBackend
-from testinfra.backend.podman import PodmanBackend
-
-from container_claims import ledger, processes
+from container_claims import processes
 from container_claims.errors import ReadCutShort, RuntimeUnavailable
+from container_claims.probes.held_in_reader import HeldInReader
+from container_claims.probes.reader_backends import (
+    HOST_ROOT,
+    READING_TIMEOUT,
+    DockerReaderBackend,
+    PodmanReaderBackend,
+)
 from container_claims.processes import end_child, last_line, run_bounded
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
-from container_claims.runtimes.docker_cli import is_cli_error
-from container_claims.runtimes.remote import HELD_PROCESS, PID_LINE, read_until_quiet
+from container_claims.runtimes.remote import read_until_quiet
 
 if TYPE_CHECKING:
     from container_claims.probes.handle import HostHandle
 
-#: Where the reader and the marker's writer see the host's root.
-HOST_ROOT = "/host"
-#: Seconds one reading (one exec) may take.
-READING_TIMEOUT = 60.0
 #: The capabilities the reader keeps (see the module's docstring for what each one reads).
 READER_CAPABILITIES = ("SYS_CHROOT", "SYS_PTRACE", "DAC_READ_SEARCH")
 #: ``/proc/self/uid_map`` of a process in the host's own user namespace.
@@ -99,51 +98,6 @@ def reader_run_args(run_args: tuple[str, ...]) -> list[str]:
         elif not arg.startswith("--runtime="):
             kept.append(arg)
     return kept
-
-
-class _ThroughReader(BaseBackend):  # type: ignore[misc]  # testinfra declares no types
-    """A testinfra backend's ``run`` made in the reader's chroot of the host, with the
-    runtime's binary and environment (testinfra's own runs ``docker`` or ``podman`` of the
-    ``PATH`` in ours), within :data:`READING_TIMEOUT`. An engine that cannot run the command
-    (the reader gone, the engine down) is :class:`RuntimeUnavailable`, never a reading."""
-
-    name: str
-
-    def __init__(self, name: str, binary: str, env: dict[str, str]) -> None:
-        super().__init__(name)  # testinfra's docker or podman backend, by the subclass
-        self.binary, self.env = binary, env
-
-    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
-        cmd = self.get_command(command, *args)
-        argv = [self.binary, "exec", self.name, "chroot", HOST_ROOT, "/bin/sh", "-c", cmd]
-        try:
-            done = processes.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                env=self.env,
-                timeout=READING_TIMEOUT,
-            )
-        except subprocess.TimeoutExpired:
-            raise RuntimeUnavailable(
-                f"the host reader {self.name} gave no answer within {READING_TIMEOUT:g} s"
-            ) from None
-        except OSError as exc:
-            raise RuntimeUnavailable(f"{self.binary!r} cannot be run: {exc}") from None
-        said = done.stderr.decode(errors="replace")
-        if done.returncode != 0 and is_cli_error(said):
-            raise RuntimeUnavailable(
-                f"the engine could not read the host through {self.name}: {last_line(said)}"
-            )
-        return self.result(done.returncode, self.encode(cmd), done.stdout, done.stderr)
-
-
-class DockerReaderBackend(_ThroughReader, DockerBackend):  # type: ignore[misc]
-    """testinfra's docker backend, reading the host through a Docker reader container."""
-
-
-class PodmanReaderBackend(_ThroughReader, PodmanBackend):  # type: ignore[misc]
-    """testinfra's podman backend, reading the host through a Podman reader container."""
 
 
 class HostReader:
@@ -176,7 +130,7 @@ class HostReader:
             *options,
         ]
 
-    def _cli(self, args: list[str], timeout: float, what: str) -> str:
+    def cli(self, args: list[str], timeout: float, what: str) -> str:
         """Run the runtime's binary; its stdout, or :class:`RuntimeUnavailable` naming ``what``
         and what it said."""
         try:
@@ -215,7 +169,7 @@ class HostReader:
             "infinity",
         )
         self.started = True  # from here on, close() removes it, whatever came of the run
-        self._cli(argv, timeout, f"the engine refused the host reader {self.name}")
+        self.cli(argv, timeout, f"the engine refused the host reader {self.name}")
         backend_class = PodmanReaderBackend if self.config.kind == "podman" else DockerReaderBackend
         backend = backend_class(self.name, self.config.binary, self.env)
         host = testinfra.host.Host(backend)
@@ -227,7 +181,7 @@ class HostReader:
     def _engine_process(self, handle: HostHandle, timeout: float) -> int:
         """The engine's process that holds the reader (its parent), after checking that the
         reader is in the host's user and PID namespaces and may read that process."""
-        inspected = self._cli(
+        inspected = self.cli(
             [self.config.binary, "inspect", "--format={{.State.Pid}}", self.name],
             timeout,
             f"the engine could not tell the host reader {self.name}'s process",
@@ -269,7 +223,7 @@ class HostReader:
 
     def _remove(self, name: str) -> None:
         with contextlib.suppress(RuntimeUnavailable):
-            self._cli([self.config.binary, "rm", "--force", name], 60, f"could not remove {name}")
+            self.cli([self.config.binary, "rm", "--force", name], 60, f"could not remove {name}")
 
     # -- changes, each undone by the caller ----------------------------------------------------
 
@@ -307,7 +261,7 @@ class HostReader:
             *args,
         )
         try:
-            self._cli(argv, READING_TIMEOUT, f"could not change {path} on the host")
+            self.cli(argv, READING_TIMEOUT, f"could not change {path} on the host")
         except RuntimeUnavailable as exc:
             raise OSError(str(exc)) from None
 
@@ -390,93 +344,6 @@ class HostReader:
         except OSError:  # reset: as good as refused
             return False, b""
         return True, received
-
-
-class HeldInReader:
-    """:meth:`HostReader.hold_process`: bash's ``exec -a NAME sleep`` in the reader,
-    started by a ``BINARY exec`` of ours that says its PID; :meth:`stop` ends it by that PID
-    through the reader. A run killed outright leaves it in the reader, which the next run's
-    sweep removes with every process in it."""
-
-    def __init__(self, reader: HostReader, name: str, seconds: int) -> None:
-        self.reader, self.name, self.seconds = reader, name, seconds
-        self.process: subprocess.Popen[bytes] | None = None
-        self.pid = 0
-
-    def start(self) -> int:
-        reader = self.reader
-        # The image's bash (the host may have none): the process is the host's all the same.
-        argv = [
-            reader.config.binary, "exec", reader.name,
-            "bash", "-c", HELD_PROCESS, self.name, str(int(self.seconds)),
-        ]  # fmt: skip
-        with tempfile.TemporaryFile() as out:
-            self.process = processes.start(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=reader.env,
-            )
-            ledger.record_process(self.process.pid, f"exec holding a process in {reader.name}")
-            deadline = time.monotonic() + READING_TIMEOUT
-            while not (found := PID_LINE.search(_said(out))):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    said = _said(out).decode(errors="replace")
-                    self.stop()
-                    raise RuntimeUnavailable(
-                        f"could not hold a process in {reader.name}: {last_line(said) or 'nothing'}"
-                    )
-                time.sleep(0.05)
-        self.pid = int(found[1])
-        self._until_it_is_the_sleep(deadline)
-        return self.pid
-
-    def _until_it_is_the_sleep(self, deadline: float) -> None:
-        """bash says its PID before it becomes the named ``sleep``: a reading of the process
-        meanwhile would find bash. Returns once the host sees the sleep."""
-        reader = self.reader
-        comm = [reader.config.binary, "exec", reader.name, "cat", f"/proc/{self.pid}/comm"]
-        while True:
-            left = deadline - time.monotonic()
-            try:
-                if left > 0 and reader._cli(comm, left, "").strip() == "sleep":
-                    return
-            except RuntimeUnavailable:
-                pass  # gone, or the time is up: said below
-            if left <= 0 or (self.process is not None and self.process.poll() is not None):
-                self.stop()
-                raise RuntimeUnavailable(
-                    f"could not hold a process in {reader.name}: it never slept"
-                )
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.pid:
-            with contextlib.suppress(RuntimeUnavailable):
-                self.reader._cli(
-                    [
-                        self.reader.config.binary,
-                        "exec",
-                        self.reader.name,
-                        "sh",
-                        "-c",
-                        'kill "$1"',
-                        "sh",
-                        str(self.pid),
-                    ],
-                    READING_TIMEOUT,
-                    f"could not end process {self.pid}",
-                )
-            self.pid = 0
-        if self.process is not None:
-            end_child(self.process)
-            self.process = None
-
-
-def _said(out: Any) -> bytes:
-    out.seek(0)
-    return bytes(out.read(65536))
 
 
 def remove_marker(config: RuntimeConfig, image: str, path: str, run_id: str) -> None:

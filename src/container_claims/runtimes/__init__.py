@@ -21,8 +21,8 @@ from container_claims.runtimes.base import ENGINE_HOST, PREFLIGHT_TIMEOUT, Runti
 KINDS: dict[str, str] = {
     "docker": "container_claims.runtimes.docker:DockerRuntime",
     "podman": "container_claims.runtimes.podman:PodmanRuntime",
-    "unshare": "container_claims.runtimes.namespaces:UnshareRuntime",
-    "bwrap": "container_claims.runtimes.namespaces:BwrapRuntime",
+    "unshare": "container_claims.runtimes.unshare:UnshareRuntime",
+    "bwrap": "container_claims.runtimes.bwrap:BwrapRuntime",
 }
 #: The entry point group of runtime kinds from other packages: ``NAME = module:Class``, the
 #: class a :class:`Runtime` whose ``kind`` is NAME (as a package declares in its metadata:
@@ -104,8 +104,9 @@ def default_runtimes_file() -> Path:
 
 def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
     """Read a runtimes file (the packaged default when ``path`` is None)."""
-    from container_claims.scenario.loader import MarkedDict, load_yaml, read_source
-    from container_claims.scenario.validate import check_schema
+    from container_claims.scenario.loader import MarkedDict, load_yaml
+    from container_claims.scenario.schema_check import check_schema
+    from container_claims.scenario.source import read_source
 
     path = path or default_runtimes_file()
     where = str(path)

@@ -3,9 +3,9 @@
 ``unshare`` (util-linux) with ``chroot``, and bubblewrap, run the test image's root
 filesystem directly. There is no engine to ask, no image store, no volumes and no resource
 limits: claims that need those are not applicable here. Each process of a run gets its own
-copy of the root filesystem (containers of that process share it, as processes sharing a
-directory do), so the source tree the image is built from is never written to, and two xdist
-workers never delete a copy under each other.
+copy of the root filesystem (:mod:`.rootfs_copies`). This module is what the kinds share; each
+kind builds its command line in its own module (:mod:`.unshare`, :mod:`.bwrap`), and what a
+container gets here is in :mod:`.confinement`.
 
 The container's processes run as root on the host, in namespaces of their own but with no
 user namespace, seccomp or device cgroup: so they keep only the capabilities Docker grants by
@@ -33,74 +33,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from container_claims import ledger, processes
+from container_claims import processes
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.hostfs import remove_tree
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
-from container_claims.paths import rootfs_dir, runs_dir
+from container_claims.paths import rootfs_dir
 from container_claims.processes import Finished, run_bounded
 from container_claims.runtimes.base import Runtime, Shell
+from container_claims.runtimes.confinement import CLEAN_ENV, jail
+from container_claims.runtimes.rootfs_copies import copies_of, copy_path, make_copy
 from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import ContainerSpec
-
-DEFAULT_COMMAND = ("/bin/bash",)
-#: The environment inside: the host's is not the container's business.
-CLEAN_ENV = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "TERM": "xterm",
-    "HOME": "/root",
-    "LANG": "C.UTF-8",
-}
-#: Docker's default capabilities, less MKNOD: what a container's root keeps here.
-CAPABILITIES = (
-    "chown",
-    "dac_override",
-    "fowner",
-    "fsetid",
-    "kill",
-    "setgid",
-    "setuid",
-    "setpcap",
-    "net_bind_service",
-    "net_raw",
-    "sys_chroot",
-    "audit_write",
-    "setfcap",
-)
-
-
-def kept_capabilities(spec: ContainerSpec) -> list[str]:
-    """The capabilities a container's root keeps: the default set, as ``cap_drop`` and
-    ``cap_add`` change it (``ALL`` drops every one), lowercase without ``cap_``."""
-    drop = {cap.lower() for cap in spec.cap_drop}
-    kept = [] if "all" in drop else [cap for cap in CAPABILITIES if cap not in drop]
-    return kept + [cap.lower() for cap in spec.cap_add if cap.lower() not in kept]
 
 
 def _exit_status(returncode: int) -> int:
     """As a shell reports it: 128 + the signal for a process a signal ended."""
     return returncode if returncode >= 0 else 128 - returncode
-
-
-#: The host's program that confines a container's processes (see its docstring).
-JAIL = Path(__file__).with_name("jail.py")
-
-
-def jail(
-    mode: str, target: str, spec: ContainerSpec, env: Mapping[str, str], *, user: bool = True
-) -> list[str]:
-    """The host's Python running :mod:`jail`: ``run ROOT`` for an unshare container's first
-    process, ``enter PID`` for an exec. Isolated (``-I -S``): no environment variable, user
-    site or ``.pth`` file of the host changes what it loads."""
-    options = ["--keep", ",".join(kept_capabilities(spec))]
-    if "no-new-privileges" in spec.security_opt:
-        options.append("--nnp")
-    if user and spec.user:
-        options += ["--user", spec.user]
-    for key, value in env.items():
-        options += ["--env", f"{key}={value}"]
-    command = list(spec.command or DEFAULT_COMMAND)
-    return [sys.executable, "-I", "-S", "-B", str(JAIL), mode, target, *options, "--", *command]
 
 
 #: The programs that set a container up here, before its command runs: the jail names
@@ -159,21 +107,8 @@ class NamespaceRuntime(Runtime):
     def root(self) -> Path:
         """This process's copy of the root filesystem, made on first use."""
         if self._root is None:
-            target = runs_dir() / f"{self.run_id}-{os.getpid()}-{self.name}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            ledger.record("dir", path=str(target))
-            if target.exists():
-                remove_tree(target)
-            copy = subprocess.run(
-                ["cp", "-a", "--reflink=auto", str(self.source_rootfs()), str(target)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if copy.returncode != 0:
-                if target.exists():
-                    remove_tree(target)
-                raise ObservationError(f"could not copy the root filesystem: {copy.stderr.strip()}")
+            target = copy_path(self.run_id, self.name)
+            make_copy(self.source_rootfs(), target)
             self._root = target
         return self._root
 
@@ -410,14 +345,11 @@ class NamespaceRuntime(Runtime):
         for name in list(self._processes):
             self.remove_container(name)
             removed.append(f"process of {name}")
-        runs = runs_dir()
-        for copy in sorted(runs.iterdir()) if runs.is_dir() else []:
-            owner = copy.name.split("-", 1)[0]
-            if (owner == run_id) if run_id is not None else owner not in keep:
-                if copy == self._root:
-                    self._root = None
-                remove_tree(copy)
-                removed.append(f"root filesystem copy {copy}")
+        for copy in copies_of(run_id, keep):
+            if copy == self._root:
+                self._root = None
+            remove_tree(copy)
+            removed.append(f"root filesystem copy {copy}")
         return removed
 
     def info(self) -> Mapping[str, Any]:
@@ -430,91 +362,3 @@ class NamespaceRuntime(Runtime):
             if self._root.exists():
                 remove_tree(self._root)
             self._root = None
-
-
-class UnshareRuntime(NamespaceRuntime):
-    """util-linux ``unshare`` for the namespaces, ``chroot`` for the root.
-
-    ``chroot`` always starts in ``/``: a working directory is not honoured (capability
-    ``workdir`` missing), users are.
-
-    :mod:`jail` (the host's) is the new PID namespace's first process: it puts the root
-    filesystem alone in an empty tmpfs that becomes the mount namespace's root (so a chroot
-    escape finds no host there), chroots into it, sets the capability bounding set and
-    no_new_privs, switches the user last, as runc does, and runs the command.
-    """
-
-    kind: ClassVar[str] = "unshare"
-    #: The jail sets the capability bounding set, no_new_privs and the user; nothing here
-    #: sets a hostname, mounts a read-only root or a tmpfs before the command runs.
-    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {
-        "user",
-        "capabilities",
-        "no-new-privileges",
-    }
-
-    def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
-        return [
-            "--pid",
-            "--fork",
-            "--kill-child",
-            "--mount",
-            "--uts",
-            "--ipc",
-            "--net",
-            *self.config.run_args,
-            "--",
-            *jail("run", str(root), spec, self.container_env(spec)),
-        ]
-
-
-class BwrapRuntime(NamespaceRuntime):
-    """Bubblewrap: the root filesystem bound on ``/``, fresh ``/proc`` and ``/dev``."""
-
-    kind: ClassVar[str] = "bwrap"
-    #: Working directories are honoured (``--chdir``), and so are a hostname, a read-only root,
-    #: tmpfs mounts and capabilities; bwrap always sets no_new_privs. Another user is not (no
-    #: user namespace), nor an init, labels, a stop signal or /dev/shm's size (no engine).
-    capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {
-        "workdir",
-        "hostname",
-        "read-only",
-        "tmpfs",
-        "capabilities",
-        "no-new-privileges",
-    }
-
-    def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
-        caps = [
-            arg for cap in kept_capabilities(spec) for arg in ("--cap-add", f"CAP_{cap.upper()}")
-        ]
-        return [
-            "--ro-bind" if spec.read_only else "--bind",
-            str(root),
-            "/",
-            *(arg for path in spec.tmpfs for arg in ("--tmpfs", path)),
-            *(["--hostname", spec.hostname] if spec.hostname else []),
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--chdir",
-            spec.workdir or "/",
-            "--unshare-pid",
-            "--unshare-uts",
-            "--unshare-ipc",
-            "--unshare-net",
-            "--die-with-parent",
-            "--cap-drop",
-            "ALL",
-            *caps,
-            "--clearenv",
-            *(
-                arg
-                for key, value in self.container_env(spec).items()
-                for arg in ("--setenv", key, value)
-            ),
-            *self.config.run_args,
-            "--",
-            *(spec.command or DEFAULT_COMMAND),
-        ]

@@ -2,11 +2,11 @@
 
 Flow: :mod:`.loader` reads YAML and keeps line numbers, :mod:`.validate` checks it against the
 JSON Schema (``schema.json``) and the rules a schema cannot express, :mod:`.model` holds the
-result as typed, immutable objects, and :mod:`.steps` holds the kinds of step, one class each.
+result as typed, immutable objects, and :mod:`.steps` holds the kinds of step, one class each (:mod:`.step_kind` what they share).
 """
 
 from container_claims.scenario.model import Claim, Expectation, Scenario
-from container_claims.scenario.steps import Step
+from container_claims.scenario.step_kind import Step
 from container_claims.scenario.validate import load_scenario
 
 __all__ = ["Claim", "Expectation", "Scenario", "Step", "load_scenario"]

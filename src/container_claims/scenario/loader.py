@@ -4,36 +4,29 @@ Error messages must point at ``file:line``; PyYAML's plain loader forgets the ma
 has built Python objects, so this module builds the objects from the node tree itself and keeps
 each node's line on the containers it returns (the idea of tavern's loader).
 
-Scenario files are shared like code and run as root, so a file is hostile input: every way to
-make a YAML loader recurse, expand or grow without end is bounded here (:data:`MAX_BYTES`,
-:data:`MAX_DEPTH`, :data:`MAX_VALUES`, :data:`MAX_NUMBER_CHARS`), and every failure is one
-``file:line: message``, never a traceback.
+Scenario files are shared like code and run as root, so a file is hostile input: its size is
+bounded (:mod:`.source`), and so is every way to make a YAML loader recurse, expand or grow
+without end (:mod:`.yaml_limits`); every failure is one ``file:line: message``, never a
+traceback.
 """
 
 from __future__ import annotations
 
-import copy
 import gc
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
 from container_claims.errors import ScenarioError
-
-#: The largest scenario or runtimes file; real ones are a few KiB.
-MAX_BYTES = 1 << 20
-#: The deepest nesting of mappings and lists, aliases expanded; real scenarios nest about 8.
-MAX_DEPTH = 64
-#: The most values (keys, items, scalars, containers) a document may expand to, aliases
-#: expanded; real scenarios have a few hundred. Bounds the billion-laughs attack.
-MAX_VALUES = 100_000
-#: The longest number; longer digit strings are refused rather than converted (a sexagesimal
-#: ``1:2:3:...`` int costs quadratic time, and a huge int cannot even be printed).
-MAX_NUMBER_CHARS = 100
+from container_claims.scenario.source import check_size, line_at
+from container_claims.scenario.wording import clip, one_line
+from container_claims.scenario.yaml_limits import (
+    MAX_DEPTH,
+    MAX_NUMBER_CHARS,
+    BoundedLoader,
+    Events,
+)
 
 # Every text goes through libyaml's parser when it is there: 100 times faster than PyYAML's
 # pure-Python one, so that even a hostile 1 MiB file parses in well under a second, and a
@@ -71,42 +64,16 @@ class MarkedList(list[Any]):
     item_lines: list[int]
 
 
-def read_source(path: Path, where: str) -> str:
-    """The text of a scenario or runtimes file, never reading more than :data:`MAX_BYTES` + 1.
-
-    Raises :class:`ScenarioError` for a file that is too big or not UTF-8; ``OSError`` is left
-    to the caller, which knows what it was reading.
-    """
-    with path.open("rb") as file:
-        size = os.fstat(file.fileno()).st_size  # 0 for a pipe or a device: reading tells
-        data = b"" if size > MAX_BYTES else file.read(MAX_BYTES + 1)
-    if size > MAX_BYTES or len(data) > MAX_BYTES:
-        raise ScenarioError(where, None, _too_big(size if size > MAX_BYTES else None))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start].decode("utf-8")
-        column = len(before) - max(before.rfind("\n"), before.rfind("\r"))
-        raise ScenarioError(
-            where,
-            _line_at(before, len(before)),
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} in column {column}); "
-            "save the file as UTF-8",
-        ) from None
-
-
 def load_yaml(text: str, path: str) -> Any:
     """Parse one YAML document into dicts/lists that carry line numbers.
 
     Raises :class:`ScenarioError` (one line, with the position) for syntax errors, for
     duplicate keys, which plain YAML loaders silently accept, and for documents over the limits.
     """
-    size = _utf8_size(text)
-    if size > MAX_BYTES:
-        raise ScenarioError(path, None, _too_big(size))
+    check_size(text, path)
     bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
     if bad is not None:  # here for either parser; PyYAML's ReaderError has no line
-        raise ScenarioError(path, _line_at(text, bad.start()), _bad_character(bad.group()))
+        raise ScenarioError(path, line_at(text, bad.start()), _bad_character(bad.group()))
     fast = bool(yaml.__with_libyaml__)
     try:
         return _load(text, path, fast=fast)
@@ -170,11 +137,11 @@ class _TooDeepForLibyaml(Exception):
 
 
 def _load_events(text: str, path: str, *, fast: bool) -> Any:
-    events: _Events = yaml.CBaseLoader(text) if fast else yaml.SafeLoader(text)
+    events: Events = yaml.CBaseLoader(text) if fast else yaml.SafeLoader(text)
     collecting = gc.isenabled()
     gc.disable()  # the up to MAX_VALUES new containers would run the cycle collector over and over
     try:
-        loader = _Loader(events, path)
+        loader = BoundedLoader(events, path)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -190,13 +157,13 @@ def _load_events(text: str, path: str, *, fast: bool) -> Any:
         line = mark.line + 1 if mark is not None else None
         problem = "; ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
         raise _InvalidYaml(
-            ScenarioError(path, line, f"invalid YAML: {_one_line(problem)}")
+            ScenarioError(path, line, f"invalid YAML: {one_line(problem)}")
         ) from None
     except yaml.YAMLError as exc:  # no mark; a ReaderError has a position instead
         position = getattr(exc, "position", None)
-        line = _line_at(text, position) if isinstance(position, int) else None
+        line = line_at(text, position) if isinstance(position, int) else None
         raise _InvalidYaml(
-            ScenarioError(path, line, f"invalid YAML: {_one_line(str(exc))}")
+            ScenarioError(path, line, f"invalid YAML: {one_line(str(exc))}")
         ) from None
     finally:
         events.dispose()
@@ -220,119 +187,10 @@ def line_of(document: Any, path: Sequence[str | int]) -> int | None:
     return line
 
 
-# -- events: every limit is checked on the event stream, before a node is built ------------------
-
-
-class _Events(Protocol):
-    def check_event(self, *choices: Any) -> bool: ...
-    def peek_event(self) -> Any: ...
-    def get_event(self) -> Any: ...
-    def dispose(self) -> None: ...
-
-
-@dataclass
-class _Open:
-    """A mapping or list whose end event has not come yet."""
-
-    anchor: str | None
-    values_before: int
-    height: int = 0  # nesting of its deepest item so far, aliases expanded
-
-
-class _Loader(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-    """PyYAML's composer over an event stream that is checked as the composer takes each event.
-
-    The composer recurses once per level, and an alias becomes the very node it names: so the
-    depth, the aliases that contain themselves and the values aliases expand to are counted
-    here, event by event, and refused before they can recurse or expand anywhere.
-    """
-
-    def __init__(self, events: _Events, path: str) -> None:
-        yaml.composer.Composer.__init__(self)
-        yaml.constructor.SafeConstructor.__init__(self)
-        yaml.resolver.Resolver.__init__(self)
-        self.check_event: Callable[..., bool] = events.check_event  # the composer calls these
-        self.peek_event: Callable[[], Any] = events.peek_event
-        self._next_event = events.get_event
-        self._path = path
-        self._open: list[_Open] = []
-        self._anchors: dict[str, tuple[int, int]] = {}  # values and height of each anchor
-        self._values = 0
-        self._documents = 0
-
-    def get_event(self) -> Any:
-        event = self._next_event()
-        if isinstance(event, yaml.ScalarEvent):
-            self._count(1, event)
-            if event.anchor is not None:
-                self._anchors[event.anchor] = (1, 0)
-        elif isinstance(event, yaml.CollectionStartEvent):
-            if len(self._open) >= MAX_DEPTH:
-                raise self._error(event, f"nesting deeper than {MAX_DEPTH} levels")
-            self._count(1, event)
-            self._open.append(_Open(event.anchor, self._values - 1))
-        elif isinstance(event, yaml.CollectionEndEvent):
-            done = self._open.pop()
-            if done.anchor is not None:
-                self._anchors[done.anchor] = (self._values - done.values_before, done.height + 1)
-            self._nest(done.height + 1)
-        elif isinstance(event, yaml.AliasEvent):
-            self._alias(event)
-        elif isinstance(event, yaml.DocumentStartEvent):
-            if self._documents:
-                raise self._error(event, "only one YAML document per file")
-            self._documents += 1
-        return event
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if not self.check_event(yaml.AliasEvent):
-            return super().compose_node(parent, index)
-        alias = self.peek_event()
-        node = super().compose_node(parent, index)
-        if node is None:
-            return None
-        node = copy.copy(node)  # shallow: shares the items; the line is where the alias is
-        node.start_mark, node.end_mark = alias.start_mark, alias.end_mark
-        return node
-
-    def _alias(self, event: yaml.AliasEvent) -> None:
-        anchor = event.anchor or ""
-        name = _clip(anchor, 40)
-        if any(open_.anchor == anchor for open_ in self._open):
-            raise self._error(
-                event, f"recursive alias *{name}: it is inside the &{name} it repeats"
-            )
-        values, height = self._anchors.get(anchor, (1, 0))  # undefined: the composer says so
-        if len(self._open) + height > MAX_DEPTH:
-            raise self._error(
-                event, f"nesting deeper than {MAX_DEPTH} levels once *{name} is expanded"
-            )
-        self._count(values, event)
-        self._nest(height)
-
-    def _count(self, values: int, event: yaml.Event) -> None:
-        self._values += values
-        if self._values <= MAX_VALUES:
-            return
-        if isinstance(event, yaml.AliasEvent):
-            what = f"expands to more than {MAX_VALUES:,} values (aliases repeat too much)"
-        else:
-            what = f"has more than {MAX_VALUES:,} values"
-        raise self._error(event, f"the document {what}")
-
-    def _nest(self, height: int) -> None:
-        if self._open and self._open[-1].height < height:
-            self._open[-1].height = height
-
-    def _error(self, event: yaml.Event, message: str) -> ScenarioError:
-        line = event.start_mark.line + 1 if event.start_mark is not None else None
-        return ScenarioError(self._path, line, message)
-
-
 # -- nodes to marked values ----------------------------------------------------------------------
 
 
-def _convert(loader: _Loader, node: yaml.Node, path: str) -> Any:
+def _convert(loader: BoundedLoader, node: yaml.Node, path: str) -> Any:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         _check_tag(node, _YAML + "map", "mapping", path)
@@ -347,7 +205,7 @@ def _convert(loader: _Loader, node: yaml.Node, path: str) -> Any:
     return _scalar(loader, node, path)
 
 
-def _mapping(loader: _Loader, node: yaml.MappingNode, path: str) -> MarkedDict:
+def _mapping(loader: BoundedLoader, node: yaml.MappingNode, path: str) -> MarkedDict:
     """The mapping's own keys, checked for duplicates, then the keys ``<<`` merges in.
 
     A key written in the mapping overrides a merged one, and among ``<<: [*a, *b]`` the first
@@ -420,7 +278,7 @@ def _key(node: yaml.Node, path: str) -> str:
     return str(node.value)
 
 
-def _scalar(loader: _Loader, node: yaml.ScalarNode, path: str) -> Any:
+def _scalar(loader: BoundedLoader, node: yaml.ScalarNode, path: str) -> Any:
     line = node.start_mark.line + 1
     kind = _KINDS.get(node.tag)
     if kind is None:
@@ -441,16 +299,16 @@ def _scalar(loader: _Loader, node: yaml.ScalarNode, path: str) -> Any:
     except Exception as exc:  # the constructors of !!int, !!timestamp... fail in many ways
         reason = ""
         if isinstance(exc, ValueError | OverflowError):
-            reason = f" ({_one_line(str(exc))})"
+            reason = f" ({one_line(str(exc))})"
         elif isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-            reason = f" ({_one_line(exc.problem)})"
+            reason = f" ({one_line(exc.problem)})"
         hint = _quote_hint(loader, node)
         raise ScenarioError(
             path, line, f"{_quote(node.value)} is not {kind}{reason}{hint}"
         ) from None
 
 
-def _quote_hint(loader: _Loader, node: yaml.ScalarNode) -> str:
+def _quote_hint(loader: BoundedLoader, node: yaml.ScalarNode) -> str:
     """The fix for a plain scalar that YAML reads as a number, a date...: quotes make it text."""
     resolved = loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
     return "; quote it to keep it as text" if not node.style and resolved == node.tag else ""
@@ -486,45 +344,15 @@ def _written(node: yaml.ScalarNode) -> str:
 
 
 def _quote(value: str) -> str:
-    return _clip(repr(value), 60)
+    return clip(repr(value), 60)
 
 
 def _tag(tag: str) -> str:
     short = "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
-    return _clip(short if short.isprintable() else repr(short), 60)
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(text: str) -> str:
-    return _clip(" ".join(text.split()), 200)
+    return clip(short if short.isprintable() else repr(short), 60)
 
 
 def _bad_character(character: str) -> str:
     code = ord(character)
     what = f"control character 0x{code:02x}" if code < 0xA0 else f"character U+{code:04X}"
     return f"invalid YAML: {what} is not allowed (write it as an escape in a double-quoted string)"
-
-
-def _line_at(text: str, index: int) -> int:
-    """The 1-based line of ``text[index]``, counting line breaks as PyYAML does."""
-    breaks = sum(text.count(c, 0, index) for c in "\n\r\x85\u2028\u2029")
-    return 1 + breaks - text.count("\r\n", 0, index)
-
-
-def _utf8_size(text: str) -> int:
-    """The bytes of ``text`` in UTF-8, encoded a slice at a time so a huge text is not copied."""
-    if text.isascii():
-        return len(text)
-    step = 1 << 16
-    return sum(
-        len(text[start : start + step].encode("utf-8", "surrogatepass"))
-        for start in range(0, len(text), step)
-    )
-
-
-def _too_big(size: int | None) -> str:
-    said = f"{size:,} bytes" if size is not None else f"more than {MAX_BYTES:,} bytes"
-    return f"the file is {said}; a scenario or runtimes file is at most 1 MiB"

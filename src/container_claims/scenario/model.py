@@ -1,4 +1,4 @@
-"""Typed, immutable form of a validated scenario. Built only by :mod:`.validate`."""
+"""Typed, immutable form of a validated scenario. Built only by :mod:`.builder`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # a step kind's class uses the model: the model only names them
-    from container_claims.scenario.steps import Step
+    from container_claims.scenario.step_kind import Step
 
 #: What a runtime may be able to do; a claim needing something its runtime lacks is
 #: not applicable there (decided from declared capabilities, never from expected verdicts).

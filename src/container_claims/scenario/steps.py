@@ -6,6 +6,7 @@ says how it is checked when the file loads (:meth:`Step.build`), what it saves
 (:attr:`Step.yields`), what a runtime needs for it (:meth:`Step.capabilities`) and how the
 evidence describes it (:meth:`Step.describe`). How it is done on a runtime is registered by
 class in :mod:`container_claims.execute` (``performs``), a layer up, where the runtimes are.
+What every kind has, and the scenario it sees while the file loads, is in :mod:`.step_kind`.
 
 Adding a kind touches its class (here, or anywhere that calls :func:`register_step`), its key
 in ``schema.json`` (a kind registered from elsewhere brings :attr:`Step.value_schema`
@@ -19,115 +20,17 @@ import dataclasses
 import difflib
 import inspect
 import itertools
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol, Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from container_claims.errors import ScenarioError
 from container_claims.observations import strings_in, template_names
 from container_claims.scenario.fields import COMMAND, SIGNAL, STOP, WAIT, Shape, any_value
 from container_claims.scenario.loader import MarkedDict
-from container_claims.scenario.model import MAIN, ContainerSpec, MainContainer
+from container_claims.scenario.model import MAIN, ContainerSpec
 from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import text_problem, typed_line_problem
-
-#: Where a step is written: while the main container lives, or after it ended.
-Section = Literal["steps", "after"]
-
-
-class ScenarioSoFar(Protocol):
-    """The file being loaded, as a step's :meth:`Step.build` sees it: what the steps before
-    it started, and how to report a mistake at a line."""
-
-    @property
-    def main(self) -> MainContainer | None:
-        """The scenario's main container, if it has one."""
-
-    @property
-    def containers(self) -> Mapping[str, None]:
-        """The containers started before this step, by scenario name, in that order."""
-
-    @property
-    def detached(self) -> Mapping[str, None]:
-        """Those of them left running (``run:`` with ``detach: true`` and a ``name``)."""
-
-    def error(
-        self, line: int | None, message: str, hint: Callable[[], str] | None = None
-    ) -> ScenarioError:
-        """The error to raise for ``line``; ``hint`` adds to the message only if it is shown
-        (a "did you mean" costs, and a file may have thousands of errors)."""
-
-    def check_refs(self, data: Any, line: int) -> None:
-        """Raise for a ``{{ name.field }}`` in ``data`` that no earlier step saves."""
-
-    def spec(self, block: MarkedDict, line: int) -> ContainerSpec:
-        """A container's options, checked as ``container:`` and ``run:`` take them."""
-
-    def started(self, name: str, *, detached: bool, spec: ContainerSpec | None) -> None:
-        """Record a named container for the steps after this one."""
-
-    def needs_of(self, container: str) -> frozenset[str]:
-        """What starting ``container`` needed of a runtime."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Step(ABC):
-    """One step of a scenario. A kind is a subclass with its own fields, registered with
-    :func:`register_step` under its key in a file (:attr:`kind`)."""
-
-    kind: ClassVar[str]
-    #: What ``save:`` keeps (the shape a claim's ``that:`` walks).
-    yields: ClassVar[Shape] = any_value()
-    #: The JSON Schema of the kind's value, for a kind ``schema.json`` does not declare.
-    value_schema: ClassVar[Mapping[str, Any] | None] = None
-    #: Whether the step takes ``with:`` (arguments).
-    takes_arguments: ClassVar[bool] = False
-
-    line: int
-    save: str | None = None
-    timeout: float | None = None
-
-    @classmethod
-    @abstractmethod
-    def build(cls, raw: MarkedDict, line: int, section: Section, scenario: ScenarioSoFar) -> Self:
-        """The step written as ``raw`` (schema-valid) at ``line``; raises
-        ``scenario.error(...)`` for what the schema cannot see."""
-
-    @classmethod
-    def common(cls, raw: MarkedDict, line: int) -> dict[str, Any]:
-        """The fields every step has, as ``raw`` writes them: for a kind's :meth:`build`."""
-        return {"line": line, "save": raw.get("save"), "timeout": raw.get("timeout")}
-
-    @classmethod
-    def yields_of(cls, raw: MarkedDict) -> Shape:
-        """What the step written as ``raw`` saves, also when it had errors."""
-        return cls.yields
-
-    @classmethod
-    def assume(cls, raw: MarkedDict, scenario: ScenarioSoFar) -> None:
-        """After an error in ``raw``: record what it would have started all the same, so
-        that one mistake is not reported again where later steps use it."""
-        return  # most kinds start nothing that later steps could name
-
-    @abstractmethod
-    def describe(self, fill: Callable[[str], str] = str) -> str:
-        """A short human description for evidence and error messages; ``fill`` fills in the
-        templates of its texts, so the evidence shows what the step really did."""
-
-    def capabilities(self) -> frozenset[str]:
-        """What a runtime must be able to do for this step to observe anything."""
-        return frozenset()
-
-    def texts(self) -> Iterable[str]:
-        """The strings of the step that may hold ``{{ templates }}``."""
-        return ()
-
-    @property
-    def extra_seconds(self) -> float:
-        """Seconds the step may take beyond the default timeout (a stop's grace period)."""
-        return 0
-
+from container_claims.scenario.step_kind import ScenarioSoFar, Section, Step
 
 #: Every kind of step, by its key in a file, in the order messages list them.
 STEPS: dict[str, type[Step]] = {}
