@@ -28,16 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from container_claims.errors import InputError
+from container_claims.report.machines import machine_of
 from container_claims.report.markdown import code, text
-from container_claims.report.model import (
-    Cell,
-    Comparison,
-    machine_of,
-    plain_text,
-    printable,
-    reason,
-    truncate,
-)
+from container_claims.report.model import Cell, Comparison
+from container_claims.report.reasons import reason
+from container_claims.report.text import plain_text, printable, truncate
 from container_claims.results import ERROR, EXIT_FAILED, EXIT_OK, FAIL, NOT_APPLICABLE, PASS
 
 FORMAT = "container-claims-diff/1"

@@ -27,20 +27,11 @@ from typing import Any, Literal
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from container_claims.report.model import (
-    Cell,
-    Claim,
-    Comparison,
-    check_words,
-    items,
-    machine_words,
-    plain_text,
-    printable,
-    reason,
-    run_period,
-    truncate,
-    value_text,
-)
+from container_claims.report.machines import machine_words
+from container_claims.report.model import Cell, Claim, Comparison, run_period
+from container_claims.report.reasons import check_words, reason
+from container_claims.report.results_file import items
+from container_claims.report.text import plain_text, printable, truncate, value_text
 from container_claims.report.verdict_words import VERDICT_WORDS
 from container_claims.results import (
     ERROR,
