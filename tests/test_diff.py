@@ -390,7 +390,7 @@ def test_a_diff_shows_escapes_on_the_terminal_and_in_markdown_keeps_them_in_json
 
 
 def printed(raw: str) -> str:
-    from container_claims.report.model import printable
+    from container_claims.report.text import printable
 
     return printable(raw, lines=False)
 

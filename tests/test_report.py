@@ -25,9 +25,11 @@ from markupsafe import escape
 from container_claims.cli import main
 from container_claims.report import compare, load_comparison, render_html, render_markdown
 from container_claims.report.html import cell_id
+from container_claims.report.machines import machine_of, runtime_on_hosts
 from container_claims.report.markdown import MAX_BYTES, MAX_PROBLEMS
-from container_claims.report.model import check_words, machine_of, printable, runtime_on_hosts
+from container_claims.report.reasons import check_words
 from container_claims.report.terminal import summary_lines
+from container_claims.report.text import printable
 from container_claims.report.verdict_words import VERDICT_WORDS
 from tests.support.project import run_cli
 

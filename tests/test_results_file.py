@@ -21,7 +21,7 @@ import pytest
 
 from container_claims.cli import main
 from container_claims.errors import InputError
-from container_claims.report.model import (
+from container_claims.report.results_file import (
     MAX_RESULTS_DEPTH,
     read_results,
     results_schema_problem,

@@ -69,7 +69,7 @@ def diff_results(args: argparse.Namespace) -> int:
     """``diff``: what moved between two sets of results; exit 1 on a regression."""
     from container_claims.report import write_report
     from container_claims.report.diff import diff, diff_lines, parse_mapping, render_diff_markdown
-    from container_claims.report.model import load_sides
+    from container_claims.report.merge import load_sides
 
     if len(args.files) not in (0, 2):
         raise InputError(

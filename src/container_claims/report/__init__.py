@@ -22,15 +22,17 @@ from container_claims.errors import InputError
 if TYPE_CHECKING:
     from container_claims.report.html import render_html
     from container_claims.report.markdown import render_markdown
-    from container_claims.report.model import Comparison, compare, load_comparison, read_results
+    from container_claims.report.merge import compare, load_comparison
+    from container_claims.report.model import Comparison
+    from container_claims.report.results_file import read_results
 
 #: Where each name lives: imported when first asked for, so that a run that writes no report
 #: (and every xdist worker) does not pay for Jinja2 and the templates at start-up.
 _LAZY = {
     "Comparison": "model",
-    "compare": "model",
-    "load_comparison": "model",
-    "read_results": "model",
+    "compare": "merge",
+    "load_comparison": "merge",
+    "read_results": "results_file",
     "render_html": "html",
     "render_markdown": "markdown",
 }

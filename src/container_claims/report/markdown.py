@@ -22,17 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from container_claims.report.model import (
-    Cell,
-    Comparison,
-    check_words,
-    failing_checks,
-    machine_words,
-    printable,
-    reason,
-    run_period,
-    value_text,
-)
+from container_claims.report.machines import machine_words
+from container_claims.report.model import Cell, Comparison, run_period
+from container_claims.report.reasons import check_words, failing_checks, reason
+from container_claims.report.text import printable, value_text
 from container_claims.report.verdict_words import VERDICT_WORDS
 from container_claims.results import EXPECTED, FAIL, VERDICTS
 

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from container_claims.report.model import printable
+from container_claims.report.text import printable
 from container_claims.report.verdict_words import VERDICT_WORDS
 from container_claims.results import EXPECTED, UNEXPECTED, standing
 
