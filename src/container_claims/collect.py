@@ -21,7 +21,7 @@ import pytest
 from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
 from container_claims.errors import ClaimsError, InputError, ObservationError, ScenarioErrors
 from container_claims.execute import ScenarioResult, needed_capabilities, needed_observations
-from container_claims.report.model import printable
+from container_claims.report.text import printable
 from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.scenario import Claim, Scenario, load_scenario

@@ -18,7 +18,8 @@ import pytest
 
 from container_claims.collect import SHOWN_AT, ClaimItem, InvalidScenario, input_error_record
 from container_claims.errors import ClaimsError
-from container_claims.report.model import check_words, plain_text, printable, truncate, value_text
+from container_claims.report.reasons import check_words
+from container_claims.report.text import plain_text, printable, truncate, value_text
 from container_claims.results import ERROR, FAIL, NOT_APPLICABLE, UNEXPECTED
 from container_claims.session import RECORD
 

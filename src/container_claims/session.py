@@ -238,8 +238,8 @@ class ClaimsSession:
             or self.leftovers
         ):
             return
-        from container_claims.report.model import printable
         from container_claims.report.terminal import expectation_lines, summary_lines
+        from container_claims.report.text import printable
 
         terminalreporter.section("container-claims")
         if self.results.results:

@@ -18,7 +18,7 @@ from container_claims.image import DEFAULT_IMAGE
 def shown(text: str, *, lines: bool = True) -> str:
     """Text from files, engines and containers with its control characters shown (the
     reports' own function, imported when something is printed)."""
-    from container_claims.report.model import printable
+    from container_claims.report.text import printable
 
     return printable(text, lines=lines)
 
@@ -54,7 +54,7 @@ def start_expectations(sources: list[str], output: str | None) -> int:
     """``expect --from``: every fail and error of the results, as entries to review."""
     from container_claims.expectations import starting_file
     from container_claims.report import load_comparison, write_report
-    from container_claims.report.model import reason
+    from container_claims.report.reasons import reason
 
     comparison = load_comparison([Path(path) for path in sources])
     problems = [(cell.record, reason(cell)) for _, _, cell in comparison.in_order()]

@@ -119,7 +119,7 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
 def _report_stability(args: argparse.Namespace, rounds: list[Any]) -> int:
     """``run --repeat``: per claim and runtime, the verdict of every round, and whether it held
     still. Written into the last round's JSON as ``stability``; the exit code counts all."""
-    from container_claims.report.model import printable
+    from container_claims.report.text import printable
 
     seen: dict[tuple[str, str], list[str]] = {}
     for results in rounds:

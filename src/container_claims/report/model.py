@@ -16,10 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Named here for the modules outside this package that import them from the model (records,
-# collect, session, cli); each lives in text or reasons, the one place for it.
-from container_claims.report.reasons import check_words, reason
-from container_claims.report.text import plain_text, printable, truncate, value_text
 from container_claims.results import ERROR, EXPECTED, FAIL, UNEXPECTED, standing
 
 __all__ = [
@@ -28,13 +24,7 @@ __all__ = [
     "Claim",
     "Comparison",
     "Source",
-    "check_words",
-    "plain_text",
-    "printable",
-    "reason",
     "run_period",
-    "truncate",
-    "value_text",
 ]
 
 NO_SECTION = "(no section)"
