@@ -16,22 +16,15 @@ import pytest
 
 from container_claims.cli import main, parse_run
 from tests.support.project import run_command
+from tests.support.shell import shell_scenario
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
-SHELL = """\
-section: Shell
-container: {command: [/bin/bash], tty: true, interactive: true}
-steps:
-  - type: echo $$
-    save: shell_pid
-  - type: cat /broken
-    save: broken
-claims:
-  - {id: holds, says: Holds., expect: [{that: shell_pid, equals: 1}]}
-  - {id: does-not-hold, says: Does not hold., expect: [{that: shell_pid, equals: 2}]}
-  - {id: not-observed, says: Not observed., expect: [{that: broken, equals: x}]}
-"""
+SHELL = shell_scenario(
+    ("holds", "Holds.", "shell_pid", 1),
+    ("does-not-hold", "Does not hold.", "shell_pid", 2),
+    ("not-observed", "Not observed.", "broken", "x"),
+)
 
 INVALID = """\
 section: Broken

@@ -18,25 +18,18 @@ import pytest
 from container_claims.cli import main
 from container_claims.report import compare
 from container_claims.report.diff import diff, regressed_words, render_diff_markdown
+from tests.support.shell import shell_scenario
 from tests.test_cli import cli
 from tests.test_report import fleet, results, table_rows
 from tests.test_report import record as one_result
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]
 
-SHELL = """\
-section: Shell
-container: {command: [/bin/bash], tty: true, interactive: true}
-steps:
-  - type: echo $$
-    save: shell_pid
-  - type: hostname
-    save: hostname
-claims:
-  - {id: pid-is-1, says: The shell is PID 1., expect: [{that: shell_pid, equals: 1}]}
-  - {id: pid-is-2, says: The shell is PID 2., expect: [{that: shell_pid, equals: 2}]}
-  - {id: named-box, says: The host is box., expect: [{that: hostname, equals: box}]}
-"""
+SHELL = shell_scenario(
+    ("pid-is-1", "The shell is PID 1.", "shell_pid", 1),
+    ("pid-is-2", "The shell is PID 2.", "shell_pid", 2),
+    ("named-box", "The host is box.", "hostname", "box"),
+)
 BEFORE = {"typed": {"echo $$": "1", "hostname": "box"}, "version": "1.0", "data_root": "/a"}
 #: After the "upgrade": the shell is PID 2 now (pid-is-1 regresses, pid-is-2 is fixed), and
 #: hostname cannot be observed (named-box regresses to an error).

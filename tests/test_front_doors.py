@@ -16,22 +16,12 @@ from container_claims.options import PYTEST_OPTIONS, RUN_OPTIONS
 from container_claims.scheduling import UNITS, ScenarioScheduling, claim_item_name
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project, run_cli
+from tests.support.shell import shell_scenario
 
-SHELL = """\
-scenario: shell
-section: Shell
-container: {command: [/bin/bash], tty: true, interactive: true}
-steps:
-  - type: echo $$
-    save: shell_pid
-claims:
-  - id: shell-is-pid-1
-    says: The shell is PID 1.
-    expect: [{that: shell_pid, equals: 1}]
-  - id: shell-is-pid-2
-    says: The shell is PID 2.
-    expect: [{that: shell_pid, equals: 2}]
-"""
+SHELL = shell_scenario(
+    ("shell-is-pid-1", "The shell is PID 1.", "shell_pid", 1),
+    ("shell-is-pid-2", "The shell is PID 2.", "shell_pid", 2),
+)
 
 
 @pytest.fixture

@@ -13,36 +13,13 @@ import pytest
 from container_claims.results import VERDICTS
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project, line_with
+from tests.support.shell import shell_scenario
 
-SHELL = """\
-scenario: shell
-section: Shell
-container:
-  command: [/bin/bash]
-  tty: true
-  interactive: true
-steps:
-  - type: echo $$
-    save: shell_pid
-  - type: cat /broken
-    save: broken
-claims:
-  - id: shell-is-pid-1
-    says: The shell is PID 1.
-    expect:
-      - that: shell_pid
-        equals: 1
-  - id: shell-is-pid-2
-    says: The shell is PID 2.
-    expect:
-      - that: shell_pid
-        equals: 2
-  - id: broken-is-fine
-    says: What could not be observed is fine.
-    expect:
-      - that: broken
-        equals: fine
-"""
+SHELL = shell_scenario(
+    ("shell-is-pid-1", "The shell is PID 1.", "shell_pid", 1),
+    ("shell-is-pid-2", "The shell is PID 2.", "shell_pid", 2),
+    ("broken-is-fine", "What could not be observed is fine.", "broken", "fine"),
+)
 
 REGISTRY = """\
 scenario: registry

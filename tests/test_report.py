@@ -32,6 +32,7 @@ from container_claims.report.terminal import summary_lines
 from container_claims.report.text import printable
 from container_claims.report.verdict_words import VERDICT_WORDS
 from tests.support.project import run_cli
+from tests.support.shell import shell_scenario
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -674,16 +675,10 @@ def test_load_comparison_reads_files_in_order(tmp_path: Path) -> None:
 
 # -- run --html --markdown ----------------------------------------------------------------------
 
-SCENARIO = """\
-section: Shell
-container: {command: [/bin/bash], tty: true, interactive: true}
-steps:
-  - type: echo $$
-    save: shell_pid
-claims:
-  - {id: shell-is-pid-1, says: The shell is PID 1., expect: [{that: shell_pid, equals: 1}]}
-  - {id: shell-is-pid-2, says: The shell is PID 2., expect: [{that: shell_pid, equals: 2}]}
-"""
+SCENARIO = shell_scenario(
+    ("shell-is-pid-1", "The shell is PID 1.", "shell_pid", 1),
+    ("shell-is-pid-2", "The shell is PID 2.", "shell_pid", 2),
+)
 
 
 def test_run_writes_the_html_and_markdown_reports(

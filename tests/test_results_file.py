@@ -28,6 +28,7 @@ from container_claims.report.results_file import (
     too_deep,
 )
 from container_claims.scenario.validate import results_schema
+from tests.support.shell import shell_scenario
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -65,17 +66,11 @@ def test_the_committed_results_files_are_accepted(path: Path) -> None:
     assert list(jsonschema.Draft202012Validator(results_schema()).iter_errors(data)) == []
 
 
-SCENARIO = """\
-section: Shell
-source: An article
-container: {command: [/bin/bash], tty: true, interactive: true}
-steps:
-  - type: echo $$
-    save: shell_pid
-claims:
-  - {id: shell-is-pid-1, says: The shell is PID 1., expect: [{that: shell_pid, equals: 1}]}
-  - {id: shell-is-pid-2, says: The shell is PID 2., expect: [{that: shell_pid, equals: 2}]}
-"""
+SCENARIO = shell_scenario(
+    ("shell-is-pid-1", "The shell is PID 1.", "shell_pid", 1),
+    ("shell-is-pid-2", "The shell is PID 2.", "shell_pid", 2),
+    source="An article",
+)
 
 
 def test_what_run_json_writes_is_accepted_with_expectations_errors_and_rounds(

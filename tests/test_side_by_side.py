@@ -19,29 +19,12 @@ from container_claims.runtime_pool import RuntimePool
 from container_claims.runtimes.base import RuntimeConfig
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project
+from tests.support.shell import shell_scenario
 
-SHELL = """\
-scenario: shell
-section: Shell
-container:
-  command: [/bin/bash]
-  tty: true
-  interactive: true
-steps:
-  - type: echo $$
-    save: shell_pid
-claims:
-  - id: shell-is-pid-1
-    says: The shell is PID 1.
-    expect:
-      - that: shell_pid
-        equals: 1
-  - id: shell-is-still-pid-1
-    says: The shell is PID 1 still.
-    expect:
-      - that: shell_pid
-        equals: 1
-"""
+SHELL = shell_scenario(
+    ("shell-is-pid-1", "The shell is PID 1.", "shell_pid", 1),
+    ("shell-is-still-pid-1", "The shell is PID 1 still.", "shell_pid", 1),
+)
 
 
 def meeting(tmp_path: Path, me: str, other: str) -> dict[str, object]:
