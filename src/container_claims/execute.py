@@ -266,7 +266,6 @@ class ScenarioRunner:
         removed when the scenario ends."""
         self._run_count += 1
         known_as = spec.name or f"run{self._run_count}"
-        self.names.not_started.pop(known_as, None)
         name = self.names.container(known_as)
         self.defer(lambda: self.runtime.remove_container(name))
         try:
