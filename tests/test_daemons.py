@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from container_claims.hostfs import mountinfo, remove_tree
 from tests.support import daemons
 
 
@@ -91,3 +92,38 @@ def test_the_directories_of_dead_owners_are_swept_and_live_ones_kept() -> None:
     finally:
         for directory in (dead, alive, unnamed):
             subprocess.run(["rm", "-rf", "--", str(directory)], check=True)
+
+
+def test_a_daemons_directory_on_overlayfs_gets_a_tmpfs_of_its_own(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a CI job container /tmp is the container's overlayfs root, where no store can stack
+    (overlay2 refuses it, vfs's copies show an overlay root): a tmpfs is mounted there, and
+    removed with the directory. Elsewhere the directory is a plain one."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting an overlayfs needs root")
+    plain = daemons.make_root("cc-test-daemons-plain-")
+    try:
+        assert plain.is_mount() == (daemons.filesystem_type(plain.parent) == "overlay")
+    finally:
+        remove_tree(plain, unmount=True)
+
+    layers = {name: tmp_path / name for name in ("lower", "upper", "work", "merged")}
+    for directory in layers.values():
+        directory.mkdir()
+    options = f"lowerdir={layers['lower']},upperdir={layers['upper']},workdir={layers['work']}"
+    merged = str(layers["merged"])
+    subprocess.run(["mount", "-t", "overlay", "-o", options, "cc-test", merged], check=True)
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", merged)
+        assert daemons.filesystem_type(layers["merged"]) == "overlay"
+        root = daemons.make_root("cc-test-daemons-")
+        assert root.parent == layers["merged"]
+        assert daemons.filesystem_type(root) == "tmpfs"
+        (root / "store").write_text("a layer")
+        assert not (layers["upper"] / root.name / "store").exists()
+        remove_tree(root, unmount=True)
+        assert not root.exists()
+        assert all(m["point"] != str(root) for m in mountinfo())
+    finally:
+        subprocess.run(["umount", "--lazy", merged], check=True)

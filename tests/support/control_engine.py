@@ -36,7 +36,6 @@ import pathlib
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from types import TracebackType
 from typing import Self
@@ -147,8 +146,7 @@ class ControlEngine:
                 "or run scripts/setup."
             )
         started = time.monotonic()
-        # Under /tmp, not beside the test's files: unix socket paths must stay short.
-        self._root = pathlib.Path(tempfile.mkdtemp(prefix=self.temp_prefix))
+        self._root = daemons.make_root(self.temp_prefix)
         try:
             self._launch(dockerd)
             self._wait_ready()

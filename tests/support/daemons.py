@@ -2,6 +2,7 @@
 and the test hosts each start one process (dockerd, a supervisor, ``unshare``) under a
 directory of their own, wait until it answers, stop it by its PID and delete the directory.
 
+* :func:`make_root` makes the directory, on a filesystem a daemon's store can live on;
 * :func:`launch` starts it in a session of its own, its output in a log, dying with the test
   process (:func:`container_claims.processes.start`); the directory's ``owner`` file names
   both, for :func:`sweep_dead`, which removes the directories of tests that were killed;
@@ -23,18 +24,52 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from container_claims import processes
-from container_claims.hostfs import remove_tree
+from container_claims.hostfs import mountinfo, remove_tree
 
 __all__ = [
     "children",
     "descendants",
     "launch",
     "log_tail",
+    "make_root",
     "running",
     "sweep_dead",
     "terminate",
     "wait_until",
 ]
+
+
+def make_root(prefix: str) -> pathlib.Path:
+    """A new directory under the temporary directory (unix socket paths must stay short), for
+    one daemon's store. In a container, such as a CI job's, that is the container's overlayfs
+    root, which no store can use as a machine's disk: overlay2 and Podman's overlay do not
+    stack on it, and vfs's copies would show an ``overlay`` root. There the directory gets a
+    tmpfs of its own, as ``scripts/setup`` gives the suite's engine; :func:`remove_tree`
+    (``unmount=True``) unmounts it with the rest."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    if filesystem_type(root) != "overlay":
+        return root
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0700", "container-claims-test", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        remove_tree(root)
+        raise OSError(f"could not mount a tmpfs on {root}: {mounted.stderr.strip()}")
+    return root
+
+
+def filesystem_type(path: pathlib.Path) -> str:
+    """The type of the filesystem ``path`` is on: the deepest mount that holds it, the last
+    of those on one point (the one mounted over the others)."""
+    base, found, depth = path.resolve(), "", -1
+    for mount in mountinfo():
+        point = pathlib.Path(mount["point"])
+        if base.is_relative_to(point) and len(point.parts) >= depth:
+            found, depth = str(mount["fstype"]), len(point.parts)
+    return found
 
 
 def launch(

@@ -101,7 +101,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -394,8 +393,7 @@ class TestHost:
         _check_prerequisites(podman=self.podman)
         sweep_dead_test_hosts()
         started = time.monotonic()
-        # Under /tmp: the engine's exec root holds unix sockets, whose paths must stay short.
-        self._root = pathlib.Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{self.name}-"))
+        self._root = daemons.make_root(f"{_TEMP_PREFIX}{self.name}-")
         try:
             self._make_keys()
             self._launch()
