@@ -7,10 +7,12 @@ pytester's directory; the plugin is loaded through its entry point as users get 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from container_claims.results import VERDICTS
+from container_claims.scenario.model import CAPABILITIES
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project, line_with
 from tests.support.shell import shell_scenario
@@ -224,6 +226,77 @@ def test_same_claim_applies_where_the_capability_exists(project: Project) -> Non
 
     result.assert_outcomes(passed=1)
     assert project.verdicts() == {"pulls-from-registry": "pass"}
+
+
+#: A main container with a volume and claims that rest on it, or only on another container.
+MAIN_NEEDS_VOLUMES = """\
+section: Volumes and tmpfs
+volumes: [data]
+container:
+  command: [/bin/sh]
+  interactive: true
+  tty: true
+  volumes: {data: /data}
+steps:
+  - type: echo kept > /data/kept && echo written
+    save: written
+  - run:
+      tmpfs: [/scratch]
+      command: [sh, -c, "echo scratch"]
+    save: scratch
+claims:
+  - id: volume-written
+    says: A volume can be written.
+    expect:
+      - that: written
+        equals: written
+  - id: session-ends-cleanly
+    says: The shell ends with status 0.
+    expect:
+      - that: session.exit_status
+        equals: 0
+  - id: tmpfs-is-writable
+    says: A container can write to a tmpfs.
+    expect:
+      - that: scratch
+        equals: scratch
+"""
+
+
+def test_a_claim_resting_on_another_container_runs_where_the_main_one_cannot_start(
+    project: Project, tmp_path: Path
+) -> None:
+    """What a claim needs follows its observations, not its file: without volumes, the main
+    container (which mounts one) does not start and the claims resting on it are not
+    applicable, while the claim on a container with a tmpfs only still runs and passes."""
+    journal = tmp_path / "journal"
+    project.scenario("mixed.yaml", MAIN_NEEDS_VOLUMES)
+    without_volumes = [c for c in CAPABILITIES if c != "volumes"]
+    project.script(
+        fake={"capabilities": without_volumes, "run": {"sh -c echo scratch": "scratch"},
+              "journal": str(journal)}
+    )  # fmt: skip
+
+    result = project.run()
+
+    result.assert_outcomes(passed=1, skipped=2)
+    assert project.verdicts() == {
+        "volume-written": "not-applicable",
+        "session-ends-cleanly": "not-applicable",
+        "tmpfs-is-writable": "pass",
+    }
+    records = {r["claim"]: r for r in project.json()["results"]}
+    assert records["volume-written"]["message"] == "not applicable on fake: it has no volumes"
+    assert journal.read_text().splitlines() == ["run (image) sh -c echo scratch"]  # no shell
+
+    project.script(
+        fake={
+            "run": {"sh -c echo scratch": "scratch"},
+            "typed": {"echo kept > /data/kept && echo written": "written"},
+            "exit_status": 0,
+        }
+    )
+    assert project.run().ret == pytest.ExitCode.OK  # with volumes: all three run
 
 
 def test_invalid_scenario_is_one_error_line_and_the_others_still_run(project: Project) -> None:

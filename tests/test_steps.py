@@ -14,7 +14,7 @@ from typing import Self
 import pytest
 
 from container_claims.errors import ScenarioError
-from container_claims.execute import PERFORMERS
+from container_claims.execute import PERFORMERS, needed_capabilities
 from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict
 from container_claims.scenario.schemas import _shipped_schema, schema
@@ -207,3 +207,36 @@ def test_a_step_kind_from_outside_the_package_runs_on_the_fake_runtime(project: 
         r"two-kinds.yaml:4: steps.0: a step has exactly one of type, exec, .*, read_file$",
         errors["scenarios/two-kinds.yaml"]["message"],
     )
+
+
+PROBED_CONTAINER = """\
+section: Labels
+steps:
+  - run: {name: web, detach: true, labels: {role: web}, command: [sleep, "30"]}
+  - probe: engine.container
+    with: {name: web}
+    save: web
+  - probe: engine.info
+    save: engine
+claims:
+  - id: label-kept
+    says: The engine keeps a container's labels.
+    expect:
+      - that: web.labels.role
+        equals: web
+  - id: engine-answers
+    says: The engine reports its version.
+    expect:
+      - that: engine.version
+        not_equals: ""
+"""
+
+
+def test_a_probe_of_a_container_needs_what_starting_it_needed(tmp_path: Path) -> None:
+    """Where the container could not start (no labels), its probe means nothing: the claim
+    resting on it is not applicable; a probe of the engine alone needs only the engine."""
+    path = tmp_path / "labels.yaml"
+    path.write_text(PROBED_CONTAINER)
+    scenario = load_scenario(path)
+    needed = {claim.id: needed_capabilities(scenario, claim) for claim in scenario.claims}
+    assert needed == {"label-kept": {"engine", "labels"}, "engine-answers": {"engine"}}

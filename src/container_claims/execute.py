@@ -94,11 +94,14 @@ def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
 
 
 def needed_capabilities(scenario: Scenario, claim: Claim) -> set[str]:
-    """Capabilities a runtime needs for this claim to have a meaning on it."""
+    """Capabilities a runtime needs for this claim to have a meaning on it: what the claim
+    and its file require, and what the observations it rests on needed (a step on the main
+    container, or its session, needs what starting it needed; a claim resting on other
+    containers only does not)."""
     needed = set(scenario.requires | claim.requires)
-    if scenario.container is not None:  # every claim of the scenario rests on its container
-        needed |= scenario.container.spec.capabilities()
     names = needed_observations(scenario, claim)
+    if scenario.container is not None and scenario.container.save in names:
+        needed |= scenario.container.spec.capabilities()
     for step in scenario.all_steps():
         if step.save in names:
             needed |= step.capabilities()
@@ -175,19 +178,36 @@ class ScenarioRunner:
     # -- the sequence -----------------------------------------------------------------------
     def _run_all(self) -> None:
         scenario = self.scenario
-        for volume in scenario.volumes:
+        # Without volumes, every container using one is not applicable, and not started.
+        volumes = scenario.volumes if "volumes" in self.runtime.capabilities else ()
+        for volume in volumes:
             real = self.names.volumes.setdefault(volume, f"{self.names.prefix}-{volume}")
             self.defer(functools.partial(self.runtime.remove_volume, real))
             self.runtime.create_volume(real)
         main = scenario.container
-        if main is not None:
+        if main is not None and self._can_start_main(main.spec, main.save):
             self._start_main(main.spec, main.save)
+        else:
+            main = None
         for step in scenario.steps:
             self._step(step)
         if main is not None:
             self._end_main(main.save, main.exit_line)
         for step in scenario.after:
             self._step(step)
+
+    def _can_start_main(self, spec: ContainerSpec, save: str) -> bool:
+        """Whether the runtime has what the main container needs. Where it has not, the main
+        container is not started: the claims resting on it are not applicable here, the steps
+        on it errors saying why, and the claims resting on other containers still run."""
+        missing = spec.capabilities() - self.runtime.capabilities
+        if not missing:
+            return True
+        why = f"not applicable: {self.runtime.name} lacks {', '.join(sorted(missing))}"
+        self.names.not_started[MAIN] = why
+        self.observations[save] = ObservationError(why)
+        self._log(0, f"did not start {MAIN}", save, ObservationError(why), time.monotonic())
+        return False
 
     def _start_main(self, spec: ContainerSpec, save: str) -> None:
         name = self.names.container(MAIN)
@@ -254,6 +274,7 @@ class ScenarioRunner:
         """The main container's interactive shell (a ``type`` step's, which validation
         allows only where there is one)."""
         if self._shell is None:
+            self.names.container(MAIN)  # raises when it did not start, saying why
             raise ObservationError("no interactive container to type into")
         return self._shell
 

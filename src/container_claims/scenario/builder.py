@@ -90,6 +90,7 @@ class ScenarioBuilder:
             spec = ContainerSpec(tty=True, interactive=True)  # stands in for a spec in error
             with self.collecting():  # a bad spec is reported; its steps are still checked
                 spec = self.spec(block, block.line)
+            self.specs[MAIN] = spec
             main = MainContainer(
                 spec=spec, save=block.get("save", "session"), exit_line=block.get("exit", "exit")
             )

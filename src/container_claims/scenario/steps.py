@@ -94,6 +94,8 @@ class TypeStep(Step):
     yields = COMMAND
 
     text: str
+    #: What starting the main container needed: where it could not start, nothing is typed.
+    needs: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, raw: MarkedDict, line: int, section: Section, scenario: ScenarioSoFar) -> Self:
@@ -108,10 +110,13 @@ class TypeStep(Step):
         if problem:
             raise scenario.error(line, problem)
         scenario.check_refs(raw["type"], line)
-        return cls(**cls.common(raw, line), text=raw["type"])
+        return cls(**cls.common(raw, line), text=raw["type"], needs=scenario.needs_of(MAIN))
 
     def describe(self, fill: Callable[[str], str] = str) -> str:
         return f"typed {fill(self.text)!r}"
+
+    def capabilities(self) -> frozenset[str]:
+        return self.needs
 
     def texts(self) -> Iterable[str]:
         return (self.text,)
@@ -217,6 +222,9 @@ class ProbeStep(Step):
 
     probe: str
     args: dict[str, Any] = field(default_factory=dict)
+    #: What starting the containers it reads needed (an argument naming one, by default
+    #: the main container): where one could not start, the reading means nothing.
+    needs: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, raw: MarkedDict, line: int, section: Section, scenario: ScenarioSoFar) -> Self:
@@ -227,7 +235,14 @@ class ProbeStep(Step):
         args = dict(raw.get("with", {}))
         _check_probe_args(name, args, line, scenario)
         scenario.check_refs(args, line)
-        return cls(**cls.common(raw, line), probe=name, args=args)
+        needs = frozenset[str]().union(
+            *(
+                scenario.needs_of(str(args.get(key, MAIN)))
+                for key, spec in PROBES[name].args.items()
+                if spec.kind == "container"
+            )
+        )
+        return cls(**cls.common(raw, line), probe=name, args=args, needs=needs)
 
     @classmethod
     def yields_of(cls, raw: MarkedDict) -> Shape:
@@ -242,7 +257,7 @@ class ProbeStep(Step):
         return f"probe {self.probe} {args}".rstrip()
 
     def capabilities(self) -> frozenset[str]:
-        return frozenset(PROBES[self.probe].requires)
+        return frozenset(PROBES[self.probe].requires) | self.needs
 
     def texts(self) -> Iterable[str]:
         return strings_in(self.args)
