@@ -108,22 +108,28 @@ def test_a_daemons_directory_on_overlayfs_gets_a_tmpfs_of_its_own(
     finally:
         remove_tree(plain, unmount=True)
 
-    layers = {name: tmp_path / name for name in ("lower", "upper", "work", "merged")}
-    for directory in layers.values():
-        directory.mkdir()
-    options = f"lowerdir={layers['lower']},upperdir={layers['upper']},workdir={layers['work']}"
-    merged = str(layers["merged"])
-    subprocess.run(["mount", "-t", "overlay", "-o", options, "cc-test", merged], check=True)
+    # The layers on a tmpfs: an overlayfs does not stack on one (where this test runs in a
+    # container, tmp_path is on its overlayfs root).
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "cc-test", str(tmp_path)], check=True)
     try:
-        monkeypatch.setattr(tempfile, "tempdir", merged)
-        assert daemons.filesystem_type(layers["merged"]) == "overlay"
-        root = daemons.make_root("cc-test-daemons-")
-        assert root.parent == layers["merged"]
-        assert daemons.filesystem_type(root) == "tmpfs"
-        (root / "store").write_text("a layer")
-        assert not (layers["upper"] / root.name / "store").exists()
-        remove_tree(root, unmount=True)
-        assert not root.exists()
-        assert all(m["point"] != str(root) for m in mountinfo())
+        layers = {name: tmp_path / name for name in ("lower", "upper", "work", "merged")}
+        for directory in layers.values():
+            directory.mkdir()
+        lower, upper, work, merged = (str(layers[name]) for name in layers)
+        options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+        subprocess.run(["mount", "-t", "overlay", "-o", options, "cc-test", merged], check=True)
+        try:
+            monkeypatch.setattr(tempfile, "tempdir", merged)
+            assert daemons.filesystem_type(layers["merged"]) == "overlay"
+            root = daemons.make_root("cc-test-daemons-")
+            assert root.parent == layers["merged"]
+            assert daemons.filesystem_type(root) == "tmpfs"
+            (root / "store").write_text("a layer")
+            assert not (layers["upper"] / root.name / "store").exists()
+            remove_tree(root, unmount=True)
+            assert not root.exists()
+            assert all(m["point"] != str(root) for m in mountinfo())
+        finally:
+            subprocess.run(["umount", "--lazy", merged], check=True)
     finally:
-        subprocess.run(["umount", "--lazy", merged], check=True)
+        subprocess.run(["umount", "--lazy", str(tmp_path)], check=True)
