@@ -15,6 +15,7 @@ from container_claims.errors import ObservationError, ScenarioError
 from container_claims.execute import ScenarioRunner, needed_capabilities
 from container_claims.observations import CommandOutcome
 from container_claims.runtimes.base import RuntimeConfig
+from container_claims.runtimes.made_images import remove_in_order
 from container_claims.scenario import load_scenario
 from container_claims.scenario.image_steps import BuildStep, CommitStep
 from container_claims.scenario.model import ContainerSpec
@@ -255,3 +256,49 @@ def test_runtimes_without_the_capabilities_make_the_claims_not_applicable(
     assert str(result.observations["snapshot"]) == "not applicable: fake lacks commit"
     assert str(result.observations["built"]) == "not applicable: fake lacks build"
     assert [entry for entry in runtime.log if entry.startswith(("commit", "build"))] == []
+
+
+class Refusing:
+    """Stands in for a runtime whose engine refuses to remove an image others are built on."""
+
+    def __init__(self, parents: dict[str, str]) -> None:
+        self.parents = parents  # image -> the image it is built on
+        self.gone: list[str] = []
+
+    def client(self) -> Any:
+        return self
+
+    @property
+    def images(self) -> Any:
+        return self
+
+    def remove(self, image: str, force: bool) -> None:
+        if any(
+            parent == image and child not in self.gone for child, parent in self.parents.items()
+        ):
+            raise ObservationError(f"conflict: unable to delete {image}: it has child images")
+        self.gone.append(image)
+
+    def _gone_is_done(self, what: str, call: Any, *args: Any, **kwargs: Any) -> None:
+        call(*args, **kwargs)
+
+
+class Image:
+    def __init__(self, name: str) -> None:
+        self.id = self.short_id = name
+        self.tags = [f"localhost/{name}:x"]
+
+
+def test_images_are_removed_children_first_whatever_order_they_come_in() -> None:
+    runtime = Refusing({"child": "parent", "grandchild": "child"})
+    images = [Image("parent"), Image("child"), Image("grandchild"), Image("other")]
+    removed = remove_in_order(runtime, images)  # type: ignore[arg-type]
+    assert runtime.gone == ["grandchild", "other", "child", "parent"]
+    assert removed == [f"image localhost/{n}:x" for n in runtime.gone]
+
+
+def test_an_image_never_removed_is_the_error_of_the_sweep() -> None:
+    runtime = Refusing({"child": "parent", "elsewhere": "parent"})  # elsewhere is not ours
+    with pytest.raises(ObservationError, match="unable to delete parent"):
+        remove_in_order(runtime, [Image("parent"), Image("child")])  # type: ignore[arg-type]
+    assert runtime.gone == ["child"]
