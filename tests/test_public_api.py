@@ -132,6 +132,8 @@ def test_scenario_vocabulary() -> None:
         "no-new-privileges",
         "logs",
         "ports",
+        "commit",
+        "build",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

@@ -77,7 +77,7 @@ def test_a_registered_kind_joins_the_schema_and_its_messages(tmp_path: Path) -> 
         load_scenario(path, "two-kinds.yaml")
     assert str(refused.value) == (
         "two-kinds.yaml:2: steps.0: a step has exactly one of "
-        "type, exec, run, probe, stop, wait, signal, pause"
+        "type, exec, run, probe, stop, wait, signal, commit, build, pause"
     )
 
 

@@ -30,9 +30,15 @@ from container_claims.observations import (
 )
 from container_claims.probes.api import ProbeContext, Services
 from container_claims.runtimes.base import Names, Runtime, Shell
+from container_claims.scenario.image_steps import BuildStep, CommitStep
 from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario
 from container_claims.scenario.probes import PROBES, ArgumentError
-from container_claims.scenario.safety import spec_problems, text_problem, typed_line_problem
+from container_claims.scenario.safety import (
+    build_line_problem,
+    spec_problems,
+    text_problem,
+    typed_line_problem,
+)
 from container_claims.scenario.step_kind import Step
 from container_claims.scenario.steps import (
     ExecStep,
@@ -159,6 +165,7 @@ class ScenarioRunner:
         self._cleanups: list[Callable[[], object]] = []
         self._shell: Shell | None = None
         self._run_count = 0
+        self._image_count = 0
 
     def run(self) -> ScenarioResult:
         started = time.monotonic()
@@ -299,6 +306,15 @@ class ScenarioRunner:
         except ObservationError as exc:
             self.names.not_started[known_as] = str(exc)
             raise
+
+    def new_image(self, kind: str) -> str:
+        """A reference of the suite's own (never from scenario text) for an image the scenario
+        makes; the image goes when the scenario ends, after the containers started from it
+        (they start later: their removal comes first)."""
+        self._image_count += 1
+        ref = f"localhost/{self.names.prefix}:{kind}{self._image_count}"
+        self.defer(lambda: self.runtime.remove_made_image(ref))
+        return ref
 
     def defer(self, cleanup: Callable[[], object]) -> None:
         """Call ``cleanup`` when the scenario ends, whatever happened (last deferred first)."""
@@ -460,3 +476,25 @@ def _wait(runner: ScenarioRunner, step: WaitStep, timeout: float) -> Any:
 @performs(SignalStep)
 def _signal(runner: ScenarioRunner, step: SignalStep, timeout: float) -> Any:
     return runner.runtime.signal(runner.names.container(step.target), step.signal)
+
+
+@performs(CommitStep)
+def _commit(runner: ScenarioRunner, step: CommitStep, timeout: float) -> Any:
+    name = runner.names.container(step.target)
+    return runner.runtime.commit(name, runner.new_image("commit"), timeout)
+
+
+@performs(BuildStep)
+def _build(runner: ScenarioRunner, step: BuildStep, timeout: float) -> Any:
+    lines = tuple(runner.render(line) for line in step.lines)
+    for index, line in enumerate(lines):
+        problem = build_line_problem(f"build line {index + 1}", line)
+        if problem:
+            raise ObservationError(f"not built: {problem} (after templates were filled in)")
+    base = runner.runtime.image
+    if step.base is not None:  # what the runner saved of an image it made: its own reference
+        made = runner.observations[step.base]
+        if isinstance(made, ObservationError):
+            raise ObservationError(f"no image to build on: {step.base}: {made}")
+        base = made["ref"]
+    return runner.runtime.build(base, lines, runner.new_image("build"), timeout)

@@ -245,6 +245,23 @@ class Runtime(abc.ABC):
         """Send ``sig`` (``SIGTERM``...) to a detached container's main process."""
         raise ObservationError(f"{self.kind} cannot signal a container")
 
+    def commit(self, name: str, ref: str, timeout: float) -> Mapping[str, Any]:
+        """Make image ``ref`` (the suite's own reference) of container ``name``'s filesystem,
+        labelled with the run id: ``{"ref", "id"}``."""
+        raise ObservationError(f"{self.kind} cannot commit a container")
+
+    def build(
+        self, base: str, lines: tuple[str, ...], ref: str, timeout: float
+    ) -> Mapping[str, Any]:
+        """Build image ``ref`` from Dockerfile ``lines`` (checked: no FROM, no context) on
+        image ``base``, with no network, labelled with the run id: ``{"ref", "id", "output"}``.
+        A build that fails is an error."""
+        raise ObservationError(f"{self.kind} cannot build an image")
+
+    def remove_made_image(self, ref: str) -> None:
+        """Remove image ``ref`` that :meth:`commit` or :meth:`build` made (or began to make)."""
+        self.remove_image(ref)
+
     @abc.abstractmethod
     def create_volume(self, name: str) -> None:
         """Create a named volume labelled with the run id."""

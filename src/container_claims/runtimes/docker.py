@@ -18,7 +18,7 @@ from container_claims import processes
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.processes import run_bounded
-from container_claims.runtimes import docker_cli, engine_fields
+from container_claims.runtimes import docker_cli, engine_fields, made_images
 from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
 from container_claims.runtimes.pull_image import pull_image_tar
 from container_claims.runtimes.terminal import TerminalShell
@@ -36,6 +36,9 @@ class DockerRuntime(Runtime):
 
     #: Options that let ``run`` and ``push`` use the plain-HTTP registry on 127.0.0.1.
     loopback_registry_flags: ClassVar[tuple[str, ...]] = ()  # Docker allows 127.0.0.0/8 as is
+    #: Options of ``build`` beyond those of :mod:`.made_images`: the classic builder pulls
+    #: only a missing base, and the base is checked present.
+    build_flags: ClassVar[tuple[str, ...]] = ()
 
     _client: Any = None
 
@@ -106,12 +109,18 @@ class DockerRuntime(Runtime):
         timeout: float,
         stdin: str | bytes | None = None,
         what: str = "",
+        env: Mapping[str, str] | None = None,
     ) -> CommandOutcome:
-        """Run the runtime's binary; a timeout is an outcome that did not complete."""
+        """Run the runtime's binary (with ``env`` added to its environment); a timeout is an
+        outcome that did not complete."""
         argv = [self.config.binary, *args]
         try:
             done = run_bounded(
-                argv, timeout=timeout, limit=OUTPUT_LIMIT, stdin=stdin or "", env=self.env()
+                argv,
+                timeout=timeout,
+                limit=OUTPUT_LIMIT,
+                stdin=stdin or "",
+                env={**self.env(), **(env or {})},
             )
         except OSError as exc:
             raise RuntimeUnavailable(f"{self.config.binary!r} cannot be run: {exc}") from exc
@@ -341,6 +350,17 @@ class DockerRuntime(Runtime):
                 return
             raise
 
+    def commit(self, name: str, ref: str, timeout: float) -> Mapping[str, Any]:
+        return made_images.commit(self, name, ref, timeout)
+
+    def build(
+        self, base: str, lines: tuple[str, ...], ref: str, timeout: float
+    ) -> Mapping[str, Any]:
+        return made_images.build(self, base, lines, ref, timeout)
+
+    def remove_made_image(self, ref: str) -> None:
+        made_images.remove_made(self, ref)
+
     def remove_image(self, ref: str) -> None:
         self._gone_is_done(f"image {ref}", self.client().images.remove, ref, force=True)
 
@@ -373,13 +393,10 @@ class DockerRuntime(Runtime):
             if ours((volume.attrs or {}).get("Labels")):
                 self._gone_is_done(f"volume {volume.name}", volume.remove, force=True)
                 removed.append(f"volume {volume.name}")
-        for image in self._engine("images", client.images.list, filters={"label": label}):
-            if ours(image.labels):
-                self._gone_is_done(
-                    f"image {image.short_id}", client.images.remove, image.id, force=True
-                )
-                removed.append(f"image {', '.join(image.tags) or image.short_id}")
-        return removed
+        images = self._engine("images", client.images.list, filters={"label": label})
+        return removed + made_images.remove_in_order(
+            self, [image for image in images if ours(image.labels)]
+        )
 
     # -- what the engine knows --------------------------------------------------------------
     def info(self) -> Mapping[str, Any]:

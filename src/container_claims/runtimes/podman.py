@@ -29,6 +29,7 @@ class PodmanRuntime(DockerRuntime):
 
     kind: ClassVar[str] = "podman"
     loopback_registry_flags: ClassVar[tuple[str, ...]] = ("--tls-verify=false",)
+    build_flags: ClassVar[tuple[str, ...]] = ("--pull=never",)  # the base is in its store
     # On another machine, its API service's socket (systemd's podman.socket) is forwarded,
     # and CONTAINER_HOST makes the CLI a remote client of it.
     remote_socket: ClassVar[str] = "/run/podman/podman.sock"

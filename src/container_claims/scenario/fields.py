@@ -115,6 +115,21 @@ SIGNAL = mapping(
     state=text("running or exited, just after"),
 )
 
+#: A ``commit`` step: an image of this run, made of a container.
+COMMIT = mapping(
+    "an image made of a container's filesystem (docker commit)",
+    ref=text("the image's reference, the suite's own: run: {image: ...} starts a container of it"),
+    id=text("the image's id (sha256:...)"),
+)
+
+#: A ``build`` step: an image of this run, built from Dockerfile lines.
+BUILT = mapping(
+    "an image built from Dockerfile lines, offline (docker build --network none)",
+    ref=text("the image's reference, the suite's own: run: {image: ...} starts a container of it"),
+    id=text("the image's id (sha256:...)"),
+    output=output("what the builder printed: each instruction, and what its RUN lines printed"),
+)
+
 #: The main container's terminal session (``container: save:``, by default ``session``).
 SESSION = mapping(
     "the main container's terminal session",

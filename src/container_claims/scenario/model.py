@@ -37,6 +37,8 @@ CAPABILITIES = (
     "no-new-privileges",  # keeps a container's processes from gaining privileges (setuid)
     "logs",  # keeps what a detached container prints, to read (docker logs)
     "ports",  # publishes a container's ports on the host's loopback
+    "commit",  # makes an image of a container's filesystem (docker commit)
+    "build",  # builds an image from Dockerfile lines, offline (docker build)
 )
 
 #: The operators of an expectation, and how a report reads each out ("X does not contain Y").

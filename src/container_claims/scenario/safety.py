@@ -229,3 +229,46 @@ def _pairs(value: Any) -> Iterator[tuple[Any, Any]]:
     else:
         for pair in value:
             yield pair[0], pair[1]
+
+
+#: The Dockerfile instructions a ``build`` step may write: none reads a context or the
+#: network (no FROM: the suite writes it; no COPY or ADD; no ARG, ONBUILD or SHELL).
+BUILD_INSTRUCTIONS = ("RUN", "ENV", "WORKDIR", "USER", "LABEL", "CMD", "ENTRYPOINT")
+#: Longest Dockerfile line a ``build`` step may write.
+MAX_BUILD_LINE = 4096
+# LABEL as plain key=value pairs: a quote, "$" or "\" could spell the suite's own label key
+# in pieces ("org."container-claims".run), which a check of the written text would miss.
+_LABEL_LINE = re.compile(r"LABEL(?: [A-Za-z0-9][A-Za-z0-9._-]*=[^\s\"'\\$]*)+")
+
+
+def build_line_problem(what: str, line: str) -> str | None:
+    """Why ``line`` cannot be one instruction of a ``build`` step's Dockerfile (None when it
+    can): one instruction of :data:`BUILD_INSTRUCTIONS`, printable, with no flag, no line
+    continuation and no here-document, which would read lines the check did not see."""
+    if len(line) > MAX_BUILD_LINE:
+        return f"{what} is {len(line):,} characters long; at most {MAX_BUILD_LINE:,} are allowed"
+    if not line.isprintable():
+        bad = next(c for c in line if not c.isprintable())
+        return (
+            f"{what} holds the character 0x{ord(bad):02x}; write one instruction a line, printable"
+        )
+    keyword, _, rest = line.partition(" ")
+    if keyword not in BUILD_INSTRUCTIONS:
+        return (
+            f"{what}: {keyword[:20]!r} is not one of {', '.join(BUILD_INSTRUCTIONS)} "
+            "(in capitals; the suite writes FROM, and nothing may read a context)"
+        )
+    if not rest.strip():
+        return f"{what}: {keyword} needs its arguments"
+    if rest.lstrip().startswith("-"):
+        return f"{what}: {keyword} takes no flags here (--mount, --network, --security...)"
+    if line.rstrip().endswith("\\"):
+        return f"{what} ends in '\\', a line continuation: write one whole instruction a line"
+    if "<<" in rest:
+        return f"{what} holds '<<', a here-document: write one whole instruction a line"
+    if keyword == "LABEL":
+        if not _LABEL_LINE.fullmatch(line):
+            return f"{what}: LABEL takes key=value pairs without quotes, '$' or '\\'"
+        if OWN_LABELS.rstrip(".") in line.lower():
+            return f"{what}: labels under {OWN_LABELS} are container-claims' own"
+    return None

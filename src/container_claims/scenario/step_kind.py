@@ -42,6 +42,9 @@ class ScenarioSoFar(Protocol):
     def check_refs(self, data: Any, line: int) -> None:
         """Raise for a ``{{ name.field }}`` in ``data`` that no earlier step saves."""
 
+    def check_ref(self, path: str, line: int) -> Shape:
+        """What ``path`` (``name.field``) names; raise when no earlier step saves it so."""
+
     def spec(self, block: MarkedDict, line: int) -> ContainerSpec:
         """A container's options, checked as ``container:`` and ``run:`` take them."""
 
