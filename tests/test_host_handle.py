@@ -12,6 +12,8 @@ import pytest
 import testinfra
 
 from container_claims.probes.handle import HostHandle
+from container_claims.results import ERROR, FAIL, PASS
+from container_claims.runtimes.remote import REFUSED, TcpReply
 
 DIRECT = HostHandle(testinfra.get_host("local://"), direct=True)
 COMMANDS = HostHandle(testinfra.get_host("local://"), direct=False)
@@ -159,8 +161,126 @@ def test_a_tcp_read_of_loopback_says_what_came_and_whether_it_connected() -> Non
         said = DIRECT.tcp_read(port, idle=5)
         thread.join()
 
-    assert said == (True, b"hello\n")
-    assert DIRECT.tcp_read(port) == (False, b"")  # closed now: refused
+    assert said == TcpReply(True, b"hello\n", "closed")
+    assert DIRECT.tcp_read(port) == REFUSED  # closed now: refused
+
+
+@pytest.mark.parametrize(
+    ("closes", "how"),
+    [
+        (True, "the port accepted and closed without a byte"),
+        (False, "the port accepted and sent nothing"),
+    ],
+    ids=["closes-at-once", "stays-silent"],
+)
+def test_a_port_that_accepts_and_says_nothing_gives_no_reply_to_check(
+    monkeypatch: pytest.MonkeyPatch, closes: bool, how: str
+) -> None:
+    """A listener of the test's own on loopback accepts and sends nothing: the probe says it
+    connected and how the read ended, and a claim on what came back is an error that says no
+    reply came (not a fail: there is nothing to compare), while one on ``connected`` holds."""
+    import socket
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from container_claims.checks import check_claim, errors_of, verdict_of
+    from container_claims.probes import host as host_probes
+    from container_claims.scenario.model import Claim, Expectation
+
+    monkeypatch.setattr(host_probes, "REPLY_WINDOW", 0.5)  # one silent read is 2 s
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        server.settimeout(0.1)
+
+        def serve() -> None:
+            held = []
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except TimeoutError:
+                    continue
+                if closes:
+                    connection.close()
+                else:
+                    held.append(connection)  # open, and silent, until the test ends
+            for connection in held:
+                connection.close()
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        try:
+            ctx = SimpleNamespace(host=DIRECT, deadline=time.monotonic() + 30)
+            served = host_probes.tcp_read(ctx, port)  # type: ignore[arg-type]
+        finally:
+            stop.set()
+            thread.join()
+
+    assert dict(served) == {
+        "connected": True,
+        "received": "",
+        "closed_by_peer": closes,
+        "timed_out": not closes,
+    }
+    says = Claim(
+        "replies",
+        "The port replies.",
+        "Net",
+        (
+            Expectation("served.connected", "equals", True, line=3),
+            Expectation("served.received", "equals", "hello", line=5),
+        ),
+        line=1,
+    )
+    checks = check_claim(says, {"served": served})
+    assert [c.ok for c in checks] == [True, False]
+    assert verdict_of(checks) == ERROR
+    (why,) = errors_of(checks)
+    assert why.startswith("line 5: served.received was not observed: no reply came within ")
+    assert why.endswith(f" s: {how}")
+    assert verdict_of(checks[:1]) == PASS
+
+
+def test_a_refused_port_fails_a_claim_that_it_connects_and_has_no_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+    import time
+    from types import SimpleNamespace
+
+    from container_claims.checks import check_claim, verdict_of
+    from container_claims.probes import host as host_probes
+    from container_claims.scenario.model import Claim, Expectation
+
+    monkeypatch.setattr(host_probes, "REPLY_WINDOW", 0.5)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: refused
+        ctx = SimpleNamespace(host=DIRECT, deadline=time.monotonic() + 30)
+        began = time.monotonic()
+        served = host_probes.tcp_read(ctx, port)  # type: ignore[arg-type]
+
+    assert 0.5 <= time.monotonic() - began < 3  # tried again for the whole window
+    assert dict(served) == {
+        "connected": False,
+        "received": "",
+        "closed_by_peer": False,
+        "timed_out": False,
+    }
+    says = Claim(
+        "reaches",
+        "The port reaches a server.",
+        "Net",
+        (
+            Expectation("served.connected", "equals", True, line=3),
+            Expectation("served.received", "equals", "hello", line=5),
+        ),
+        line=1,
+    )
+    checks = check_claim(says, {"served": served})
+    assert verdict_of(checks) == FAIL  # observed: it does not connect
+    assert "every connection was refused" in str(checks[1].error)
 
 
 def test_a_port_that_trickles_bytes_is_cut_at_the_probes_deadline() -> None:
