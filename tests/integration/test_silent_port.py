@@ -1,0 +1,122 @@
+"""A published port whose server accepts and sends nothing, on Docker: no reply is not a reply
+that differs. A claim on what came back is an error that says no reply came, while what was
+observed of the connection (it was made, how it ended) still gives verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import Run, labelled_objects, run_suite
+
+#: Two servers behind published ports: one holds each connection open and silent, one closes
+#: it at once; a third claim rests only on what was observed of the silent one.
+SILENT = """\
+scenario: silent-port
+section: Silent ports
+steps:
+  - run:
+      detach: true
+      name: silent
+      network: bridge
+      ports: [8080]
+      command:
+        - perl
+        - -MIO::Socket::INET
+        - -e
+        - "{server}"
+  - probe: engine.container
+    with: {{name: silent}}
+    save: silent_info
+  - probe: host.tcp_read
+    with: {{port: "{{{{ silent_info.ports.8080 }}}}"}}
+    save: silent_read
+  - run:
+      detach: true
+      name: closer
+      network: bridge
+      ports: [8080]
+      command:
+        - perl
+        - -MIO::Socket::INET
+        - -e
+        - "{closer}"
+  - probe: engine.container
+    with: {{name: closer}}
+    save: closer_info
+  - probe: host.tcp_read
+    with: {{port: "{{{{ closer_info.ports.8080 }}}}"}}
+    save: closer_read
+claims:
+  - id: silent-port-replies
+    says: The silent server's port replies.
+    expect:
+      - that: silent_read.connected
+        equals: true
+      - that: silent_read.received
+        equals: hello
+  - id: closing-port-replies
+    says: The closing server's port replies.
+    expect:
+      - that: closer_read.connected
+        equals: true
+      - that: closer_read.received
+        equals: hello
+  - id: silent-port-stays-open
+    says: The silent server's port accepts and keeps the connection open, saying nothing.
+    expect:
+      - that: silent_read.connected
+        equals: true
+      - that: silent_read.timed_out
+        equals: true
+      - that: silent_read.closed_by_peer
+        equals: false
+  - id: silent-port-closes
+    says: The silent server's port closes the connection itself.
+    expect:
+      - that: silent_read.closed_by_peer
+        equals: true
+"""
+_ACCEPT = "my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die;"
+#: Keeps every connection it accepts, open and silent.
+SERVER = _ACCEPT + " my @held; while (my $c = $s->accept) { push @held, $c }"
+#: Closes every connection it accepts, without a byte.
+CLOSER = _ACCEPT + " while (my $c = $s->accept) { close $c }"
+
+
+@pytest.fixture(scope="module")
+def silent_run(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    folder = tmp_path_factory.mktemp("silent")
+    scenario = folder / "silent.yaml"
+    scenario.write_text(SILENT.format(server=SERVER, closer=CLOSER))
+    return run_suite(str(scenario), "--runtime", "docker", tmp=Path(folder))
+
+
+@pytest.mark.parametrize(
+    ("claim", "how"),
+    [
+        ("silent-port-replies", "the port accepted and sent nothing"),
+        ("closing-port-replies", "the port accepted and closed without a byte"),
+    ],
+)
+def test_a_claim_on_a_reply_that_never_came_is_an_error_saying_so(
+    silent_run: Run, claim: str, how: str
+) -> None:
+    record = silent_run.record(claim, "docker")
+    assert record["verdict"] == "error", record
+    assert "received was not observed: no reply came within " in record["message"]
+    assert record["message"].endswith(how), record["message"]
+    connected, received = record["evidence"]["checks"]
+    assert connected["ok"] is True and "error" not in connected
+    assert received["observed"] is None and "no reply came" in received["error"]
+    (read,) = [s for s in record["evidence"]["steps"] if s["step"].startswith("probe host.tcp")]
+    assert read["value"]["received"] == ""  # kept for the evidence, as it was
+
+
+def test_what_was_observed_of_a_silent_port_still_gives_verdicts(silent_run: Run) -> None:
+    assert silent_run.verdict("silent-port-stays-open", "docker") == "pass"
+    closes = silent_run.record("silent-port-closes", "docker")
+    assert closes["verdict"] == "fail", closes  # observed: it kept the connection open
+    assert [c["observed"] for c in closes["evidence"]["checks"]] == [False]
+    assert labelled_objects() == []
