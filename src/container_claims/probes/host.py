@@ -368,8 +368,9 @@ def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
     connection, or one that gave nothing (closed at once, or silent for 2 s), is tried again: a
     proxy in front of the container (docker-proxy) accepts at once, while the server behind it
     may still be starting. How the last connection's read ended is kept (``closed_by_peer``,
-    ``timed_out``); when no byte came, ``received`` is "" but not observed: a claim on it is
-    an error saying no reply came, since there is no reply to compare.
+    ``timed_out``). A read the peer closed is whole, even empty: nothing more could come. One
+    that ended on silence with nothing is not: ``received`` is "" in the evidence but not
+    observed, and a claim on it is an error saying no reply came, never a fail.
     """
     if not 0 < port < 65536:
         raise ObservationError(f"port {port} is not a TCP port")
@@ -395,14 +396,8 @@ def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
         "closed_by_peer": last.ended == "closed",
         "timed_out": last.ended == "quiet",
     }
-    if last.received:
+    if last.received or last.ended != "quiet":
         return reading
-    how = (
-        "every connection was refused"
-        if not connected
-        else "the port accepted and closed without a byte"
-        if last.ended == "closed"
-        else "the port accepted and sent nothing"
-    )
     waited = time.monotonic() - began
-    return PartlyObserved(reading, {"received": f"no reply came within {waited:.1f} s: {how}"})
+    why = f"no reply came within {waited:.1f} s: the port accepted and sent nothing"
+    return PartlyObserved(reading, {"received": why})

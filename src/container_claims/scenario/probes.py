@@ -320,8 +320,8 @@ PROBES: dict[str, ProbeInfo] = {
         yields=mapping(
             connected=boolean("whether a connection was made within 5 s"),
             received=text(
-                "what came back before the peer closed (or 2 s passed); when nothing came, "
-                "not observed: a claim on it is an error"
+                "what came back before the peer closed (or 2 s passed); not observed when "
+                "nothing came before the silence: a claim on it is then an error"
             ),
             closed_by_peer=boolean("whether the peer closed the last connection"),
             timed_out=boolean("whether the last read ended on 2 s of silence"),
