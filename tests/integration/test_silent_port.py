@@ -88,16 +88,30 @@ SERVER = _ACCEPT + " my @held; while (my $c = $s->accept) { push @held, $c }"
 CLOSER = _ACCEPT + " while (my $c = $s->accept) { close $c }"
 
 
+#: Docker with its host read here, and read through the engine (a container of a moment in
+#: the host's network namespace relays the connection).
+RUNTIMES = ["docker", "docker-reader"]
+
+
 @pytest.fixture(scope="module")
 def silent_run(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
     folder = tmp_path_factory.mktemp("silent")
     scenario = folder / "silent.yaml"
     scenario.write_text(SILENT.format(server=SERVER, closer=CLOSER))
-    return run_suite(str(scenario), "--runtime", "docker", tmp=Path(folder))
+    runtimes = folder / "runtimes.yaml"
+    runtimes.write_text(
+        "runtimes:\n  - {name: docker, kind: docker}\n"
+        "  - {name: docker-reader, kind: docker, host: engine}\n"
+    )
+    chosen = [arg for name in RUNTIMES for arg in ("--runtime", name)]
+    return run_suite(str(scenario), "--runtimes-file", str(runtimes), *chosen, tmp=Path(folder))
 
 
-def test_a_claim_on_a_reply_that_never_came_is_an_error_saying_so(silent_run: Run) -> None:
-    record = silent_run.record("silent-port-replies", "docker")
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_claim_on_a_reply_that_never_came_is_an_error_saying_so(
+    silent_run: Run, runtime: str
+) -> None:
+    record = silent_run.record("silent-port-replies", runtime)
     assert record["verdict"] == "error", record
     assert "silent_read.received was not observed: no reply came within " in record["message"]
     assert record["message"].endswith(" s: the port accepted and sent nothing")
@@ -109,8 +123,11 @@ def test_a_claim_on_a_reply_that_never_came_is_an_error_saying_so(silent_run: Ru
     assert read["value"]["timed_out"] is True
 
 
-def test_a_port_closed_without_a_byte_gave_an_empty_reply_that_fails(silent_run: Run) -> None:
-    record = silent_run.record("closing-port-replies", "docker")
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_port_closed_without_a_byte_gave_an_empty_reply_that_fails(
+    silent_run: Run, runtime: str
+) -> None:
+    record = silent_run.record("closing-port-replies", runtime)
     assert record["verdict"] == "fail", record
     connected, received = record["evidence"]["checks"]
     assert connected["ok"] is True
@@ -119,9 +136,12 @@ def test_a_port_closed_without_a_byte_gave_an_empty_reply_that_fails(silent_run:
     assert read["value"]["closed_by_peer"] is True
 
 
-def test_what_was_observed_of_a_silent_port_still_gives_verdicts(silent_run: Run) -> None:
-    assert silent_run.verdict("silent-port-stays-open", "docker") == "pass"
-    closes = silent_run.record("silent-port-closes", "docker")
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_what_was_observed_of_a_silent_port_still_gives_verdicts(
+    silent_run: Run, runtime: str
+) -> None:
+    assert silent_run.verdict("silent-port-stays-open", runtime) == "pass"
+    closes = silent_run.record("silent-port-closes", runtime)
     assert closes["verdict"] == "fail", closes  # observed: it kept the connection open
     assert [c["observed"] for c in closes["evidence"]["checks"]] == [False]
     run = f"{RUN_LABEL}={silent_run.data['run_id']}"
