@@ -64,7 +64,8 @@ def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
                 "--image",
                 "--json",
                 "-k EXPR",
-                "pytest's own options may follow as well, anywhere after run: -x, --lf, --co",
+                "pytest's own options may follow as well, anywhere after run: "
+                "--collect-only (--co), --lf,",
                 "Arguments after -- go to pytest",
             ],
         ),
@@ -170,6 +171,7 @@ def test_run_quiet_and_pytest_arguments_after_double_dash(workdir: Path) -> None
     ("argv", "paths", "to_pytest"),
     [
         (["scenarios/", "--co"], ["scenarios/"], ["--co"]),
+        (["scenarios/", "--collect-only", "-q"], ["scenarios/"], ["--collect-only"]),
         (["a.yaml", "-x", "--lf", "b.yaml"], ["a.yaml", "b.yaml"], ["--lf"]),
         (["-p", "no:cacheprovider", "a.yaml"], ["a.yaml"], ["-pno:cacheprovider"]),
         (["a.yaml", "--maxfail", "2", "-rs"], ["a.yaml"], ["--maxfail=2", "-rs"]),
@@ -180,7 +182,7 @@ def test_run_quiet_and_pytest_arguments_after_double_dash(workdir: Path) -> None
         (["a.yaml", "--co", "--", "-k", "x"], ["a.yaml"], ["--co", "-k", "x"]),
     ],
     ids=[
-        "co", "lf-between-paths", "plugin", "value-apart", "flags-together", "values-like-options",
+        "co", "collect-only", "lf-between-paths", "plugin", "value-apart", "flags-together", "values-like-options",
         "xdist", "unknown-option", "after-dashes",
     ],
 )  # fmt: skip
@@ -202,7 +204,9 @@ def test_run_passes_pytest_s_options_after_the_paths(
 
 
 def test_run_takes_collect_only_and_last_failed_after_the_paths(workdir: Path) -> None:
-    collected = cli(workdir, "run", "scenarios/", "--runtimes-file", "runtimes.yaml", "-q", "--co")
+    collected = cli(
+        workdir, "run", "scenarios/", "--runtimes-file", "runtimes.yaml", "--collect-only", "-q"
+    )
     assert collected.returncode == 0, collected.stdout + collected.stderr
     assert "scenarios/shell.yaml::holds[fake]" in collected.stdout
     assert "PASSED" not in collected.stdout and "passed" not in collected.stdout

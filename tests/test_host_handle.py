@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import testinfra
 
+from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
 from container_claims.probes.handle import HostHandle
+from container_claims.results import ERROR, FAIL, PASS
+from container_claims.runtimes.remote import REFUSED, TcpReply
+from container_claims.scenario.model import Claim, Expectation
 
 DIRECT = HostHandle(testinfra.get_host("local://"), direct=True)
 COMMANDS = HostHandle(testinfra.get_host("local://"), direct=False)
@@ -159,41 +164,128 @@ def test_a_tcp_read_of_loopback_says_what_came_and_whether_it_connected() -> Non
         said = DIRECT.tcp_read(port, idle=5)
         thread.join()
 
-    assert said == (True, b"hello\n")
-    assert DIRECT.tcp_read(port) == (False, b"")  # closed now: refused
+    assert said == TcpReply(True, b"hello\n", "closed")
+    assert DIRECT.tcp_read(port) == REFUSED  # closed now: refused
 
 
-def test_a_port_that_trickles_bytes_is_cut_at_the_probes_deadline() -> None:
-    """A byte every 0.2 s restarts the 2 s idle timer for ever: the step's deadline ends the
-    read, and the probe is an error with what came, never a result."""
+def _listener_saying_nothing(closes: bool) -> Any:
+    """Read ``host.tcp_read`` of a listener of the test's own on loopback that accepts and
+    sends nothing: it closes each connection at once, or holds it open and silent."""
     import socket
     import threading
     import time
     from types import SimpleNamespace
 
-    from container_claims.errors import ObservationError
     from container_claims.probes import host as host_probes
 
     stop = threading.Event()
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
+        server.settimeout(0.1)
 
         def serve() -> None:
-            connection, _ = server.accept()
-            with connection:
-                while not stop.wait(0.2):
-                    connection.sendall(b".")
+            held = []
+            while not stop.is_set():
+                try:
+                    connection, _ = server.accept()
+                except TimeoutError:
+                    continue
+                if closes:
+                    connection.close()
+                else:
+                    held.append(connection)  # open, and silent, until the test ends
+            for connection in held:
+                connection.close()
 
         thread = threading.Thread(target=serve)
         thread.start()
         try:
-            ctx = SimpleNamespace(host=DIRECT, deadline=time.monotonic() + 1.5)
-            with pytest.raises(ObservationError) as caught:
-                host_probes.tcp_read(ctx, port)  # type: ignore[arg-type]
+            ctx = SimpleNamespace(host=DIRECT, deadline=time.monotonic() + 30)
+            return host_probes.tcp_read(ctx, port)  # type: ignore[arg-type]
         finally:
             stop.set()
             thread.join()
 
-    message = str(caught.value)
-    assert message.startswith(f"port {port} of the host was still open when the deadline came")
-    assert "b'..." in message
+
+def _replies(served: Any) -> list[CheckResult]:
+    """A claim that the port connects (line 3) and that its reply is hello (line 5)."""
+    says = Claim(
+        "replies",
+        "The port replies hello.",
+        "Net",
+        (
+            Expectation("served.connected", "equals", True, line=3),
+            Expectation("served.received", "equals", "hello", line=5),
+        ),
+        line=1,
+    )
+    return check_claim(says, {"served": served})
+
+
+def test_a_port_that_accepts_and_stays_silent_gave_no_reply_to_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Silence until the read's window ends is no reply: the probe says it connected and
+    timed out, and a claim on what came back is an error that says so (there is nothing to
+    compare: not a fail), while the claim that it connects holds."""
+    from container_claims.probes import host as host_probes
+
+    monkeypatch.setattr(host_probes, "REPLY_WINDOW", 0.5)  # one silent read is 2 s
+    served = _listener_saying_nothing(closes=False)
+
+    assert dict(served) == {
+        "connected": True,
+        "received": "",
+        "closed_by_peer": False,
+        "timed_out": True,
+    }
+    checks = _replies(served)
+    assert [c.ok for c in checks] == [True, False]
+    assert verdict_of(checks) == ERROR
+    (why,) = errors_of(checks)
+    assert why.startswith("line 5: served.received was not observed: no reply came within ")
+    assert why.endswith(" s: the port accepted and sent nothing")
+    assert verdict_of(checks[:1]) == PASS
+
+
+def test_a_port_that_accepts_and_closes_without_a_byte_gave_an_empty_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reply the peer ended is whole, even empty: nothing more could come on it. A claim on
+    its content is checked, and fails, with how it ended in the evidence."""
+    from container_claims.probes import host as host_probes
+
+    monkeypatch.setattr(host_probes, "REPLY_WINDOW", 0.5)
+    served = _listener_saying_nothing(closes=True)
+
+    assert served == {"connected": True, "received": "", "closed_by_peer": True, "timed_out": False}
+    checks = _replies(served)
+    assert [(c.ok, c.error, c.observed) for c in checks[1:]] == [(False, None, "")]
+    assert verdict_of(checks) == FAIL
+
+
+def test_a_refused_port_fails_a_claim_that_it_connects(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import time
+    from types import SimpleNamespace
+
+    from container_claims.probes import host as host_probes
+
+    monkeypatch.setattr(host_probes, "REPLY_WINDOW", 0.5)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: refused
+        ctx = SimpleNamespace(host=DIRECT, deadline=time.monotonic() + 30)
+        began = time.monotonic()
+        served = host_probes.tcp_read(ctx, port)  # type: ignore[arg-type]
+
+    assert 0.5 <= time.monotonic() - began < 3  # tried again for the whole window
+    assert served == {
+        "connected": False,
+        "received": "",
+        "closed_by_peer": False,
+        "timed_out": False,
+    }
+    checks = _replies(served)
+    assert [(c.ok, c.error) for c in checks] == [(False, None), (False, None)]
+    assert verdict_of(checks) == FAIL  # observed: it does not connect

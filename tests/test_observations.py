@@ -10,6 +10,7 @@ from container_claims.errors import ObservationError
 from container_claims.observations import (
     CommandOutcome,
     MissingObservation,
+    PartlyObserved,
     render,
     render_data,
     resolve,
@@ -30,6 +31,9 @@ OBSERVATIONS: dict[str, Any] = {
     "found": True,
     "hostname": "web.1",
     "broken": ObservationError("engine down"),
+    "served": PartlyObserved(
+        {"connected": True, "received": "", "timed_out": True}, {"received": "no reply came"}
+    ),
 }
 
 
@@ -49,6 +53,8 @@ OBSERVATIONS: dict[str, Any] = {
         ("live.nested.run.status", 3),
         ("dirs.0", "/a"),
         ("found", True),
+        ("served.connected", True),  # what was observed of a partly observed reading
+        ("served.timed_out", True),
     ],
 )
 def test_resolve_follows_dotted_paths(path: str, expected: Any) -> None:
@@ -66,6 +72,7 @@ def test_resolve_follows_dotted_paths(path: str, expected: Any) -> None:
         ("dirs.first", "has no field 'first'"),
         ("found.value", "has no field 'value'"),
         ("shell_pid.nope", "has no field 'nope'"),
+        ("served.received", "served.received was not observed: no reply came"),
     ],
 )
 def test_resolve_raises_missing_observation_with_the_reason(path: str, reason: str) -> None:
@@ -140,3 +147,13 @@ def test_to_json_makes_plain_data() -> None:
     assert result["set"] == ["x"]
     assert result["tuple"] == [1, 2]
     assert isinstance(result["other"], str)
+
+
+def test_a_field_not_observed_fills_no_template_and_shows_as_it_was_in_the_evidence() -> None:
+    with pytest.raises(MissingObservation, match="served.received was not observed"):
+        render("echo {{ served.received }}", OBSERVATIONS)
+    assert to_json(OBSERVATIONS["served"]) == {
+        "connected": True,
+        "received": "",
+        "timed_out": True,
+    }

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from container_claims.report.reasons import STDERR_SHOWN
 from container_claims.results import VERDICTS
 from container_claims.scenario.model import CAPABILITIES
 from tests.conftest import FakeRuntimes
@@ -679,3 +680,70 @@ def test_an_invalid_scenarios_line_shows_its_escapes(project: Project) -> None:
 
     assert result.ret == 2
     assert CONTROLS.findall(result.stdout.str() + result.stderr.str()) == []
+
+
+STDERR = """\
+scenario: stderr
+section: Stderr
+steps:
+  - run: {command: [failing]}
+    save: failing
+  - run: {command: [slow]}
+    save: slow
+claims:
+  - id: failing-exits-0
+    says: It exits 0.
+    expect:
+      - that: failing.status
+        equals: 0
+  - id: slow-exits-0
+    says: It exits 0.
+    expect:
+      - that: slow.status
+        equals: 0
+"""
+#: A long stderr whose end says what went wrong, with an escape sequence in it; and what a run
+#: that never finished printed on stderr so far.
+LONG_STDERR = "x" * 1000 + "\nwarning: \x1b]0;pwned\x07\nfatal: the end\n"
+STDERR_SCRIPT = {
+    "run": {
+        "failing": {"output": "out", "status": 1, "stderr": LONG_STDERR},
+        "slow": {
+            "output": "",
+            "status": None,
+            "completed": False,
+            "detail": "no result within 2 s",
+            "stderr": "still starting",
+        },
+    }
+}
+
+
+def test_a_failed_or_errored_claim_shows_its_steps_stderr_bounded_and_escaped(
+    project: Project,
+) -> None:
+    project.scenario("stderr.yaml", STDERR)
+    project.script(fake=STDERR_SCRIPT)
+
+    result = project.run("--color=no")
+
+    result.assert_outcomes(failed=1, errors=1)
+    out = result.stdout.str()
+    assert CONTROLS.findall(out + result.stderr.str()) == []
+    (shown,) = [line for line in out.splitlines() if line.startswith("       stderr: ")]
+    assert shown.endswith(r"x\nwarning: \x1b]0;pwned\x07\nfatal: the end")
+    left_out = len(LONG_STDERR.strip()) - STDERR_SHOWN
+    assert f"({left_out} characters before) …" in shown and len(shown) < 480  # its end, bounded
+    run_line = line_with(STDERR, "command: [slow]")
+    assert f"  stderr of step line {run_line}: still starting" in result.stdout.lines
+    failing = next(r for r in project.json()["results"] if r["claim"] == "failing-exits-0")
+    assert failing["evidence"]["steps"][0]["value"]["stderr"] == LONG_STDERR  # whole in JSON
+
+
+def test_a_claim_whose_steps_printed_no_stderr_shows_none(project: Project) -> None:
+    project.scenario("shell.yaml", SHELL)
+
+    result = project.run("-k", "shell-is-pid-2 or broken-is-fine")
+
+    result.assert_outcomes(failed=1, errors=1, deselected=1)
+    assert "stderr:" not in result.stdout.str() and "stderr of step" not in result.stdout.str()

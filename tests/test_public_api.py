@@ -29,7 +29,8 @@ from container_claims.runtimes import (
 )
 from container_claims.scenario.fields import SESSION
 from container_claims.scenario.model import CAPABILITIES, OPERATORS
-from container_claims.scenario.probes import PROBES
+from container_claims.scenario.probe_docs import arguments_table
+from container_claims.scenario.probes import PROBES, Arg, ProbeInfo
 from container_claims.scenario.steps import STEPS
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
@@ -281,3 +282,38 @@ def test_the_readme_documents_every_operator_probe_and_field() -> None:
     for shape in (SESSION, *(kind.yields for kind in STEPS.values())):
         missing += [f for f in shape.fields if f"`{f}`" not in table]
     assert missing == []
+
+
+def _readme_arguments() -> list[str]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Probes and their arguments", 1)[1].split("###", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
+
+
+def test_the_readme_lists_every_probes_arguments_as_the_probe_table_says() -> None:
+    assert _readme_arguments() == arguments_table(), (
+        "README.md's table of probe arguments is not the probe table's: put the output of "
+        "`python -m container_claims.scenario.probe_docs` in its place"
+    )
+    undocumented = [
+        f"{name}.{arg_name}"
+        for name, info in PROBES.items()
+        for arg_name, arg in info.args.items()
+        if not arg.doc or bool(arg.default) == arg.required  # an optional one says its default
+    ]
+    assert undocumented == []
+
+
+def test_an_argument_added_to_the_probe_table_fails_the_readme_comparison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The comparison above can fail: the README no longer matches once the table grows, and
+    an argument described otherwise changes its row."""
+    probes = dict(PROBES)
+    probes["host.added"] = ProbeInfo("host:added", args={"depth": Arg("integer", doc="how deep")})
+    monkeypatch.setattr("container_claims.scenario.probe_docs.PROBES", probes)
+    grown = arguments_table()
+    assert grown != _readme_arguments()
+    assert grown[-1] == (
+        "| `host.added` | `depth` | a whole number (or text that is one) | required | how deep |"
+    )

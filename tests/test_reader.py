@@ -18,6 +18,7 @@ from container_claims.probes.handle import HostHandle
 from container_claims.probes.reader import HostReader, reader_run_args
 from container_claims.runtimes import load_runtimes_file
 from container_claims.runtimes.base import RuntimeConfig
+from container_claims.runtimes.remote import REFUSED, TcpReply
 
 LOCAL = HostHandle(testinfra.get_host("local://"), direct=True)
 
@@ -271,8 +272,8 @@ def test_the_hosts_loopback_is_read_from_a_container_of_a_moment(engine: dict[st
                 connection.sendall(b"hello-from-the-host\n")
 
         threading.Thread(target=serve, daemon=True).start()
-        assert handle.tcp_read(port, idle=1) == (True, b"hello-from-the-host\n")
-    assert handle.tcp_read(port, idle=1) == (False, b"")  # closed now: refused
+        assert handle.tcp_read(port, idle=1) == TcpReply(True, b"hello-from-the-host\n", "closed")
+    assert handle.tcp_read(port, idle=1) == REFUSED  # closed now: refused
     connect = [
         line
         for line in Path(engine["FAKE_LOG"]).read_text().splitlines()

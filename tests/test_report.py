@@ -1050,3 +1050,42 @@ def test_markdown_cuts_long_ids_and_names() -> None:
 
     assert max(len(line) for line in markdown.splitlines()) < 1_000
     assert f"`{long_id[:99]}…`" in markdown
+
+
+def test_markdown_shows_the_end_of_a_steps_stderr_beside_a_fail_or_an_error() -> None:
+    def step(stderr: str, *, partial: bool = False) -> dict[str, Any]:
+        outcome = {"output": "", "status": 1, "completed": not partial, "stderr": stderr}
+        return {
+            "line": 4,
+            "step": "run x",
+            "save": "x",
+            ("partial" if partial else "value"): outcome,
+        }
+
+    failing = {"that": "x.status", "op": "equals", "expected": 0, "observed": 1, "ok": False}
+    data = results(
+        record(
+            "fails",
+            "r",
+            "fail",
+            evidence={"checks": [failing], "steps": [step("a" * 500 + "\nfatal: `|` \x1b[2J")]},
+        ),
+        record(
+            "errs",
+            "r",
+            "error",
+            message="line 9: no complete observation",
+            evidence={"checks": [], "steps": [step("still starting", partial=True)]},
+        ),
+        record("quiet", "r", "fail", evidence={"checks": [failing], "steps": [step("")]}),
+    )
+
+    markdown = render_markdown(compare([("r.json", data)]))
+
+    items = {line.split("`")[1]: line for line in markdown.splitlines() if line.startswith("- ")}
+    shown = "a" * 74 + r"\nfatal: `|` \x1b[2J"  # its last 90 characters, escaped, fenced
+    assert items["fails"].endswith(
+        f"observed `1`; stderr: ``(426 characters before) …{shown}`` (`scenarios/s.yaml:3`)"
+    )
+    assert items["errs"].endswith("; stderr: `still starting` (`scenarios/s.yaml:3`)")
+    assert "stderr" not in items["quiet"]

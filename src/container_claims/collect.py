@@ -21,6 +21,7 @@ import pytest
 from container_claims.checks import CheckResult, check_claim, errors_of, verdict_of
 from container_claims.errors import ClaimsError, InputError, ObservationError, ScenarioErrors
 from container_claims.execute import ScenarioResult, needed_capabilities, needed_observations
+from container_claims.report.reasons import step_stderr
 from container_claims.report.text import printable
 from container_claims.results import ERROR, EXPECTED, FAIL, NOT_APPLICABLE, PASS
 from container_claims.runtimes.base import RuntimeConfig
@@ -336,7 +337,10 @@ class ClaimItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def could_not_observe(self, error: BaseException) -> str:
-        return printable(f"{self.nodeid}: could not observe: {error}")
+        """Its one line, and below it what the steps it rests on printed on stderr."""
+        lines = [f"{self.nodeid}: could not observe: {error}"]
+        lines += [f"  stderr of step line {n}: {text}" for n, text in step_stderr(self.evidence)]
+        return printable("\n".join(lines))
 
     def _describe_failure(self, checks: list[CheckResult]) -> str:
         lines = [
@@ -362,6 +366,7 @@ class ClaimItem(pytest.Item):
                     else f"{value['output']} ({value['detail']})"
                 )
             lines.append(f"  step line {entry['line']}: {entry['step']} -> {_short(value)}")
+            lines += [f"       stderr: {text}" for _, text in step_stderr({"steps": [entry]})]
         # The scenario's words and what the containers printed, on the operator's terminal.
         return printable("\n".join(lines))
 

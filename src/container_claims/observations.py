@@ -47,6 +47,18 @@ class MissingObservation(ObservationError):
     """A claim or template needs an observation this run did not make."""
 
 
+class PartlyObserved(dict[str, Any]):
+    """A probe's reading some of whose fields were not observed, each with the reason in
+    ``unobserved``: a read of a port that got no reply has no reply to compare. The field
+    keeps its value for the evidence (``received: ""``); a claim or a template that reads it
+    is an error with that reason, never a pass or a fail, while the other fields stay
+    observations."""
+
+    def __init__(self, values: Mapping[str, Any], unobserved: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.unobserved = dict(unobserved)
+
+
 def strings_in(data: Any) -> Iterator[str]:
     """Every string in nested lists, tuples and mappings (mapping values only)."""
     if isinstance(data, str):
@@ -73,9 +85,12 @@ def resolve(observations: Mapping[str, Any], path: str) -> Any:
     value = observations[name]
     if isinstance(value, ObservationError):
         raise MissingObservation(f"observation {name!r} could not be made: {value}")
-    for part in fields:
+    for at, part in enumerate(fields):
         if isinstance(value, CommandOutcome):
             value = value.to_json()
+        if isinstance(value, PartlyObserved) and part in value.unobserved:
+            read = ".".join([name, *fields[: at + 1]])
+            raise MissingObservation(f"{read} was not observed: {value.unobserved[part]}")
         if isinstance(value, Mapping) and part in value:
             value = value[part]
         elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):

@@ -22,7 +22,7 @@ import yaml
 
 from container_claims.ledger import MARKER_PREFIX
 from container_claims.runtimes import load_runtimes_file
-from container_claims.runtimes.remote import SshTarget, read_tcp
+from container_claims.runtimes.remote import REFUSED, SshTarget, read_tcp
 from tests.support.test_hosts import TestHost, write_fleet_file
 
 from .conftest import REPO, Run, run_suite
@@ -115,7 +115,7 @@ def test_what_the_probes_made_on_each_host_was_made_there_and_is_gone(
         assert MARKER_PREFIX not in processes, processes
         # A port no one listens on there reads as refused, not as a server that said nothing.
         target = SshTarget.parse(host.url, str(fleet["folder"] / "fleet.ssh_config"))
-        assert read_tcp(target, 9) == (False, b"")
+        assert read_tcp(target, 9) == REFUSED
     assert not list(Path("/").glob(f"{MARKER_PREFIX}*"))
 
 

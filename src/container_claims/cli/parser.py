@@ -204,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 RUN_EPILOG = (
     EXIT_CODES
     + """
-pytest's own options may follow as well, anywhere after run: -x, --lf, --co, --maxfail N,
--p NAME, -r CHARS... (those of pytest and of the plugins it loads by their entry points; a
+pytest's own options may follow as well, anywhere after run: --collect-only (--co), --lf,
+--maxfail N, -p NAME, -r CHARS... (those of pytest and of the plugins it loads by their entry points; a
 plugin's option pytest learns of otherwise takes its value after '=': --opt=VALUE).
 Arguments after -- go to pytest unchanged.
 

@@ -36,9 +36,11 @@ from container_claims.hostfs import parse_mountinfo
 from container_claims.processes import end_child
 from container_claims.runtimes.remote import (
     HELD_PROCESS,
+    REFUSED,
     HeldProcess,
     MasterConnection,
     SshTarget,
+    TcpReply,
     read_tcp,
     read_until_quiet,
 )
@@ -327,10 +329,10 @@ class HostHandle:
 
     def tcp_read(
         self, port: int, idle: float = 2.0, limit: int = 65536, deadline: float = math.inf
-    ) -> tuple[bool, bytes]:
+    ) -> TcpReply:
         """Connect to the host's ``127.0.0.1:port`` and read until it closes, ``limit`` bytes
-        or ``idle`` seconds of silence: ``(connected, received)``. Loopback only. Raises
-        :class:`~container_claims.errors.ReadCutShort` when ``deadline`` cuts the read."""
+        or ``idle`` seconds of silence: what came, and which ended the read. Loopback only.
+        Raises :class:`~container_claims.errors.ReadCutShort` when ``deadline`` cuts the read."""
         if self.reader is not None:
             return self.reader.tcp_read(port, idle=idle, limit=limit, deadline=deadline)
         if self.target is not None:
@@ -342,13 +344,12 @@ class HostHandle:
         try:
             connection = socket.create_connection(("127.0.0.1", port), timeout=connect_within)
         except OSError:
-            return False, b""
+            return REFUSED
         with connection:
             try:
-                received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
+                return read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
             except OSError:  # reset: as good as refused
-                return False, b""
-        return True, received
+                return REFUSED
 
     # -- commands -----------------------------------------------------------------------------
 

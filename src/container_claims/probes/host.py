@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from container_claims import ledger
 from container_claims.errors import ObservationError, ReadCutShort, RuntimeUnavailable
 from container_claims.ledger import MARKER_PREFIX
+from container_claims.observations import PartlyObserved
 from container_claims.runtimes.base import ENGINE_HOST
+from container_claims.runtimes.remote import REFUSED
 
 if TYPE_CHECKING:
     from container_claims.probes.api import ProbeContext
@@ -354,29 +356,48 @@ def _host_path(mount: dict[str, Any], host_mounts: list[dict[str, Any]]) -> str 
     return None
 
 
+#: How long :func:`tcp_read` tries again while nothing comes back.
+REPLY_WINDOW = 5.0
+
+
 def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
     """Connect to ``127.0.0.1:port`` of the host and read what comes back (at most 64 KiB).
 
     The host's loopback, never another address: a published port is seen where the engine
     publishes it (on another machine, forwarded by ssh from its loopback). For 5 s, a refused
-    connection, or one closed before anything came back, is tried again: a proxy in front of
-    the container (docker-proxy) accepts at once, while the server behind it may still be
-    starting.
+    connection, or one that gave nothing (closed at once, or silent for 2 s), is tried again: a
+    proxy in front of the container (docker-proxy) accepts at once, while the server behind it
+    may still be starting. How the last connection's read ended is kept (``closed_by_peer``,
+    ``timed_out``). A read the peer closed is whole, even empty: nothing more could come. One
+    that ended on silence with nothing is not: ``received`` is "" in the evidence but not
+    observed, and a claim on it is an error saying no reply came, never a fail.
     """
     if not 0 < port < 65536:
         raise ObservationError(f"port {port} is not a TCP port")
-    deadline = min(time.monotonic() + 5, ctx.deadline)
-    connected, received = False, b""
-    while not received and time.monotonic() < deadline:
+    began = time.monotonic()
+    deadline = min(began + REPLY_WINDOW, ctx.deadline)
+    connected, last = False, REFUSED
+    while not last.received and time.monotonic() < deadline:
         try:
-            reached, received = ctx.host.tcp_read(port, deadline=ctx.deadline)
+            reply = ctx.host.tcp_read(port, deadline=ctx.deadline)
         except ReadCutShort as exc:
             raise ObservationError(
                 f"port {port} of the host was {exc} ({exc.received[:200]!r}...)"
             ) from None
         except OSError as exc:  # the machine, not the port, did not answer
             raise ObservationError(f"could not connect to port {port} of the host: {exc}") from None
-        connected = connected or reached
-        if not received:
+        if reply.connected:
+            connected, last = True, reply
+        if not reply.received:
             time.sleep(0.1)
-    return {"connected": connected, "received": received.decode(errors="replace")}
+    reading = {
+        "connected": connected,
+        "received": last.received.decode(errors="replace"),
+        "closed_by_peer": last.ended == "closed",
+        "timed_out": last.ended == "quiet",
+    }
+    if last.received or last.ended != "quiet":
+        return reading
+    waited = time.monotonic() - began
+    why = f"no reply came within {waited:.1f} s: the port accepted and sent nothing"
+    return PartlyObserved(reading, {"received": why})

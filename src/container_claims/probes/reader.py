@@ -65,7 +65,7 @@ from container_claims.probes.reader_backends import (
 )
 from container_claims.processes import end_child, last_line, run_bounded
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
-from container_claims.runtimes.remote import read_until_quiet
+from container_claims.runtimes.remote import REFUSED, TcpReply, read_until_quiet
 
 if TYPE_CHECKING:
     from container_claims.probes.handle import HostHandle
@@ -267,10 +267,10 @@ class HostReader:
 
     def tcp_read(
         self, port: int, idle: float = 2.0, limit: int = 65536, deadline: float = math.inf
-    ) -> tuple[bool, bytes]:
+    ) -> TcpReply:
         """Connect to the host's ``127.0.0.1:port`` from a container of a moment in the host's
         network namespace, and read until it closes, ``limit`` bytes, or ``idle`` seconds of
-        silence: ``(connected, received)``. The wait counts from the connection, not from the
+        silence: what came, and which ended the read. The wait counts from the connection, not from the
         container's start. Raises :class:`ReadCutShort` when ``deadline`` cuts the read."""
         name = self._name("host-connect")
         argv = self._run_argv(
@@ -314,7 +314,7 @@ class HostReader:
         idle: float,
         limit: int,
         deadline: float,
-    ) -> tuple[bool, bytes]:
+    ) -> TcpReply:
         """The connecting container's line that says it connected, then what the port sent."""
         start_by = min(deadline, time.monotonic() + self.config.start_timeout)
         head = b""
@@ -330,7 +330,7 @@ class HostReader:
                 except subprocess.TimeoutExpired:
                     raise OSError("the connecting container gave no answer in time") from None
                 if status == _REFUSED:
-                    return False, b""
+                    return REFUSED
                 errors.seek(0)
                 said = last_line(errors.read(4096).decode(errors="replace")) or "nothing"
                 raise OSError(f"the connecting container failed (exit {status}): {said}")
@@ -338,12 +338,11 @@ class HostReader:
         if head != _CONNECTED:
             raise OSError(f"the connecting container said {head!r}, not that it connected")
         try:
-            received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
+            return read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
         except ReadCutShort:
             raise
         except OSError:  # reset: as good as refused
-            return False, b""
-        return True, received
+            return REFUSED
 
 
 def remove_marker(config: RuntimeConfig, image: str, path: str, run_id: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from container_claims.report.machines import machine_words
 from container_claims.report.model import Cell, Comparison, run_period
-from container_claims.report.reasons import check_words, failing_checks, reason
+from container_claims.report.reasons import check_words, failing_checks, reason, step_stderr
 from container_claims.report.text import printable, value_text
 from container_claims.report.verdict_words import VERDICT_WORDS
 from container_claims.results import EXPECTED, FAIL, VERDICTS
@@ -271,7 +271,10 @@ def _expected(comparison: Comparison) -> list[str]:
 
 
 def _why(cell: Cell) -> str:
-    """The first failing check as "X equals: expected A, observed B", or the message."""
+    """The first failing check as "X equals: expected A, observed B", or the message; then
+    the end of the first stderr a step the verdict rests on printed."""
+    stderr = step_stderr(cell.evidence, limit=MAX_VALUE)
+    said = f"; stderr: {code(stderr[0][1], table=False, limit=MAX_VALUE + 30)}" if stderr else ""
     failing = failing_checks(cell)
     if cell.verdict == FAIL and failing:
         check = failing[0]
@@ -279,8 +282,11 @@ def _why(cell: Cell) -> str:
         expected = code(value_text(check.get("expected")), table=False, limit=MAX_VALUE)
         observed = code(value_text(check.get("observed")), table=False, limit=MAX_VALUE)
         more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
-        return f"{code(that, table=False)} {text(words)}: expected {expected}, observed {observed}{more}"
-    return text(reason(cell, limit=MAX_REASON))
+        return (
+            f"{code(that, table=False)} {text(words)}: expected {expected}, observed {observed}"
+            f"{more}{said}"
+        )
+    return text(reason(cell, limit=MAX_REASON)) + said
 
 
 def _fit(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from container_claims.report.results_file import items
-from container_claims.report.text import one_line, value_text
+from container_claims.report.text import last, one_line, printable, value_text
 from container_claims.results import FAIL
 from container_claims.scenario.model import OPERATOR_WORDS
 
@@ -37,3 +37,22 @@ def reason(cell: Cell, limit: int = 160) -> str:
         return f"{check_words(check)}: expected {expected}, observed {observed}{more}"
     text = cell.message or str(cell.evidence.get("stopped") or "")
     return one_line(text, limit) if text.strip() else ""
+
+
+#: Most characters of a step's stderr the terminal shows (its end); the JSON keeps it whole.
+STDERR_SHOWN = 400
+
+
+def step_stderr(evidence: Mapping[str, Any], limit: int = STDERR_SHOWN) -> list[tuple[Any, str]]:
+    """The non-empty stderr of each step in the evidence (of its outcome, or of what an
+    incomplete one gave so far), with the step's line: one line each, control characters
+    shown, at most about ``limit`` characters from its end."""
+    found = []
+    for step in items(evidence.get("steps")):
+        if not isinstance(step, Mapping):
+            continue
+        outcome = step.get("value") if "value" in step else step.get("partial")
+        stderr = outcome.get("stderr") if isinstance(outcome, Mapping) else None
+        if isinstance(stderr, str) and stderr.strip():
+            found.append((step.get("line"), printable(last(stderr.strip(), limit), lines=False)))
+    return found

@@ -48,6 +48,14 @@ def truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
+def last(text: str, limit: int) -> str:
+    """At most about ``limit`` characters from the end (where a program says what went
+    wrong), saying how many were left out before."""
+    if len(text) <= limit:
+        return text
+    return f"({len(text) - limit} characters before) …{text[-limit:]}"
+
+
 def value_text(value: Any) -> str:
     """An observed or expected value as a reader wants it: strings bare, the rest as JSON."""
     if isinstance(value, str):

@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, NamedTuple, TypeVar
 
 from container_claims import ledger, processes
 from container_claims.errors import InputError, ReadCutShort, RuntimeUnavailable
@@ -340,13 +340,26 @@ _OPEN_FAILED = b"open failed"
 REFUSAL_WAIT = 2.0
 
 
+class TcpReply(NamedTuple):
+    """What one connection to a port gave: whether it was made, the bytes that came, and how
+    the read ended (``ended``): ``closed`` by the peer, ``quiet`` (``idle`` seconds without a
+    byte), ``limit`` (as many bytes as were asked for); "" when no connection was made."""
+
+    connected: bool
+    received: bytes = b""
+    ended: str = ""
+
+
+REFUSED = TcpReply(False)
+
+
 def read_until_quiet(
     connection: socket.socket, *, idle: float, limit: int, deadline: float
-) -> bytes:
+) -> TcpReply:
     """What ``connection`` sends until it closes, ``limit`` bytes have come, or ``idle``
-    seconds pass without a byte. Raises :class:`ReadCutShort` when ``deadline`` (a
-    :func:`time.monotonic` instant) comes first: a peer that sends a byte now and then must
-    not keep a read going past its step's timeout."""
+    seconds pass without a byte, and which of these ended the read. Raises
+    :class:`ReadCutShort` when ``deadline`` (a :func:`time.monotonic` instant) comes first: a
+    peer that sends a byte now and then must not keep a read going past its step's timeout."""
     received = bytearray()
     while len(received) < limit:
         left = deadline - time.monotonic()
@@ -356,14 +369,14 @@ def read_until_quiet(
         try:
             chunk = connection.recv(min(4096, limit - len(received)))
         except TimeoutError:
-            if idle < left:
-                return bytes(received)  # silence for ``idle``: what came is all there is
+            if idle < left:  # silence for ``idle``: what came is all there is
+                return TcpReply(True, bytes(received), "quiet")
             break
         if not chunk:
-            return bytes(received)
+            return TcpReply(True, bytes(received), "closed")
         received += chunk
     else:
-        return bytes(received)
+        return TcpReply(True, bytes(received), "limit")
     raise ReadCutShort(
         f"still open when the deadline came, after {len(received):,} bytes", bytes(received)
     )
@@ -376,10 +389,10 @@ def read_tcp(
     idle: float = 2.0,
     limit: int = 65536,
     deadline: float = math.inf,
-) -> tuple[bool, bytes]:
+) -> TcpReply:
     """Connect to ``127.0.0.1:port`` of the remote machine and read what comes back, until it
-    closes, ``limit`` bytes, or ``idle`` seconds without a byte: ``(connected, received)``.
-    A refused connection is ``(False, b"")``; a machine that does not answer is
+    closes, ``limit`` bytes, or ``idle`` seconds without a byte. A refused connection is
+    :data:`REFUSED`; a machine that does not answer is
     :class:`RuntimeUnavailable`; a read that ``deadline`` cut is :class:`ReadCutShort`.
 
     The port is forwarded to a socket of ours (``ssh -N -L SOCKET:127.0.0.1:PORT``) and read
@@ -410,15 +423,15 @@ def read_tcp(
             with socket.socket(socket.AF_UNIX) as connection:
                 connection.settimeout(max(0.1, min(idle, deadline - time.monotonic())))
                 connection.connect(str(local))
-                received = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
-            if received:
-                return True, received
+                reply = read_until_quiet(connection, idle=idle, limit=limit, deadline=deadline)
+            if reply.received:
+                return reply
             # Closed with nothing: refused there, or a server that closed at once. ssh logs a
             # refusal around the time it closes ours (seen up to 0.15 s after): wait for it.
             told_by = min(time.monotonic() + REFUSAL_WAIT, deadline)
             while _OPEN_FAILED not in _said(out) and time.monotonic() < told_by:
                 time.sleep(0.02)
-            return _OPEN_FAILED not in _said(out), b""
+            return REFUSED if _OPEN_FAILED in _said(out) else reply
     finally:
         _end_ssh(process)
         shutil.rmtree(directory, ignore_errors=True)

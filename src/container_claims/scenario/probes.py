@@ -38,13 +38,16 @@ class ArgumentError(ValueError):
 
 @dataclass(frozen=True)
 class Arg:
-    """One argument of a probe: its kind, and whether the probe needs it.
+    """One argument of a probe: its kind, whether the probe needs it, and what it means.
 
     Kinds: ``text`` (one line), ``integer`` (a whole number, also as text: observations are
     text), ``choice`` (one of ``choices``), ``dirs`` (absolute host directories, one or a list,
     "" for none: the probe confines them to the runtime's storage), ``relative_path`` (inside such a
     directory, no ``..``), ``image`` (an image reference), ``container`` (a container of the
     scenario, by its scenario name).
+
+    ``doc`` says what the argument means and ``default`` what the probe does without it (an
+    optional one's); the README's table of arguments is made from them (:mod:`.probe_docs`).
     """
 
     kind: str
@@ -53,6 +56,8 @@ class Arg:
     pattern: str = ""
     minimum: int | None = None
     form: str = ""  # what ``pattern`` allows, in words, for messages
+    doc: str = ""
+    default: str = ""  # in words: what happens when an optional argument is not given
 
     def convert(self, name: str, value: Any) -> Any:
         """The value as the probe takes it. Raises :class:`ArgumentError` saying why not."""
@@ -153,8 +158,13 @@ def _probe_modules() -> dict[str, ModuleType]:
 
 _HOST = "host"
 _ENGINE = "engine"
-_PIDNS = Arg("text", pattern=r"pid:\[[0-9]+\]", form="a PID namespace such as pid:[4026531836]")
-_NS_PID = Arg("integer", minimum=1)
+_PIDNS = Arg(
+    "text",
+    pattern=r"pid:\[[0-9]+\]",
+    form="a PID namespace such as pid:[4026531836]",
+    doc="the process's PID namespace, as `readlink /proc/$$/ns/pid` shows it inside",
+)
+_NS_PID = Arg("integer", minimum=1, doc="the process's PID inside that namespace")
 _TEXTS = list_of(text())
 
 _PROCESS = mapping(
@@ -247,7 +257,11 @@ PROBES: dict[str, ProbeInfo] = {
         args={
             "pid_namespace": _PIDNS,
             "ns_pid": _NS_PID,
-            "boot_id": Arg("text"),
+            "boot_id": Arg(
+                "text",
+                doc="the boot id read inside the container (/proc/sys/kernel/random/boot_id): "
+                "another than the host's means a kernel of the sandbox's own",
+            ),
         },
         summary="how the process is confined to its root: chroot, pivot_root or a sandbox kernel",
         yields=_CONFINEMENT,
@@ -269,6 +283,7 @@ PROBES: dict[str, ProbeInfo] = {
                 "text",
                 pattern=r"[A-Za-z0-9_+][A-Za-z0-9_.+-]{0,99}",
                 form="a program's name such as python3 (letters, digits, . _ + -)",
+                doc="the program to look up on the host's PATH",
             )
         },
         summary="a program's host path (a program name, looked up on the host's PATH)",
@@ -277,8 +292,14 @@ PROBES: dict[str, ProbeInfo] = {
     "host.cgroup_limit": ProbeInfo(
         f"{_HOST}:cgroup_limit",
         args={
-            "pid": Arg("integer", minimum=1),
-            "resource": Arg("choice", choices=("memory", "pids")),
+            "pid": Arg(
+                "integer",
+                minimum=1,
+                doc="the host PID of a container's process (`engine.container`'s `host_pid`)",
+            ),
+            "resource": Arg(
+                "choice", choices=("memory", "pids"), doc="which limit: memory bytes or tasks"
+            ),
         },
         summary="the kernel's limit (memory bytes or pids) on a container's process, cgroup v1 "
         "or v2",
@@ -286,17 +307,36 @@ PROBES: dict[str, ProbeInfo] = {
     ),
     "host.tcp_read": ProbeInfo(
         f"{_HOST}:tcp_read",
-        args={"port": Arg("integer", minimum=1)},
+        args={
+            "port": Arg(
+                "integer",
+                minimum=1,
+                doc="the TCP port of the host's 127.0.0.1 to connect to "
+                "(`engine.container`'s `ports.8080` for a published 8080)",
+            )
+        },
         summary="connects to a port of the host's 127.0.0.1 (loopback only) and reads what "
         "comes back, up to 64 KiB",
         yields=mapping(
             connected=boolean("whether a connection was made within 5 s"),
-            received=text("what came back before the peer closed (or 2 s passed)"),
+            received=text(
+                "what came back before the peer closed (or 2 s passed); not observed when "
+                "nothing came before the silence: a claim on it is then an error"
+            ),
+            closed_by_peer=boolean("whether the peer closed the last connection"),
+            timed_out=boolean("whether the last read ended on 2 s of silence"),
         ),
     ),
     "host.find_file": ProbeInfo(
         f"{_HOST}:find_file",
-        args={"dirs": Arg("dirs"), "path": Arg("relative_path")},
+        args={
+            "dirs": Arg(
+                "dirs",
+                doc="where to look: directories within the runtime's storage "
+                "(`engine.container`'s `upper_dir`, `engine.image`'s `layer_dirs`)",
+            ),
+            "path": Arg("relative_path", doc="the file, relative to each directory"),
+        },
         summary="which of the directories hold the file; the directories must lie where the "
         "runtime keeps its storage, and no symbolic link is followed",
         yields=mapping(count=number(), found_in=_TEXTS, searched=_TEXTS),
@@ -304,9 +344,27 @@ PROBES: dict[str, ProbeInfo] = {
     "host.container_storage": ProbeInfo(
         f"{_HOST}:container_storage",
         args={
-            "compare_to": Arg("integer", minimum=1),
-            "pid": Arg("integer", required=False, minimum=1),
-            "known_dirs": Arg("dirs", required=False),
+            "compare_to": Arg(
+                "integer",
+                minimum=1,
+                doc="bytes to compare with: `ratio` is bytes / compare_to "
+                "(`engine.image`'s `size`)",
+            ),
+            "pid": Arg(
+                "integer",
+                required=False,
+                minimum=1,
+                doc="the host PID of a container's process, whose mount table says where its "
+                "files are when `known_dirs` names none",
+                default="`known_dirs` must name the directories",
+            ),
+            "known_dirs": Arg(
+                "dirs",
+                required=False,
+                doc="the container's writable directories as the engine names them "
+                "(`engine.container`'s `storage_dirs`), measured as they are",
+                default="the mount table of `pid`",
+            ),
         },
         summary="host dirs holding a container's writable files (as the engine names them, "
         "within its storage, else from the mount table of a container's process), their "
@@ -325,7 +383,12 @@ PROBES: dict[str, ProbeInfo] = {
         f"{_ENGINE}:container",
         args={
             "name": Arg(
-                "container", required=False, pattern=r"[a-z][a-z0-9_]*", form="a container's name"
+                "container",
+                required=False,
+                pattern=r"[a-z][a-z0-9_]*",
+                form="a container's name",
+                doc="which container: `main`, or a `run:` step's `name`",
+                default="`main`, the scenario's container",
             )
         },
         requires=("engine",),
@@ -334,7 +397,14 @@ PROBES: dict[str, ProbeInfo] = {
     ),
     "engine.image": ProbeInfo(
         f"{_ENGINE}:image",
-        args={"ref": Arg("image", required=False)},
+        args={
+            "ref": Arg(
+                "image",
+                required=False,
+                doc="the image, e.g. `engine.stage_in_registry`'s `ref`",
+                default="the run's image",
+            )
+        },
         requires=("images",),
         summary="what the engine knows of an image: presence, id, size, layer dirs "
         "(default: the run's image)",
