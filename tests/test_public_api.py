@@ -132,6 +132,11 @@ def test_scenario_vocabulary() -> None:
         "no-new-privileges",
         "logs",
         "ports",
+        "directories",
+        "read-only-mounts",
+        "anonymous-volumes",
+        "volumes-from",
+        "tmpfs-options",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

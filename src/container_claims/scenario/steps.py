@@ -269,6 +269,14 @@ def _check_probe_args(probe: str, args: dict[str, Any], line: int, scenario: Sce
                     f"{key!r}: no container named {args[key]!r} runs before this step "
                     f"(known: {known})"
                 )
+            if spec.kind == "directory" and templated:
+                raise ArgumentError(f"{key!r} names a directory: write its name out")
+            if spec.kind == "directory" and args[key] not in scenario.directories:
+                known = some_of(scenario.directories)
+                raise ArgumentError(
+                    f"{key!r}: no directory named {args[key]!r} is declared in 'directories' "
+                    f"(declared: {known})"
+                )
     except ArgumentError as exc:
         raise scenario.error(line, f"probe {probe} {exc}") from None
 
