@@ -118,6 +118,25 @@ def test_the_forms_become_the_model_and_each_names_its_capability(tmp_path: Path
     assert "directories" in needed_capabilities(scenario, served)  # the probe's, and main's
 
 
+def test_a_container_taking_anothers_volumes_needs_what_that_one_needed(tmp_path: Path) -> None:
+    path = tmp_path / "from.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            section: Mounts
+            steps:
+              - run: {name: keeper, detach: true, tmpfs: [{path: /k, size: 1m}], command: [sleep, "9"]}
+              - run: {volumes_from: [keeper], command: ["true"]}
+                save: reader
+            claims:
+              - {id: c, says: C, expect: [{that: reader.status, equals: 0}]}
+            """
+        )
+    )
+    reader = load_scenario(path, "from.yaml").steps[1]
+    assert reader.capabilities() == {"volumes-from", "tmpfs", "tmpfs-options"}
+
+
 def test_plain_forms_need_only_what_they_did() -> None:
     spec = ContainerSpec(volumes=(("data", "/data"),), tmpfs=("/scratch",))  # type: ignore[arg-type]
     assert spec.volumes == (Mount("data", "/data"),) and spec.tmpfs == (Tmpfs("/scratch"),)

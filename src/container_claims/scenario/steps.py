@@ -181,6 +181,8 @@ class RunStep(Step):
     yields = COMMAND
 
     spec: ContainerSpec
+    #: What starting the containers it takes volumes from needed (``volumes_from``).
+    needs: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, raw: MarkedDict, line: int, section: Section, scenario: ScenarioSoFar) -> Self:
@@ -189,7 +191,8 @@ class RunStep(Step):
             if spec.name in scenario.containers:
                 raise scenario.error(line, f"a container named {spec.name!r} already exists")
             scenario.started(spec.name, detached=spec.detach, spec=spec)
-        return cls(**cls.common(raw, line), spec=spec)
+        needs = frozenset().union(*map(scenario.needs_of, spec.volumes_from))
+        return cls(**cls.common(raw, line), spec=spec, needs=needs)
 
     @classmethod
     def assume(cls, raw: MarkedDict, scenario: ScenarioSoFar) -> None:
@@ -201,7 +204,7 @@ class RunStep(Step):
         return f"run {' '.join(map(fill, self.spec.command or ('(default)',)))}"
 
     def capabilities(self) -> frozenset[str]:
-        return self.spec.capabilities()
+        return self.spec.capabilities() | self.needs
 
     def texts(self) -> Iterable[str]:
         return strings_in(dataclasses.asdict(self.spec))
