@@ -15,7 +15,7 @@ import pytest
 
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.runtimes.docker import DockerRuntime
-from container_claims.scenario.model import ContainerSpec
+from container_claims.scenario.model import ContainerSpec, Tmpfs
 from tests.conftest import FakeRuntimes
 from tests.support.project import Project
 
@@ -336,7 +336,7 @@ def test_each_option_reaches_docker_as_its_own_flag_with_its_value_after_equals(
     spec = ContainerSpec(
         hostname="cc-named",
         read_only=True,
-        tmpfs=("/scratch",),
+        tmpfs=(Tmpfs("/scratch"),),
         cap_add=("NET_ADMIN",),
         cap_drop=("ALL",),
         init=True,
@@ -375,11 +375,13 @@ def test_engine_less_kinds_honour_what_they_declare_and_refuse_the_rest(tmp_path
         RuntimeConfig("bwrap", "bwrap", rootfs=str(tmp_path)), image="i", run_id="r"
     )
     spec = ContainerSpec(
-        hostname="cc-named", read_only=True, tmpfs=("/scratch",), cap_drop=("ALL",)
+        hostname="cc-named", read_only=True, tmpfs=(Tmpfs("/scratch"),), cap_drop=("ALL",)
     )
     argv = bwrap.wrap(spec, tmp_path)
-    assert argv[:3] == ["--ro-bind", str(tmp_path), "/"]
+    assert argv[:3] == ["--bind", str(tmp_path), "/"]  # made read-only once mounted on
     assert argv[3:5] == ["--tmpfs", "/scratch"] and argv[5:7] == ["--hostname", "cc-named"]
+    assert argv[argv.index("--remount-ro") + 1] == "/"
+    assert argv.index("--remount-ro") > argv.index("--tmpfs")
     assert "--cap-add" not in argv  # ALL dropped: nothing added back
 
     unshare = UnshareRuntime(

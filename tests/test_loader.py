@@ -17,7 +17,7 @@ from container_claims.errors import ScenarioError
 from container_claims.observations import BUILTINS
 from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict, MarkedList, line_of, load_yaml
-from container_claims.scenario.model import CAPABILITIES, OPERATORS
+from container_claims.scenario.model import CAPABILITIES, OPERATORS, Mount
 from container_claims.scenario.probes import PROBES
 from container_claims.scenario.schemas import schema
 from container_claims.scenario.steps import ExecStep, ProbeStep, TypeStep
@@ -104,7 +104,7 @@ def test_valid_scenario_becomes_the_model(tmp_path: Path) -> None:
     assert scenario.volumes == ("data",)
     assert scenario.container is not None
     assert scenario.container.spec.command == ("/bin/bash",)
-    assert scenario.container.spec.volumes == (("data", "/data"),)
+    assert scenario.container.spec.volumes == (Mount("data", "/data"),)
     assert scenario.container.save == "session"
     assert [step.kind for step in scenario.steps] == ["type", "run", "exec", "probe"]
     assert [step.line for step in scenario.steps] == [

@@ -135,6 +135,11 @@ def test_scenario_vocabulary() -> None:
         "ports",
         "commit",
         "build",
+        "directories",
+        "read-only-mounts",
+        "anonymous-volumes",
+        "volumes-from",
+        "tmpfs-options",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

@@ -28,10 +28,11 @@ from container_claims.observations import (
     template_names,
     to_json,
 )
+from container_claims.probes import directories
 from container_claims.probes.api import ProbeContext, Services
 from container_claims.runtimes.base import Names, Runtime, Shell
 from container_claims.scenario.image_steps import BuildStep, CommitStep
-from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Scenario
+from container_claims.scenario.model import MAIN, Claim, ContainerSpec, Directory, Scenario
 from container_claims.scenario.probes import PROBES, ArgumentError
 from container_claims.scenario.safety import (
     build_line_problem,
@@ -185,9 +186,10 @@ class ScenarioRunner:
     # -- the sequence -----------------------------------------------------------------------
     def _run_all(self) -> None:
         scenario = self.scenario
+        for directory in scenario.directories:  # removed last, once no container holds it
+            self._make_directory(directory)
         # Without volumes, every container using one is not applicable, and not started.
-        volumes = scenario.volumes if "volumes" in self.runtime.capabilities else ()
-        for volume in volumes:
+        for volume in scenario.volumes if "volumes" in self.runtime.capabilities else ():
             real = self.names.volumes.setdefault(volume, f"{self.names.prefix}-{volume}")
             self.defer(functools.partial(self.runtime.remove_volume, real))
             self.runtime.create_volume(real)
@@ -215,6 +217,19 @@ class ScenarioRunner:
         self.observations[save] = ObservationError(why)
         self._log(0, f"did not start {MAIN}", save, ObservationError(why), time.monotonic())
         return False
+
+    def _make_directory(self, directory: Directory) -> None:
+        if "directories" not in self.runtime.capabilities:
+            return  # the claims resting on it are not applicable here: nothing binds or reads it
+        began = time.monotonic()
+        path = directories.path_for(self.runtime.run_id, self.token, directory.name)
+        self.defer(functools.partial(directories.remove, path))
+        try:
+            directories.make(path, directory)
+        except OSError as exc:
+            raise ObservationError(f"directory {directory.name} was not made: {exc}") from None
+        self.names.directories[directory.name] = str(path)
+        self._log(0, f"made directory {directory.name}", None, None, began)
 
     def _start_main(self, spec: ContainerSpec, save: str) -> None:
         name = self.names.container(MAIN)
@@ -337,8 +352,16 @@ class ScenarioRunner:
         values = render_data(dataclasses.asdict(spec), self.observations)
         for field_name, problem in spec_problems(values, allow_host_access=self.allow_host_access):
             raise ObservationError(f"not started: {field_name}: {problem}")
-        values["volumes"] = [(self.names.volumes[v], p) for v, p in values["volumes"]]
-        return ContainerSpec.from_values(values)
+        spec = ContainerSpec.from_values(values)
+        real = {"volume": self.names.volumes, "directory": self.names.directories}
+        return dataclasses.replace(
+            spec,
+            volumes=tuple(
+                dataclasses.replace(mount, source=real[mount.kind][mount.source])
+                for mount in spec.volumes
+            ),
+            volumes_from=tuple(self.names.container(name) for name in spec.volumes_from),
+        )
 
     def _cleanup(self) -> None:
         errors = []

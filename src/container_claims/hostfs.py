@@ -75,4 +75,17 @@ def remove_tree(path: pathlib.Path, *, unmount: bool = False) -> None:
     def reraise(function: Any, name: str, info: Any) -> None:
         raise info[1]
 
-    shutil.rmtree(path, onerror=reraise)
+    try:
+        shutil.rmtree(path, onerror=reraise)
+    except RecursionError:
+        # rmtree recurses once per level: a tree nested deeper (a container can make one in
+        # a directory bound into it) goes with rm, which walks it without recursing, stays on
+        # this filesystem and follows no link either.
+        done = subprocess.run(
+            ["rm", "-rf", "--one-file-system", "--", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise OSError(f"could not remove {path}: {done.stderr.strip()[-300:]}") from None

@@ -5,6 +5,7 @@
 
 * ``rootfs/``: root filesystems the test image is made from (kept between runs);
 * ``runs/``: per-run copies of a root filesystem for the engine-less runtimes;
+* ``directories/``: the host directories scenarios declare, one per scenario run;
 * ``ledger/``: what each live run has left on the machine (see :mod:`container_claims.ledger`);
 * ``pytest-cache/``: pytest's cache of ``container-claims run`` (``--lf``), one per rootdir.
 """
@@ -47,6 +48,11 @@ def runs_dir() -> pathlib.Path:
     return state_dir() / "runs"
 
 
+def directories_dir() -> pathlib.Path:
+    """The host directories scenarios declare, each named ``RUN-TOKEN-NAME``."""
+    return state_dir() / "directories"
+
+
 def ledger_dir() -> pathlib.Path:
     """One file per live process of a run, naming what it made."""
     return state_dir() / "ledger"
@@ -58,13 +64,17 @@ def make_temp_dir(purpose: str) -> pathlib.Path:
 
 
 def is_ours(path: pathlib.Path) -> bool:
-    """Whether ``path`` is a directory the suite may delete: a run copy or a temp dir of ours.
+    """Whether ``path`` is a directory the suite may delete: a run copy, a scenario's host
+    directory or a temp dir of ours.
 
     A sweep reads paths from ledger files; this keeps a damaged or forged ledger from naming
     anything else.
     """
     plain = pathlib.Path(os.path.normpath(path))
-    if plain.parent == pathlib.Path(os.path.normpath(runs_dir())):
+    if plain.parent in (
+        pathlib.Path(os.path.normpath(runs_dir())),
+        pathlib.Path(os.path.normpath(directories_dir())),
+    ):
         return True
     temp = pathlib.Path(os.path.normpath(tempfile.gettempdir()))
     return plain.parent == temp and plain.name.startswith(TEMP_PREFIX)

@@ -18,7 +18,7 @@ from typing import Any
 from container_claims import ledger
 from container_claims.errors import ClaimsError, RuntimeUnavailable
 from container_claims.hostfs import remove_tree
-from container_claims.paths import runs_dir
+from container_claims.paths import directories_dir, runs_dir
 from container_claims.runtimes import open_runtime
 from container_claims.runtimes.base import ENGINE_HOST, RuntimeConfig
 
@@ -125,7 +125,8 @@ def sweep_dead_runs() -> Sweep:
 
 def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
     """``container-claims cleanup``: dead runs' leftovers, then labelled objects of runs that
-    are not alive (or of every run with ``all_runs``), root filesystem copies and markers."""
+    are not alive (or of every run with ``all_runs``), root filesystem copies, scenarios' host
+    directories and markers."""
     result = sweep_dead_runs()
     keep = frozenset() if all_runs else frozenset(ledger.live_run_ids())
     for config in configs:
@@ -137,8 +138,13 @@ def cleanup(configs: Iterable[RuntimeConfig], *, all_runs: bool) -> Sweep:
                 result.removed += _remote_markers(config, keep)
         except ClaimsError as exc:
             result.skipped.append(f"{config.name}: skipped: {exc}")
-    runs = runs_dir()
-    for copy in sorted(runs.iterdir()) if runs.is_dir() else []:
+    # Root filesystem copies, and scenarios' host directories: each named after its run first.
+    copies = [
+        found
+        for folder in (runs_dir(), directories_dir())
+        for found in (sorted(folder.iterdir()) if folder.is_dir() else [])
+    ]
+    for copy in copies:
         if copy.name.split("-", 1)[0] not in keep:
             try:
                 remove_tree(copy)

@@ -5,6 +5,8 @@ about it, and read it only through ``ctx.host`` (:class:`~container_claims.probe
 HostHandle`), so they describe the engine's own host wherever it is: this machine, one over
 ssh, or one read through its engine. Probes that change the host (a marker file, a marker
 process) change that same host, and undo it through ``ctx.defer`` when the scenario ends.
+The directories a scenario declares are this machine's, made by this process, and read and
+written directly (:mod:`.directories`); runtimes elsewhere declare no ``directories``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from container_claims import ledger
 from container_claims.errors import ObservationError, ReadCutShort, RuntimeUnavailable
 from container_claims.ledger import MARKER_PREFIX
 from container_claims.observations import PartlyObserved
+from container_claims.probes import directories
 from container_claims.runtimes.base import ENGINE_HOST
 from container_claims.runtimes.remote import REFUSED
 
@@ -401,3 +404,17 @@ def tcp_read(ctx: ProbeContext, port: int) -> dict[str, Any]:
     waited = time.monotonic() - began
     why = f"no reply came within {waited:.1f} s: the port accepted and sent nothing"
     return PartlyObserved(reading, {"received": why})
+
+
+def directory_read(ctx: ProbeContext, directory: str, file: str) -> dict[str, Any]:
+    """A file of a directory the scenario declares, as this machine holds it: what is there,
+    and a file's text and mode, following no link (:func:`directories.read`)."""
+    return directories.read(ctx, directory, file)
+
+
+def directory_write(
+    ctx: ProbeContext, directory: str, file: str, text: str, mode: str | None = None
+) -> dict[str, Any]:
+    """Write a file of a directory the scenario declares, on this machine: created, or a
+    file replaced, never through a link (:func:`directories.write`)."""
+    return directories.write(ctx, directory, file, text, mode)

@@ -95,11 +95,14 @@ class RuntimeConfig:
 
 @dataclass
 class Names:
-    """Real engine names of a scenario's containers and volumes, by their scenario names."""
+    """Real engine names of a scenario's containers and volumes (and its directories' host
+    paths), by their scenario names."""
 
     prefix: str
     containers: dict[str, str] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)
+    #: The host paths of the directories the scenario declares, made for this run of it.
+    directories: dict[str, str] = field(default_factory=dict)
     #: Containers whose start failed, and why: what a later step would read of one (state
     #: "created", a port that does not answer) is the engine's failure, not an observation.
     not_started: dict[str, str] = field(default_factory=dict)

@@ -42,6 +42,15 @@ class DockerRuntime(Runtime):
 
     _client: Any = None
 
+    #: What a runtime whose engine is elsewhere (``host: ssh://...``, or ``host: engine``,
+    #: which may be anywhere) cannot do: bind a directory the suite makes on this machine.
+    local_only: ClassVar[frozenset[str]] = frozenset({"directories"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.host:
+            self.capabilities = type(self).capabilities - self.local_only  # type: ignore[misc]
+
     # -- plumbing ---------------------------------------------------------------------------
     def client(self) -> Any:
         """The Docker SDK client for this runtime's engine (created on first use)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from container_claims.scenario.model import ContainerSpec
+from container_claims.scenario.model import ContainerSpec, Tmpfs
 
 #: Exit statuses of ``docker run``/``exec`` (and Podman's) that mean the engine or the CLI
 #: failed, not the container's command: 125 the engine refused, 126 the command could not be
@@ -66,7 +66,7 @@ def run_argv(
         argv.append("--read-only")
     if spec.init:
         argv.append("--init")
-    argv += [f"--tmpfs={path}" for path in spec.tmpfs]
+    argv += [f"--tmpfs={_tmpfs(tmpfs)}" for tmpfs in spec.tmpfs]
     argv += [f"--cap-add={cap}" for cap in spec.cap_add]
     argv += [f"--cap-drop={cap}" for cap in spec.cap_drop]
     argv += [f"--security-opt={option}" for option in spec.security_opt]
@@ -75,10 +75,21 @@ def run_argv(
     argv += [f"--publish=127.0.0.1::{port}" for port in spec.ports]
     for key, value in spec.env:
         argv.append(f"--env={key}={value}")
-    for volume, path in spec.volumes:
-        argv.append(f"--volume={volume}:{path}")
+    # A volume's engine name or a directory's host path (the suite's own), then the path.
+    for mount in spec.volumes:
+        argv.append(f"--volume={mount.source}:{mount.target}{':ro' if mount.read_only else ''}")
+    argv += [f"--volume={path}" for path in spec.anonymous_volumes]
+    argv += [f"--volumes-from={name}" for name in spec.volumes_from]
     argv += registry_flags
     argv += ["--", image]
     if spec.command:
         argv += list(spec.command)
     return argv
+
+
+def _tmpfs(tmpfs: Tmpfs) -> str:
+    """``PATH[:size=SIZE,mode=MODE]``, as ``--tmpfs`` takes it."""
+    options = [
+        f"{key}={value}" for key, value in (("size", tmpfs.size), ("mode", tmpfs.mode)) if value
+    ]
+    return tmpfs.path + (":" + ",".join(options) if options else "")

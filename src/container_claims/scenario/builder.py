@@ -5,6 +5,7 @@ some step saves, unique ids and names. Every error is kept, each at its own line
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -33,13 +34,15 @@ from container_claims.scenario.model import (
     ROW_OPERATORS,
     Claim,
     ContainerSpec,
+    Directory,
+    DirectoryFile,
     Expectation,
     MainContainer,
     Scenario,
 )
-from container_claims.scenario.safety import spec_problems
+from container_claims.scenario.safety import directory_file_problem, spec_problems
 from container_claims.scenario.step_kind import Section, Step
-from container_claims.scenario.steps import STEPS, did_you_mean, has_template, kind_of
+from container_claims.scenario.steps import STEPS, did_you_mean, has_template, kind_of, some_of
 
 
 class ScenarioBuilder:
@@ -65,6 +68,7 @@ class ScenarioBuilder:
         self.more = 0  # errors the schema found and counted but did not describe
         self.skip: frozenset[tuple[Any, ...]] = frozenset()  # list items the schema refused
         self.volumes: tuple[str, ...] = tuple(document.get("volumes", ()))
+        self.directories: dict[str, None] = dict.fromkeys(document.get("directories", {}))
         self.main: MainContainer | None = None
 
     def error(
@@ -97,6 +101,8 @@ class ScenarioBuilder:
             with self.collecting():
                 self.save(main.save, block.line, SESSION)
         self.main = main
+        with self.collecting():
+            directories = self.declared_directories()
         steps = self.steps(doc.get("steps", ()), "steps")
         if main is None and any(
             isinstance(raw, MarkedDict) and "type" in raw for raw in doc.get("steps", ())
@@ -115,6 +121,7 @@ class ScenarioBuilder:
             volumes=self.volumes,
             requires=frozenset(doc.get("requires", ())),
             source=doc.get("source", ""),
+            directories=directories,
         )
 
     @contextlib.contextmanager
@@ -162,6 +169,24 @@ class ScenarioBuilder:
             saved = f" (saved at line {self.saved[name]})" if name in self.saved else ""
             raise self.error(line, f"{path}: observation {name!r}{saved} {exc}") from None
 
+    def declared_directories(self) -> tuple[Directory, ...]:
+        """The top-level ``directories``: names apart from the volumes', files checked."""
+        declared = self.doc.get("directories", {})
+        result = []
+        for name, body in declared.items():
+            line = declared.key_lines[name]
+            if name in self.volumes:
+                raise self.error(line, f"directory {name!r} has the name of a volume")
+            files = body.get("files", {})
+            made = []
+            for file_name, file in files.items():
+                problem = directory_file_problem(file_name, file["text"], file.get("mode"))
+                if problem:
+                    raise self.error(files.key_lines[file_name], f"directory {name}: {problem}")
+                made.append(DirectoryFile(file_name, file["text"], int(file.get("mode", "644"), 8)))
+            result.append(Directory(name, tuple(made), int(body.get("mode", "755"), 8)))
+        return tuple(result)
+
     def spec(self, block: MarkedDict, line: int) -> ContainerSpec:
         def line_of_key(key: str) -> int:
             return block.key_lines.get(key, line)
@@ -169,10 +194,20 @@ class ScenarioBuilder:
         for key, value in block.items():
             self.check_refs(value, line_of_key(key))
         for volume in block.get("volumes", {}):
-            if volume not in self.volumes:
+            if volume not in self.volumes and volume not in self.directories:
                 raise self.error(
                     line_of_key("volumes"),
-                    f"volume {volume!r} is not declared in the top-level 'volumes'",
+                    f"volume {volume!r} is not declared in the top-level 'volumes' "
+                    "or 'directories'",
+                )
+        own = MAIN if block is self.doc.get("container") else None
+        for other in block.get("volumes_from", ()):
+            if other not in self.containers or other == own:
+                before = {c: None for c in self.containers if c != own}
+                raise self.error(
+                    line_of_key("volumes_from"),
+                    f"volumes_from: no container named {other!r} starts before this one "
+                    f"(started before it: {some_of(before)})",
                 )
         templated = frozenset(
             key for key, value in block.items() if any(has_template(t) for t in strings_in(value))
@@ -182,6 +217,13 @@ class ScenarioBuilder:
         ):
             raise self.error(line_of_key(key), problem)
         spec = ContainerSpec.from_values(block)
+        spec = dataclasses.replace(
+            spec,
+            volumes=tuple(
+                dataclasses.replace(m, kind="directory") if m.source in self.directories else m
+                for m in spec.volumes
+            ),
+        )
         if spec.ports and spec.network == "none":
             raise self.error(
                 line_of_key("ports"), "ports are published from a network: add network: bridge"

@@ -39,6 +39,11 @@ CAPABILITIES = (
     "ports",  # publishes a container's ports on the host's loopback
     "commit",  # makes an image of a container's filesystem (docker commit)
     "build",  # builds an image from Dockerfile lines, offline (docker build)
+    "directories",  # binds a directory the suite makes on this machine into a container
+    "read-only-mounts",  # mounts a volume or a directory read-only
+    "anonymous-volumes",  # gives a container a volume of its own, removed with it
+    "volumes-from",  # mounts the volumes of another container of the scenario
+    "tmpfs-options",  # sizes a tmpfs and sets its mode
 )
 
 #: The operators of an expectation, and how a report reads each out ("X does not contain Y").
@@ -70,6 +75,48 @@ MAIN = "main"
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A named volume or a declared directory (``kind``), bound at ``target``.
+
+    ``source`` is its scenario name; once a runner resolved the spec, the engine's volume name
+    or the directory's host path."""
+
+    source: str
+    target: str
+    kind: str = "volume"  # or "directory"
+    read_only: bool = False
+
+    @classmethod
+    def of(cls, item: Any) -> Mount:
+        """From a ``volumes:`` item (``(name, path)`` or ``(name, {path, read_only})``) or
+        from the data :func:`dataclasses.asdict` made of one."""
+        if isinstance(item, cls):
+            return item
+        if isinstance(item, Mapping):
+            return cls(**item)
+        name, target = item
+        if isinstance(target, Mapping):
+            return cls(name, target["path"], read_only=bool(target.get("read_only", False)))
+        return cls(name, target)
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    """A tmpfs at ``path``, with a size (``16m``) and an octal mode (``1777``) if given."""
+
+    path: str
+    size: str | None = None
+    mode: str | None = None
+
+    @classmethod
+    def of(cls, item: Any) -> Tmpfs:
+        """From a ``tmpfs:`` item (a path, or ``{path, size, mode}``) or its data."""
+        if isinstance(item, cls):
+            return item
+        return cls(**item) if isinstance(item, Mapping) else cls(item)
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """How to start one container, runtime-neutrally. Strings may hold ``{{ templates }}``."""
 
@@ -84,14 +131,14 @@ class ContainerSpec:
     pids_limit: int | None = None
     cpus: str | None = None
     network: str = "none"
-    volumes: tuple[tuple[str, str], ...] = ()
+    volumes: tuple[Mount, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     stdin: str | None = None
     detach: bool = False
     name: str | None = None
     hostname: str | None = None
     read_only: bool = False
-    tmpfs: tuple[str, ...] = ()
+    tmpfs: tuple[Tmpfs, ...] = ()
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     init: bool = False
@@ -100,12 +147,20 @@ class ContainerSpec:
     shm_size: str | None = None
     security_opt: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()  # published on 127.0.0.1, at a host port the engine picks
+    anonymous_volumes: tuple[str, ...] = ()  # paths, each a new volume removed with it
+    volumes_from: tuple[str, ...] = ()  # containers of the scenario (engine names, resolved)
+
+    def __post_init__(self) -> None:
+        # ``volumes`` and ``tmpfs`` items as written (a pair, a path) become their types.
+        for name, make in _ITEM_TYPES.items():
+            object.__setattr__(self, name, tuple(map(make, getattr(self, name))))
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> ContainerSpec:
         """A spec from plain data (a scenario's YAML, or a spec with its templates filled in):
         keys that are no field are left out, lists become tuples, and the mappings of the
-        paired fields (``env``, ``volumes``, ``labels``) become pairs."""
+        paired fields (``env``, ``labels``) become pairs, and ``volumes`` and ``tmpfs`` items
+        their own types."""
         kept: dict[str, Any] = {}
         for spec_field in dataclasses.fields(cls):
             if spec_field.name not in values:
@@ -113,6 +168,8 @@ class ContainerSpec:
             value = values[spec_field.name]
             if spec_field.name == "command":
                 value = tuple(value) if value else None
+            elif spec_field.name in _ITEM_TYPES:
+                value = tuple(value.items() if isinstance(value, Mapping) else value)
             elif isinstance(spec_field.default, tuple):
                 items = value.items() if isinstance(value, Mapping) else value
                 value = tuple(tuple(i) if isinstance(i, list | tuple) else i for i in items)
@@ -125,7 +182,11 @@ class ContainerSpec:
             capability
             for used, capability in (
                 (self.memory or self.pids_limit or self.cpus, "resources"),
-                (self.volumes, "volumes"),
+                (any(m.kind == "volume" for m in self.volumes), "volumes"),
+                (any(m.kind == "directory" for m in self.volumes), "directories"),
+                (any(m.read_only for m in self.volumes), "read-only-mounts"),
+                (self.anonymous_volumes, "anonymous-volumes"),
+                (self.volumes_from, "volumes-from"),
                 (self.workdir, "workdir"),
                 (self.user, "user"),
                 (self.network != "none", "network"),
@@ -133,6 +194,7 @@ class ContainerSpec:
                 (self.hostname, "hostname"),
                 (self.read_only, "read-only"),
                 (self.tmpfs, "tmpfs"),
+                (any(t.size or t.mode for t in self.tmpfs), "tmpfs-options"),
                 (self.cap_add or self.cap_drop, "capabilities"),
                 (self.init, "init"),
                 (self.labels, "labels"),
@@ -143,6 +205,27 @@ class ContainerSpec:
             )
             if used
         )
+
+
+_ITEM_TYPES: dict[str, Callable[[Any], Any]] = {"volumes": Mount.of, "tmpfs": Tmpfs.of}
+
+
+@dataclass(frozen=True)
+class DirectoryFile:
+    """A file a declared directory holds when the scenario starts."""
+
+    name: str  # one name, no '/'
+    text: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A host directory the suite makes for each run of the scenario (``directories:``)."""
+
+    name: str
+    files: tuple[DirectoryFile, ...] = ()
+    mode: int = 0o755
 
 
 @dataclass(frozen=True)
@@ -184,6 +267,7 @@ class Scenario:
     volumes: tuple[str, ...] = ()
     requires: frozenset[str] = frozenset()
     source: str = ""
+    directories: tuple[Directory, ...] = ()
 
     def all_steps(self) -> tuple[Step, ...]:
         return self.steps + self.after

@@ -19,6 +19,8 @@ KIND_WORDS = {
     "relative_path": "a relative path, without `..`",
     "image": "an image reference",
     "container": "a container of the scenario, by its name",
+    "directory": "a directory the scenario declares, by its name",
+    "content": "text, newlines kept",
 }
 
 

@@ -29,7 +29,7 @@ from container_claims.scenario.fields import (
     output,
     text,
 )
-from container_claims.scenario.safety import image_problem, text_problem
+from container_claims.scenario.safety import FILE_MODE, FILE_NAME, image_problem, text_problem
 
 
 class ArgumentError(ValueError):
@@ -44,7 +44,8 @@ class Arg:
     text), ``choice`` (one of ``choices``), ``dirs`` (absolute host directories, one or a list,
     "" for none: the probe confines them to the runtime's storage), ``relative_path`` (inside such a
     directory, no ``..``), ``image`` (an image reference), ``container`` (a container of the
-    scenario, by its scenario name).
+    scenario, by its scenario name), ``directory`` (a directory the scenario declares, by its
+    name), ``content`` (a file's text: newlines kept, nothing stripped).
 
     ``doc`` says what the argument means and ``default`` what the probe does without it (an
     optional one's); the README's table of arguments is made from them (:mod:`.probe_docs`).
@@ -85,6 +86,11 @@ class Arg:
             return result
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ArgumentError(f"{name!r} must be text, not {_show(value)}")
+        if self.kind == "content":
+            problem = text_problem(name, str(value), allow_newline=True)
+            if problem:
+                raise ArgumentError(problem)
+            return str(value)
         text = str(value).strip()
         problem = text_problem(name, text)
         if problem:
@@ -158,6 +164,18 @@ def _probe_modules() -> dict[str, ModuleType]:
 
 _HOST = "host"
 _ENGINE = "engine"
+_DIRECTORY = Arg(
+    "directory",
+    pattern=r"[a-z][a-z0-9_]*",
+    form="a declared directory's name",
+    doc="which of the scenario's `directories`",
+)
+_FILE = Arg(
+    "text",
+    pattern=FILE_NAME.pattern,
+    form="a file's name (no '/', not beginning with '.' or '-')",
+    doc="a file of that directory, by its name",
+)
 _PIDNS = Arg(
     "text",
     pattern=r"pid:\[[0-9]+\]",
@@ -372,6 +390,40 @@ PROBES: dict[str, ProbeInfo] = {
         yields=mapping(
             dirs=_TEXTS, source=text("engine or mount table"), bytes=number(), ratio=number()
         ),
+    ),
+    "host.directory_read": ProbeInfo(
+        f"{_HOST}:directory_read",
+        args={"directory": _DIRECTORY, "file": _FILE},
+        requires=("directories",),
+        summary="a file of a directory the scenario declares, read on the host: what is "
+        "there, its text (up to 1 MiB) and mode; no symbolic link is followed",
+        yields=mapping(
+            exists=boolean("whether anything has that name"),
+            kind=text("file, symlink, directory, fifo, other, or missing"),
+            text=text("a file's text (null for anything else)"),
+            mode=text("its permissions in octal, e.g. 0644 (null when missing)"),
+            bytes=number("a file's size"),
+        ),
+    ),
+    "host.directory_write": ProbeInfo(
+        f"{_HOST}:directory_write",
+        args={
+            "directory": _DIRECTORY,
+            "file": _FILE,
+            "text": Arg("content", doc="the file's new text, written as it is"),
+            "mode": Arg(
+                "text",
+                required=False,
+                pattern=FILE_MODE.pattern,
+                form="a mode like 0644",
+                doc="the file's permissions in octal",
+                default="0600 for a new file; a file replaced keeps its mode",
+            ),
+        },
+        requires=("directories",),
+        summary="writes a file of a directory the scenario declares, on the host (created or "
+        "replaced; never through a symbolic link or into anything but a file)",
+        yields=mapping(bytes=number("bytes written"), mode=text("its permissions in octal")),
     ),
     "engine.info": ProbeInfo(
         f"{_ENGINE}:info",

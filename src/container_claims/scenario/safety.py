@@ -32,6 +32,10 @@ IMAGE_REFERENCE = re.compile(
 USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,255}")
 MEMORY = re.compile(r"[0-9]{1,15}[bkmg]?")
+TMPFS_SIZE = re.compile(r"[0-9]{1,15}[kmg]?")
+TMPFS_MODE = re.compile(r"[0-7]{3,4}")
+#: A container of the scenario, by its scenario name.
+NAME = re.compile(r"[a-z][a-z0-9_]{0,127}")
 CPUS = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,3})?")
 HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 LABEL_KEY = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,126}[a-z0-9])?")
@@ -140,11 +144,24 @@ def spec_problems(
         elif ("network", network) in HOST_ACCESS and not allow_host_access:
             yield "network", host_access_refusal(HOST_ACCESS[("network", network)])
     if given("volumes"):
-        for _, path in _pairs(fields["volumes"]):
+        for path, read_only in _mounts(fields["volumes"]):
             problem = _absolute_path_problem("volume mount path", str(path))
             if problem:
                 yield "volumes", problem
                 break
+            if not isinstance(read_only, bool):
+                yield "volumes", f"read_only of {str(path)[:80]!r} is not true or false"
+                break
+    if given("anonymous_volumes"):
+        for path in fields["anonymous_volumes"]:
+            problem = _absolute_path_problem("anonymous volume path", str(path))
+            if problem:
+                yield "anonymous_volumes", problem
+                break
+    if given("volumes_from"):
+        bad = [str(n) for n in fields["volumes_from"] if not NAME.fullmatch(str(n))]
+        if bad:
+            yield "volumes_from", f"volumes_from: {bad[0][:80]!r} is not a container's name"
     if given("env"):
         for key, value in _pairs(fields["env"]):
             if not ENV_NAME.fullmatch(str(key)):
@@ -160,11 +177,9 @@ def spec_problems(
     if given("hostname") and not HOSTNAME.fullmatch(str(fields["hostname"])):
         yield "hostname", f"hostname {str(fields['hostname'])[:80]!r} is not a hostname label"
     if given("tmpfs"):
-        for path in fields["tmpfs"]:
-            problem = _absolute_path_problem("tmpfs path", str(path))
-            if problem:
-                yield "tmpfs", problem
-                break
+        for problem in _tmpfs_problems(fields["tmpfs"]):
+            yield "tmpfs", problem
+            break
     for key in ("cap_add", "cap_drop"):
         if given(key):
             bad = [str(c) for c in fields[key] if not CAPABILITY.fullmatch(str(c))]
@@ -207,6 +222,49 @@ def spec_problems(
             )
         elif "\0" in stdin:
             yield "stdin", "stdin holds the control character 0x00; write printable text"
+
+
+def _mounts(value: Any) -> Iterator[tuple[Any, Any]]:
+    """``(path, read_only)`` of each item of ``volumes``: a file's mapping (name to a path or
+    to ``{path, read_only}``), or the items of a spec whose templates were filled in."""
+    for item in value.values() if isinstance(value, Mapping) else value:
+        if isinstance(item, Mapping):  # {path, read_only} written, or a Mount's data
+            yield item.get("target", item.get("path")), item.get("read_only", False)
+        else:
+            yield item, False
+
+
+def _tmpfs_problems(items: Any) -> Iterator[str]:
+    for item in items:
+        values = item if isinstance(item, Mapping) else {"path": item}
+        problem = _absolute_path_problem("tmpfs path", str(values.get("path")))
+        if problem:
+            yield problem
+        size, mode = values.get("size"), values.get("mode")
+        if size is not None and not TMPFS_SIZE.fullmatch(str(size)):
+            yield f"tmpfs size {str(size)[:40]!r} is not a size like 16m"
+        if mode is not None and not TMPFS_MODE.fullmatch(str(mode)):
+            yield f"tmpfs mode {str(mode)[:40]!r} is not an octal mode like 1777"
+
+
+#: A file's name in a declared directory: one name, never '.', '..' or an option.
+FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
+FILE_MODE = re.compile(r"0?[0-7]{3}")
+
+
+def directory_file_problem(name: str, text: str, mode: str | None) -> str | None:
+    """Why a declared directory cannot hold the file ``name`` with ``text`` (None if it can)."""
+    if not FILE_NAME.fullmatch(name):
+        return (
+            f"file name {name[:80]!r} is not a plain name "
+            "(letters, digits, . _ -; no '/', not beginning with '.' or '-')"
+        )
+    problem = text_problem(f"the text of {name}", text, allow_newline=True)
+    if problem:
+        return problem
+    if mode is not None and not FILE_MODE.fullmatch(mode):
+        return f"mode {mode[:20]!r} of {name} is not an octal mode like 0644"
+    return None
 
 
 def typed_line_problem(text: str) -> str | None:

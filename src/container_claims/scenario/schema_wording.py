@@ -92,6 +92,11 @@ _FORMS = {
     "hyphens, at most 63)",
     "^[a-z0-9]([a-z0-9.-]{0,126}[a-z0-9])?$": "a label key like com.example.role",
     "^https?://[^\\s]+$": "a web address (http:// or https://)",
+    "^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$": "a file's name (letters, digits, . _ -; no '/', "
+    "not beginning with '.' or '-')",
+    "^0?[0-7]{3}$": "a file's mode in octal, at most 0777 (e.g. 0644)",
+    "^[0-9]+[kmg]?$": "a size: a whole number, then k, m or g (e.g. 16m)",
+    "^[0-7]{3,4}$": "a mode in octal (e.g. 1777)",
     "^[^\\x00-\\x1f\\x7f]+$": "one line of text without control characters",
     "^[^\\x00-\\x1f\\x7f]*\\S[^\\x00-\\x1f\\x7f]*$": "one line of text without control characters",
 }

@@ -33,6 +33,10 @@ class ScenarioSoFar(Protocol):
     def detached(self) -> Mapping[str, None]:
         """Those of them left running (``run:`` with ``detach: true`` and a ``name``)."""
 
+    @property
+    def directories(self) -> Mapping[str, None]:
+        """The host directories the scenario declares (``directories:``), by name."""
+
     def error(
         self, line: int | None, message: str, hint: Callable[[], str] | None = None
     ) -> ScenarioError:

@@ -186,6 +186,8 @@ class RunStep(Step):
     yields = COMMAND
 
     spec: ContainerSpec
+    #: What starting the containers it takes volumes from needed (``volumes_from``).
+    needs: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, raw: MarkedDict, line: int, section: Section, scenario: ScenarioSoFar) -> Self:
@@ -194,7 +196,8 @@ class RunStep(Step):
             if spec.name in scenario.containers:
                 raise scenario.error(line, f"a container named {spec.name!r} already exists")
             scenario.started(spec.name, detached=spec.detach, spec=spec)
-        return cls(**cls.common(raw, line), spec=spec)
+        needs = frozenset().union(*map(scenario.needs_of, spec.volumes_from))
+        return cls(**cls.common(raw, line), spec=spec, needs=needs)
 
     @classmethod
     def assume(cls, raw: MarkedDict, scenario: ScenarioSoFar) -> None:
@@ -206,7 +209,7 @@ class RunStep(Step):
         return f"run {' '.join(map(fill, self.spec.command or ('(default)',)))}"
 
     def capabilities(self) -> frozenset[str]:
-        return self.spec.capabilities()
+        return self.spec.capabilities() | self.needs
 
     def texts(self) -> Iterable[str]:
         return strings_in(dataclasses.asdict(self.spec))
@@ -283,6 +286,14 @@ def _check_probe_args(probe: str, args: dict[str, Any], line: int, scenario: Sce
                 raise ArgumentError(
                     f"{key!r}: no container named {args[key]!r} runs before this step "
                     f"(known: {known})"
+                )
+            if spec.kind == "directory" and templated:
+                raise ArgumentError(f"{key!r} names a directory: write its name out")
+            if spec.kind == "directory" and args[key] not in scenario.directories:
+                known = some_of(scenario.directories)
+                raise ArgumentError(
+                    f"{key!r}: no directory named {args[key]!r} is declared in 'directories' "
+                    f"(declared: {known})"
                 )
     except ArgumentError as exc:
         raise scenario.error(line, f"probe {probe} {exc}") from None
