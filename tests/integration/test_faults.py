@@ -194,7 +194,7 @@ def test_sigkill_leaves_nothing_that_the_next_run_does_not_sweep(
 
     assert f"run {run_id}" in after.output, after.output[-3000:]
     assert "removed" in after.output
-    assert _leftovers_of(run_id) == []
+    assert _leftovers_of(run_id) == [], after.output[-3000:]  # what the sweep said of them
     assert not list(Path("/tmp").glob("cc-podman-*")) or all(
         run_id not in p.name for p in Path("/tmp").glob("cc-podman-*")
     )
