@@ -65,6 +65,22 @@ def run_suite(
     return Run(proc.returncode, proc.stdout + proc.stderr, data)
 
 
+def claims_needing(capability: str) -> set[str]:
+    """The catalogue's claim ids that rest on ``capability`` (``directories``: a directory the
+    suite makes on this machine, which a runtime on another machine, or one whose host is read
+    through its engine, does not have: its claims are not applicable there)."""
+    from container_claims.execute import needed_capabilities
+    from container_claims.scenario import load_scenario
+
+    return {
+        claim.id
+        for path in sorted(SCENARIOS.rglob("*.yaml"))
+        for scenario in [load_scenario(path)]
+        for claim in scenario.claims
+        if capability in needed_capabilities(scenario, claim)
+    }
+
+
 def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 

@@ -9,10 +9,12 @@ import pytest
 
 from .conftest import REPO, Run, run_suite
 
-#: The claim ids of each scenario pack: the article's (CLAIMS.md), and docker run's options.
+#: The claim ids of each scenario pack: the article's (CLAIMS.md), docker run's options, and
+#: Docker's storage documentation (volumes, bind mounts, tmpfs).
 PACKS = {
     "article": REPO / "tests" / "claims.txt",
     "docker-run": REPO / "tests" / "claims-docker-run.txt",
+    "volumes": REPO / "tests" / "claims-volumes.txt",
 }
 
 

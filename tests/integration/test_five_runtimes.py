@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from container_claims.scenario.fields import COMMAND, STOP, WAIT
+from container_claims.scenario.fields import BUILT, COMMAND, COMMIT, STOP, WAIT
 from container_claims.scenario.probes import PROBES
 from tests.support.shapes import mismatches
 
@@ -134,13 +134,23 @@ def test_every_observation_has_the_fields_the_format_declares(all_runtimes: Run)
             shape = (
                 PROBES[words[1]].yields
                 if words[0] == "probe"
-                else {"stop": STOP, "wait": WAIT}.get(words[0], COMMAND)
+                else {"stop": STOP, "wait": WAIT, "commit": COMMIT, "build": BUILT}.get(
+                    words[0].rstrip(":"), COMMAND
+                )
             )
-            checked.add(words[1] if words[0] == "probe" else words[0])
+            checked.add(words[1] if words[0] == "probe" else words[0].rstrip(":"))
             where = f"{record['runtime']} line {step['line']} {step['save']}"
             problems += [f"{where}: {m}" for m in mismatches(step["value"], shape)]
     assert problems == []
-    assert {"typed", "run", "stop", "wait", "engine.container", "host.find_process"} <= checked
+    assert {
+        "typed",
+        "run",
+        "stop",
+        "wait",
+        "commit",
+        "engine.container",
+        "host.find_process",
+    } <= checked
 
 
 def test_the_gate_goes_red_when_a_verdict_moves(engine: None, tmp_path: Path) -> None:

@@ -72,6 +72,44 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
             "network-none-has-only-loopback",
         )
     },
+    # The volumes pack: one control leaves out every mount; a commit, a writer that writes.
+    **{
+        claim: ("docker-mounts-ignored", f"volumes/{scenario}")
+        for scenario, claims in (
+            (
+                "named-volumes",
+                (
+                    "volume-outlives-its-container",
+                    "read-only-volume-refuses-writes",
+                    "read-only-volume-can-be-read",
+                    "new-volume-is-filled-from-the-image",
+                    "volumes-from-shares-the-volumes",
+                    "anonymous-volume-is-a-mount-of-its-own",
+                ),
+            ),
+            ("commit", ("commit-leaves-out-the-volume",)),
+            (
+                "bind-mounts",
+                (
+                    "bind-mount-shows-the-host-files",
+                    "container-writes-reach-the-host",
+                    "host-writes-reach-a-running-container",
+                    "read-only-bind-refuses-writes",
+                    "bind-mount-hides-the-images-files",
+                ),
+            ),
+            (
+                "tmpfs",
+                (
+                    "tmpfs-size-limits-what-it-holds",
+                    "tmpfs-size-is-its-capacity",
+                    "tmpfs-mode-sets-its-permissions",
+                ),
+            ),
+        )
+        for claim in claims
+    },
+    "commit-keeps-the-containers-changes": ("docker-entrypoint", "volumes/commit"),
     "stop-signal-is-sent-first": ("docker-options-ignored", "docker-run/background"),
     "detached-container-keeps-running": ("docker-entrypoint", "docker-run/lifecycle"),
     "exec-runs-beside-the-main-process": ("docker-pid-host", "docker-run/lifecycle"),

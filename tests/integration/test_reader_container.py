@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import REPO, RUN_LABEL, SCENARIOS, docker, run_suite
+from .conftest import REPO, RUN_LABEL, SCENARIOS, claims_needing, docker, run_suite
 
 IMAGE = "container-claims/test:bookworm"
 
@@ -84,7 +84,10 @@ def test_the_reader_gives_the_local_readers_verdicts_on_the_whole_catalogue(
 
     local, through = verdicts(run.data, engine_name), verdicts(run.data, f"{engine_name}-reader")
     assert len(local) >= 51, run.output[-3000:]
-    moved = {claim: (local[claim], through.get(claim)) for claim in local if local[claim] != through.get(claim)}  # fmt: skip
+    # A directory the suite makes lies on this machine, not on a host read through its engine.
+    local_only = {key for key in local if key.split("::")[1] in claims_needing("directories")}
+    assert local_only and {through[key] for key in local_only} == {"not-applicable"}
+    moved = {claim: (local[claim], through.get(claim)) for claim in local if local[claim] != through.get(claim) and claim not in local_only}  # fmt: skip
     assert moved == {}, run.output[-3000:]
     machine = machines(run.data)
     assert machine[f"{engine_name}-reader"]["address"] == "engine"
