@@ -9,10 +9,9 @@ run's copies by the first part of their names.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
-from container_claims import ledger
+from container_claims import ledger, processes
 from container_claims.errors import ObservationError
 from container_claims.hostfs import remove_tree
 from container_claims.paths import runs_dir
@@ -30,11 +29,11 @@ def make_copy(source: Path, target: Path) -> None:
     ledger.record("dir", path=str(target))
     if target.exists():
         remove_tree(target)
-    copy = subprocess.run(
+    # Dies with the run: a copy going on after a SIGKILL writes into what the next run sweeps.
+    copy = processes.run(
         ["cp", "-a", "--reflink=auto", str(source), str(target)],
         capture_output=True,
         text=True,
-        check=False,
     )
     if copy.returncode != 0:
         if target.exists():
