@@ -65,6 +65,17 @@ def run_suite(
     return Run(proc.returncode, proc.stdout + proc.stderr, data)
 
 
+def run_cleanup(timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``container-claims cleanup`` in the repository, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "container_claims", "cleanup"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def claims_needing(capability: str) -> set[str]:
     """The catalogue's claim ids that rest on ``capability`` (``directories``: a directory the
     suite makes on this machine, which a runtime on another machine, or one whose host is read

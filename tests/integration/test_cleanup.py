@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .conftest import REPO, RUN_LABEL, docker, host_markers, labelled_objects
+from .conftest import REPO, RUN_LABEL, docker, host_markers, labelled_objects, run_cleanup
 
 
 def _labelled_containers() -> set[str]:
@@ -111,13 +111,7 @@ def test_cleanup_removes_labelled_objects_and_nothing_else(engine: None) -> None
     )
     docker("run", "-d", "--network", "none", "--name", theirs, image, "sleep", "600")
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "container_claims", "cleanup"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = run_cleanup(timeout=120)
         assert result.returncode == 0, result.stderr
         assert f"container {ours}" in result.stdout
         names = docker("ps", "-a", "--format", "{{.Names}}").split()

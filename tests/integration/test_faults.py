@@ -22,7 +22,7 @@ import yaml
 from container_claims.paths import ledger_dir, runs_dir
 from tests.support.control_engine import ControlEngine
 
-from .conftest import REPO, RUN_LABEL, docker, host_markers, run_suite
+from .conftest import REPO, RUN_LABEL, docker, host_markers, run_cleanup, run_suite
 from .test_article_on_docker import catalogue
 
 #: A scenario that keeps its container busy for a while, with a sibling container, a host
@@ -212,13 +212,7 @@ def test_cleanup_leaves_a_live_run_alone(engine: None, tmp_path: Path) -> None:
     try:
         _wait_for("a sibling container runs", lambda: _running_sibling(sibling) is not None, live)
         run_id = _running_sibling(sibling)
-        cleanup = subprocess.run(
-            [sys.executable, "-m", "container_claims", "cleanup"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        cleanup = run_cleanup(timeout=300)
         output, _ = live.communicate(timeout=300)
     finally:
         if live.poll() is None:

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, RUN_LABEL, Run, docker, run_suite
+from .conftest import RUN_LABEL, Run, docker, run_cleanup, run_suite
 
 RUNTIMES = ["docker", "gvisor", "podman"]
 
@@ -153,13 +152,7 @@ def test_cleanup_removes_a_labelled_image_and_one_built_on_it_and_nothing_else(
     build(parent, base, f"LABEL {RUN_LABEL}=crashed-{suffix}")
     build(child, parent, "ENV CHILD=1")  # carries the label it inherits
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "container_claims", "cleanup"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_cleanup(timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         left = docker("images", "--format", "{{.Repository}}:{{.Tag}}").split()
         assert parent not in left and child not in left, result.stdout
