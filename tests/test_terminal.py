@@ -422,13 +422,29 @@ def test_late_markers_of_an_interrupted_line_are_ignored(monkeypatch: pytest.Mon
         monkeypatch,
         [
             ["__CC_B1__\r\npartial\r\n"],  # then nothing: no reply
-            ["__CC_E1:0__\r\n__CC_B2__\r\nfresh\r\n__CC_E1:9__\r\n__CC_E2:0__\r\n", PS1],
+            # After Ctrl-C, the suite's own line, which shows that the shell hears again.
+            ["__CC_E1:0__\r\n__CC_B2__\r\n__CC_E2:0__\r\n", PS1],
+            ["__CC_B3__\r\nfresh\r\n__CC_E1:9__\r\n__CC_E3:0__\r\n", PS1],
         ],
     )
     stuck = session.type("one", 1)
     assert (stuck.completed, stuck.output) == (False, "partial")
     after = session.type("two", 1)
     assert (after.output, after.status) == ("fresh\n__CC_E1:9__", 0)
+
+
+def test_a_shell_that_answers_ctrl_c_but_not_typing_breaks_the_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As ``-t`` without ``-i``: Ctrl-C brings a prompt back, but what is typed never reaches
+    the shell; the next lines say so at once instead of each waiting its timeout."""
+    monkeypatch.setattr(terminal, "RECOVERY_WAIT", 0.5)
+    session, _ = scripted(monkeypatch, [])
+    assert not session.type("echo one", 1).completed
+    began = time.monotonic()
+    with pytest.raises(ObservationError, match="did not answer a line typed after Ctrl-C"):
+        session.type("echo two", 30)
+    assert time.monotonic() - began < 1  # nothing waited for
 
 
 def test_no_prompt_after_ctrl_c_breaks_the_session(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -393,16 +393,19 @@ class TerminalShell(Shell):
         )
 
     def _recover(self, line: str, why: str) -> None:
-        """Interrupt a line that did not end; the session goes on if the shell answers."""
+        """Interrupt a line that did not end; the session goes on if the shell answers.
+
+        Answering is a line of our own coming back, after the prompt where there is one: a
+        prompt alone can come from a shell that hears Ctrl-C but not what is typed (``-t``
+        without ``-i``), and every later line would wait its whole timeout for nothing."""
         deadline = time.monotonic() + RECOVERY_WAIT
         try:
             try:
                 self._child.sendintr()
             except OSError:
                 raise _Ended from None
-            if self.prompt is not None:
-                answered = self._await_prompt(deadline, now=False) is not None
-            else:  # no prompt to wait for: a line of our own must come back
+            answered = self.prompt is None or self._await_prompt(deadline, now=False) is not None
+            if answered:
                 secret = new_secret("true")
                 self._send(_wrapped("true", secret))
                 answered = self._read_reply(secret, deadline, _Output(0))[0] is not None
@@ -411,8 +414,8 @@ class TerminalShell(Shell):
             return
         if not answered:
             self._broken = (
-                f"{line!r}: {why}, and the shell did not answer within "
-                f"{RECOVERY_WAIT:g} s of Ctrl-C"
+                f"{line!r}: {why}, and the shell did not answer a line typed after Ctrl-C "
+                f"within {RECOVERY_WAIT:g} s"
             )
 
     def exit(self, line: str, timeout: float) -> int | None:
