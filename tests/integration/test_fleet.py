@@ -74,9 +74,11 @@ def verdicts(run: Run, runtime: str) -> dict[str, str]:
     return {r["claim"]: r["verdict"] for r in run.data["results"] if r["runtime"] == runtime}
 
 
-def assert_same_verdicts(here: dict[str, str], there: dict[str, str]) -> None:
-    """Another machine gives this machine's verdicts, but for the claims on directories the
-    suite makes on this machine: not applicable there."""
+def assert_same_verdicts(run: Run, local: str, remote: str) -> None:
+    """Another machine (runtime ``remote``) gives this machine's verdicts (``local``'s), but
+    for the claims on directories the suite makes on this machine: not applicable there."""
+    here, there = verdicts(run, local), verdicts(run, remote)
+    assert here, run.output[-3000:]
     local_only = claims_needing("directories")
     assert local_only and {here[claim] for claim in local_only} == {"pass"}
     assert {there[claim] for claim in local_only} == {"not-applicable"}
@@ -85,7 +87,9 @@ def assert_same_verdicts(here: dict[str, str], there: dict[str, str]) -> None:
         for claim in set(here) | set(there)
         if claim not in local_only and here.get(claim) != there.get(claim)
     }
-    assert moved == {}
+    # What the runtime that moved said, so that a failure shows its cause, not just its name.
+    said = {claim: run.record(claim, remote).get("message", "")[:500] for claim in moved}
+    assert moved == {}, said
 
 
 def test_each_runtime_says_which_machine_it_ran_on(fleet: dict[str, Any], fleet_run: Run) -> None:
@@ -105,10 +109,8 @@ def test_the_fleet_gives_this_machines_verdicts(fleet_run: Run) -> None:
     host the verdict it gives this machine: they are set up alike, and each is observed on
     its own machine. The claims on directories the suite makes on this machine are not
     applicable on another's."""
-    here = verdicts(fleet_run, "docker")
-    assert here, fleet_run.output[-3000:]
     for name in ("docker-cc-host-a", "docker-cc-host-b"):
-        assert_same_verdicts(here, verdicts(fleet_run, name))
+        assert_same_verdicts(fleet_run, "docker", name)
 
 
 def test_what_the_probes_made_on_each_host_was_made_there_and_is_gone(
@@ -226,9 +228,7 @@ def test_podman_on_another_machine_gives_this_machines_verdicts(
     """Podman's API socket there, forwarded, with its CLI as a remote client of it
     (CONTAINER_HOST): the catalogue gives the verdicts of Podman here, read on that host."""
     host = fleet["hosts"][1]
-    here = verdicts(podman_run, "podman")
-    assert here, podman_run.output[-3000:]
-    assert_same_verdicts(here, verdicts(podman_run, f"podman-{host.name}"))
+    assert_same_verdicts(podman_run, "podman", f"podman-{host.name}")
     machine = {r["name"]: r["machine"] for r in podman_run.data["runtimes"]}
     assert machine[f"podman-{host.name}"]["hostname"] == host.name
     record = podman_run.record("host-pid-1-is-init", f"podman-{host.name}")
