@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
 CONTROLS = REPO / "tests" / "controls"
 RUN_LABEL = "org.container-claims.run"
+#: The runtimes of the packaged runtimes file, and the verdicts shipped for this machine.
+RUNTIMES = ["docker", "gvisor", "podman", "unshare", "bwrap"]
+EXPECTATIONS = REPO / "expectations" / "debian12.yaml"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,6 +67,78 @@ def run_suite(
     )
     data = json.loads(out.read_text()) if out.exists() else {}
     return Run(proc.returncode, proc.stdout + proc.stderr, data)
+
+
+@dataclass
+class CountedRun:
+    """A run, and the containers it started, counted per scenario run (its token)."""
+
+    run: Run
+    starts: dict[str, int]
+
+
+def run_counting_starts(*args: str, tmp: Path) -> CountedRun:
+    """:func:`run_suite`, with the engine's start events of the run's containers counted."""
+    # Streamed while the run goes: the engine keeps only its last 256 events for a later
+    # --since query, fewer than a run of the whole catalogue makes.
+    events = subprocess.Popen(
+        [
+            "docker", "events", "--filter", f"label={RUN_LABEL}", "--filter", "event=start",
+            "--format", "{{.Actor.Attributes.name}}",
+        ],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(0.5)  # subscribed before the first container starts
+        run = run_suite(*args, tmp=tmp)
+        time.sleep(0.5)  # the last start event delivered
+    finally:
+        events.terminate()  # the process we started, by its PID
+        streamed, _ = events.communicate(timeout=10)
+    assert run.data.get("results"), run.output[-3000:]
+    prefix = f"cc-{run.data['run_id']}-"
+    counted: dict[str, int] = {}
+    for name in streamed.split():
+        # One first container per process and runtime (preflight) is not a scenario's.
+        if name.startswith(prefix) and "-preflight-" not in name:
+            token = name.split("-")[2]  # cc-RUNID-TOKEN-...: TOKEN is one scenario's run
+            counted[token] = counted.get(token, 0) + 1
+    return CountedRun(run, counted)
+
+
+@pytest.fixture(scope="session")
+def docker_catalogue(engine: None, tmp_path_factory: pytest.TempPathFactory) -> CountedRun:
+    """The whole catalogue on docker in one process, as ``container-claims run`` does it by
+    default: one run shared by every test that reads it (the article's verdicts, the
+    containers each scenario starts, the "before" of an upgrade)."""
+    return run_counting_starts(
+        "scenarios", "--runtime", "docker", tmp=tmp_path_factory.mktemp("docker-catalogue")
+    )
+
+
+@pytest.fixture(scope="session")
+def docker_catalogue_in_two(engine: None, tmp_path_factory: pytest.TempPathFactory) -> CountedRun:
+    """The same, spread over two worker processes (``-n 2``)."""
+    return run_counting_starts(
+        "scenarios", "--runtime", "docker", "-n", "2", tmp=tmp_path_factory.mktemp("docker-n2")
+    )
+
+
+@pytest.fixture(scope="session")
+def five(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the five-runtime run (its JUnit file is ``side.xml`` there)."""
+    return tmp_path_factory.mktemp("five")
+
+
+@pytest.fixture(scope="session")
+def all_runtimes(engine: None, five: Path) -> Run:
+    """The whole catalogue on the five runtimes side by side (the default without -n), gated
+    on the expectations, as CI gates it: one run, shared by the tests that read its verdicts."""
+    args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
+    return run_suite(
+        "scenarios", *args, "--expect", str(EXPECTATIONS), "--junitxml", str(five / "side.xml"),
+        tmp=five,
+    )  # fmt: skip
 
 
 def run_cleanup(timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, Run, run_suite
+from .conftest import REPO, CountedRun, Run
 
 #: The claim ids of each scenario pack: the article's (CLAIMS.md), docker run's options, and
 #: Docker's storage documentation (volumes, bind mounts, tmpfs).
@@ -29,8 +28,8 @@ def catalogue(*packs: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def docker_run(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_suite("scenarios", "--runtime", "docker", tmp=tmp_path_factory.mktemp("docker"))
+def docker_run(docker_catalogue: CountedRun) -> Run:
+    return docker_catalogue.run
 
 
 def test_catalogue_matches_the_claims_file() -> None:
@@ -77,7 +76,9 @@ def test_results_record_what_makes_them_trustworthy(docker_run: Run) -> None:
         assert record["evidence"]["checks"], record["claim"]
 
 
-def test_parallel_run_gives_the_same_verdicts(docker_run: Run, tmp_path: Path) -> None:
-    parallel = run_suite("scenarios", "--runtime", "docker", "-n", "2", tmp=tmp_path)
+def test_parallel_run_gives_the_same_verdicts(
+    docker_run: Run, docker_catalogue_in_two: CountedRun
+) -> None:
+    parallel = docker_catalogue_in_two.run
     verdicts = {(r["claim"], r["verdict"]) for r in docker_run.data["results"]}
     assert {(r["claim"], r["verdict"]) for r in parallel.data["results"]} == verdicts

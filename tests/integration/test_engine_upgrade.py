@@ -23,7 +23,7 @@ import yaml
 
 from tests.support.upgrade_engine import UpgradeEngine, write_runtimes_file
 
-from .conftest import REPO, Run, docker, run_suite
+from .conftest import REPO, CountedRun, Run, docker, run_suite
 
 #: The claims whose observations rest on the container having a PID namespace of its own:
 #: its processes numbered from 1 (what /proc/1 is, what ps shows, PID 1's immunity to
@@ -53,7 +53,7 @@ def upgraded(engine: None) -> Iterator[UpgradeEngine]:
 
 @pytest.fixture(scope="module")
 def runs(
-    upgraded: UpgradeEngine, tmp_path_factory: pytest.TempPathFactory
+    upgraded: UpgradeEngine, docker_catalogue: CountedRun, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Run | Path]:
     """The catalogue before (main engine), after (Debian 13's), and after with --pid=host."""
     tmp = tmp_path_factory.mktemp("upgrade")
@@ -63,7 +63,7 @@ def runs(
     broken_file = tmp / "after-pid-host.yaml"
     broken_file.write_text(yaml.safe_dump(broken))
     return {
-        "before": run_suite("scenarios", "--runtime", "docker", tmp=tmp),
+        "before": docker_catalogue.run,
         "after": run_suite(
             "scenarios", "--runtimes-file", str(after_file), "--runtime", "docker-26", tmp=tmp
         ),

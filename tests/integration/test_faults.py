@@ -22,7 +22,15 @@ import yaml
 from container_claims.paths import ledger_dir, runs_dir
 from tests.support.control_engine import ControlEngine
 
-from .conftest import REPO, RUN_LABEL, docker, host_markers, run_cleanup, run_suite
+from .conftest import (
+    REPO,
+    RUN_LABEL,
+    CountedRun,
+    docker,
+    host_markers,
+    run_cleanup,
+    run_suite,
+)
 from .test_article_on_docker import catalogue
 
 #: A scenario that keeps its container busy for a while, with a sibling container, a host
@@ -376,39 +384,9 @@ claims:
 
 
 def test_a_scenario_starts_its_containers_once_per_runtime_whatever_n_is(
-    engine: None, tmp_path: Path
+    docker_catalogue: CountedRun, docker_catalogue_in_two: CountedRun
 ) -> None:
-    def starts(*extra: str) -> dict[str, int]:
-        # Events are streamed while the run goes: the engine keeps only its last 256 events
-        # for a later --since query, fewer than a run of both packs makes.
-        events = subprocess.Popen(
-            [
-                "docker", "events", "--filter", f"label={RUN_LABEL}", "--filter", "event=start",
-                "--format", "{{.Actor.Attributes.name}}",
-            ],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        try:
-            time.sleep(0.5)  # subscribed before the first container starts
-            run = run_suite("scenarios", "--runtime", "docker", *extra, tmp=tmp_path)
-            time.sleep(0.5)  # the last start event delivered
-        finally:
-            events.terminate()  # the process we started, by its PID
-            streamed, _ = events.communicate(timeout=10)
-        assert run.data.get("results"), run.output[-3000:]
-        prefix = f"cc-{run.data['run_id']}-"
-        names = [name for name in streamed.split() if name.startswith(prefix)]
-        counted: dict[str, int] = {}
-        for name in names:
-            if "-preflight-" in name:  # one first container per process and runtime
-                continue
-            token = name.split("-")[2]  # cc-RUNID-TOKEN-...: TOKEN is one scenario's run
-            counted[token] = counted.get(token, 0) + 1
-        return counted
-
-    serial = starts()
-    parallel = starts("-n", "2")
-
+    serial, parallel = docker_catalogue.starts, docker_catalogue_in_two.starts
     scenario_files = len(list((REPO / "scenarios").rglob("*.yaml")))
     assert len(serial) == len(parallel) == scenario_files  # each scenario ran once
     assert sorted(serial.values()) == sorted(parallel.values())

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import REPO, RUN_LABEL, SCENARIOS, claims_needing, docker, run_suite
+from .conftest import REPO, RUN_LABEL, SCENARIOS, Run, claims_needing, docker, run_suite
 
 IMAGE = "container-claims/test:bookworm"
 
@@ -67,33 +67,35 @@ def verdicts(data: dict[str, Any], runtime: str) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def through_readers(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The whole catalogue on Docker and Podman with the host read through each engine, side
+    by side; held to the same runtimes' verdicts with the local reader (the five-runtime run)."""
+    tmp = tmp_path_factory.mktemp("readers")
+    before = set(readers_left())
+    run = run_suite(
+        str(SCENARIOS), "--runtimes-file", str(runtimes_file(tmp)),
+        "--runtime", "docker-reader", "--runtime", "podman-reader", tmp=tmp,
+    )  # fmt: skip
+    assert set(readers_left()) <= before, "the run left its reader"
+    return run
+
+
 @pytest.mark.parametrize("engine_name", ["docker", "podman"])
 def test_the_reader_gives_the_local_readers_verdicts_on_the_whole_catalogue(
-    engine: None, tmp_path: Path, engine_name: str
+    all_runtimes: Run, through_readers: Run, engine_name: str
 ) -> None:
-    before = set(readers_left())
-    began = time.monotonic()
-    run = run_suite(
-        str(SCENARIOS),
-        "--runtimes-file", str(runtimes_file(tmp_path)),
-        "--runtime", engine_name,
-        "--runtime", f"{engine_name}-reader",
-        tmp=tmp_path,
-    )  # fmt: skip
-    took = time.monotonic() - began
-
-    local, through = verdicts(run.data, engine_name), verdicts(run.data, f"{engine_name}-reader")
-    assert len(local) >= 51, run.output[-3000:]
+    local = verdicts(all_runtimes.data, engine_name)
+    through = verdicts(through_readers.data, f"{engine_name}-reader")
+    assert len(local) >= 51, all_runtimes.output[-3000:]
     # A directory the suite makes lies on this machine, not on a host read through its engine.
     local_only = {key for key in local if key.split("::")[1] in claims_needing("directories")}
     assert local_only and {through[key] for key in local_only} == {"not-applicable"}
     moved = {claim: (local[claim], through.get(claim)) for claim in local if local[claim] != through.get(claim) and claim not in local_only}  # fmt: skip
-    assert moved == {}, run.output[-3000:]
-    machine = machines(run.data)
+    assert moved == {}, through_readers.output[-3000:]
+    machine, here = machines(through_readers.data), machines(all_runtimes.data)
     assert machine[f"{engine_name}-reader"]["address"] == "engine"
-    assert machine[f"{engine_name}-reader"]["boot_id"] == machine[engine_name]["boot_id"]
-    assert set(readers_left()) <= before, "the run left its reader"
-    print(f"{engine_name} and {engine_name}-reader, whole catalogue: {took:.1f} s")
+    assert machine[f"{engine_name}-reader"]["boot_id"] == here[engine_name]["boot_id"]
 
 
 NO_CHROOT = (
