@@ -5,11 +5,12 @@ For each runtime asked for (default: docker), round after round, alternating:
 * the suite, one process (``container-claims run --runtime NAME``);
 * its floor, ``benchmarks/floor.py``: the same scenarios' container operations through the
   same runtime and scenario runner, without pytest, preflight, checks or reports;
-* the suite with ``-n 2``.
+* the suite with ``-n 2``;
+* the suite, one process, its scenarios side by side (``--jobs auto``).
 
-With ``--all``, also the five packaged runtimes in one run (side by side) against the sum of
-their one-by-one runs. Container starts are counted from the engine's event stream during the
-docker runs (serial and ``-n 2`` must start the same containers: once per scenario, plus what a
+With ``--all``, also the five packaged runtimes in one run (side by side, ``--jobs auto``)
+against the sum of their one-by-one runs. Container starts are counted from the engine's event stream during the
+docker runs (serial, ``-n 2`` and ``--jobs`` must start the same containers: once per scenario, plus what a
 claim needs by nature; the first container of each process is counted apart).
 
 Prints medians with their spread (min–max) and each ratio beside its target; no assertion, no
@@ -38,7 +39,15 @@ PYTHON = sys.executable
 RUNTIMES = ["docker", "gvisor", "podman", "unshare", "bwrap"]
 RUN_LABEL = "org.container-claims.run"
 #: The targets of the speed issue, as (figure, most allowed).
-TARGETS = {"suite/floor": 1.3, "-n 2/serial": 0.65, "all/sum": 0.6}
+TARGETS = {
+    "suite/floor": 1.3,
+    "-n 2/serial": 0.65,
+    "jobs/floor": 0.5,
+    "jobs/-n 2": 1.0,
+    "all/sum": 0.3,
+}
+#: What runs a runtime's scenarios side by side in one process.
+JOBS = ("--jobs", "auto")
 
 
 def timed(argv: list[str], cwd: Path = REPO) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -92,6 +101,10 @@ class Starts:
         return per, first
 
 
+def verdicts(data: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return [(r["claim"], r["runtime"], r["verdict"]) for r in data["results"]]
+
+
 def spread(values: list[float]) -> str:
     return f"{statistics.median(values):6.2f} s ({min(values):.2f}–{max(values):.2f})"
 
@@ -118,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
             serial: list[float] = []
             floors: list[float] = []
             parallel: list[float] = []
+            side: list[float] = []
             starts: dict[str, Any] = {}
+            same_verdicts = True
             for _ in range(args.rounds):
                 with Starts() as seen:
                     seconds, serial_data = suite([name], tmp)
@@ -126,38 +141,59 @@ def main(argv: list[str] | None = None) -> int:
                     floors.append(floor(name))
                     seconds, parallel_data = suite([name], tmp, "-n", "2")
                     parallel.append(seconds)
+                    seconds, jobs_data = suite([name], tmp, *JOBS)
+                    side.append(seconds)
+                same_verdicts &= verdicts(jobs_data) == verdicts(serial_data)
                 starts = {
                     "serial": seen.of(serial_data["run_id"]),
                     "-n 2": seen.of(parallel_data["run_id"]),
+                    "jobs": seen.of(jobs_data["run_id"]),
                 }
             ratio = statistics.median(serial) / statistics.median(floors)
             speedup = statistics.median(parallel) / statistics.median(serial)
+            jobs_ratio = statistics.median(side) / statistics.median(floors)
+            jobs_n2 = statistics.median(side) / statistics.median(parallel)
             print(f"\n{name}:")
             print(f"  suite, one process  {spread(serial)}")
             print(f"  floor               {spread(floors)}")
             print(f"  suite -n 2          {spread(parallel)}")
+            print(f"  suite --jobs auto   {spread(side)}")
             print(f"  suite / floor       {ratio:6.2f}   (target ≤ {TARGETS['suite/floor']})")
             print(f"  -n 2 / serial       {speedup:6.2f}   (target ≤ {TARGETS['-n 2/serial']})")
+            print(f"  --jobs / floor      {jobs_ratio:6.2f}   (target ≤ {TARGETS['jobs/floor']})")
+            print(f"  --jobs / -n 2       {jobs_n2:6.2f}   (target ≤ {TARGETS['jobs/-n 2']})")
+            print(f"  --jobs verdicts     {'the serial ones' if same_verdicts else 'NOT the same'}")
             figures["runtimes"][name] = {
                 "serial_s": serial,
                 "floor_s": floors,
                 "n2_s": parallel,
+                "jobs_s": side,
                 "suite/floor": ratio,
                 "-n 2/serial": speedup,
+                "jobs/floor": jobs_ratio,
+                "jobs/-n 2": jobs_n2,
+                "jobs_verdicts_same": same_verdicts,
             }
             if starts["serial"][0]:
                 (per_serial, first_serial), (per_n2, first_n2) = starts["serial"], starts["-n 2"]
-                same = sorted(per_serial.values()) == sorted(per_n2.values())
+                per_jobs = starts["jobs"][0]
+                same = (
+                    sorted(per_serial.values())
+                    == sorted(per_n2.values())
+                    == sorted(per_jobs.values())
+                )
                 print(
                     f"  container starts    {sum(per_serial.values())} for "
                     f"{len(per_serial)} scenario runs serially, {sum(per_n2.values())} for "
-                    f"{len(per_n2)} with -n 2 ({'the same' if same else 'NOT the same'}); "
+                    f"{len(per_n2)} with -n 2, {sum(per_jobs.values())} with --jobs "
+                    f"({'the same' if same else 'NOT the same'}); "
                     f"first containers: {first_serial} serially, {first_n2} with -n 2"
                 )
                 print(f"  starts per scenario {sorted(per_serial.values(), reverse=True)}")
                 figures["runtimes"][name]["starts"] = {
                     "serial": sorted(per_serial.values()),
                     "n2": sorted(per_n2.values()),
+                    "jobs": sorted(per_jobs.values()),
                     "first_serial": first_serial,
                     "first_n2": first_n2,
                 }
@@ -165,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             together: list[float] = []
             one_by_one: list[float] = []
             for _ in range(args.rounds):
-                together.append(suite(RUNTIMES, tmp)[0])
+                together.append(suite(RUNTIMES, tmp, *JOBS)[0])
                 one_by_one.append(sum(suite([name], tmp)[0] for name in RUNTIMES))
             share = statistics.median(together) / statistics.median(one_by_one)
             print("\nall five runtimes:")

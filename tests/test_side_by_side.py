@@ -7,6 +7,7 @@ other's, ``meet`` in their scripts) show the overlap without timing anything.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -72,6 +73,61 @@ def test_one_runtime_at_a_time_cannot_meet_so_the_check_above_can_fail(project: 
     assert verdicts[("again-shell-is-pid-1", "left")] == "error"
     assert verdicts[("again-shell-is-pid-1", "right")] == "pass"
     assert "never opened meanwhile" in result.stdout.str()
+
+
+@pytest.mark.parametrize("jobs", ["2", "auto"])
+def test_scenarios_of_one_runtime_side_by_side_with_jobs(project: Project, jobs: str) -> None:
+    """Two scenarios of one runtime whose shells open only together: with --jobs they do, and
+    report in order, each opening its container once."""
+    gather = project.pytester.path / "gathered"
+    gather.mkdir()
+    journal = project.pytester.path / "one.journal"
+    script = {"typed": {"echo $$": "1"}, "gather": str(gather), "gather_count": 2}
+    project.script(one={**script, "meet_timeout": 5, "journal": str(journal)})
+
+    result = project.run("--claims-jobs", jobs, runtime="one")
+
+    result.assert_outcomes(passed=4)
+    lines = [line.split(" ")[0] for line in result.outlines if " PASSED" in line]
+    assert lines == [
+        f"scenarios/{file}::{prefix}shell-is-{claim}[one]"
+        for file, prefix in (("again.yaml", "again-"), ("shell.yaml", ""))
+        for claim in ("pid-1", "still-pid-1")
+    ]
+    opened = [line for line in journal.read_text().splitlines() if line.startswith("open ")]
+    assert len(opened) == 2, opened
+
+
+def test_one_scenario_at_a_time_cannot_gather_so_the_check_above_can_fail(
+    project: Project,
+) -> None:
+    gather = project.pytester.path / "gathered"
+    gather.mkdir()
+    script = {"typed": {"echo $$": "1"}, "gather": str(gather), "gather_count": 2}
+    project.script(one={**script, "meet_timeout": 1})
+
+    result = project.run(runtime="one")  # --jobs 1, the default
+
+    verdicts = {r["claim"]: r["verdict"] for r in project.json()["results"]}
+    assert verdicts["again-shell-is-pid-1"] == "error"
+    assert "never opened meanwhile" in result.stdout.str()
+
+
+def test_jobs_never_exceed_what_the_kind_allows() -> None:
+    services = RunServices(run_id="jobs01")
+    pool = RuntimePool(run_id="jobs01", image="unused", services=services)
+
+    def jobs(asked: int | str, kind: str) -> int:
+        return ScenarioObserver(pool, services, jobs=asked).jobs_for(
+            RuntimeConfig(name=kind, kind=kind)
+        )
+
+    assert jobs(8, "docker") == jobs(8, "podman") == 8
+    assert jobs(3, "docker") == 3
+    assert jobs(8, "unshare") == jobs(8, "bwrap") == 1  # one root filesystem copy per process
+    assert jobs(16, "fake") == 4
+    assert jobs("auto", "docker") == min(8, 2 * (os.cpu_count() or 1))
+    assert jobs(1, "docker") == 1
 
 
 def test_a_runtime_that_cannot_run_makes_only_its_claims_errors(

@@ -5,17 +5,18 @@ A :class:`ScenarioObserver` lives in every process of a run (see
 :class:`~container_claims.session.ClaimsSession`). It runs a scenario on a runtime on the
 first claim that asks and keeps the result for the scenario's other claims
 (:meth:`ScenarioObserver.scenario_result`). In a serial run, each runtime's scenarios are
-observed ahead in a thread of their own (:meth:`ScenarioObserver.side_by_side`), so runtimes
-that share nothing run at once while the items report in order. How scenarios are spread over
-threads is decided here alone: running one runtime's scenarios side by side too would go
-here.
+observed ahead in threads of their own (:meth:`ScenarioObserver.side_by_side`), so runtimes
+that share nothing run at once while the items report in order; with ``--jobs``, up to N
+scenarios of one runtime too, as far as its kind allows. How scenarios are spread over threads
+is decided here alone.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from container_claims.errors import ObservationError
 from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities
 from container_claims.probes.api import Services
 from container_claims.runtime_pool import RuntimePool
+from container_claims.runtimes import runtime_class
 from container_claims.runtimes.base import Runtime, RuntimeConfig
 from container_claims.scenario import Scenario
 from container_claims.scenario.model import Claim
@@ -40,6 +42,8 @@ class ScenarioObserver:
     ``run_deadline`` and ``runtime_deadline`` (seconds, from now and from when each runtime
     is ready) bound the observing (``--run-deadline``, ``--runtime-deadline``); the scenarios
     use ``runtimes``, ``services``, and the operator's consent ``allow_host_access``.
+    ``jobs`` (``--jobs``) is how many scenarios of one runtime may be observed at once:
+    a number, or ``auto``.
     """
 
     def __init__(
@@ -50,8 +54,10 @@ class ScenarioObserver:
         run_deadline: float | None = None,
         runtime_deadline: float | None = None,
         allow_host_access: bool = False,
+        jobs: int | str = 1,
     ) -> None:
         self.runtimes = runtimes
+        self.jobs = jobs
         self.services = services
         self.run_deadline = time.monotonic() + run_deadline if run_deadline else None
         self.runtime_deadline = runtime_deadline
@@ -96,9 +102,16 @@ class ScenarioObserver:
             self._scenarios[key] = self._observe(scenario, runtime)
         return self._scenarios[key]
 
+    def jobs_for(self, config: RuntimeConfig) -> int:
+        """How many of ``config``'s scenarios are observed at once: as ``--jobs`` asks (auto:
+        two per core, as the scenarios mostly wait), never more than its kind allows."""
+        wanted = 2 * (os.cpu_count() or 1) if self.jobs == "auto" else int(self.jobs)
+        return max(1, min(wanted, runtime_class(config.kind).scenarios_at_once))
+
     def side_by_side(self, plan: Mapping[str, tuple[RuntimeConfig, list[Planned]]]) -> None:
-        """Observe each runtime's scenarios in a thread of its own, in the items' order, so
-        runtimes that share nothing run side by side while the items report in order.
+        """Observe each runtime's scenarios in threads of their own, taken in the items'
+        order, so runtimes that share nothing, and up to :meth:`jobs_for` scenarios of one
+        runtime, run side by side while the items report in order.
 
         ``plan`` maps a runtime's name to its config and its scenarios, each with the claims
         of it that were selected. A scenario none of whose claims applies to the runtime is
@@ -106,23 +119,30 @@ class ScenarioObserver:
         processes it starts are forked by :mod:`container_claims.processes`'s own lasting
         thread, so they get their parent-death signal when the run ends, not this thread.
         """
-        if len(plan) < 2:
-            return
+        threads = {
+            name: min(self.jobs_for(config), len(scenarios))
+            for name, (config, scenarios) in plan.items()
+        }
+        if len(plan) < 2 and all(count < 2 for count in threads.values()):
+            return  # one thread would do what the items do themselves
         ledger.open_ledger(self.runtimes.run_id)  # before the threads, which all write to it
         for name, (config, scenarios) in plan.items():
             for scenario, _ in scenarios:
                 self._ahead[(scenario.path, name)] = Future()
-            thread = threading.Thread(
-                target=self._observe_ahead,
-                args=(config, scenarios),
-                name=f"container-claims {name}",
-                daemon=True,
-            )
-            self._threads.append(thread)
-            thread.start()
+            queue = _Queue(scenarios)
+            for number in range(threads[name]):
+                thread = threading.Thread(
+                    target=self._observe_ahead,
+                    args=(config, queue),
+                    name=f"container-claims {name}"
+                    + (f" {number + 1}" if threads[name] > 1 else ""),
+                    daemon=True,
+                )
+                self._threads.append(thread)
+                thread.start()
 
-    def _observe_ahead(self, config: RuntimeConfig, scenarios: list[Planned]) -> None:
-        for scenario, claims in scenarios:
+    def _observe_ahead(self, config: RuntimeConfig, queue: _Queue) -> None:
+        for scenario, claims in queue:
             future = self._ahead[(scenario.path, config.name)]
             try:
                 if self._closing.is_set():
@@ -159,3 +179,20 @@ class ScenarioObserver:
             if thread.is_alive():
                 still.append(f"{thread.name} was still observing when the run ended")
         return still
+
+
+class _Queue:
+    """A runtime's planned scenarios, each handed to one of the threads that take from it,
+    in the items' order."""
+
+    def __init__(self, scenarios: list[Planned]) -> None:
+        self._left = iter(scenarios)
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[Planned]:
+        while True:
+            with self._lock:
+                planned = next(self._left, None)
+            if planned is None:
+                return
+            yield planned

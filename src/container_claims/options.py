@@ -43,6 +43,22 @@ def rounds(text: str) -> int:
     return int(text)
 
 
+#: The most scenarios of one runtime observed at once in one process (``--jobs``).
+MAX_JOBS = 16
+
+
+def jobs(text: str) -> int | str:
+    """How many scenarios of a runtime at once: ``auto``, or a whole number from 1 to
+    :data:`MAX_JOBS`."""
+    if text == "auto":
+        return text
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give auto or a whole number from 1 to {MAX_JOBS}"
+        )
+    return int(text)
+
+
 @dataclasses.dataclass(frozen=True)
 class RunOption:
     """One option of a claims run: how it is spelled, what it takes, how it is checked."""
@@ -239,6 +255,17 @@ ONE_RUNTIME_AT_A_TIME = RunOption(
     "scenarios run side by side with the others', and the claims report in order)",
     switch=True,
 )
+JOBS = RunOption(
+    "--jobs",
+    "claims_jobs",
+    "observe up to N scenarios of each runtime at once (without -n), each still starting its "
+    "containers once, the claims reported in order with the verdicts of one at a time; auto: "
+    "from the cores and the runtime's kind. Never more than the kind allows: the engine-less "
+    "kinds share one root filesystem copy per process and take one at a time (default 1)",
+    metavar="N",
+    check=jobs,  # no default here: an option left as it was does not ask for claims
+    pytest_spelling="--claims-jobs",
+)
 
 #: Every option of a claims run, in the order ``run --help`` lists them.
 RUN_OPTIONS: tuple[RunOption, ...] = (
@@ -259,6 +286,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     HTML,
     MARKDOWN,
     ONE_RUNTIME_AT_A_TIME,
+    JOBS,
 )
 #: The options pytest takes too.
 PYTEST_OPTIONS = tuple(option for option in RUN_OPTIONS if not option.cli_only)

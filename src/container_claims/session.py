@@ -103,6 +103,7 @@ class ClaimsSession:
             run_deadline=config.getoption("claims_run_deadline"),
             runtime_deadline=config.getoption("claims_runtime_deadline"),
             allow_host_access=self.allow_host_access,
+            jobs=config.getoption("claims_jobs") or 1,
         )
         self.leftovers: list[str] = []  # what the end of the run could not remove
         self.swept: list[str] = []  # what dead runs had left, removed at the start

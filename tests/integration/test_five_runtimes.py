@@ -52,6 +52,19 @@ def test_side_by_side_gives_what_one_at_a_time_gives_in_the_same_order(
     assert len(reported(five / "side.xml")) == len(verdicts(all_runtimes))
 
 
+def test_scenarios_of_each_runtime_side_by_side_give_the_same_verdicts_in_the_same_order(
+    all_runtimes: Run, five: Path
+) -> None:
+    """--jobs: up to 4 scenarios of each engine at once (one for the engine-less kinds)."""
+    args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
+    jobs = run_suite(
+        *ARTICLE_FILES, *args, "--jobs", "4", "--junitxml", str(five / "jobs.xml"), tmp=five
+    )
+
+    assert verdicts(jobs) == verdicts(all_runtimes, ARTICLE_FILES) != []
+    assert reported(five / "jobs.xml") == reported(five / "side.xml", ARTICLE_FILES)
+
+
 def test_nothing_moved_from_the_shipped_expectations(all_runtimes: Run) -> None:
     """The gate CI runs: every claim holds, or gives exactly the verdict its entry accepts,
     and every entry still speaks of a claim of the catalogue. When this fails, a verdict moved

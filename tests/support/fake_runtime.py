@@ -16,6 +16,7 @@ makes a run or exec one the runtime refused. Unknown lines print nothing.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +75,7 @@ class FakeShell(Shell):
 class FakeRuntime(Runtime):
     kind: ClassVar[str] = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)  # every one
+    scenarios_at_once: ClassVar[int] = 4  # as an engine: each scenario's shells are apart
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,6 +105,16 @@ class FakeRuntime(Runtime):
             while not Path(self.script["meet"]).exists():
                 if time.monotonic() > deadline:
                     raise ObservationError("the other runtime's shell never opened meanwhile")
+                time.sleep(0.01)
+        if self.script.get("gather"):
+            # ``gather: DIR``, ``gather_count: N``: opens only once N shells have arrived in
+            # DIR, each under a name of its own (scenarios of one runtime side by side).
+            folder = Path(self.script["gather"])
+            (folder / secrets.token_hex(4)).touch()
+            deadline = time.monotonic() + float(self.script.get("meet_timeout", 10))
+            while len(list(folder.iterdir())) < int(self.script["gather_count"]):
+                if time.monotonic() > deadline:
+                    raise ObservationError("the other scenarios' shells never opened meanwhile")
                 time.sleep(0.01)
 
     def check(self) -> None:

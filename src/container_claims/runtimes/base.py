@@ -138,6 +138,9 @@ class Runtime(abc.ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
+    #: How many of its scenarios one process may observe at once (``--jobs``): one, unless the
+    #: kind keeps each scenario's containers and names apart (an engine does).
+    scenarios_at_once: ClassVar[int] = 1
 
     def __init__(self, config: RuntimeConfig, *, image: str, run_id: str) -> None:
         self.config = config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -39,6 +40,8 @@ class DockerRuntime(Runtime):
     #: Options of ``build`` beyond those of :mod:`.made_images`: the classic builder pulls
     #: only a missing base, and the base is checked present.
     build_flags: ClassVar[tuple[str, ...]] = ()
+    #: The engine keeps each container apart, and each scenario names its own.
+    scenarios_at_once: ClassVar[int] = 8
 
     _client: Any = None
 
@@ -48,12 +51,19 @@ class DockerRuntime(Runtime):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # What is made on first use (the SDK client, an ssh forward, Podman's API service) is
+        # made once, also when scenarios of this runtime run side by side (--jobs).
+        self._first_use = threading.RLock()
         if self.config.host:
             self.capabilities = type(self).capabilities - self.local_only  # type: ignore[misc]
 
     # -- plumbing ---------------------------------------------------------------------------
     def client(self) -> Any:
         """The Docker SDK client for this runtime's engine (created on first use)."""
+        with self._first_use:
+            return self._make_client()
+
+    def _make_client(self) -> Any:
         if self._client is None:
             import docker  # heavy import: only when the engine is asked something
 
@@ -73,6 +83,10 @@ class DockerRuntime(Runtime):
     _remote: RemoteEngine | None = None  # opened on first use, when over ssh
 
     def _remote_engine(self) -> RemoteEngine:
+        with self._first_use:
+            return self._open_remote_engine()
+
+    def _open_remote_engine(self) -> RemoteEngine:
         if self._remote is None:
             from container_claims.runtimes.remote_engine import RemoteEngine
 

@@ -41,8 +41,9 @@ class PodmanRuntime(DockerRuntime):
     def engine_url(self) -> str | None:
         if self.config.over_ssh:
             return super().engine_url()
-        if self._service is None:
-            self._start_service()
+        with self._first_use:
+            if self._service is None:
+                self._start_service()
         assert self._service_dir is not None
         return f"unix://{self._service_dir / 'podman.sock'}"
 
