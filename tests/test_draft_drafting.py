@@ -268,7 +268,7 @@ def test_one_shot_runs_become_run_steps() -> None:
 
     assert [step.get("run") or step.get("exec") or step for step in document["steps"]] == [
         {"command": ["touch", "/x"], "remove": True, "read_only": True},
-        {"command": ["sleep", "60"], "detach": True, "name": "web"},
+        {"command": ["sleep", "60"], "remove": False, "detach": True, "name": "web"},
         {"in": "web", "command": ["cat", "/etc/hostname"]},
         {"probe": "host.hostname", "save": "host_hostname"},
     ]

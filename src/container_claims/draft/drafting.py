@@ -319,8 +319,7 @@ class SessionDraft:
             fields["tty"] = True
         if run.interactive:
             fields["interactive"] = True
-        if main or not run.detach:
-            fields["remove"] = run.flag("--rm")
+        fields["remove"] = run.flag("--rm")  # Docker keeps a container without --rm
         if main:
             self.main_article_name = next(iter(run.values("--name")), None)
         for option in run.options:
