@@ -273,7 +273,7 @@ def test_one_shot_runs_become_run_steps() -> None:
         {"probe": "host.hostname", "save": "host_hostname"},
     ]
     assert expectations(document)[0] == {
-        "that": "touch_x",
+        "that": "touch_x.stderr",
         "contains": "touch: cannot touch '/x': Read-only file system",
     }
 

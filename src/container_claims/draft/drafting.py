@@ -291,7 +291,8 @@ class SessionDraft:
                     self.skip(command.output.line, command.text,
                               "what docker run -d printed (the container's id): not drafted")  # fmt: skip
                 else:
-                    self.observed.append(_Observed(command, save, "run"))
+                    apart = {"stderr_apart": not run.tty}
+                    self.observed.append(_Observed(command, save, "run", apart))
 
     def _spec(
         self, command: Command, run: EngineCommand, *, main: bool
@@ -471,7 +472,8 @@ class SessionDraft:
                          command.line, command.text):  # fmt: skip
             self.placed += 1
             if command.output is not None:
-                self.observed.append(_Observed(command, save, "exec"))
+                apart = {"stderr_apart": not engine.tty}
+                self.observed.append(_Observed(command, save, "exec", apart))
 
     def _host_ps(self, command: Command) -> None:
         """The host's ``ps``: the host's PID 1 (``host.pid1``) and the container's shell seen
@@ -551,6 +553,10 @@ class SessionDraft:
             return
         if observed.how in _INSIDE:
             expect = self._host_reading(observed, shape)
+        elif shape.kind == "error" and observed.extra.get("stderr_apart"):
+            # A run or exec without a terminal keeps stderr apart, where errors go; the
+            # article's terminal showed both streams as one.
+            expect = self._by_shape(f"{observed.that}.stderr", shape, command)
         else:
             expect = self._by_shape(observed.that, shape, command)
         self._claim(observed.that, command, expect)
@@ -783,7 +789,8 @@ def _heredoc_as_line(command: Command) -> tuple[str, str]:
     quoted = " ".join("'" + line.replace("'", "'\\''") + "'" for line in body)
     feed = f"printf '%s\\n' {quoted}" if body else "printf ''"
     line = f"{feed} | {before} {after}".strip()
-    return line, f"a here-document ({len(body)} lines), typed as one line through printf"
+    lines = "1 line" if len(body) == 1 else f"{len(body)} lines"
+    return line, f"a here-document ({lines}), typed as one line through printf"
 
 
 # -- options --------------------------------------------------------------------------------------
