@@ -1,5 +1,6 @@
 """Whole articles drafted: the seed ("Interactive Docker containers", beside the repository in
-../shared/seeds/ where it is there).
+../shared/seeds/ where it is there) and the tutorials of tests/articles/, whose transcripts
+were recorded on this project's machine with the test image.
 
 For each: every command of its transcripts becomes a step (the ``docker run`` its container),
 the drafts load once ``draft: true`` is removed, and the claims it drafts correspond to claims
@@ -25,6 +26,7 @@ from tests.support.project import run_command
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = REPO.parent / "shared" / "seeds" / "000_4f14725ece783bca.txt"
+ARTICLES = REPO / "tests" / "articles"
 CATALOGUE_IDS = (REPO / "tests" / "claims.txt").read_text().split()
 
 needs_seed = pytest.mark.skipif(not SEED.exists(), reason=f"the seed article is not at {SEED}")
@@ -196,3 +198,57 @@ def test_the_seed_s_reviewed_drafts_run_and_fail_where_they_do_not_hold(
     assert result.returncode == (0 if set(verdicts.values()) == {"pass"} else 1), result.stdout
     records = yaml.safe_load((tmp_path / "out.json").read_text())["results"]
     assert {r["claim"]: r["verdict"] for r in records} == verdicts
+
+
+# -- the project's own tutorials ------------------------------------------------------------------
+
+TUTORIALS = sorted(p for p in ARTICLES.glob("*") if p.suffix in (".md", ".html"))
+
+
+def test_there_is_a_markdown_and_an_html_tutorial() -> None:
+    assert sorted(p.suffix for p in TUTORIALS) == [".html", ".md"]
+
+
+@pytest.mark.parametrize("article", TUTORIALS, ids=lambda p: p.name)
+def test_every_command_of_a_tutorial_becomes_a_step_and_every_draft_loads(article: Path) -> None:
+    drafts = draft_article(read_article(str(article)))
+
+    assert drafts.files and all(f.text for f in drafts.files), [f.not_written for f in drafts.files]
+    assert drafts.placed == drafts.commands, [
+        (s.line, s.what, s.why) for f in drafts.files for s in f.skipped
+    ]
+    assert drafts.transcript.unplaced == ()
+    assert len(load_reviewed(drafts)) == len(drafts.files)
+
+
+def test_the_markdown_tutorial_s_drafts() -> None:
+    drafts = draft_article(read_article(str(ARTICLES / "inside-a-container.md")))
+
+    found = corresponding(drafts)
+    assert "shell-is-pid-1" in found["s01-echo"]
+    assert "runs-as-root" in found["s01-id-u"]
+    assert "hostname-differs-from-host" in found["s01-hostname"]
+    assert "shares-host-kernel" in found["s01-uname-r"]
+    assert "ps-shows-only-shell-and-ps" in found["s01-ps-aux"]
+    assert "host-sees-container-process" in found["s01-shell-on-host"]
+    drafted = expectations(drafts)
+    assert {"that": "echo", "equals": 1} in drafted
+    assert {"that": "id_u", "equals": 0} in drafted
+    assert {"that": "hostname", "not_equals": "{{ host_hostname }}"} in drafted
+    assert {"that": "uname_r", "equals": "{{ host_kernel }}"} in drafted
+
+
+def test_the_html_tutorial_s_drafts() -> None:
+    drafts = draft_article(read_article(str(ARTICLES / "limits-and-options.html")))
+
+    (draft,) = drafts.files
+    document = yaml.safe_load(draft.text)
+    container = document["container"]
+    assert {k: container[k] for k in ("hostname", "memory", "pids_limit", "read_only", "tmpfs")} == {
+        "hostname": "cc-tutorial", "memory": "64m", "pids_limit": 32, "read_only": True,
+        "tmpfs": ["/scratch"],
+    }  # fmt: skip
+    drafted = expectations(drafts)
+    assert {"that": "hostname", "equals": "cc-tutorial"} in drafted
+    assert {"that": "cat_sys_fs_cgroup_memory_memory", "equals": 67108864} in drafted
+    assert {"that": "cat_sys_fs_cgroup_pids_pids_max", "equals": 32} in drafted
