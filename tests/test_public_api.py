@@ -164,6 +164,7 @@ def test_cli_subcommands_and_options() -> None:
         "cleanup",
         "schema",
         "image",
+        "draft",
     }
     assert set(_subcommands(commands["image"])) == {"build"}
     assert {
@@ -191,6 +192,21 @@ def test_cli_subcommands_and_options() -> None:
     assert "--runtimes-file" in _options(commands["cleanup"])
     assert {"--tag", "--force"} <= _options(_subcommands(commands["image"])["build"])
     assert "--output" in _options(commands["schema"])
+    assert {"-o", "--output", "--force", "--format"} <= _options(commands["draft"])
+
+
+def test_draft_exports() -> None:
+    import container_claims.draft
+
+    assert container_claims.draft.__all__ == [
+        "DraftFile",
+        "Drafts",
+        "Skipped",
+        "draft_article",
+        "read_article",
+        "summary_lines",
+        "write_drafts",
+    ]
 
 
 def test_entry_points() -> None:

@@ -2,8 +2,8 @@
 
 ``run`` (:mod:`.run`) resolves the runtimes, builds pytest arguments and calls
 :func:`pytest.main`; ``report``, ``diff`` and ``expect`` compare results files; the other
-commands list runtimes, build the test image, and clean up after a crashed run
-(:mod:`.commands`). :mod:`.parser` holds every command's arguments.
+commands list runtimes, build the test image, clean up after a crashed run, and draft
+scenarios from an article (:mod:`.commands`). :mod:`.parser` holds every command's arguments.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             return commands.diff_results(args)
         if args.command == "schema":
             return commands.write_schema(args.output)
+        if args.command == "draft":
+            return commands.draft(args)
         return commands.build_image(args)
     except InputError as exc:
         print(f"container-claims: {shown(str(exc))}", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The commands of ``container-claims`` but ``run``: compare results (``report``, ``diff``),
-start an expectations file, list runtimes, clean up, print the schema, build the image."""
+start an expectations file, list runtimes, clean up, print the schema, draft scenarios from
+an article, build the image."""
 
 from __future__ import annotations
 
@@ -151,6 +152,18 @@ def write_schema(output: str | None) -> int:
             raise InputError(f"cannot write the schema to {output}: {exc.strerror}") from None
         print(f"wrote {output}", file=sys.stderr)
     return verdicts.EXIT_OK
+
+
+def draft(args: argparse.Namespace) -> int:
+    """``draft ARTICLE``: one draft scenario a session of the article's transcripts."""
+    from container_claims.draft import draft_article, read_article, summary_lines, write_drafts
+
+    article = read_article(args.article, stdin=sys.stdin.buffer, form=args.format)
+    drafts = draft_article(article)
+    written = write_drafts(drafts, Path(args.output), force=args.force)
+    for line in summary_lines(drafts, written):
+        print(shown(line, lines=False))
+    return verdicts.EXIT_FAILED if any(f.defect for f in drafts.files) else verdicts.EXIT_OK
 
 
 def build_image(args: argparse.Namespace) -> int:

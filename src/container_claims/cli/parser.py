@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from container_claims import packaged
+from container_claims.draft.article import FORMATS
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.options import HTML, MAP, MARKDOWN, RUN_OPTIONS
 
@@ -169,6 +170,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument(
         "--output", metavar="FILE", help="write it to FILE instead of printing it ('-': stdout)"
+    )
+
+    draft = commands.add_parser(
+        "draft",
+        help="draft scenarios from an article's terminal transcripts",
+        description="Read an article (Markdown, HTML or plain text) for its shell sessions: "
+        "prompts on the host ($) and in containers (#, root@3c5a8d:/#), the docker run or "
+        "podman run that opened each, the commands typed and what they printed. Write one "
+        "scenario a session (session-01.yaml...): its container from the run line (the run's "
+        "test image, never the article's), a step a command, a draft claim an output, each "
+        "marked draft: true. run refuses a draft claim until a person has reviewed it and "
+        "removed that line. Prints where it wrote each file, the counts, and every line it "
+        "could not place or option it did not know.",
+        epilog="exit codes: 0 drafted; 1 a session's draft did not load (a defect of the "
+        "drafter, named); 2 the article cannot be read (missing, over 8 MiB, binary, not "
+        "UTF-8) or a draft exists already (see --force).",
+    )
+    draft.add_argument(
+        "article", metavar="ARTICLE", help="the article's file ('-': read it from stdin)"
+    )
+    draft.add_argument(
+        "-o",
+        "--output",
+        default="drafts",
+        metavar="DIR",
+        help="the folder to write session-NN.yaml into (default: ./drafts, made if missing)",
+    )
+    draft.add_argument(
+        "--force", action="store_true", help="replace drafts already in DIR (else exit 2)"
+    )
+    draft.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="read the article as this format (default: from its extension, else its text)",
     )
 
     image = commands.add_parser(

@@ -53,12 +53,19 @@ class ScenarioBuilder:
     """
 
     def __init__(
-        self, document: MarkedDict, path: Path, where: str, *, allow_host_access: bool
+        self,
+        document: MarkedDict,
+        path: Path,
+        where: str,
+        *,
+        allow_host_access: bool,
+        allow_drafts: bool = False,
     ) -> None:
         self.doc = document
         self.path = path
         self.where = where
         self.allow_host_access = allow_host_access
+        self.allow_drafts = allow_drafts
         self.saved: dict[str, int] = {}  # observation name -> line that saves it
         self.shapes: dict[str, Shape] = dict(BUILTIN_SHAPES)  # name -> what it holds
         self.containers: dict[str, None] = {}  # in the order they start
@@ -293,6 +300,14 @@ class ScenarioBuilder:
                         f"duplicate claim id {claim_id!r} (first at line {seen[claim_id]})",
                     )
                 seen[claim_id] = line
+            with self.collecting():
+                if raw.get("draft") is True and not self.allow_drafts:
+                    # A draft repeats what an article printed: never taken for a checked claim.
+                    raise self.error(
+                        raw.key_lines["draft"],
+                        f"claim {claim_id} is a draft: review it against the article and "
+                        'remove "draft: true"',
+                    )
             with self.collecting():
                 if not raw.get("section", default_section):
                     raise self.error(
