@@ -1,0 +1,267 @@
+"""The host's PID namespace asked for (``pid: host``) and the capability sets of a host
+process (``host.capabilities``), without an engine: what the loader refuses, how the probe
+decodes ``/proc/PID/status``, the command line each runtime kind builds, and how the
+engine-less kinds end what a container in the host's PID namespace leaves running."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims import processes
+from container_claims.errors import ScenarioError
+from container_claims.runtimes.base import RuntimeConfig
+from container_claims.runtimes.bwrap import BwrapRuntime
+from container_claims.runtimes.docker import DockerRuntime
+from container_claims.runtimes.namespaces import NamespaceRuntime
+from container_claims.runtimes.podman import PodmanRuntime
+from container_claims.runtimes.unshare import UnshareRuntime
+from container_claims.scenario import load_scenario
+from container_claims.scenario.model import ContainerSpec
+
+# -- the loader ---------------------------------------------------------------------------------
+
+HOST_PID = """\
+scenario: host-pid
+section: Host
+steps:
+  - run:
+      command: [cat, /proc/1/comm]
+      pid: {PID}
+    save: init
+claims:
+  - id: sees-the-hosts-init
+    says: The container's PID 1 is the host's.
+    expect:
+      - {that: init, not_equals: ""}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_pid_host_needs_the_operators_consent_and_names_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, HOST_PID.replace("{PID}", "host"))
+
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(path)
+
+    assert str(refused.value) == (
+        f"{path}:6: the host's processes (its PID namespace) would be opened to the scenario; "
+        "the scenario alone cannot ask for that: run with --allow-host-access if you trust "
+        "this file"
+    )
+    scenario = load_scenario(path, allow_host_access=True)
+    (step,) = scenario.steps
+    assert step.spec.pid == "host"  # type: ignore[attr-defined]
+    assert "host-pid" in step.capabilities()
+
+
+@pytest.mark.parametrize("value", ["private", "container:main", "HOST", "''", "true"])
+def test_a_pid_mode_other_than_host_is_refused_at_its_line(tmp_path: Path, value: str) -> None:
+    path = _write(tmp_path, HOST_PID.replace("{PID}", value))
+
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(path, allow_host_access=True)
+
+    assert str(refused.value).startswith(f"{path}:6: ")
+    assert "\n" not in str(refused.value)
+
+
+def test_without_pid_a_container_has_a_pid_namespace_of_its_own() -> None:
+    assert ContainerSpec().pid is None
+    assert "host-pid" not in ContainerSpec(network="host").capabilities()
+    assert ContainerSpec(pid="host").capabilities() == {"host-pid"}
+
+
+# -- the command line each kind builds ----------------------------------------------------------
+
+
+def _options(argv: list[str]) -> list[str]:
+    """A wrapper's or the CLI's own options: what comes before the first ``--``."""
+    return argv[: argv.index("--")]
+
+
+@pytest.mark.parametrize("kind", [DockerRuntime, PodmanRuntime])
+def test_the_engines_get_pid_host_as_a_flag_of_its_own(kind: type[DockerRuntime]) -> None:
+    runtime = kind(RuntimeConfig("r", kind.kind), image="img:1", run_id="r")
+
+    asked = _options(runtime.run_argv(ContainerSpec(pid="host"), "cc-r-main", "img:1"))
+    default = _options(runtime.run_argv(ContainerSpec(), "cc-r-main", "img:1"))
+
+    assert "--pid=host" in asked
+    assert not any(option.startswith("--pid") for option in default)
+    assert "host-pid" in kind.capabilities
+
+
+def test_the_engine_less_kinds_leave_out_their_pid_namespace(tmp_path: Path) -> None:
+    unshare = UnshareRuntime(
+        RuntimeConfig("unshare", "unshare", rootfs=str(tmp_path)), image="i", run_id="r"
+    )
+    bwrap = BwrapRuntime(
+        RuntimeConfig("bwrap", "bwrap", rootfs=str(tmp_path)), image="i", run_id="r"
+    )
+    host, own = ContainerSpec(pid="host"), ContainerSpec()
+
+    assert "--pid" in _options(unshare.wrap(own, tmp_path))
+    assert "--pid" not in _options(unshare.wrap(host, tmp_path))
+    assert {"--mount", "--uts", "--ipc", "--net"} <= set(_options(unshare.wrap(host, tmp_path)))
+    assert "--unshare-pid" in _options(bwrap.wrap(own, tmp_path))
+    assert "--unshare-pid" not in _options(bwrap.wrap(host, tmp_path))
+    assert {"--unshare-uts", "--unshare-ipc", "--unshare-net"} <= set(bwrap.wrap(host, tmp_path))
+    assert "host-pid" in UnshareRuntime.capabilities and "host-pid" in BwrapRuntime.capabilities
+
+
+class Engine:
+    """An engine's answers (``docker version`` and ``info``) for :meth:`DockerRuntime.check`."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self._info = info
+
+    def version(self) -> dict[str, Any]:
+        return {"Version": "26.1.5", "ApiVersion": "1.45", "Components": []}
+
+    def info(self) -> dict[str, Any]:
+        return self._info
+
+
+RUNTIMES = {"runc": {"path": "runc"}, "runsc": {"path": "/usr/bin/runsc"}}
+
+
+@pytest.mark.parametrize(
+    ("run_args", "default", "declared"),
+    [
+        ((), "runc", True),
+        (("--runtime", "runsc"), "runc", False),
+        (("--runtime=runsc",), "runc", False),
+        ((), "runsc", False),  # an engine whose default is gVisor
+        (("--runtime", "gvisor"), "runc", False),  # runsc under another name
+        (("--runtime", "runc"), "runsc", True),
+    ],
+)
+def test_a_sandbox_with_a_kernel_of_its_own_does_not_declare_host_pid(
+    run_args: tuple[str, ...], default: str, declared: bool
+) -> None:
+    runtimes = {**RUNTIMES, "gvisor": {"path": "/opt/gvisor/runsc"}}
+    runtime = DockerRuntime(
+        RuntimeConfig("r", "docker", binary="true", run_args=run_args), image="i", run_id="r"
+    )
+    runtime._client = Engine({"DefaultRuntime": default, "Runtimes": runtimes})
+
+    runtime.check()
+
+    assert ("host-pid" in runtime.capabilities) is declared
+    assert runtime.capabilities | {"host-pid"} == DockerRuntime.capabilities  # nothing else
+    runtime._client = None
+
+
+# -- what a container in the host's PID namespace leaves running ---------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _named(argv0: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.split(b"\0", 1)[0] == argv0.encode() and _alive(int(name)):
+                found.append(int(name))
+    return found
+
+
+def test_a_run_in_a_session_of_its_own_ends_what_it_left_in_the_background() -> None:
+    marker = f"cc-test-left-{os.getpid()}"
+    began = time.monotonic()
+
+    done = processes.run_bounded(
+        ["bash", "-c", f"(exec -a {marker} sleep 30) & echo started"],
+        timeout=20,
+        limit=1024,
+        group=True,
+    )
+
+    assert done.returncode == 0 and done.stdout == "started\n"
+    assert time.monotonic() - began < 5  # not held open until the timeout by the sleep
+    assert _named(marker) == []
+
+
+def test_a_session_is_ended_in_every_process_group_of_it() -> None:
+    marker = f"cc-test-job-{os.getpid()}"
+    leader = processes.start(
+        ["bash", "-c", f"set -m; (exec -a {marker} sleep 30) & (exec -a {marker} sleep 30) & wait"],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while len(_named(marker)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(_named(marker)) == 2
+        groups = {os.getpgid(pid) for pid in _named(marker)}
+        assert leader.pid not in groups  # job control: each job in a group of its own
+
+        assert processes.end_session(leader.pid) == 2
+
+        assert leader.wait(timeout=10) is not None  # its jobs ended, its wait returned
+        assert _named(marker) == []
+    finally:
+        processes.end_child(leader)
+
+
+class PlainRuntime(NamespaceRuntime):
+    """The engine-less runtime's bookkeeping around a plain command: no namespace at all, as
+    in the host's PID namespace with nothing else of a container."""
+
+    kind = "plain"
+    capabilities = NamespaceRuntime.capabilities | {"host-pid"}
+
+    def argv(self, spec: ContainerSpec) -> list[str]:
+        assert spec.command is not None
+        return list(spec.command)
+
+
+@pytest.mark.parametrize("end", ["remove", "stop"])
+def test_an_engine_less_container_in_the_host_pid_namespace_takes_its_session_along(
+    end: str,
+) -> None:
+    marker = f"cc-test-detached-{os.getpid()}"
+    runtime = PlainRuntime(RuntimeConfig("plain", "plain", binary="true"), image="i", run_id="r")
+    spec = ContainerSpec(
+        pid="host",
+        detach=True,
+        # The outer bash stands for the wrapper, the inner one for the container's first
+        # process, which leaves the marker behind when it ends.
+        command=("bash", "-c", f"bash -c '(exec -a {marker} sleep 30) & exec sleep 31'; exit $?"),
+    )
+    try:
+        runtime.start(spec, "keeper", timeout=10)
+        deadline = time.monotonic() + 10
+        while not _named(marker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _named(marker)
+
+        if end == "stop":
+            assert runtime.stop("keeper", grace=1, timeout=10)["status"] == 128 + 15
+        else:
+            runtime.remove_container("keeper")
+
+        assert _named(marker) == []
+    finally:
+        runtime.close()
