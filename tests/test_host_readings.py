@@ -9,12 +9,17 @@ import os
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import testinfra
 
 from container_claims import processes
-from container_claims.errors import ScenarioError
+from container_claims.errors import ObservationError, ScenarioError
+from container_claims.observations import PartlyObserved
+from container_claims.probes import host as probes
+from container_claims.probes.handle import HostHandle
 from container_claims.runtimes.base import RuntimeConfig
 from container_claims.runtimes.bwrap import BwrapRuntime
 from container_claims.runtimes.docker import DockerRuntime
@@ -23,6 +28,7 @@ from container_claims.runtimes.podman import PodmanRuntime
 from container_claims.runtimes.unshare import UnshareRuntime
 from container_claims.scenario import load_scenario
 from container_claims.scenario.model import ContainerSpec
+from container_claims.scenario.probes import PROBES, ArgumentError
 
 # -- the loader ---------------------------------------------------------------------------------
 
@@ -80,6 +86,171 @@ def test_without_pid_a_container_has_a_pid_namespace_of_its_own() -> None:
     assert ContainerSpec().pid is None
     assert "host-pid" not in ContainerSpec(network="host").capabilities()
     assert ContainerSpec(pid="host").capabilities() == {"host-pid"}
+
+
+CAPABILITIES_PROBE = """\
+scenario: capabilities
+section: Host
+steps:
+  - run: {name: keeper, detach: true, command: [sleep, "60"]}
+  - probe: engine.container
+    with: {name: keeper}
+    save: keeper
+  - probe: host.capabilities
+    with: {WITH}
+    save: caps
+claims:
+  - id: no-sys-admin
+    says: The container's root has no SYS_ADMIN.
+    expect:
+      - {that: caps.bounding, not_contains: SYS_ADMIN}
+"""
+
+
+@pytest.mark.parametrize(
+    ("with_", "phrase"),
+    [
+        ("pid: 0", "'pid' must be at least 1, not 0"),
+        ("pid: -3", "'pid' must be at least 1, not -3"),
+        ("pid: abc", "'pid' must be a whole number, not 'abc'"),
+        ("pid: '1; reboot'", "'pid' must be a whole number"),
+        ("pid: true", "'pid' must be a whole number"),
+        ("pid: 99999999999999999999", "'pid' must be a whole number"),
+        ("pid: [1]", "'pid' must be a whole number"),
+        ("process: 1", "takes no argument 'process' (it takes: pid)"),
+        ("pid: '{{ keeper.namex }}'", "has no field 'namex'"),
+    ],
+)
+def test_bad_pid_arguments_are_refused_at_the_probes_line(
+    tmp_path: Path, with_: str, phrase: str
+) -> None:
+    path = _write(tmp_path, CAPABILITIES_PROBE.replace("WITH", with_))
+
+    with pytest.raises(ScenarioError) as refused:
+        load_scenario(path)
+
+    message = str(refused.value)
+    assert message.startswith(f"{path}:8: ") or message.startswith(f"{path}:9: "), message
+    assert phrase in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("with_", ["", "pid: 1", "pid: '{{ keeper.host_pid }}'", "pid: '42'"])
+def test_the_pid_is_a_host_pid_written_out_or_from_the_engine(tmp_path: Path, with_: str) -> None:
+    load_scenario(_write(tmp_path, CAPABILITIES_PROBE.replace("WITH", with_)))
+
+
+# -- the probe ----------------------------------------------------------------------------------
+
+#: Docker's default capabilities as its containers' /proc/1/status shows them.
+DOCKER_DEFAULT = "00000000a80425fb"
+DOCKER_DEFAULT_NAMES = [
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+]
+
+
+def test_masks_decode_to_the_kernels_names() -> None:
+    assert probes.capability_names(DOCKER_DEFAULT) == DOCKER_DEFAULT_NAMES
+    assert probes.capability_names("0000000000000000") == []
+    every = probes.capability_names("000001ffffffffff")  # Linux 5.9 and later: 41
+    assert len(every) == 41
+    assert {"SYS_ADMIN", "CHECKPOINT_RESTORE", "BPF", "PERFMON", "AUDIT_READ"} <= set(every)
+    assert "SYS_RESOURCE" not in probes.capability_names("000001fffeffffff")  # bit 24
+    # A bit of a newer kernel than the suite knows keeps its number.
+    assert probes.capability_names("0000060000200000") == ["CAP_41", "CAP_42", "SYS_ADMIN"]
+
+
+class StandIn:
+    """A host of ``/proc/PID/status`` files."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def read_text(self, path: str) -> str:
+        if path not in self.files:
+            raise FileNotFoundError(2, "No such file or directory", path)
+        return self.files[path].strip()
+
+
+STATUS = """\
+Name:\tsystemd
+Pid:\t1
+CapInh:\t0000000000000000
+CapPrm:\t000001ffffffffff
+CapEff:\t000001ffffffffff
+CapBnd:\t000001ffffffffff
+CapAmb:\t0000000000000000
+NoNewPrivs:\t0
+"""
+CONTAINER = STATUS.replace("systemd", "sleep").replace("000001ffffffffff", DOCKER_DEFAULT)
+
+
+def _read(host: Any, **args: Any) -> dict[str, Any]:
+    return probes.capabilities(SimpleNamespace(host=host), **args)  # type: ignore[arg-type]
+
+
+def test_the_probe_reads_the_hosts_init_unless_told() -> None:
+    host = StandIn({"/proc/1/status": STATUS, "/proc/4242/status": CONTAINER})
+
+    init, container = _read(host), _read(host, pid=4242)
+
+    assert init["pid"] == 1 and init["name"] == "systemd"
+    assert "SYS_ADMIN" in init["bounding"] and "SYS_ADMIN" in init["effective"]
+    assert init["inheritable"] == init["ambient"] == []
+    assert container["pid"] == 4242 and container["name"] == "sleep"
+    for name in ("effective", "permitted", "bounding"):
+        assert container[name] == DOCKER_DEFAULT_NAMES
+    # Its fields are the ones the probe table says it yields.
+    assert set(init) == set(PROBES["host.capabilities"].yields.fields)
+    assert not isinstance(init, PartlyObserved)
+
+
+def test_a_process_that_is_not_there_is_an_error_not_an_empty_set() -> None:
+    with pytest.raises(ObservationError, match="process 4243 cannot be read on the host"):
+        _read(StandIn({"/proc/1/status": STATUS}), pid=4243)
+
+
+def test_a_set_the_kernel_does_not_show_is_not_observed() -> None:
+    old_kernel = "\n".join(line for line in STATUS.splitlines() if "CapAmb" not in line)
+
+    reading = _read(StandIn({"/proc/1/status": old_kernel}))
+
+    assert isinstance(reading, PartlyObserved)
+    assert set(reading.unobserved) == {"ambient"}
+    assert "SYS_ADMIN" in reading["bounding"]
+
+
+def test_a_mask_that_is_no_mask_is_an_error() -> None:
+    broken = STATUS.replace("CapBnd:\t000001ffffffffff", "CapBnd:\tnot-hex")
+    with pytest.raises(ObservationError, match="process 1's CapBnd is not a mask"):
+        _read(StandIn({"/proc/1/status": broken}))
+
+
+DIRECT = HostHandle(testinfra.get_host("local://"), direct=True)
+COMMANDS = HostHandle(testinfra.get_host("local://"), direct=False)
+
+
+def test_both_paths_of_the_host_handle_read_the_same_sets() -> None:
+    """Read directly, and as through ssh or a reader container (a command per reading)."""
+    for pid in (1, os.getpid()):
+        assert _read(COMMANDS, pid=pid) == _read(DIRECT, pid=pid)
+    with pytest.raises(ObservationError, match="cannot be read on the host"):
+        _read(COMMANDS, pid=2**22 + 7)
+    with pytest.raises(ObservationError, match="cannot be read on the host"):
+        _read(DIRECT, pid=2**22 + 7)
 
 
 # -- the command line each kind builds ----------------------------------------------------------
@@ -187,6 +358,17 @@ def _named(argv0: str) -> list[int]:
     return found
 
 
+def _none_named(argv0: str, within: float = 5.0) -> bool:
+    """Whether no live process is named ``argv0`` within ``within`` seconds (a process sent
+    SIGKILL ends a moment later)."""
+    deadline = time.monotonic() + within
+    while _named(argv0):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def test_a_run_in_a_session_of_its_own_ends_what_it_left_in_the_background() -> None:
     marker = f"cc-test-left-{os.getpid()}"
     began = time.monotonic()
@@ -200,7 +382,7 @@ def test_a_run_in_a_session_of_its_own_ends_what_it_left_in_the_background() -> 
 
     assert done.returncode == 0 and done.stdout == "started\n"
     assert time.monotonic() - began < 5  # not held open until the timeout by the sleep
-    assert _named(marker) == []
+    assert _none_named(marker)
 
 
 def test_a_session_is_ended_in_every_process_group_of_it() -> None:
@@ -220,7 +402,7 @@ def test_a_session_is_ended_in_every_process_group_of_it() -> None:
         assert processes.end_session(leader.pid) == 2
 
         assert leader.wait(timeout=10) is not None  # its jobs ended, its wait returned
-        assert _named(marker) == []
+        assert _none_named(marker)
     finally:
         processes.end_child(leader)
 
@@ -262,6 +444,19 @@ def test_an_engine_less_container_in_the_host_pid_namespace_takes_its_session_al
         else:
             runtime.remove_container("keeper")
 
-        assert _named(marker) == []
+        assert _none_named(marker)
     finally:
         runtime.close()
+
+
+def test_a_pid_whose_template_gave_nothing_is_an_error_not_the_hosts_init() -> None:
+    """A container's process not found (``host.find_process``'s ``pid`` is null) must not
+    turn into a reading of the host's init, which the argument left out would mean."""
+    info = PROBES["host.capabilities"]
+
+    assert info.convert({}) == {}
+    assert info.convert({"pid": "4242"}) == {"pid": 4242}
+    with pytest.raises(ArgumentError, match=r"'pid' is null .* 1, the host's init"):
+        info.convert({"pid": None})
+    # Other probes' optional arguments keep the rule: null is left out.
+    assert PROBES["engine.container"].convert({"name": None}) == {}
