@@ -460,3 +460,29 @@ def test_a_pid_whose_template_gave_nothing_is_an_error_not_the_hosts_init() -> N
         info.convert({"pid": None})
     # Other probes' optional arguments keep the rule: null is left out.
     assert PROBES["engine.container"].convert({"name": None}) == {}
+
+
+def test_a_typed_session_in_the_host_pid_namespace_ends_its_jobs_with_its_shell() -> None:
+    """A job typed into the background holds the terminal: without a PID namespace whose end
+    takes it along, the session would not end (on exit) until the job did."""
+    marker = f"cc-test-job-{os.getpid()}"
+    runtime = PlainRuntime(RuntimeConfig("plain", "plain", binary="true"), image="i", run_id="r")
+    # The outer bash stands for the wrapper, the interactive one for the container's shell.
+    spec = ContainerSpec(
+        pid="host", tty=True, interactive=True, command=("bash", "-c", "bash --norc -i; exit $?")
+    )
+    try:
+        shell = runtime.open_shell(spec, "main", timeout=10)
+        typed = shell.type(f"{{ (exec -a {marker} sleep 30) >/dev/null 2>&1 & }}", timeout=10)
+        assert typed.status == 0
+        deadline = time.monotonic() + 10
+        while not _named(marker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _named(marker)
+
+        began = time.monotonic()
+        assert shell.exit("exit", timeout=20) == 0
+        assert time.monotonic() - began < 5
+        assert _none_named(marker)
+    finally:
+        runtime.close()

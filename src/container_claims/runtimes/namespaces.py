@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,6 +85,70 @@ def _leads_session(pid: int) -> bool:
         return os.getsid(pid) == pid
     except OSError:
         return False
+
+
+def _identity(pid: int) -> tuple[int, int] | None:
+    """``(pid, start time)`` of a live process (not a zombie): the pair no later process
+    shares; None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else (pid, int(fields[19]))
+
+
+def _command_identity(outer: int) -> tuple[int, int] | None:
+    """The container's command below the wrapper process ``outer``: the first process, going
+    down, that is no wrapper (bwrap puts a process of its own between)."""
+    level = [outer]
+    while level:
+        below: list[int] = []
+        for pid in level:
+            with contextlib.suppress(OSError):
+                below += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        for pid in below:
+            if _comm(pid) not in _WRAPPERS:
+                return _identity(pid)
+        level = below
+    return None
+
+
+class _HostPidShell(Shell):
+    """A typed session of a container in the host's PID namespace. Its shell's end is the
+    container's, as runc makes it: the rest of its session is ended then, where a PID
+    namespace's end would have taken it along. Else a job the shell left in the background
+    holds the terminal open, and the session's end waits for it."""
+
+    def __init__(self, shell: TerminalShell) -> None:
+        self._shell = shell
+        self.prompt = shell.prompt
+        self._command = _command_identity(shell.pid)
+
+    @property
+    def transcript(self) -> str:  # type: ignore[override]
+        return self._shell.transcript
+
+    def type(self, line: str, timeout: float) -> CommandOutcome:
+        return self._shell.type(line, timeout)
+
+    def exit(self, line: str, timeout: float) -> int | None:
+        done = threading.Event()
+        watcher = threading.Thread(target=self._end_with_the_shell, args=(done,), daemon=True)
+        watcher.start()
+        try:
+            return self._shell.exit(line, timeout)
+        finally:
+            done.set()
+            watcher.join()
+
+    def _end_with_the_shell(self, done: threading.Event) -> None:
+        while not done.wait(0.02):
+            if self._command is None or _identity(self._command[0]) != self._command:
+                processes.end_session(self._shell.pid)
+                return
+
+    def close(self) -> None:
+        self._shell.close()
 
 
 #: Prefixes of what the wrappers print when they, not the container's command, failed.
@@ -197,7 +262,7 @@ class NamespaceRuntime(Runtime):
         shell = TerminalShell(self.argv(spec), self.host_env(), prompt_timeout=timeout)
         self._processes[name] = shell.pid
         self._specs[name] = spec
-        return shell
+        return _HostPidShell(shell) if spec.pid == "host" else shell
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         process: subprocess.Popen[bytes] = processes.start(
