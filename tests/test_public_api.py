@@ -140,6 +140,7 @@ def test_scenario_vocabulary() -> None:
         "anonymous-volumes",
         "volumes-from",
         "tmpfs-options",
+        "host-pid",
     )
     assert BUILTINS == ("image", "token", "runtime", "run_id")
 

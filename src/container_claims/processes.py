@@ -248,13 +248,17 @@ def run_bounded(
     limit: int,
     stdin: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
+    group: bool = False,
 ) -> Finished:
     """Run ``argv``, feeding ``stdin`` (text, bytes such as a tar stream, or nothing), and
     read its output within bounds.
 
     At most ``limit`` bytes of stdout and of stderr are kept; the process is killed (it is our
     child, by its PID) when ``timeout`` seconds have passed, and then ``returncode`` is None.
-    Raises ``OSError`` when ``argv[0]`` cannot be started.
+    With ``group``, it starts a session of its own, and what is left of the session when it
+    ends is killed with it (:func:`end_session`): a background process that holds its output
+    ends then, instead of keeping the read going until the timeout. Raises ``OSError`` when
+    ``argv[0]`` cannot be started.
     """
     process = start(
         argv,
@@ -262,6 +266,7 @@ def run_bounded(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(env) if env is not None else None,
+        start_new_session=group,
     )
     outputs = {"stdout": _Capped(limit), "stderr": _Capped(limit)}
     pending = stdin.encode() if isinstance(stdin, str) else stdin or b""
@@ -282,7 +287,9 @@ def run_bounded(
             if left <= 0:
                 killed = True
                 break
-            for key, _ in selector.select(min(left, 1.0)):
+            if group and ended(process.pid):
+                end_session(process.pid)
+            for key, _ in selector.select(min(left, 0.1 if group else 1.0)):
                 if key.data == "stdin":
                     assert process.stdin is not None
                     try:
@@ -301,6 +308,9 @@ def run_bounded(
                     selector.unregister(key.fileobj)
     if killed:
         process.kill()
+    if group:  # before it is reaped: its PID, the session's, is nobody else's until then
+        ended(process.pid, wait=True)
+        end_session(process.pid)
     returncode = process.wait()
     for stream in (process.stdin, process.stdout, process.stderr):
         if stream is not None and not stream.closed:
@@ -312,6 +322,51 @@ def run_bounded(
         stdout_truncated=outputs["stdout"].dropped > 0,
         stderr_truncated=outputs["stderr"].dropped > 0,
     )
+
+
+def ended(pid: int, *, wait: bool = False) -> bool:
+    """Whether our child ``pid`` has ended (or was reaped), leaving it to be reaped: until
+    then its PID, and its session's, is nobody else's."""
+    flags = os.WEXITED | os.WNOWAIT | (0 if wait else os.WNOHANG)
+    try:
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:
+        return True
+
+
+def end_session(sid: int, rounds: int = 5) -> int:
+    """SIGKILL to every process of the session ``sid`` (its leader's PID) but the leader, in
+    every process group of it (an interactive shell gives each job its own), again while new
+    ones turn up (one may fork meanwhile); how many were sent it. A process that left the
+    session (``setsid``) is not found. The kernel gives no new process the PID ``sid`` while
+    any process of the session lives, so only ours are named."""
+    signalled: set[int] = set()
+    for _ in range(rounds):
+        members = set(_session_members(sid)) - signalled
+        if not members:
+            break
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        signalled |= members
+    return len(signalled)
+
+
+def _session_members(sid: int) -> list[int]:
+    """The live processes of the session ``sid`` but its leader (zombies have ended)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == sid:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as stat:
+                # pid (comm) state ppid pgrp session ...: comm may hold anything but ")".
+                state, _, _, session = stat.read().rsplit(b")", 1)[1].split()[:4]
+        except (OSError, ValueError):
+            continue
+        if int(session) == sid and state != b"Z":
+            found.append(int(name))
+    return found
 
 
 def pipe(

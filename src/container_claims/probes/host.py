@@ -21,6 +21,7 @@ from container_claims.ledger import MARKER_PREFIX
 from container_claims.observations import PartlyObserved
 from container_claims.probes import directories
 from container_claims.runtimes.base import ENGINE_HOST
+from container_claims.runtimes.jail import CAPABILITIES
 from container_claims.runtimes.remote import REFUSED
 
 if TYPE_CHECKING:
@@ -58,6 +59,57 @@ def hostname(ctx: ProbeContext) -> str:
 
 def pid1(ctx: ProbeContext) -> dict[str, Any]:
     return {"pid": 1, "cmdline": _cmdline(ctx.host, 1), "comm": ctx.host.read_text("/proc/1/comm")}
+
+
+#: The capability sets of ``/proc/PID/status``, by the names the probe gives them.
+CAPABILITY_SETS = {
+    "effective": "CapEff",
+    "permitted": "CapPrm",
+    "bounding": "CapBnd",
+    "inheritable": "CapInh",
+    "ambient": "CapAmb",
+}
+_CAPABILITY_NAMES = {number: name.upper() for name, number in CAPABILITIES.items()}
+
+
+def capability_names(mask: str) -> list[str]:
+    """The capabilities a set of ``/proc/PID/status`` holds (``000001ffffffffff``), sorted,
+    without ``CAP_``: ``SYS_ADMIN``; a bit this suite does not know is ``CAP_<n>``."""
+    bits = int(mask, 16)
+    found = [
+        _CAPABILITY_NAMES.get(number, f"CAP_{number}")
+        for number in range(bits.bit_length())
+        if bits >> number & 1
+    ]
+    return sorted(found)
+
+
+def capabilities(ctx: ProbeContext, pid: int = 1) -> dict[str, Any]:
+    """The capability sets of the host process ``pid`` (the host's init unless told), as
+    its ``/proc/PID/status`` on the host gives them. A process that is not there is an error,
+    never an empty set; a set the kernel does not show (ambient, before Linux 4.3) is not
+    observed."""
+    try:
+        status = _status(ctx.host, pid)
+    except OSError as exc:
+        raise ObservationError(
+            f"process {pid} cannot be read on the host (it ended, or never was): "
+            f"{exc.strerror or exc}"
+        ) from None
+    reading: dict[str, Any] = {"pid": pid, "name": status.get("Name", "")}
+    missing = {}
+    for name, key in CAPABILITY_SETS.items():
+        if key not in status:
+            reading[name] = []
+            missing[name] = f"the host's kernel shows no {key} in /proc/{pid}/status"
+            continue
+        try:
+            reading[name] = capability_names(status[key])
+        except ValueError:
+            raise ObservationError(
+                f"process {pid}'s {key} is not a mask: {status[key][:40]!r}"
+            ) from None
+    return PartlyObserved(reading, missing) if missing else reading
 
 
 def _ancestry(host: HostHandle, pid: int) -> tuple[list[dict[str, Any]], bool]:

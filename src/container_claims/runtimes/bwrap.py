@@ -17,8 +17,9 @@ class BwrapRuntime(NamespaceRuntime):
     kind: ClassVar[str] = "bwrap"
     #: Working directories are honoured (``--chdir``), and so are a hostname, a read-only root,
     #: tmpfs mounts with their size and mode, directories bound read-write or read-only, and
-    #: capabilities; bwrap always sets no_new_privs. Another user is not (no user namespace),
-    #: nor an init, labels, a stop signal, /dev/shm's size or volumes (no engine).
+    #: capabilities, and the host's PID namespace (no ``--unshare-pid``); bwrap always sets
+    #: no_new_privs. Another user is not (no user namespace), nor an init, labels, a stop
+    #: signal, /dev/shm's size or volumes (no engine).
     capabilities: ClassVar[frozenset[str]] = NamespaceRuntime.capabilities | {
         "workdir",
         "hostname",
@@ -29,6 +30,7 @@ class BwrapRuntime(NamespaceRuntime):
         "read-only-mounts",
         "capabilities",
         "no-new-privileges",
+        "host-pid",
     }
 
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
@@ -59,7 +61,7 @@ class BwrapRuntime(NamespaceRuntime):
             *(["--remount-ro", "/"] if spec.read_only else []),
             "--chdir",
             spec.workdir or "/",
-            "--unshare-pid",
+            *([] if spec.pid == "host" else ["--unshare-pid"]),
             "--unshare-uts",
             "--unshare-ipc",
             "--unshare-net",

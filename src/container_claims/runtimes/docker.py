@@ -45,6 +45,10 @@ class DockerRuntime(Runtime):
 
     _client: Any = None
 
+    #: What a configuration whose OCI runtime is a sandbox with a kernel of its own (gVisor's
+    #: runsc: :func:`engine_fields.sandbox_kernel`) does not honour, whatever the CLI accepts.
+    sandbox_lacks: ClassVar[frozenset[str]] = frozenset({"host-pid"})
+
     #: What a runtime whose engine is elsewhere (``host: ssh://...``, or ``host: engine``,
     #: which may be anywhere) cannot do: bind a directory the suite makes on this machine.
     local_only: ClassVar[frozenset[str]] = frozenset({"directories"})
@@ -195,6 +199,9 @@ class DockerRuntime(Runtime):
     def check(self) -> None:
         super().check()
         self.version()
+        info = self._engine("its configuration", self.client().info)
+        if engine_fields.sandbox_kernel(info, self.config.run_args):
+            self.capabilities = self.capabilities - self.sandbox_lacks  # type: ignore[misc]
 
     def version(self) -> dict[str, str]:
         data = self._engine("its version", self.client().version)

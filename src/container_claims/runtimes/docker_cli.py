@@ -42,6 +42,8 @@ def run_argv(
     # read as an option of the CLI, whatever it begins with.
     argv = [*command, f"--name={name}", f"--label={label}"]
     argv.append(f"--network={spec.network}")
+    if spec.pid is not None:
+        argv.append(f"--pid={spec.pid}")
     if spec.detach:
         argv.append("-d")
     if spec.interactive:

@@ -9,7 +9,13 @@ to the engine from here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any
+
+#: OCI runtimes that run a container on a kernel of their own, by their binary's name: the
+#: host's PID namespace is not theirs to give (gVisor's runsc, asked for --pid=host, still
+#: starts the sandbox with a PID 1 of its own).
+SANDBOX_OCI_RUNTIMES = frozenset({"runsc", "kata-runtime"})
 
 
 def versions(data: Mapping[str, Any]) -> dict[str, str]:
@@ -32,6 +38,14 @@ def oci_runtime(info: Mapping[str, Any], run_args: Sequence[str]) -> str:
         elif arg.startswith("--runtime="):
             name = arg.split("=", 1)[1]
     return name
+
+
+def sandbox_kernel(info: Mapping[str, Any], run_args: Sequence[str]) -> bool:
+    """Whether the OCI runtime a configuration runs (:func:`oci_runtime`) is a sandbox with a
+    kernel of its own (:data:`SANDBOX_OCI_RUNTIMES`), by its name or its binary's."""
+    name = oci_runtime(info, run_args)
+    path = ((info.get("Runtimes") or {}).get(name) or {}).get("path") or name
+    return bool({name, PurePosixPath(str(path)).name} & SANDBOX_OCI_RUNTIMES)
 
 
 def reported_version(name: str, components: Sequence[Mapping[str, Any]]) -> str:

@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,6 +77,78 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
         return "unshare"  # gone: not the container's command
+
+
+def _leads_session(pid: int) -> bool:
+    """Whether ``pid`` still leads a session (it has not been reaped)."""
+    try:
+        return os.getsid(pid) == pid
+    except OSError:
+        return False
+
+
+def _identity(pid: int) -> tuple[int, int] | None:
+    """``(pid, start time)`` of a live process (not a zombie): the pair no later process
+    shares; None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == "Z" else (pid, int(fields[19]))
+
+
+def _command_identity(outer: int) -> tuple[int, int] | None:
+    """The container's command below the wrapper process ``outer``: the first process, going
+    down, that is no wrapper (bwrap puts a process of its own between)."""
+    level = [outer]
+    while level:
+        below: list[int] = []
+        for pid in level:
+            with contextlib.suppress(OSError):
+                below += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        for pid in below:
+            if _comm(pid) not in _WRAPPERS:
+                return _identity(pid)
+        level = below
+    return None
+
+
+class _HostPidShell(Shell):
+    """A typed session of a container in the host's PID namespace. Its shell's end is the
+    container's, as runc makes it: the rest of its session is ended then, where a PID
+    namespace's end would have taken it along. Else a job the shell left in the background
+    holds the terminal open, and the session's end waits for it."""
+
+    def __init__(self, shell: TerminalShell) -> None:
+        self._shell = shell
+        self.prompt = shell.prompt
+        self._command = _command_identity(shell.pid)
+
+    @property
+    def transcript(self) -> str:  # type: ignore[override]
+        return self._shell.transcript
+
+    def type(self, line: str, timeout: float) -> CommandOutcome:
+        return self._shell.type(line, timeout)
+
+    def exit(self, line: str, timeout: float) -> int | None:
+        done = threading.Event()
+        watcher = threading.Thread(target=self._end_with_the_shell, args=(done,), daemon=True)
+        watcher.start()
+        try:
+            return self._shell.exit(line, timeout)
+        finally:
+            done.set()
+            watcher.join()
+
+    def _end_with_the_shell(self, done: threading.Event) -> None:
+        while not done.wait(0.02):
+            if self._command is None or _identity(self._command[0]) != self._command:
+                processes.end_session(self._shell.pid)
+                return
+
+    def close(self) -> None:
+        self._shell.close()
 
 
 #: Prefixes of what the wrappers print when they, not the container's command, failed.
@@ -189,7 +262,7 @@ class NamespaceRuntime(Runtime):
         shell = TerminalShell(self.argv(spec), self.host_env(), prompt_timeout=timeout)
         self._processes[name] = shell.pid
         self._specs[name] = spec
-        return shell
+        return _HostPidShell(shell) if spec.pid == "host" else shell
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         process: subprocess.Popen[bytes] = processes.start(
@@ -220,12 +293,15 @@ class NamespaceRuntime(Runtime):
         raise ObservationError(f"{name}'s command did not start within {timeout:g} s")
 
     def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        # In the host's PID namespace, no namespace's end takes the command's other processes
+        # with it: its session does, when the command ends (as runc's stop does its cgroup's).
         done = run_bounded(
             self.argv(spec),
             timeout=timeout,
             limit=OUTPUT_LIMIT,
             stdin=spec.stdin or "",
             env=self.host_env(),
+            group=spec.pid == "host",
         )
         return self._outcome(done, timeout, f"to run {name}")
 
@@ -273,13 +349,12 @@ class NamespaceRuntime(Runtime):
         process = self._detached(name)
         began = time.monotonic()
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, max(timeout - grace, 1))):
-            if process.poll() is not None:
+            if self._ended(name, process):
                 break
             with contextlib.suppress(ObservationError, ProcessLookupError):
                 os.kill(self.init_pid(process.pid, timeout=1), sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=wait)
-        if process.poll() is None:
+            self._ended(name, process, wait=wait)
+        if not self._ended(name, process):
             raise ObservationError(f"{name} did not end after SIGKILL")
         took = round(time.monotonic() - began, 3)
         return {"status": _exit_status(process.returncode), "took_s": took}
@@ -287,10 +362,9 @@ class NamespaceRuntime(Runtime):
     def wait(self, name: str, until: str, timeout: float, *, contains: str = "") -> dict[str, Any]:
         process = self._detached(name)
         began = time.monotonic()
-        if until == "exited" or process.poll() is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=timeout)
-        exited = process.poll() is not None
+        if until == "exited" or self._ended(name, process):
+            self._ended(name, process, wait=timeout)
+        exited = self._ended(name, process)
         return {
             "reached": exited == (until == "exited"),
             "state": "exited" if exited else "running",
@@ -302,13 +376,34 @@ class NamespaceRuntime(Runtime):
         process = self._detached(name)
         with contextlib.suppress(ProcessLookupError):  # ended already: as docker kill on exited
             os.kill(self.init_pid(process.pid, timeout=1), getattr(signal, sig))
-        return {"signal": sig, "state": "running" if process.poll() is None else "exited"}
+        return {"signal": sig, "state": "exited" if self._ended(name, process) else "running"}
 
     def _detached(self, name: str) -> subprocess.Popen[bytes]:
         process = self._processes.get(name)
         if not isinstance(process, subprocess.Popen):
             raise ObservationError(f"no detached container {name!r} runs here")
         return process
+
+    def _ended(self, name: str, process: subprocess.Popen[bytes], wait: float = 0) -> bool:
+        """Whether a detached container's process has ended, waiting up to ``wait`` seconds.
+        Once it has, and before it is reaped (its PID is its session's until then), what is
+        left of a container in the host's PID namespace is ended with it (:meth:`_end_rest`)."""
+        deadline = time.monotonic() + wait
+        while process.returncode is None and not processes.ended(process.pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        if process.returncode is None:
+            self._end_rest(name, process.pid)
+            process.wait()
+        return True
+
+    def _end_rest(self, name: str, outer: int) -> None:
+        """In a PID namespace of its own, a container's processes end with its first one; in
+        the host's (``pid: host``), those of its session (the one the process we started
+        leads) are ended: one that left it (``setsid``) is the limit."""
+        if self._specs.get(name, ContainerSpec()).pid == "host":
+            processes.end_session(outer)
 
     def create_volume(self, name: str) -> None:
         raise ObservationError(f"{self.kind} has no volumes")
@@ -326,9 +421,12 @@ class NamespaceRuntime(Runtime):
         except (ObservationError, ProcessLookupError):
             pass  # already gone
         if isinstance(process, subprocess.Popen):
-            if process.poll() is None:
+            if process.returncode is None:  # not reaped: the session is still its own
+                self._end_rest(name, outer)
                 process.kill()
             process.wait(timeout=10)
+        elif _leads_session(outer):  # a terminal's, which its shell object reaps
+            self._end_rest(name, outer)
 
     def remove_image(self, ref: str) -> None:
         pass  # there are no images

@@ -44,6 +44,7 @@ CAPABILITIES = (
     "anonymous-volumes",  # gives a container a volume of its own, removed with it
     "volumes-from",  # mounts the volumes of another container of the scenario
     "tmpfs-options",  # sizes a tmpfs and sets its mode
+    "host-pid",  # runs a container in the host's PID namespace (docker run --pid=host)
 )
 
 #: The operators of an expectation, and how a report reads each out ("X does not contain Y").
@@ -131,6 +132,7 @@ class ContainerSpec:
     pids_limit: int | None = None
     cpus: str | None = None
     network: str = "none"
+    pid: str | None = None  # "host": the host's PID namespace; None: one of its own
     volumes: tuple[Mount, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     stdin: str | None = None
@@ -190,6 +192,7 @@ class ContainerSpec:
                 (self.workdir, "workdir"),
                 (self.user, "user"),
                 (self.network != "none", "network"),
+                (self.pid == "host", "host-pid"),
                 (self.image, "images"),
                 (self.hostname, "hostname"),
                 (self.read_only, "read-only"),

@@ -59,6 +59,10 @@ class Arg:
     form: str = ""  # what ``pattern`` allows, in words, for messages
     doc: str = ""
     default: str = ""  # in words: what happens when an optional argument is not given
+    #: Whether a template that gives null (an observation not made: a process not found)
+    #: leaves an optional argument out. False where the default reads something else than
+    #: what was asked for (``host.capabilities`` would read the host's init): an error then.
+    null_is_absent: bool = True
 
     def convert(self, name: str, value: Any) -> Any:
         """The value as the probe takes it. Raises :class:`ArgumentError` saying why not."""
@@ -145,7 +149,15 @@ class ProbeInfo:
         missing = [name for name, arg in self.args.items() if arg.required and name not in values]
         if missing:
             raise ArgumentError(f"needs the argument {missing[0]!r}")
-        # An optional argument whose template gave nothing (null) was not given.
+        # An optional argument whose template gave nothing (null) was not given, unless its
+        # default would read something else than the one asked for (see Arg.null_is_absent).
+        for name, value in values.items():
+            arg = self.args[name]
+            if value is None and not arg.required and not arg.null_is_absent:
+                raise ArgumentError(
+                    f"{name!r} is null (what its template names was not observed); without it "
+                    f"the probe would read another: {arg.default}"
+                )
         return {
             name: self.args[name].convert(name, value)
             for name, value in values.items()
@@ -262,6 +274,32 @@ PROBES: dict[str, ProbeInfo] = {
         f"{_HOST}:pid1",
         summary="the host's PID 1: cmdline and name",
         yields=mapping(pid=number(), cmdline=text(), comm=text()),
+    ),
+    "host.capabilities": ProbeInfo(
+        f"{_HOST}:capabilities",
+        args={
+            "pid": Arg(
+                "integer",
+                required=False,
+                minimum=1,
+                doc="a host process: a container's by its host PID (`engine.container`'s "
+                "`host_pid`)",
+                default="1, the host's init",
+                null_is_absent=False,  # a container's PID not found is no reading of init
+            )
+        },
+        summary="the capability sets of a host process, from its /proc/PID/status on the host",
+        yields=Shape(
+            "mapping",
+            fields={
+                "pid": number("the process's host PID"),
+                "name": text("its name"),
+                **{
+                    name: list_of(text(), f"its {name} set: names without CAP_, e.g. SYS_ADMIN")
+                    for name in ("effective", "permitted", "bounding", "inheritable", "ambient")
+                },
+            },
+        ),
     ),
     "host.find_process": ProbeInfo(
         f"{_HOST}:find_process",

@@ -48,8 +48,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 #: Network modes: none unless a claim needs one; ``host`` opens the host.
 NETWORKS = ("none", "bridge", "host")
+#: PID namespace modes: a container's own unless a claim needs the host's.
+PID_MODES = ("host",)
 #: What opens the host on purpose, by field and value: allowed only with --allow-host-access.
-HOST_ACCESS = {("network", "host"): "the host's network"}
+HOST_ACCESS = {
+    ("network", "host"): "the host's network",
+    ("pid", "host"): "the host's processes (its PID namespace)",
+}
 #: Fields whose every use opens the host: allowed only with --allow-host-access.
 HOST_ACCESS_FIELDS = {"cap_add": "the host, through added Linux capabilities,"}
 
@@ -143,6 +148,12 @@ def spec_problems(
             yield "network", f"network {network[:80]!r} is not one of {', '.join(NETWORKS)}"
         elif ("network", network) in HOST_ACCESS and not allow_host_access:
             yield "network", host_access_refusal(HOST_ACCESS[("network", network)])
+    if given("pid"):
+        pid = str(fields["pid"])
+        if pid not in PID_MODES:
+            yield "pid", f"pid {pid[:80]!r} is not one of {', '.join(PID_MODES)}"
+        elif ("pid", pid) in HOST_ACCESS and not allow_host_access:
+            yield "pid", host_access_refusal(HOST_ACCESS[("pid", pid)])
     if given("volumes"):
         for path, read_only in _mounts(fields["volumes"]):
             problem = _absolute_path_problem("volume mount path", str(path))
