@@ -29,12 +29,12 @@ def project(pytester: pytest.Pytester, fake_runtimes: FakeRuntimes) -> Project:
     return Project(pytester, fake_runtimes, {"typed": {"echo $$": "1"}})
 
 
-def test_every_run_option_is_run_s_and_but_one_pytest_s_too() -> None:
+def test_every_run_option_is_run_s_and_but_two_pytest_s_too() -> None:
     run = run_parser()._option_string_actions
     assert all(option.flag in run for option in RUN_OPTIONS)
-    assert [option.flag for option in RUN_OPTIONS if option.cli_only] == ["--repeat"]
+    assert [option.flag for option in RUN_OPTIONS if option.cli_only] == ["--repeat", "--against"]
     spelled = [option.pytest_flag for option in PYTEST_OPTIONS]
-    assert len(set(spelled)) == len(spelled) == len(RUN_OPTIONS) - 1
+    assert len(set(spelled)) == len(spelled) == len(RUN_OPTIONS) - 2
     # Where another plugin of this environment has the word (testinfra's --hosts...).
     assert "--claims-hosts" in spelled and "--hosts" not in spelled
 

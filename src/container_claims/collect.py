@@ -96,7 +96,12 @@ def load_for(session: ClaimsSession, path: Path) -> tuple[Scenario | None, list[
     """
     shown = as_given(path, session.config)
     try:
-        scenario = load_scenario(path, display=shown, allow_host_access=session.allow_host_access)
+        scenario = load_scenario(
+            path,
+            display=shown,
+            allow_host_access=session.allow_host_access,
+            allow_drafts=session.allows_drafts(path),
+        )
     except ScenarioErrors as exc:  # the file's errors, each at its own line, then how many more
         return None, [*exc.errors, *([exc.left_out()] if exc.more else [])]
     except InputError as exc:

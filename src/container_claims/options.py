@@ -196,6 +196,18 @@ REPEAT = RunOption(
     cli_only="a pytest run is one session of items; rounds are sessions, which "
     "'container-claims run' starts one after the other",
 )
+AGAINST = RunOption(
+    "--against",
+    "claims_against",
+    "replay an article (Markdown, HTML or plain text; '-': stdin): draft its shell sessions "
+    "into a folder of the run (removed after), run those drafts as they are, and make --html "
+    "and --markdown the article's report: per transcript block, per runtime, whether its "
+    "output still has its shape. Its claims are unreviewed drafts, and the reports say so. "
+    "No scenario paths, --repeat or --baseline with it",
+    metavar="ARTICLE",
+    cli_only="the article is drafted before pytest starts, and only the run that drafted it "
+    "may run its draft claims",
+)
 EXPECT = RunOption(
     "--expect",
     "claims_expect",
@@ -279,6 +291,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RUN_DEADLINE,
     RUNTIME_DEADLINE,
     REPEAT,
+    AGAINST,
     EXPECT,
     BASELINE,
     MAP,

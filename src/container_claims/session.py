@@ -76,6 +76,28 @@ class ChosenRuntimes:
         config.stash[RUNTIMES] = self.configs
 
 
+#: The folder of an article's drafts a caller (``run --against``) made for this run: the one
+#: place whose claims may still be marked ``draft: true``.
+DRAFTS = pytest.StashKey[Path]()
+
+
+class ReplayedDrafts:
+    """Drafts a caller wrote into a folder of its run, to be run as they are::
+
+        pytest.main(args, plugins=[ReplayedDrafts(folder)])
+
+    No command-line option asks for this: only the caller that drafted the article into the
+    folder may, and only files under it load with their draft claims.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[DRAFTS] = self.folder
+
+
 class ClaimsSession:
     """Per-process state of a run: its options, its parts, its results; and its hooks."""
 
@@ -93,6 +115,8 @@ class ClaimsSession:
         self.run_id: str = workerinput["claims_run_id"] if workerinput else secrets.token_hex(3)
         self.image: str = config.getoption("claims_image") or DEFAULT_IMAGE
         self.allow_host_access: bool = config.getoption("claims_allow_host_access")
+        drafts = workerinput.get("claims_drafts") if workerinput else config.stash.get(DRAFTS, None)
+        self.drafts_folder: Path | None = Path(drafts) if drafts else None
         self.results = Results(run_id=self.run_id)
         self.expectations = _expectations(config)
         self.services = RunServices(run_id=self.run_id)
@@ -129,6 +153,12 @@ class ClaimsSession:
                     raise pytest.UsageError(str(exc)) from None
         return stash[RUNTIMES]
 
+    def allows_drafts(self, path: Path) -> bool:
+        """Whether the scenario file at ``path`` may hold draft claims: only in the folder
+        of drafts a caller made for this run."""
+        folder = self.drafts_folder
+        return folder is not None and path.resolve().is_relative_to(folder.resolve())
+
     def register_claim(self, claim_id: str, where: str) -> str | None:
         """Claim ids are unique across all files; returns where it was first defined."""
         first = self._claim_ids.setdefault(claim_id, where)
@@ -155,6 +185,8 @@ class ClaimsSession:
         """xdist controller: every worker works for this run, on these runtimes."""
         node.workerinput["claims_run_id"] = self.run_id
         node.workerinput["claims_configs"] = [config.to_json() for config in self.configs()]
+        if self.drafts_folder is not None:
+            node.workerinput["claims_drafts"] = str(self.drafts_folder)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         def interrupt(signum: int, frame: Any) -> None:

@@ -20,6 +20,7 @@ from container_claims.options import AFTER_THE_RUN, CHOOSING, PYTEST_OPTIONS
 from container_claims.paths import state_dir
 
 if TYPE_CHECKING:
+    from container_claims.cli.against import Replay
     from container_claims.run_outputs import Baseline
     from container_claims.runtimes.base import RuntimeConfig
 
@@ -39,10 +40,19 @@ def run(args: argparse.Namespace) -> int:
     # runtimes chosen go to the plugin as they are, not resolved again.
     with contextlib.ExitStack() as cleanup:
         given = {key: getattr(args, option.cli_dest) for key, option in CHOOSING.items()}
-        return _run(args, choose_runtimes(cleanup, **given))
+        chosen = choose_runtimes(cleanup, **given)
+        if args.against:
+            from container_claims.cli.against import replayed
+
+            replay = cleanup.enter_context(replayed(args))  # its folder goes with the stack
+            args.paths = [str(replay.folder)]
+            return _run(args, chosen, replay)
+        return _run(args, chosen)
 
 
-def _run(args: argparse.Namespace, chosen: list[RuntimeConfig]) -> int:
+def _run(
+    args: argparse.Namespace, chosen: list[RuntimeConfig], replay: Replay | None = None
+) -> int:
     import pytest
 
     from container_claims.expectations import load_expectations
@@ -56,11 +66,13 @@ def _run(args: argparse.Namespace, chosen: list[RuntimeConfig]) -> int:
         if args.repeat > 1:
             print(f"container-claims: round {number} of {args.repeat}", file=sys.stderr)
         outcome = _Outcome()
-        code = pytest.main(pytest_arguments(args), plugins=[outcome, ChosenRuntimes(chosen)])
+        plugins = [outcome, ChosenRuntimes(chosen), *(replay.plugins() if replay else [])]
+        code = pytest.main(pytest_arguments(args), plugins=plugins)
         if outcome.interrupted or outcome.results is None:
             break
         rounds.append(outcome.results)
-    write_run_reports(outcome.results, args.json, html=args.html, markdown=args.markdown)
+    reports = replay.write_reports if replay else write_run_reports
+    reports(outcome.results, args.json, html=args.html, markdown=args.markdown)
     if outcome.interrupted:
         return verdicts.EXIT_INTERRUPTED
     if len(rounds) > 1:

@@ -106,6 +106,10 @@ class DraftFile:
     not_written: str = ""
     #: The draft did not load as a scenario: a defect of the drafter (``not_written`` says).
     defect: bool = False
+    #: The article lines of the commands that became steps (or the session's container).
+    placed_lines: tuple[int, ...] = ()
+    #: Each claim's id and the article line of the command it rests on (its ``source:``'s).
+    claim_lines: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -205,6 +209,8 @@ class SessionDraft:
         self.probes: dict[str, str] = {}  # host probe -> the name it is saved under
         self.budget = _BUDGET
         self.commands = self.placed = self.outputs = self.drafted = 0
+        self.placed_lines: list[int] = []
+        self.claim_lines: list[tuple[str, int]] = []
         self.section = session.opener.section or transcript.article.title or "Drafted"
 
     # -- the whole ------------------------------------------------------------------------------
@@ -245,6 +251,10 @@ class SessionDraft:
         self.budget -= cost
         return True
 
+    def _placed(self, command: Command) -> None:
+        self.placed += 1
+        self.placed_lines.append(command.line)
+
     def skip(self, line: int, what: str, why: str) -> None:
         self.skipped.append(Skipped(line, what, why))
 
@@ -263,7 +273,7 @@ class SessionDraft:
         fields, comments = self._spec(opener, run, main=True)
         self.container = fields
         self.container_comments = [f"line {opener.line}: {opener.text}", *comments]
-        self.placed += 1
+        self._placed(opener)
         if opener.output is not None:
             self.skip(
                 opener.output.line,
@@ -285,7 +295,7 @@ class SessionDraft:
         step = {"run": fields, "save": save}
         if self.add_step(step, [f"line {command.line}: {command.text}", *comments], command.line,
                          command.text):  # fmt: skip
-            self.placed += 1
+            self._placed(command)
             if command.output is not None:
                 if run.detach:
                     self.skip(command.output.line, command.text,
@@ -384,7 +394,7 @@ class SessionDraft:
     def _typed(self, command: Command) -> None:
         words = command.text.split()
         if words[:1] in (["exit"], ["logout"]):
-            self.placed += 1  # the scenario's session ends with "exit" of its own
+            self._placed(command)  # the scenario's session ends with "exit" of its own
             return
         if self.container is None or not self.container.get("interactive"):
             self.skip(command.line, command.text,
@@ -403,7 +413,7 @@ class SessionDraft:
             return
         save = self.names.take(name_from_command(command.text))
         if self.add_step({"type": text, "save": save}, comments, command.line, command.text):
-            self.placed += 1
+            self._placed(command)
             if command.output is not None:
                 self.observed.append(_Observed(command, save, "typed"))
 
@@ -422,7 +432,7 @@ class SessionDraft:
                 probe, command.line, f"line {command.line}, on the host: {command.text}"
             )
             if save:
-                self.placed += 1
+                self._placed(command)
                 if command.output is not None:
                     self.observed.append(_Observed(command, save, probe))
             return
@@ -470,7 +480,7 @@ class SessionDraft:
         save = self.names.take(name_from_command(" ".join(words)))
         if self.add_step({"exec": value, "save": save}, [f"line {command.line}: {command.text}"],
                          command.line, command.text):  # fmt: skip
-            self.placed += 1
+            self._placed(command)
             if command.output is not None:
                 apart = {"stderr_apart": not engine.tty}
                 self.observed.append(_Observed(command, save, "exec", apart))
@@ -520,7 +530,7 @@ class SessionDraft:
             self.skip(command.line, command.text,
                       "on the host: its table shows neither PID 1 nor the container's command")  # fmt: skip
             return
-        self.placed += 1
+        self._placed(command)
         if output is not None:
             self.observed.append(_Observed(command, "", "host.ps", extra))
 
@@ -686,6 +696,7 @@ class SessionDraft:
             comments.append(f"says: the article's words at line {near[0]}; paraphrase them")
         if self._afford(claim, line, command.text):
             self.claims.append(Commented(claim, tuple(comments)))
+            self.claim_lines.append((claim_id, line))
 
     def _claim_id(self, that: str) -> str:
         base = f"s{self.number:02d}-{that.replace('_', '-')}"
@@ -709,6 +720,7 @@ class SessionDraft:
                 self.number, self.file_name, text, session.line, self.commands, self.placed,
                 self.outputs, self.drafted, len(self.steps), len(self.claims),
                 tuple(self.skipped), not_written, defect,
+                tuple(self.placed_lines), tuple(self.claim_lines),
             )  # fmt: skip
 
         if not self.claims:
