@@ -8,7 +8,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ import pytest
 from container_claims.cli.against import replayed
 from container_claims.draft import draft_article, read_article
 from container_claims.errors import InputError
+from container_claims.paths import ledger_dir
 from container_claims.report import compare
 from container_claims.report.article import (
     NO_CLAIM,
@@ -216,6 +221,39 @@ def test_the_drafts_folder_goes_on_an_interrupt_too(article: Path) -> None:
         assert [p.name for p in folder.iterdir()] == ["session-01.yaml"]
         raise KeyboardInterrupt
 
+    assert not folder.exists()
+
+
+def test_a_run_killed_outright_leaves_its_drafts_to_the_next_run_s_sweep(
+    tmp_path: Path, fake_runtimes: FakeRuntimes, article: Path
+) -> None:
+    """SIGKILL runs no cleanup: the folder was written in the run's ledger first, and the next
+    run's sweep (here ``cleanup``) removes it."""
+    # The shell opens only when a file that never comes appears: the run is still going.
+    fake_runtimes(tmp_path, {"fake": {"prompt": PROMPT, "meet": str(tmp_path / "never"),
+                                      "meet_timeout": 60}})  # fmt: skip
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "container_claims", "run", "--against", str(article),
+         "--runtimes-file", "runtimes.yaml", "--runtime", "fake"],
+        cwd=tmp_path, env={**env, "TMPDIR": str(temp)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not any("cc-against-" in f.read_text() for f in ledger_dir().glob("*.jsonl")):
+            assert time.monotonic() < deadline and run.poll() is None, "no ledger named it"
+            time.sleep(0.05)
+    finally:
+        run.kill()  # the process we started, by its PID
+        run.wait()
+    (folder,) = temp.glob("cc-against-*")
+
+    swept = run_command("cleanup", cwd=tmp_path, env={"TMPDIR": str(temp)})
+
+    assert swept.returncode == 0, swept.stdout + swept.stderr
     assert not folder.exists()
 
 

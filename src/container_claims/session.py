@@ -196,6 +196,12 @@ class ClaimsSession:
         # What dead runs left goes before this run makes anything; a collection makes nothing.
         if not self.is_worker and not self.config.option.collectonly:
             self._sweep_dead_runs()
+            if self.drafts_folder is not None:
+                # An article's drafts (run --against): written down before anything runs,
+                # so that a run killed outright leaves the folder to the next run's sweep.
+                from container_claims import ledger
+
+                ledger.open_ledger(self.run_id).record("dir", path=str(self.drafts_folder))
 
     def _sweep_dead_runs(self) -> None:
         from container_claims.sweep import sweep_dead_runs
