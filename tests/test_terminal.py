@@ -202,6 +202,15 @@ def test_a_line_that_ends_late_leaves_the_next_lines_output_alone(shell: Termina
     assert (after.output, after.status) == ("next", 0)
 
 
+def test_a_line_that_puts_its_command_in_the_background_completes(shell: TerminalShell) -> None:
+    background = shell.type("sleep 0.2 &", 10)
+    assert (background.completed, background.status) == (True, 0), background.detail
+    # (bash's job notices may come first: "[1]+  Done  sleep 0.2")
+    assert shell.type("wait; echo waited", 10).output.endswith("waited")
+    # A literal ampersand is no separator.
+    assert shell.type("echo a \\&", 10).output == "a &"
+
+
 def test_a_shell_that_does_not_answer_ctrl_c_breaks_the_session(
     shell: TerminalShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:

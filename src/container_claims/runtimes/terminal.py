@@ -198,8 +198,13 @@ def new_secret(line: str) -> str:
 def _wrapped(line: str, secret: str) -> str:
     """``line`` between the markers made of ``secret``, as typed (newline included)."""
     begin, end = f"__CC_B{secret}__", f"__CC_E{secret}"
+    # A line that puts its command in the background ends with its separator already: "&;"
+    # is a syntax error. (Not "\\&", a literal ampersand, nor "&&", which waits for more.)
+    stripped = line.rstrip()
+    background = stripped.endswith("&") and not stripped.endswith(("\\&", "&&"))
+    after = " " if background else "; "
     # The quotes keep the typed (echoed) text from matching the printed markers.
-    return f'echo "{begin[:4]}""{begin[4:]}"; {line}; echo "{end[:4]}""{end[4:]}:$?__"\n'
+    return f'echo "{begin[:4]}""{begin[4:]}"; {line}{after}echo "{end[:4]}""{end[4:]}:$?__"\n'
 
 
 class TerminalShell(Shell):
