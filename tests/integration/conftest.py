@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -172,16 +173,23 @@ def docker(*args: str) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 
 
+def podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+
 def labelled_objects() -> list[str]:
-    """Containers, volumes and images that carry the suite's run label, right now."""
+    """Containers, volumes and images that carry the suite's run label, right now, in the
+    Docker engine and in Podman's store (images with their intermediate layers: ``-a``)."""
     found = []
-    for kind, command in (
-        ("container", ["ps", "-a"]),
-        ("volume", ["volume", "ls"]),
-        ("image", ["images"]),
-    ):
-        ids = docker(*command, "-q", "--filter", f"label={RUN_LABEL}").split()
-        found += [f"{kind} {i}" for i in ids]
+    engines = [("docker", docker)] + ([("podman", podman)] if shutil.which("podman") else [])
+    for engine_name, client in engines:
+        for kind, command in (
+            ("container", ["ps", "-a"]),
+            ("volume", ["volume", "ls"]),
+            ("image", ["images", "-a"]),
+        ):
+            ids = client(*command, "-q", "--filter", f"label={RUN_LABEL}").split()
+            found += [f"{engine_name} {kind} {i}" for i in ids]
     return found
 
 
