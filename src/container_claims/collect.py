@@ -249,6 +249,10 @@ class ClaimItem(pytest.Item):
             self.evidence = self._evidence()
         except Exception as exc:  # could not observe, or a defect of ours: an error either way
             self.verdict, self.reason, cause = ERROR, str(exc), exc
+            if not self.runtime_info:
+                self.runtime_info = self.session_state.runtimes.unavailable_info(
+                    self.runtime_config
+                )
         self.expectation = self.session_state.expectations.judge(
             self.claim.id, self.runtime_name, self.verdict
         )

@@ -66,6 +66,13 @@ class RuntimePool:
             except ObservationError as exc:
                 where = f" ({config.source})" if config.source else ""
                 self._unusable[name] = f"runtime {name!r}{where} cannot run here: {exc}"
+                # Its record says so, and why: reports show it as one line, not a column of
+                # errors.
+                self._info[name] = {
+                    **config.to_json(),
+                    "family": runtime.family or runtime.kind,
+                    "unavailable": str(exc) or type(exc).__name__,
+                }
                 raise ObservationError(self._unusable[name]) from None
             self._runtimes[name] = runtime
             self._opened_at[name] = time.monotonic()
@@ -80,6 +87,11 @@ class RuntimePool:
         """The names of the runtimes this process opened and could use."""
         return set(self._runtimes)
 
+    def unavailable_info(self, config: RuntimeConfig) -> dict[str, Any]:
+        """The record of a runtime that could not run here (its ``unavailable`` says why);
+        empty for one that could, or was not tried."""
+        return self._info.get(config.name, {}) if config.name in self._unusable else {}
+
     def info(self, runtime: Runtime) -> dict[str, Any]:
         """What a reader needs to trust this runtime's verdicts; asked once per runtime."""
         if runtime.name not in self._info:
@@ -90,6 +102,7 @@ class RuntimePool:
                 versions, image, environment = {"error": str(exc)}, {}, {}
             self._info[runtime.name] = {
                 **runtime.config.to_json(),
+                "family": runtime.family or runtime.kind,
                 "machine": self._machine(runtime),
                 "version": versions,
                 "environment": environment,

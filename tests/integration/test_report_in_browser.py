@@ -32,8 +32,10 @@ from selenium.webdriver.support.wait import WebDriverWait
 from container_claims.cli import main
 from container_claims.report.html import cell_id
 from container_claims.report.verdict_words import VERDICT_WORDS
+from tests.support.wide_results import DOWN, DOWN_REASON, WIDE, wide_results
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample-results.json"
+FAMILIES = ["Docker engine", "Podman", "plain namespaces", "containerd", "lxc", "nspawn"]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 FLAGS = [
@@ -383,3 +385,153 @@ def test_expected_verdicts_are_legible_and_say_so_in_words(
         assert severe(page) == []
     finally:
         page.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+# -- a dozen runtimes ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wide_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The page of twelve runtimes in six families and one that could not run."""
+    folder = tmp_path_factory.mktemp("wide")
+    (folder / "wide.json").write_text(json.dumps(wide_results()))
+    path = folder / "wide.html"
+    assert main(["report", str(folder / "wide.json"), "--html", str(path)]) == 0
+    return path
+
+
+def box(element: WebElement) -> dict[str, float]:
+    """Where an element is in the window, in CSS pixels."""
+    rect: dict[str, float] = element.parent.execute_script(
+        "var r = arguments[0].getBoundingClientRect();"
+        "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom};",
+        element,
+    )
+    return rect
+
+
+def on_top(driver: Chrome, element: WebElement) -> bool:
+    """Whether the reader sees ``element`` at its middle: nothing else is drawn over it."""
+    seen: bool = driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect();"
+        "var hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+        "return hit !== null && arguments[0].contains(hit);",
+        element,
+    )
+    return seen
+
+
+def scroll_sideways_to_the_end(driver: Chrome, element: WebElement) -> None:
+    """Scroll the page to its right end, with ``element`` in the window."""
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center'});"
+        "window.scrollTo(document.documentElement.scrollWidth, window.scrollY);",
+        element,
+    )
+    assert driver.execute_script("return window.scrollX") > 1000, "the page did not scroll"
+
+
+def test_the_claim_column_stays_in_view_when_scrolled_sideways(
+    page: Chrome, wide_report: Path
+) -> None:
+    load(page, wide_report.as_uri())
+    claim = page.find_element(By.CSS_SELECTOR, 'th.claim[id="r-shell-is-pid-1"]')
+    last = cell_button(page, "shell-is-pid-1", "nspawn")  # the last column
+
+    scroll_sideways_to_the_end(page, claim)
+
+    assert last.is_displayed() and box(last)["right"] <= page.execute_script(
+        "return document.documentElement.clientWidth"
+    )
+    assert abs(box(claim)["left"]) < 1  # stuck to the window's left edge
+    assert on_top(page, claim), "a cell is drawn over the claim"
+    assert "shell-is-pid-1" in claim.text
+    head = page.find_element(By.CSS_SELECTOR, "#matrix th.claim-head")
+    assert abs(box(head)["left"]) < 1 and on_top(page, head)
+    # The control: without the stylesheet's sticky column, the same scroll takes it away.
+    page.execute_script(
+        "document.querySelectorAll('th.claim').forEach(function (t) {"
+        "t.style.position = 'static'; });"
+    )
+    assert box(claim)["right"] < 0
+    assert severe(page) == []
+
+
+def test_runtimes_are_grouped_under_their_families(page: Chrome, wide_report: Path) -> None:
+    load(page, wide_report.as_uri())
+    table = page.find_element(By.ID, "matrix")
+    families = table.find_elements(By.CSS_SELECTOR, "thead th.family")
+    runtimes = table.find_elements(By.CSS_SELECTOR, "thead th.runtime")
+
+    assert [f.text.lower() for f in families] == [f.lower() for f in FAMILIES]
+    names = [r.find_element(By.CSS_SELECTOR, ".rt-name").text for r in runtimes]
+    assert names == [n for family in FAMILIES for n, (_, f) in WIDE.items() if f == family]
+    # Each family's head stands over exactly its runtimes' columns.
+    for family in families:
+        label = family.get_attribute("textContent")  # as written: the page shows it in capitals
+        members = [r for r, n in zip(runtimes, names, strict=True) if WIDE[n][1] == label]
+        assert members, label
+        assert abs(box(family)["left"] - box(members[0])["left"]) < 1, label
+        assert abs(box(family)["right"] - box(members[-1])["right"]) < 1, label
+    assert severe(page) == []
+
+
+def test_a_box_hides_a_runtimes_column_and_shows_it_again(page: Chrome, wide_report: Path) -> None:
+    load(page, wide_report.as_uri())
+    boxes = page.find_element(By.ID, "columns")
+    assert boxes.is_displayed()
+    gvisor = boxes.find_element(By.XPATH, ".//label[normalize-space()='gvisor']/input")
+    docker_engine = page.find_element(By.CSS_SELECTOR, "#matrix th.family")
+    wide_before = box(page.find_element(By.ID, "matrix"))
+
+    gvisor.click()
+
+    gone = page.find_elements(By.CSS_SELECTOR, '[data-runtime="gvisor"]')
+    assert gone and not any(cell.is_displayed() for cell in gone)
+    assert all(
+        th.text.split("\n")[0] != "gvisor"
+        for th in page.find_elements(By.CSS_SELECTOR, "#matrix thead th.runtime")
+        if th.is_displayed()
+    )
+    assert cell_button(page, "shell-is-pid-1", "docker").is_displayed()  # its neighbours stay
+    assert docker_engine.get_attribute("colspan") == "3"
+    runtimes = [
+        th
+        for th in page.find_elements(By.CSS_SELECTOR, "#matrix thead th.runtime")
+        if th.is_displayed()
+    ]
+    assert abs(box(docker_engine)["right"] - box(runtimes[2])["right"]) < 1  # still over its own
+    narrower = box(page.find_element(By.ID, "matrix"))
+    assert narrower["right"] - narrower["left"] < wide_before["right"] - wide_before["left"]
+
+    gvisor.click()
+
+    assert all(
+        cell.is_displayed()
+        for cell in page.find_elements(By.CSS_SELECTOR, 'button.cell[data-runtime="gvisor"]')
+    )
+    assert docker_engine.get_attribute("colspan") == "4"
+    assert severe(page) == []
+
+
+def test_without_script_every_column_shows(page: Chrome, wide_report: Path) -> None:
+    page.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        page.get(wide_report.as_uri())
+        WebDriverWait(page, TIMEOUT).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+        assert not page.find_element(By.ID, "columns").is_displayed()  # boxes that could not work
+        cells = page.find_elements(By.CSS_SELECTOR, "#matrix td[data-col]")
+        assert cells and all(cell.is_displayed() for cell in cells)
+    finally:
+        page.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
+def test_a_runtime_that_could_not_run_is_one_line(page: Chrome, wide_report: Path) -> None:
+    load(page, wide_report.as_uri())
+
+    lines = page.find_elements(By.CSS_SELECTOR, "ul.set-aside li")
+    assert [line.text for line in lines] == [f"{DOWN} (Podman) could not run here: {DOWN_REASON}"]
+    assert page.find_elements(By.CSS_SELECTOR, f'[data-runtime="{DOWN}"]') == []
+    assert severe(page) == []

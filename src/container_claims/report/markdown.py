@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from container_claims.report.layout import as_shown, by_family
 from container_claims.report.machines import machine_words
 from container_claims.report.model import Cell, Comparison, run_period
 from container_claims.report.reasons import check_words, failing_checks, reason, step_stderr
@@ -67,15 +68,22 @@ def render_markdown(
 ) -> str:
     """The report as Markdown of at most ``max_bytes`` UTF-8 bytes; with ``regressions``, its
     first table counts them per runtime."""
+    comparison = as_shown(comparison)
     runtimes = list(comparison.runtimes)
     claims = comparison.claims
+    aside = comparison.set_aside
     head = [
         f"## {text(title)}: {len(claims)} claim{_s(len(claims))} on "
-        f"{len(runtimes)} runtime{_s(len(runtimes))}",
+        f"{len(runtimes)} runtime{_s(len(runtimes))}"
+        + (f" ({len(aside)} more could not run)" if aside else ""),
         "",
         *_at_a_glance(comparison, regressions),
         *_meta(comparison),
         "",
+        *_by_family(comparison),
+        "",
+        *[f"- {text(runtime.line(), 400)}" for runtime in aside],
+        *([""] if aside else []),
         *_runtimes_table(comparison),
         "",
     ]
@@ -185,12 +193,27 @@ def _stands_out(count: int) -> str:
     return f"**{count}**" if count else "0"
 
 
-def _runtimes_table(comparison: Comparison) -> list[str]:
+def _by_family(comparison: Comparison) -> list[str]:
+    """Verdict counts per runtime, runtimes grouped by family (the family named once)."""
     lines = [
-        "| runtime | kind | run args | versions | pass | fail | n/a | error | expected |",
-        "|---" * 9 + "|",
+        "| family | runtime | pass | fail | n/a | error | expected |",
+        "|---" * 7 + "|",
     ]
     totals = comparison.totals_by_runtime()
+    for family, names in by_family(comparison.runtimes, comparison.runtimes):
+        for number, name in enumerate(names):
+            counts = totals[name]
+            lines.append(
+                f"| {f'**{text(family, NAME_WIDTH)}**' if number == 0 else ''} "
+                f"| {text(name, NAME_WIDTH)} | "
+                + " | ".join(str(counts.get(verdict, 0)) for verdict in (*VERDICTS, EXPECTED))
+                + " |"
+            )
+    return lines
+
+
+def _runtimes_table(comparison: Comparison) -> list[str]:
+    lines = ["| runtime | kind | run args | versions |", "|---" * 4 + "|"]
     for name, info in comparison.runtimes.items():
         run_args = info.get("run_args")
         args = (
@@ -202,14 +225,11 @@ def _runtimes_table(comparison: Comparison) -> list[str]:
             f"{text(str(key))} {code(_short_id(str(value)))}"
             for key, value in _versions(info).items()
         )
-        counts = totals[name]
         where = machine_words(info)
         lines.append(
             f"| {text(name, NAME_WIDTH)} | {text(str(info.get('kind', '')))}"
             + (f" {text(where)}" if where else "")
-            + f" | {args} | {versions} | "
-            + " | ".join(str(counts.get(verdict, 0)) for verdict in (*VERDICTS, EXPECTED))
-            + " |"
+            + f" | {args} | {versions} |"
         )
     return lines
 

@@ -23,6 +23,7 @@ __all__ = [
     "Cell",
     "Claim",
     "Comparison",
+    "SetAside",
     "Source",
     "run_period",
 ]
@@ -99,6 +100,22 @@ class Cell:
         return str(self.source.transcripts.get(ref, "")) if isinstance(ref, str) else ""
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """A runtime that could not run, shown as one line: its name, family, why, and where
+    (``on edge-1 (ssh://...)``, or "" for this machine)."""
+
+    name: str
+    family: str
+    reason: str
+    where: str = ""
+
+    def line(self) -> str:
+        """``podman-rootless (Podman) could not run: 'podman' is not an executable on PATH``"""
+        where = f" {self.where}" if self.where else " here"
+        return f"{self.name} ({self.family}) could not run{where}: {self.reason}"
+
+
 @dataclass
 class Comparison:
     """Claims by runtimes, with what is known about each runtime and each source."""
@@ -110,6 +127,9 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     input_errors: list[tuple[Source, Mapping[str, Any]]] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # runtimes --host left out
+    #: Runtimes that could not run, shown as a line each, not as columns (see
+    #: :func:`container_claims.report.layout.as_shown`).
+    set_aside: list[SetAside] = field(default_factory=list)
 
     @property
     def claims(self) -> list[Claim]:

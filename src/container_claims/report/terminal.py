@@ -1,11 +1,19 @@
-"""The short matrix printed at the end of a run: claims (rows) by runtimes (columns)."""
+"""The short matrix printed at the end of a run: claims (rows) by runtimes (columns).
+
+No line is wider than the terminal (or :data:`NO_TERMINAL_WIDTH` without one): runtimes
+grouped by family, named over their columns when they fit, else numbered with a legend, and
+in further blocks when even numbers do not fit beside the claims."""
 
 from __future__ import annotations
 
+import shutil
+import textwrap
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from container_claims.report.layout import by_family, set_aside
 from container_claims.report.text import printable
 from container_claims.report.verdict_words import VERDICT_WORDS
 from container_claims.results import EXPECTED, UNEXPECTED, standing
@@ -34,53 +42,124 @@ def symbol(record: Mapping[str, Any]) -> str:
 #: Widest a claim id, a runtime's name and a section's name are shown in the matrix; longer
 #: ones are cut, with an ellipsis (the JSON has them whole). The catalogue's longest id is 39.
 CLAIM_WIDTH, RUNTIME_WIDTH, SECTION_WIDTH = 48, 24, 100
-#: Most runtimes side by side: more are shown in further blocks of as many columns, each
-#: with the claims that have a verdict there. A row is printed for a verdict it shows, so
-#: the matrix grows with the verdicts, never with claims times runtimes.
-RUNTIMES_PER_BLOCK = 8
+#: Width of the matrix when the output is no terminal (a CI log) and ``COLUMNS`` is unset.
+NO_TERMINAL_WIDTH = 120
+#: The narrowest width laid out: a claim cut short and one verdict still fit.
+MIN_WIDTH = 40
+#: Narrowest a claim id is cut to before the runtimes go into further blocks.
+CLAIM_MIN_WIDTH = 24
 
 
-def summary_lines(results: dict[str, Any]) -> list[str]:
-    """Rows of claims grouped by section (in the scenarios' order), a column per runtime.
+def terminal_width() -> int:
+    """The terminal's width (``COLUMNS`` first, as :func:`shutil.get_terminal_size` reads
+    it), or :data:`NO_TERMINAL_WIDTH` when the output is no terminal."""
+    return shutil.get_terminal_size((NO_TERMINAL_WIDTH, 24)).columns
 
-    Every line is bounded: claim ids, runtime names and sections are cut to a fixed width
-    (:func:`cut`), and the runtimes come :data:`RUNTIMES_PER_BLOCK` at a time."""
+
+@dataclass(frozen=True)
+class _Layout:
+    first: int  # the claim column, with its indent and gap
+    widths: dict[str, int]  # each runtime's column
+    heads: dict[str, str]  # each runtime's header: its name, or its number in the legend
+    numbered: bool  # the headers are numbers: a legend names them
+    blocks: list[list[str]]  # runtimes side by side, each block as wide as the line allows
+
+
+def _layout(
+    runtimes: list[str], claims: Iterable[str], symbols: Iterable[str], width: int
+) -> _Layout:
+    """Columns that fit ``width``: the runtimes' names as headers when all fit on one line, or
+    when names are no wider than numbers; else numbers, named in a legend. Whatever does not
+    fit beside the claims goes into further blocks."""
+    natural = max([len("claim"), *(len(cut(claim, CLAIM_WIDTH)) for claim in claims)]) + 4
+    verdict = max([5, *map(len, symbols)])
+    names = {name: cut(name, RUNTIME_WIDTH) for name in runtimes}
+    named = {name: max(len(shown), verdict) + 2 for name, shown in names.items()}
+    numbers = {name: str(number) for number, name in enumerate(runtimes, 1)}
+    numbered = max(verdict, len(str(len(runtimes)))) + 2
+    by_number = not (
+        natural + sum(named.values()) <= width or max(named.values(), default=0) <= numbered
+    )
+    heads, widths = (numbers, dict.fromkeys(runtimes, numbered)) if by_number else (names, named)
+    total = sum(widths.values())
+    first = (
+        natural
+        if natural + total <= width
+        else max(min(natural, CLAIM_MIN_WIDTH + 4), width - total)
+    )
+    first = min(first, width - max(widths.values(), default=0))
+    blocks: list[list[str]] = []
+    used = width  # a new block first
+    for name in runtimes:
+        if used + widths[name] > width:
+            blocks.append([])
+            used = first
+        blocks[-1].append(name)
+        used += widths[name]
+    return _Layout(first, widths, heads, by_number, blocks)
+
+
+def summary_lines(results: Mapping[str, Any], width: int | None = None) -> list[str]:
+    """Rows of claims grouped by section (in the scenarios' order), a column per runtime,
+    runtimes grouped by family; no line wider than ``width`` (default: the terminal's,
+    :func:`terminal_width`).
+
+    Every line is bounded: claim ids, runtime names and sections are cut (:func:`cut`), the
+    runtimes come in blocks as wide as the line, and a runtime that could not run is one line
+    saying why (:func:`~container_claims.report.layout.set_aside`), not a column of errors."""
+    width = max(width or terminal_width(), MIN_WIDTH)
+    infos = {
+        str(info["name"]): info
+        for info in results.get("runtimes", [])
+        if isinstance(info, Mapping) and isinstance(info.get("name"), str)
+    }
     records = results["results"]
-    runtimes = list(dict.fromkeys(r["runtime"] for r in records))
-    cells = {(r["claim"], r["runtime"]): symbol(r) for r in records}
+    aside = set_aside(infos, ((r["runtime"], r["verdict"]) for r in records))
+    gone = {runtime.name for runtime in aside}
+    shown = [r for r in records if r["runtime"] not in gone]
+    families = by_family(dict.fromkeys(r["runtime"] for r in shown), infos)
+    runtimes = [name for _, names in families for name in names]
+    family = {name: label for label, names in families for name in names}
+    cells = {(r["claim"], r["runtime"]): symbol(r) for r in shown}
     sections: dict[str, dict[str, None]] = {}  # section -> its claims, in order
-    for record in records:
+    for record in shown:
         sections.setdefault(record["section"], {})[record["claim"]] = None
-    first = max([len("claim"), *(len(cut(claim, CLAIM_WIDTH)) for claim, _ in cells)]) + 4
-    column = {name: index for index, name in enumerate(runtimes)}
+    layout = _layout(runtimes, (claim for claim, _ in cells), cells.values(), width)
+    first, claim_width = layout.first, max(layout.first - 4, 1)
+    block_of = {name: number for number, block in enumerate(layout.blocks) for name in block}
     blocks_of: dict[str, set[int]] = {}  # claim -> the blocks where it has a verdict
     for claim, runtime in cells:
-        blocks_of.setdefault(claim, set()).add(column[runtime] // RUNTIMES_PER_BLOCK)
+        blocks_of.setdefault(claim, set()).add(block_of[runtime])
     # Each block's rows by section, in order: made in one pass over the claims.
-    rows: list[dict[str, list[str]]] = [{} for _ in range(0, len(runtimes), RUNTIMES_PER_BLOCK)]
+    rows: list[dict[str, list[str]]] = [{} for _ in layout.blocks]
     for section, claims in sections.items():
         for claim in claims:
             for number in sorted(blocks_of[claim]):
                 rows[number].setdefault(section, []).append(claim)
     lines = []
-    for start in range(0, len(runtimes), RUNTIMES_PER_BLOCK):
-        block = runtimes[start : start + RUNTIMES_PER_BLOCK]
-        names = [cut(name, RUNTIME_WIDTH) for name in block]
-        widths = [max(len(name), 5) + 2 for name in names]
+    if layout.numbered:
+        lines += _legend(families, layout.heads, width)
+    several = len(families) > 1
+    for number, block in enumerate(layout.blocks):
+        widths = [layout.widths[name] for name in block]
+        if several:
+            lines.append(_family_row(block, family, layout.widths, first))
         lines.append(
-            "claim".ljust(first) + "".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+            "claim".ljust(first)
+            + "".join(layout.heads[name].ljust(w) for name, w in zip(block, widths, strict=True))
         )
-        for section, shown in rows[start // RUNTIMES_PER_BLOCK].items():
-            lines.append(f"{cut(section, SECTION_WIDTH)}:")
-            for claim in shown:
+        for section, in_block in rows[number].items():
+            lines.append(f"{cut(section, min(SECTION_WIDTH, width - 1))}:")
+            for claim in in_block:
                 row = "".join(
-                    cut(cells.get((claim, rt), "-"), RUNTIME_WIDTH).ljust(w)
+                    cut(cells.get((claim, rt), "-"), w - 1).ljust(w)
                     for rt, w in zip(block, widths, strict=True)
                 )
-                lines.append(f"  {cut(claim, CLAIM_WIDTH)}".ljust(first) + row)
-    counts = Counter(r["verdict"] for r in records)
-    expected = Counter(r["verdict"] for r in records if standing(r) == EXPECTED)
-    unexpected = sum(1 for r in records if standing(r) == UNEXPECTED)
+                lines.append(f"  {cut(claim, claim_width)}".ljust(first) + row)
+    lines += [cut(runtime.line(), width) for runtime in aside]
+    counts = Counter(r["verdict"] for r in shown)
+    expected = Counter(r["verdict"] for r in shown if standing(r) == EXPECTED)
+    unexpected = sum(1 for r in shown if standing(r) == UNEXPECTED)
     totals = [
         f"{counts[v] - expected[v]} {v}"
         + (f" (and {expected[v]} as expected)" if expected[v] else "")
@@ -91,13 +170,45 @@ def summary_lines(results: dict[str, Any]) -> list[str]:
     ]
     if unexpected:
         totals.append(f"{unexpected} no longer as expected")
-    lines.append(", ".join(totals))
+    lines += textwrap.wrap(", ".join(totals), width) if totals else [""]
     if expected or unexpected:
-        lines.append(
+        lines += textwrap.wrap(
             "xfail, xerror: as the expectations file says; XPASS, FAIL!, ERROR!, n/a!: "
-            "no longer as expected (update the file)"
+            "no longer as expected (update the file)",
+            width,
         )
     return lines
+
+
+def _legend(
+    families: list[tuple[str, list[str]]], heads: Mapping[str, str], width: int
+) -> list[str]:
+    """What the numbers over the columns stand for, a family a paragraph."""
+    lines = []
+    for label, names in families:
+        entries = [f"{heads[name]} {cut(name, RUNTIME_WIDTH)}" for name in names]
+        lines += textwrap.wrap(
+            f"{cut(label, RUNTIME_WIDTH)}: " + ", ".join(entries),
+            width,
+            subsequent_indent="  ",
+            break_on_hyphens=False,
+        )
+    return lines
+
+
+def _family_row(
+    block: list[str], family: Mapping[str, str], widths: Mapping[str, int], first: int
+) -> str:
+    """Each family's name over its columns, cut to their width."""
+    row, start = " " * first, 0
+    while start < len(block):
+        end = start
+        while end < len(block) and family[block[end]] == family[block[start]]:
+            end += 1
+        span = sum(widths[name] for name in block[start:end])
+        row += cut(family[block[start]], span - 1).ljust(span)
+        start = end
+    return row.rstrip()
 
 
 def expectation_lines(results: Mapping[str, Any]) -> list[str]:

@@ -138,6 +138,9 @@ class Runtime(abc.ABC):
 
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
+    #: The family the reports group this kind's runtimes under (kinds that share a design:
+    #: ``unshare`` and ``bwrap`` are both plain namespaces); "" is the kind's own name.
+    family: ClassVar[str] = ""
     #: How many of its scenarios one process may observe at once (``--jobs``): one, unless the
     #: kind keeps each scenario's containers and names apart (an engine does).
     scenarios_at_once: ClassVar[int] = 1

@@ -33,6 +33,7 @@ class DockerRuntime(Runtime):
     """Docker (or a Docker-compatible CLI and engine)."""
 
     kind: ClassVar[str] = "docker"
+    family: ClassVar[str] = "Docker engine"  # whatever its OCI runtime (runc, runsc, crun)
     capabilities: ClassVar[frozenset[str]] = frozenset(CAPABILITIES)  # every one
 
     #: Options that let ``run`` and ``push`` use the plain-HTTP registry on 127.0.0.1.

@@ -159,6 +159,7 @@ class NamespaceRuntime(Runtime):
     """Shared by the engine-less kinds; subclasses build the command line."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"exec", "host-processes"})
+    family: ClassVar[str] = "plain namespaces"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -28,6 +28,7 @@ class PodmanRuntime(DockerRuntime):
     """Podman with its own image store (``podman pull docker-daemon:IMAGE`` fills it)."""
 
     kind: ClassVar[str] = "podman"
+    family: ClassVar[str] = "Podman"
     loopback_registry_flags: ClassVar[tuple[str, ...]] = ("--tls-verify=false",)
     build_flags: ClassVar[tuple[str, ...]] = ("--pull=never",)  # the base is in its store
     # On another machine, its API service's socket (systemd's podman.socket) is forwarded,

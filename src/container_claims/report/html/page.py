@@ -19,7 +19,15 @@ from container_claims.report.html.badges import badge, verdict_counts
 from container_claims.report.html.ids import CellIds
 from container_claims.report.html.matrix import matrix_of
 from container_claims.report.html.runtimes import runtimes_table
-from container_claims.report.html.views import BadInput, Header, Notes, Problem, SourceRow
+from container_claims.report.html.views import (
+    BadInput,
+    Header,
+    Notes,
+    Problem,
+    SetAsideView,
+    SourceRow,
+)
+from container_claims.report.layout import as_shown
 from container_claims.report.model import Comparison, run_period
 from container_claims.report.reasons import reason
 from container_claims.report.text import printable
@@ -27,9 +35,12 @@ from container_claims.report.text import printable
 
 def render_html(comparison: Comparison, *, title: str = "Container claims") -> str:
     """The whole page as a string; write it with ``Path.write_text(..., encoding="utf-8")``."""
+    comparison = as_shown(comparison)
     ids = CellIds()
     claims, runtimes = comparison.claims, list(comparison.runtimes)
     heading = f"{len(claims)} claim{_s(claims)} on {len(runtimes)} runtime{_s(runtimes)}"
+    if comparison.set_aside:
+        heading += f" ({len(comparison.set_aside)} more could not run)"
     matrix = matrix_of(comparison, ids)  # first: it gives the cells their ids, in the page's order
     return (
         _environment()
@@ -41,6 +52,10 @@ def render_html(comparison: Comparison, *, title: str = "Container claims") -> s
             stylesheet=Markup(stylesheet()),
             header=_header(comparison, heading),
             runtimes=runtimes_table(comparison),
+            set_aside=[
+                SetAsideView(r.name, r.family, r.where or "here", r.reason)
+                for r in comparison.set_aside
+            ],
             matrix=matrix,
             problems=_problems(comparison, ids),
             notes=_notes(comparison),

@@ -145,6 +145,7 @@ class CellView:
     panel: str
     hint: str
     evidence: Evidence | None  # None when not run
+    col: int = 0  # the runtime's column on the page: what hiding a column hides
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,35 @@ class Column:
     name: str
     details: str
     versions: str
+    col: int = 0  # its number on the page, the same in every table
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class FamilyHead:
+    """A family's name over its runtimes' columns in one table."""
+
+    label: str
+    span: int
+    cols: str  # the columns it spans, as "3 4 5": hiding one narrows it
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family and its runtimes, each a box that shows or hides its column."""
+
+    label: str
+    columns: list[tuple[int, str]]  # (col, runtime)
+
+
+@dataclass(frozen=True)
+class SetAsideView:
+    """A runtime that could not run: one line, never a column of errors."""
+
+    name: str
+    family: str
+    where: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -169,16 +199,19 @@ class MatrixTable:
 
     id: str
     width: int  # rem: room for the claims and every runtime, the page scrolls sideways
-    span: int  # the runtimes' columns, at least one
     across: int  # every column: a section's heading spans the table
     columns: list[Column]
     sections: list[tuple[str, list[Row]]]
+    families: list[FamilyHead]  # empty when the page has one family: no row of families
 
 
 @dataclass(frozen=True)
 class Matrix:
+    claim_rem: int  # what a table's width is made of, for the script that hides columns
+    runtime_rem: int
     legend: list[tuple[Badge, str]]
     tables: list[MatrixTable]
+    families: list[Family]  # the boxes that show or hide columns, by family
 
 
 @dataclass(frozen=True)
