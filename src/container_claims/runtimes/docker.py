@@ -40,6 +40,11 @@ class DockerRuntime(Runtime):
     #: Options of ``build`` beyond those of :mod:`.made_images`: the classic builder pulls
     #: only a missing base, and the base is checked present.
     build_flags: ClassVar[tuple[str, ...]] = ()
+
+    def build_options(self) -> tuple[str, ...]:
+        """The options of this configuration's ``build`` beyond :mod:`.made_images`' own."""
+        return self.build_flags
+
     #: The engine keeps each container apart, and each scenario names its own.
     scenarios_at_once: ClassVar[int] = 8
 
