@@ -35,6 +35,7 @@ class PodmanRuntime(DockerRuntime):
     # and CONTAINER_HOST makes the CLI a remote client of it.
     remote_socket: ClassVar[str] = "/run/podman/podman.sock"
     address_variable: ClassVar[str] = "CONTAINER_HOST"
+    bridge_network: ClassVar[str | None] = None  # ``--network bridge`` is its default network
 
     _service: subprocess.Popen[bytes] | None = None
     _service_dir: Path | None = None
