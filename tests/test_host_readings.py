@@ -303,6 +303,12 @@ class Engine:
     def info(self) -> dict[str, Any]:
         return self._info
 
+    @property
+    def networks(self) -> Any:
+        """Its networks: Docker's default bridge, as a dockerd started without --bridge=none."""
+        bridge = type("Network", (), {"name": "bridge"})()
+        return type("Networks", (), {"list": staticmethod(lambda: [bridge])})()
+
 
 RUNTIMES = {"runc": {"path": "runc"}, "runsc": {"path": "/usr/bin/runsc"}}
 

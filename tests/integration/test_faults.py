@@ -283,7 +283,7 @@ def test_a_cli_that_reaches_another_engine_than_the_api_is_refused_and_leaves_no
     error saying so, and nothing is left on either engine."""
     socket = tmp_path / "podman.sock"
     service = subprocess.Popen(
-        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        ["podman", "--runtime", "runc", "system", "service", "--time=0", f"unix://{socket}"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

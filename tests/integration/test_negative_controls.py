@@ -186,8 +186,8 @@ def controls(
     srv.mkdir()
     entries = yaml.safe_load((CONTROLS / "runtimes.yaml").read_text())["runtimes"]
     for entry in entries:  # the file's relative binaries, made absolute for its copy
-        if entry.get("binary", "").startswith("./"):
-            entry["binary"] = str(CONTROLS / entry["binary"])
+        if "/" in entry.get("binary", "") and not entry["binary"].startswith("/"):
+            entry["binary"] = str((CONTROLS / entry["binary"]).resolve())
     entries += [
         {"name": "docker", "kind": "docker"},
         {"name": "docker-host-srv", "kind": "docker", "run_args": ["--volume", f"{srv}:/srv"]},

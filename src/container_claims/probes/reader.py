@@ -18,8 +18,9 @@ the first host-side reading, and removes it when the run ends:
   ``no-new-privileges``; never ``--privileged``;
 * from the run's image (local already: nothing is pulled), on the engine's default OCI
   runtime (the entry's ``run_args`` apply, but its ``--runtime``: a sandbox such as runsc has
-  a kernel of its own), named and labelled like every container of the run, so a killed run's
-  reader is swept with the rest.
+  a kernel of its own; a Podman entry's OCI runtime is kept, see :func:`reader_run_args`),
+  named and labelled like every container of the run, so a killed run's reader is swept
+  with the rest.
 
 Readings go through testinfra's docker (or podman) backend (:mod:`.reader_backends`), run
 with the runtime's binary and environment and within :data:`READING_TIMEOUT`, into the same
@@ -52,6 +53,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from container_claims import processes
@@ -65,6 +67,7 @@ from container_claims.probes.reader_backends import (
 )
 from container_claims.processes import end_child, last_line, run_bounded
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
+from container_claims.runtimes.engine_fields import SANDBOX_OCI_RUNTIMES, named_oci_runtime
 from container_claims.runtimes.remote import REFUSED, TcpReply, read_until_quiet
 
 if TYPE_CHECKING:
@@ -85,9 +88,16 @@ _CONNECT = (
 )
 
 
-def reader_run_args(run_args: tuple[str, ...]) -> list[str]:
+def reader_run_args(run_args: tuple[str, ...], kind: str = "docker") -> list[str]:
     """The entry's run arguments without its ``--runtime``: the reader must share the host's
-    kernel and namespaces, which the engine's default OCI runtime gives and a sandbox does not."""
+    kernel and namespaces, which the engine's default OCI runtime gives and a sandbox does not.
+
+    Podman's default is whichever OCI runtime its packages find first (installing crun makes
+    it crun, which refuses this machine's hybrid cgroups): a Podman reader keeps the entry's
+    own, unless that is a sandbox."""
+    named = named_oci_runtime(run_args)
+    if kind == "podman" and PurePosixPath(named).name not in SANDBOX_OCI_RUNTIMES:
+        return list(run_args)
     kept: list[str] = []
     skip = False
     for arg in run_args:
@@ -122,7 +132,7 @@ class HostReader:
         return [
             self.config.binary,
             "run",
-            *reader_run_args(self.config.run_args),
+            *reader_run_args(self.config.run_args, self.config.kind),
             f"--name={name}",
             f"--label={RUN_LABEL}={self.run_id}",
             "--pull=never",  # the run's image is there; a reader must not fetch anything

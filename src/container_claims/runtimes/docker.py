@@ -9,10 +9,14 @@ the same environment (``DOCKER_HOST`` and friends from the runtime's ``env``).
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import struct
 import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from socket import SO_PEERCRED, SOL_SOCKET
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from container_claims import processes
@@ -29,6 +33,23 @@ if TYPE_CHECKING:
     from container_claims.runtimes.remote_engine import RemoteEngine
 
 
+def _shares_our_network(address: str) -> bool:
+    """Whether the process serving a local unix socket ``unix://PATH`` (the engine, as the
+    socket's peer credentials name it) is in this process's network namespace. True when that
+    cannot be told: another kind of address, a peer in another PID namespace (pid 0)."""
+    if not address.startswith("unix://"):
+        return True
+    size = struct.calcsize("3i")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(5)
+            connection.connect(address.removeprefix("unix://"))
+            pid, _, _ = struct.unpack("3i", connection.getsockopt(SOL_SOCKET, SO_PEERCRED, size))
+        return pid <= 0 or os.readlink(f"/proc/{pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    except OSError:
+        return True
+
+
 class DockerRuntime(Runtime):
     """Docker (or a Docker-compatible CLI and engine)."""
 
@@ -41,6 +62,11 @@ class DockerRuntime(Runtime):
     #: Options of ``build`` beyond those of :mod:`.made_images`: the classic builder pulls
     #: only a missing base, and the base is checked present.
     build_flags: ClassVar[tuple[str, ...]] = ()
+
+    def build_options(self) -> tuple[str, ...]:
+        """The options of this configuration's ``build`` beyond :mod:`.made_images`' own."""
+        return self.build_flags
+
     #: The engine keeps each container apart, and each scenario names its own.
     scenarios_at_once: ClassVar[int] = 8
 
@@ -49,6 +75,16 @@ class DockerRuntime(Runtime):
     #: What a configuration whose OCI runtime is a sandbox with a kernel of its own (gVisor's
     #: runsc: :func:`engine_fields.sandbox_kernel`) does not honour, whatever the CLI accepts.
     sandbox_lacks: ClassVar[frozenset[str]] = frozenset({"host-pid"})
+
+    #: The engine's network that ``--network bridge`` names, and what a container cannot have
+    #: on an engine without it (a dockerd started with ``--bridge=none``): a network but none,
+    #: a port published on the host. None: the engine always has one (Podman's is its default).
+    bridge_network: ClassVar[str | None] = "bridge"
+    bridgeless_lacks: ClassVar[frozenset[str]] = frozenset({"network", "ports"})
+    #: What a container of an engine whose process is in another network namespace than ours
+    #: cannot have (a dockerd started in one of its own): the run's registry and the ports it
+    #: publishes are on two different loopbacks.
+    other_loopback_lacks: ClassVar[frozenset[str]] = frozenset({"registry", "ports"})
 
     #: What a runtime whose engine is elsewhere (``host: ssh://...``, or ``host: engine``,
     #: which may be anywhere) cannot do: bind a directory the suite makes on this machine.
@@ -78,7 +114,11 @@ class DockerRuntime(Runtime):
                 else:
                     self._client = docker.DockerClient(base_url=self.engine_url(), timeout=60)
             except docker.errors.DockerException as exc:
-                raise RuntimeUnavailable(f"cannot reach the Docker engine: {exc}") from exc
+                raise RuntimeUnavailable(
+                    f"cannot reach the Docker engine at {self._engine_address()}: {exc} "
+                    "(is its dockerd running? "
+                    "scripts/setup starts those of the packaged runtimes)"
+                ) from exc
         return self._client
 
     #: On another machine: the engine's socket there, and the variable its CLI reads the
@@ -203,6 +243,16 @@ class DockerRuntime(Runtime):
         info = self._engine("its configuration", self.client().info)
         if engine_fields.sandbox_kernel(info, self.config.run_args):
             self.capabilities = self.capabilities - self.sandbox_lacks  # type: ignore[misc]
+        if self.bridge_network is not None:
+            networks = self._engine("its networks", self.client().networks.list)
+            if self.bridge_network not in {network.name for network in networks}:
+                self.capabilities = self.capabilities - self.bridgeless_lacks  # type: ignore[misc]
+        if not self.config.host and not _shares_our_network(self._engine_address()):
+            self.capabilities = self.capabilities - self.other_loopback_lacks  # type: ignore[misc]
+
+    def _engine_address(self) -> str:
+        """The engine's API address, as the SDK reaches it."""
+        return self.engine_url() or self.env().get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
     def version(self) -> dict[str, str]:
         data = self._engine("its version", self.client().version)

@@ -30,7 +30,12 @@ def versions(data: Mapping[str, Any]) -> dict[str, str]:
 def oci_runtime(info: Mapping[str, Any], run_args: Sequence[str]) -> str:
     """The OCI runtime a configuration runs: ``--runtime`` of its run arguments, or the
     engine's default."""
-    name = str(info.get("DefaultRuntime") or "runc")
+    return named_oci_runtime(run_args) or str(info.get("DefaultRuntime") or "runc")
+
+
+def named_oci_runtime(run_args: Sequence[str]) -> str:
+    """The OCI runtime a configuration's run arguments name (the last ``--runtime``), or ""."""
+    name = ""
     args = list(run_args)
     for index, arg in enumerate(args):
         if arg == "--runtime" and index + 1 < len(args):

@@ -11,8 +11,10 @@ A build never reaches the network: its FROM is the base image's id, checked pres
 lines run with ``--network=none``, and it has no context (the Dockerfile comes on stdin,
 ``build -``). Docker's CLI is held to its classic builder (``DOCKER_BUILDKIT=0``): the builder
 Debian's docker.io 20.10 uses by default, and the one whose offline behaviour is known here;
-Podman builds with its own (Buildah). RUN lines run under the engine's default OCI runtime:
-a runtime entry's ``run_args`` (``--runtime runsc``) are ``run``'s, and ``build`` has none.
+Podman builds with its own (Buildah). Docker's RUN lines run under the engine's default OCI
+runtime: a runtime entry's ``run_args`` (``--runtime runsc``) are ``run``'s, and Docker's
+``build`` has no such option; Podman's RUN lines run under the one the entry names, as its
+``build --runtime`` (Podman's default changes with the packages installed).
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ def _build(
             "--network=none",
             "--no-cache",  # the RUN lines run in this scenario, not in an earlier one
             "--force-rm",  # a failed RUN's container too
-            *runtime.build_flags,
+            *runtime.build_options(),
             f"--label={RUN_LABEL}={runtime.run_id}",
             f"--tag={ref}",
             "-",  # the Dockerfile on stdin, and no context

@@ -20,6 +20,7 @@ from container_claims.errors import RuntimeUnavailable
 from container_claims.paths import make_temp_dir
 from container_claims.processes import end_child
 from container_claims.runtimes.docker import DockerRuntime
+from container_claims.runtimes.engine_fields import named_oci_runtime
 
 SERVICE_TIMEOUT = 20.0
 
@@ -35,6 +36,7 @@ class PodmanRuntime(DockerRuntime):
     # and CONTAINER_HOST makes the CLI a remote client of it.
     remote_socket: ClassVar[str] = "/run/podman/podman.sock"
     address_variable: ClassVar[str] = "CONTAINER_HOST"
+    bridge_network: ClassVar[str | None] = None  # ``--network bridge`` is its default network
 
     _service: subprocess.Popen[bytes] | None = None
     _service_dir: Path | None = None
@@ -57,7 +59,11 @@ class PodmanRuntime(DockerRuntime):
         log = (self._service_dir / "service.log").open("wb")
         with log:
             self._service = processes.start(
-                [self.config.binary, "system", "service", "--time=0", f"unix://{socket}"],
+                [
+                    self.config.binary,
+                    *self._oci_runtime_option(),
+                    *("system", "service", "--time=0", f"unix://{socket}"),
+                ],
                 death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -73,6 +79,16 @@ class PodmanRuntime(DockerRuntime):
                 self._stop_service()
                 raise RuntimeUnavailable(f"podman's API service did not start: {tail.strip()}")
             time.sleep(0.05)
+
+    def _oci_runtime_option(self) -> list[str]:
+        """``--runtime NAME`` when the entry's ``run_args`` name an OCI runtime: Podman's default
+        is whichever its packages find first (installing crun makes it crun), so what the
+        entry names is what every container of it runs on, a build's and the service's too."""
+        named = named_oci_runtime(self.config.run_args)
+        return ["--runtime", named] if named else []
+
+    def build_options(self) -> tuple[str, ...]:
+        return (*self.build_flags, *self._oci_runtime_option())
 
     def _stop_service(self) -> None:
         if self._service is not None:
