@@ -86,6 +86,13 @@ class RunAs:
             *argv[1:],
         ]
 
+    def service_argv(self, argv: list[str], path: str | None) -> list[str]:
+        """:meth:`argv` for a process that must end with the suite (a parent-death signal):
+        behind coreutils' ``timeout 0`` (no time limit), which stays this process's child and
+        passes the signal on. Rootless Podman joins its user namespace with more capabilities
+        than it started with, and the kernel then clears the signal it was given."""
+        return [shutil.which("timeout") or "timeout", "0", *self.argv(argv, path)]
+
     def check(self) -> None:
         """:class:`RuntimeUnavailable` when this machine lacks what the mode needs: the
         user's subordinate ids and its runtime directory."""

@@ -56,11 +56,12 @@ class PodmanRuntime(DockerRuntime):
             self.user().give(self._service_dir)
         socket = self._service_dir / "podman.sock"
         log = (self._service_dir / "service.log").open("wb")
+        argv = [self.config.binary, "system", "service", "--time=0", f"unix://{socket}"]
+        if self.config.user:
+            argv = self.user().service_argv(argv, super().env().get("PATH"))
         with log:
             self._service = processes.start(
-                self.command(
-                    [self.config.binary, "system", "service", "--time=0", f"unix://{socket}"]
-                ),
+                argv,
                 death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
