@@ -84,7 +84,7 @@ def test_a_package_adds_a_runtime_kind_by_an_entry_point() -> None:
     assert list(known_kinds())[: len(KINDS)] == list(KINDS)  # a built-in kind's name wins
 
 
-def test_packaged_runtimes_file_names_the_five_runtimes_docker_first() -> None:
+def test_packaged_runtimes_file_names_the_runtimes_docker_first() -> None:
     configs = load_runtimes_file()
     assert [(c.name, c.kind) for c in configs] == [
         ("docker", "docker"),
@@ -92,6 +92,8 @@ def test_packaged_runtimes_file_names_the_five_runtimes_docker_first() -> None:
         ("podman", "podman"),
         ("unshare", "unshare"),
         ("bwrap", "bwrap"),
+        ("podman-rootless", "podman"),
+        ("docker-rootless", "docker"),
     ]
     assert configs[0].binary == "docker"  # the default runtime is the article's system
 
