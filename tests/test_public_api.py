@@ -94,6 +94,8 @@ def test_packaged_runtimes_file_names_its_runtimes_docker_first() -> None:
         ("bwrap", "bwrap"),
         ("docker-crun", "docker"),  # crun: variants of the engine kinds, as data
         ("podman-crun", "podman"),
+        ("podman-rootless", "podman"),
+        ("docker-rootless", "docker"),
     ]
     assert configs[0].binary == "docker"  # the default runtime is the article's system
 

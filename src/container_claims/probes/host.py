@@ -153,6 +153,7 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
         return {
             "found": False,
             "pid": None,
+            "uid": None,
             "nspid": [],
             "pid_levels": 0,
             "cmdline": "",
@@ -169,6 +170,8 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
     return {
         "found": True,
         "pid": pid,
+        # Whose it is on the host: its real uid there (a rootless engine's root is its user).
+        "uid": int(status.get("Uid", "-1").split()[0]),
         "nspid": [int(p) for p in status.get("NSpid", "").split()],
         "pid_levels": len(status.get("NSpid", "").split()),
         "cmdline": _cmdline(host, pid),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError, ScenarioError
+from container_claims.runtimes.as_user import USER_PATTERN, plain_user_name
 from container_claims.runtimes.base import ENGINE_HOST, PREFLIGHT_TIMEOUT, Runtime, RuntimeConfig
 
 KINDS: dict[str, str] = {
@@ -32,6 +33,9 @@ KIND_ENTRY_POINTS = "container_claims.runtimes"
 #: through their engine (``host: engine``): those with an engine, whose API socket can be
 #: forwarded and which can run a reader container. The engine-less kinds run here only.
 REMOTE_KINDS = ("docker", "podman")
+#: The kinds whose binary can run as another user of this machine (``user: NAME``): the
+#: engines with a rootless mode.
+USER_KINDS = ("docker", "podman")
 
 _FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -56,6 +60,7 @@ _FILE_SCHEMA: dict[str, Any] = {
                     "start_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
                     "host": {"type": "string", "maxLength": 300},
                     "ssh_config": {"type": "string", "minLength": 1, "maxLength": 4096},
+                    "user": {"type": "string", "pattern": USER_PATTERN},
                 },
             },
         }
@@ -142,6 +147,7 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
         binary = entry.get("binary", entry["kind"])  # a kind's program is named after it
         if "/" in binary and not Path(binary).is_absolute():
             binary = str((path.parent / binary).resolve())  # relative to the file, not the cwd
+        _check_user(entry, where)
         configs.append(
             RuntimeConfig(
                 name=entry["name"],
@@ -155,9 +161,29 @@ def load_runtimes_file(path: Path | None = None) -> list[RuntimeConfig]:
                 start_timeout=float(entry.get("start_timeout", PREFLIGHT_TIMEOUT)),
                 host=host,
                 ssh_config=ssh_config,
+                user=entry.get("user", ""),
             )
         )
     return configs
+
+
+def _check_user(entry: Any, where: str) -> None:
+    """An entry's ``user``: a plain name other than root's (the schema's pattern), for a kind
+    with a rootless mode, on this machine."""
+    if "user" not in entry:
+        return
+    line = entry.key_lines["user"]
+    if not plain_user_name(entry["user"]):
+        raise ScenarioError(where, line, "user: root is the suite's own; name another user")
+    if entry["kind"] not in USER_KINDS:
+        raise ScenarioError(
+            where, line, f"user: a {entry['kind']} runtime runs as the suite's user; kinds "
+            f"{' and '.join(USER_KINDS)} run their binary as another",
+        )  # fmt: skip
+    if "host" in entry:
+        raise ScenarioError(
+            where, line, "user: is for an engine of this machine, not one given by host:"
+        )
 
 
 def _remote(entry: Any, path: Path, where: str) -> tuple[str, str]:
@@ -220,6 +246,10 @@ def on_hosts(
             raise InputError(
                 f"--hosts: runtime {config.name!r} is a {config.kind} runtime, which runs on "
                 f"this machine only; kinds {' and '.join(REMOTE_KINDS)} reach an engine over ssh"
+            )
+        if config.user:
+            raise InputError(
+                f"--hosts: runtime {config.name!r} runs as user {config.user!r} of this machine"
             )
         spread += [
             dataclasses.replace(

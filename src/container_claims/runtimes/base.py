@@ -44,6 +44,8 @@ class RuntimeConfig:
     # or ENGINE_HOST through the engine itself (a reader container).
     host: str = ""
     ssh_config: str = ""  # an ssh config file for reaching ``host``
+    # A user of this machine the binary runs as (the rootless modes); "" the suite's own.
+    user: str = ""
 
     @property
     def over_ssh(self) -> bool:
@@ -73,6 +75,7 @@ class RuntimeConfig:
             ),
             **({"host": self.host} if self.host else {}),
             **({"ssh_config": self.ssh_config} if self.ssh_config else {}),
+            **({"user": self.user} if self.user else {}),
         }
 
     @classmethod
@@ -90,6 +93,7 @@ class RuntimeConfig:
             start_timeout=float(data.get("start_timeout", PREFLIGHT_TIMEOUT)),
             host=str(data.get("host", "")),
             ssh_config=str(data.get("ssh_config", "")),
+            user=str(data.get("user", "")),
         )
 
 

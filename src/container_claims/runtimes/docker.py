@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from socket import SO_PEERCRED, SOL_SOCKET
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +25,7 @@ from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.processes import run_bounded
 from container_claims.runtimes import docker_cli, engine_fields, made_images
+from container_claims.runtimes.as_user import RunAs
 from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
 from container_claims.runtimes.pull_image import pull_image_tar
 from container_claims.runtimes.terminal import TerminalShell
@@ -97,6 +99,8 @@ class DockerRuntime(Runtime):
         self._first_use = threading.RLock()
         if self.config.host:
             self.capabilities = type(self).capabilities - self.local_only  # type: ignore[misc]
+        # The rootless mode: the binary runs as this user (found when first needed).
+        self._user: RunAs | None = None
 
     # -- plumbing ---------------------------------------------------------------------------
     def client(self) -> Any:
@@ -154,7 +158,40 @@ class DockerRuntime(Runtime):
         env = super().env()
         if self.config.over_ssh:  # the CLI too talks to the remote engine, through the same socket
             env[self.address_variable] = str(self.engine_url())
+        if self.config.user:
+            env = self.user().env(env)
+            if "DOCKER_HOST" not in dict(self.config.env):  # the user's own daemon, not ours
+                env["DOCKER_HOST"] = f"unix://{self.user().runtime_dir}/docker.sock"
         return env
+
+    def rootless_lacks(self) -> frozenset[str]:
+        """What the engine run as the entry's user cannot do here, as this machine shows it:
+        bind the directories the suite makes (private to the suite's own user), and, when the
+        user's daemon has a network namespace of its own (setup starts it so), publish a port
+        on this machine's loopback or reach the run's registry there."""
+        lacks = {"directories"}
+        pidfile = f"{self.user().runtime_dir}/docker.pid"
+        try:
+            pid = int(Path(pidfile).read_text(encoding="ascii").strip())
+            theirs = os.readlink(f"/proc/{pid}/ns/net")
+        except (OSError, ValueError):
+            theirs = ""  # no daemon of the user's to tell: its refusal will say
+        if theirs and theirs != os.readlink("/proc/self/ns/net"):
+            lacks |= {"ports", "registry"}
+        return frozenset(lacks)
+
+    def user(self) -> RunAs:
+        """The user the binary runs as (``user`` of the entry); :class:`RuntimeUnavailable`
+        when there is no such user here."""
+        if self._user is None:
+            self._user = RunAs.find(self.config.user)
+        return self._user
+
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` (the binary first) as it runs: as the entry's user, if it names one."""
+        if not self.config.user:
+            return argv
+        return self.user().argv(argv, super().env().get("PATH"))
 
     def _engine(self, what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Call the SDK, mapping its errors to ours (one place for all of them)."""
@@ -181,7 +218,7 @@ class DockerRuntime(Runtime):
     ) -> CommandOutcome:
         """Run the runtime's binary (with ``env`` added to its environment); a timeout is an
         outcome that did not complete."""
-        argv = [self.config.binary, *args]
+        argv = self.command([self.config.binary, *args])
         try:
             done = run_bounded(
                 argv,
@@ -239,6 +276,9 @@ class DockerRuntime(Runtime):
     # -- Runtime ----------------------------------------------------------------------------
     def check(self) -> None:
         super().check()
+        if self.config.user:
+            self.user().check()
+            self.capabilities = self.capabilities - self.rootless_lacks()  # type: ignore[misc]
         self.version()
         info = self._engine("its configuration", self.client().info)
         if engine_fields.sandbox_kernel(info, self.config.run_args):
@@ -285,7 +325,9 @@ class DockerRuntime(Runtime):
 
     def open_shell(self, spec: ContainerSpec, name: str, timeout: float) -> Shell:
         argv = self.run_argv(spec, name, spec.image or self.image)
-        return TerminalShell(argv, self.env(), prompt_timeout=timeout if spec.tty else 0)
+        return TerminalShell(
+            self.command(argv), self.env(), prompt_timeout=timeout if spec.tty else 0
+        )
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         argv = self.run_argv(spec, name, spec.image or self.image)

@@ -55,15 +55,20 @@ class PodmanRuntime(DockerRuntime):
             raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
         self._service_dir = make_temp_dir("podman")
         ledger.record("dir", path=str(self._service_dir))
+        if self.config.user:  # the service runs as the user: its socket is made there
+            self.user().give(self._service_dir)
         socket = self._service_dir / "podman.sock"
         log = (self._service_dir / "service.log").open("wb")
+        argv = [
+            self.config.binary,
+            *self._oci_runtime_option(),
+            *("system", "service", "--time=0", f"unix://{socket}"),
+        ]
+        if self.config.user:
+            argv = self.user().service_argv(argv, super().env().get("PATH"))
         with log:
             self._service = processes.start(
-                [
-                    self.config.binary,
-                    *self._oci_runtime_option(),
-                    *("system", "service", "--time=0", f"unix://{socket}"),
-                ],
+                argv,
                 death_signal=signal.SIGTERM,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -97,6 +102,19 @@ class PodmanRuntime(DockerRuntime):
         if self._service_dir is not None:
             shutil.rmtree(self._service_dir, ignore_errors=True)
             self._service_dir = None
+
+    #: The programs rootless Podman gives a container a network with: without one, it
+    #: refuses any network but none.
+    rootless_networks: ClassVar[tuple[str, ...]] = ("slirp4netns", "pasta")
+
+    def rootless_lacks(self) -> frozenset[str]:
+        """Beyond the directories: a network (and so published ports), when no program of
+        :data:`rootless_networks` is on the user's PATH."""
+        lacks = {"directories"}
+        path = self.env().get("PATH")
+        if not any(shutil.which(program, path=path) for program in self.rootless_networks):
+            lacks |= {"network", "ports"}
+        return frozenset(lacks)
 
     def close(self) -> None:
         super().close()

@@ -200,6 +200,7 @@ _TEXTS = list_of(text())
 _PROCESS = mapping(
     found=boolean("whether a host process was found"),
     pid=number("its host PID"),
+    uid=number("its real uid on the host (a rootless engine's root is the engine's user)"),
     nspid=list_of(number(), "its PID in each PID namespace, the host's first"),
     pid_levels=number("how many PID namespaces it is in"),
     cmdline=text("its command line"),
