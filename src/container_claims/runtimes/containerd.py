@@ -601,7 +601,7 @@ def remove_cgroups(namespace: str, root: Path = Path("/sys/fs/cgroup")) -> list[
     checked_id(namespace, "namespace")
     removed = []
     for directory in sorted(root.glob(f"*/{namespace}")):
-        if directory.is_symlink() or not directory.is_dir():
+        if directory.parent.is_symlink() or directory.is_symlink() or not directory.is_dir():
             continue
         below = sorted((p for p in directory.rglob("*") if p.is_dir()), reverse=True)
         for path in [*below, directory]:
