@@ -249,6 +249,7 @@ def run_bounded(
     stdin: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
     group: bool = False,
+    eof_when: Callable[[], bool] | None = None,
 ) -> Finished:
     """Run ``argv``, feeding ``stdin`` (text, bytes such as a tar stream, or nothing), and
     read its output within bounds.
@@ -257,17 +258,21 @@ def run_bounded(
     child, by its PID) when ``timeout`` seconds have passed, and then ``returncode`` is None.
     With ``group``, it starts a session of its own, and what is left of the session when it
     ends is killed with it (:func:`end_session`): a background process that holds its output
-    ends then, instead of keeping the read going until the timeout. Raises ``OSError`` when
-    ``argv[0]`` cannot be started.
+    ends then, instead of keeping the read going until the timeout. With ``eof_when``, stdin
+    (a pipe, also when ``stdin`` is None) stays open after what it was given until
+    ``eof_when()`` says it may end (asked every 0.1 s): a client that sees an end of input
+    too early loses it (containerd's ``ctr`` closes the container's stdin only once its task
+    exists). Raises ``OSError`` when ``argv[0]`` cannot be started.
     """
     process = start(
         argv,
-        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdin=subprocess.PIPE if stdin is not None or eof_when else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(env) if env is not None else None,
         start_new_session=group,
     )
+    held = eof_when is not None  # stdin is held open until eof_when() says otherwise
     outputs = {"stdout": _Capped(limit), "stderr": _Capped(limit)}
     pending = stdin.encode() if isinstance(stdin, str) else stdin or b""
     deadline = time.monotonic() + timeout
@@ -280,7 +285,7 @@ def run_bounded(
             os.set_blocking(process.stdin.fileno(), False)
             if pending:
                 selector.register(process.stdin, selectors.EVENT_WRITE, "stdin")
-            else:
+            elif not held:
                 process.stdin.close()
         while selector.get_map():
             left = deadline - time.monotonic()
@@ -289,7 +294,11 @@ def run_bounded(
                 break
             if group and ended(process.pid):
                 end_session(process.pid)
-            for key, _ in selector.select(min(left, 0.1 if group else 1.0)):
+            if held and not pending and eof_when is not None and eof_when():
+                held = False
+                assert process.stdin is not None
+                process.stdin.close()
+            for key, _ in selector.select(min(left, 0.1 if group or held else 1.0)):
                 if key.data == "stdin":
                     assert process.stdin is not None
                     try:
@@ -299,7 +308,8 @@ def run_bounded(
                     pending = pending[written:]
                     if not pending:
                         selector.unregister(process.stdin)
-                        process.stdin.close()
+                        if not held:
+                            process.stdin.close()
                     continue
                 data = os.read(key.fd, 65536)
                 if data:

@@ -1,0 +1,283 @@
+"""The containerd kind without containerd: the ``ctr`` command lines it builds, what it refuses
+to build from a scenario's values, which namespaces it calls its own, why it is unavailable,
+and the stdin held open until a task runs. Its runs on a real containerd are in
+tests/integration/test_containerd_runtime.py."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.processes import run_bounded
+from container_claims.runtimes import runtime_class
+from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
+from container_claims.runtimes.containerd import (
+    ContainerdRuntime,
+    capability_args,
+    namespace_of,
+    normalized_ref,
+    remove_cgroups,
+)
+from container_claims.scenario.model import ContainerSpec, Mount, Tmpfs
+
+REF = "docker.io/container-claims/test:bookworm"
+
+
+def runtime(**config: Any) -> ContainerdRuntime:
+    made = ContainerdRuntime(
+        RuntimeConfig("containerd", "containerd", binary="ctr", **config),
+        image="container-claims/test:bookworm",
+        run_id="abc123",
+    )
+    made._ref = REF  # as if the image were imported: no containerd here
+    return made
+
+
+def test_the_kind_is_known_by_its_name() -> None:
+    assert runtime_class("containerd") is ContainerdRuntime
+
+
+def test_a_plain_run_in_the_runs_namespace_labelled_and_removed() -> None:
+    argv = runtime().argv(ContainerSpec(command=("sh", "-c", "echo hi")), "cc-abc123-x")
+    assert argv == [
+        "ctr",
+        "--namespace",
+        "cc-abc123",
+        "run",
+        f"--label={RUN_LABEL}=abc123",
+        "--rm",
+        "--",
+        REF,
+        "cc-abc123-x",
+        "sh",
+        "-c",
+        "echo hi",
+    ]
+
+
+def test_options_become_ctr_options_after_their_equals_sign() -> None:
+    spec = ContainerSpec(
+        tty=True,
+        workdir="/tmp",
+        read_only=True,
+        tmpfs=(Tmpfs("/fast", size="1m", mode="1777"), Tmpfs("/plain")),
+        volumes=(Mount("/tmp/cc-dir-1", "/srv/site", kind="directory", read_only=True),),
+        env=(("GREETING", "--privileged"),),
+        labels=(("role", "web"),),
+        command=("-h",),
+    )
+    argv = runtime().argv(spec, "cc-abc123-y")
+    assert argv[3:] == [
+        "run",
+        f"--label={RUN_LABEL}=abc123",
+        "--tty",
+        "--cwd=/tmp",
+        "--read-only",
+        "--mount=type=tmpfs,src=tmpfs,dst=/fast,options=size=1m:mode=1777",
+        "--mount=type=tmpfs,src=tmpfs,dst=/plain",
+        "--mount=type=bind,src=/tmp/cc-dir-1,dst=/srv/site,options=rbind:ro",
+        "--label=role=web",
+        "--env=GREETING=--privileged",
+        "--rm",
+        "--",
+        REF,
+        "cc-abc123-y",
+        "-h",
+    ]
+
+
+def test_a_detached_container_keeps_its_output_in_a_file_of_the_run(tmp_path: Path) -> None:
+    made = runtime()
+    made._logs = tmp_path
+    argv = made.argv(ContainerSpec(command=("sleep", "9"), detach=True), "cc-abc123-d", detach=True)
+    assert f"--log-uri=file://{tmp_path}/cc-abc123-d.log" in argv
+    assert "--detach" in argv and "--rm" not in argv
+
+
+@pytest.mark.parametrize(
+    ("cap_add", "cap_drop", "expected"),
+    [
+        ((), (), []),
+        ((), ("CHOWN",), ["--cap-drop=CAP_CHOWN"]),
+        (("SYS_ADMIN",), (), ["--cap-add=CAP_SYS_ADMIN"]),
+        # ctr takes no ALL and drops after it adds: the differences from its default only.
+        (
+            ("NET_BIND_SERVICE",),
+            ("ALL",),
+            [
+                f"--cap-drop=CAP_{cap}"
+                for cap in sorted(
+                    [
+                        "CHOWN",
+                        "DAC_OVERRIDE",
+                        "FOWNER",
+                        "FSETID",
+                        "KILL",
+                        "SETGID",
+                        "SETUID",
+                        "SETPCAP",
+                        "NET_RAW",
+                        "SYS_CHROOT",
+                        "AUDIT_WRITE",
+                        "SETFCAP",
+                        "MKNOD",
+                    ]
+                )
+            ],
+        ),
+    ],
+)
+def test_capabilities_are_the_differences_from_ctrs_default(
+    cap_add: tuple[str, ...], cap_drop: tuple[str, ...], expected: list[str]
+) -> None:
+    assert capability_args(ContainerSpec(cap_add=cap_add, cap_drop=cap_drop)) == expected
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ContainerSpec(tmpfs=(Tmpfs("/x,options=rbind"),)),
+        ContainerSpec(tmpfs=(Tmpfs("/x", size="1m,exec"),)),
+        ContainerSpec(tmpfs=(Tmpfs("/x", mode="1777:exec"),)),
+        ContainerSpec(volumes=(Mount("/tmp/cc-d", "/srv,src=/etc", kind="directory"),)),
+        ContainerSpec(hostname="cc-named"),  # ctr 1.6 has no --hostname
+        ContainerSpec(user="1000"),
+        ContainerSpec(memory="256m", pids_limit=64),
+        ContainerSpec(stop_signal="SIGINT"),  # containerd records the image's instead
+        ContainerSpec(network="bridge"),
+        ContainerSpec(pid="host"),
+        ContainerSpec(image="other:1"),
+        ContainerSpec(volumes=(Mount("data", "/data"),)),
+        ContainerSpec(cap_add=("ALL",)),
+    ],
+)
+def test_what_ctr_cannot_give_or_a_value_that_would_become_an_option_is_refused(
+    spec: ContainerSpec,
+) -> None:
+    with pytest.raises(ObservationError):
+        runtime().argv(spec, "cc-abc123-z")
+
+
+@pytest.mark.parametrize(
+    "name", ["-rm", "../etc", "a b", "a;b", "a,b", "cc-" + "x" * 80, "", "cc-\u00e9", "a--"]
+)
+def test_a_name_containerd_would_not_take_is_refused_before_ctr_runs(name: str) -> None:
+    made = runtime()
+    with pytest.raises(ObservationError, match="no containerd identifier"):
+        made.argv(ContainerSpec(), name)
+    for call in (
+        lambda: made.exec(name, ("true",), 5),
+        lambda: made.signal(name, "SIGTERM"),
+        lambda: made.stop(name, 1, 5),
+        lambda: made.wait(name, "exited", 1),
+    ):
+        with pytest.raises(ObservationError, match="no containerd identifier"):
+            call()
+
+
+def test_a_run_id_that_is_no_identifier_makes_no_namespace() -> None:
+    assert namespace_of("abc123") == "cc-abc123"
+    with pytest.raises(ObservationError):
+        namespace_of("x/../moby")
+
+
+@pytest.mark.parametrize(
+    ("image", "ref"),
+    [
+        ("container-claims/test:bookworm", REF),
+        ("debian", "docker.io/library/debian:latest"),
+        ("127.0.0.1:5000/a/b:1", "127.0.0.1:5000/a/b:1"),
+        ("localhost/x", "localhost/x:latest"),
+    ],
+)
+def test_the_reference_containerd_gives_a_docker_image(image: str, ref: str) -> None:
+    assert normalized_ref(image) == ref
+
+
+LISTING = f"""NAME LABELS
+cc-abc123 {RUN_LABEL}=abc123
+cc-dead01 {RUN_LABEL}=dead01,other=x
+cc-live02 {RUN_LABEL}=live02
+cc-forged {RUN_LABEL}=abc123
+cc-nolabel
+moby
+mine {RUN_LABEL}=mine
+"""
+
+
+def test_only_the_suites_namespaces_are_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cc- name carrying the run label of that very name: not moby, not a namespace with
+    our label under another name, not one without it."""
+    made = runtime()
+    monkeypatch.setattr(made, "_ok", lambda *args, **kwargs: LISTING)
+    assert made.own_namespaces("abc123", frozenset()) == ["cc-abc123"]
+    assert made.own_namespaces(None, frozenset({"live02"})) == ["cc-abc123", "cc-dead01"]
+
+
+def test_check_says_why_it_is_unavailable(tmp_path: Path) -> None:
+    missing = ContainerdRuntime(
+        RuntimeConfig("c", "containerd", binary="no-such-ctr"), image="i", run_id="r"
+    )
+    with pytest.raises(RuntimeUnavailable, match="not an executable on PATH"):
+        missing.check()
+    if __import__("os").geteuid() != 0:
+        pytest.skip("the socket is checked after root")
+    nowhere = ContainerdRuntime(
+        RuntimeConfig(
+            "c",
+            "containerd",
+            binary=sys.executable,
+            env=(("CONTAINERD_ADDRESS", str(tmp_path / "none.sock")),),
+        ),
+        image="i",
+        run_id="r",
+    )
+    with pytest.raises(RuntimeUnavailable, match="no containerd socket at .*none.sock"):
+        nowhere.check()
+
+
+def test_the_entrys_socket_reaches_ctr_and_the_callers_namespace_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CONTAINERD_NAMESPACE", "moby")
+    env = runtime(env=(("CONTAINERD_ADDRESS", "/run/other.sock"),)).env()
+    assert env["CONTAINERD_ADDRESS"] == "/run/other.sock"
+    assert "CONTAINERD_NAMESPACE" not in env
+    assert runtime().env()["CONTAINERD_ADDRESS"] == "/run/docker/containerd/containerd.sock"
+
+
+def test_empty_cgroup_directories_of_the_namespace_go_and_no_other(tmp_path: Path) -> None:
+    for controller in ("pids", "memory"):
+        (tmp_path / controller / "cc-abc123" / "cc-abc123-x").mkdir(parents=True)
+        (tmp_path / controller / "moby").mkdir()
+    (tmp_path / "cpu").symlink_to(tmp_path / "memory")
+    removed = remove_cgroups("cc-abc123", tmp_path)
+    assert sorted(removed) == [
+        f"cgroup {tmp_path}/memory/cc-abc123",
+        f"cgroup {tmp_path}/pids/cc-abc123",
+    ]
+    assert (tmp_path / "pids" / "moby").is_dir() and (tmp_path / "memory" / "moby").is_dir()
+
+
+def test_stdin_is_held_open_until_the_client_may_see_its_end() -> None:
+    """What ctr needs: an end of input only once its task runs. ``cat`` ends only then."""
+    began = time.monotonic()
+    done = run_bounded(
+        [sys.executable, "-c", "import sys; print(sys.stdin.read())"],
+        timeout=10,
+        limit=1000,
+        stdin="hello",
+        eof_when=lambda: time.monotonic() - began > 0.5,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "hello"
+    assert time.monotonic() - began > 0.5
+
+
+def test_without_eof_when_stdin_ends_with_its_data() -> None:
+    done = run_bounded(["cat"], timeout=10, limit=1000, stdin="x")
+    assert (done.returncode, done.stdout) == (0, "x")
