@@ -163,8 +163,11 @@ class _HostPidShell(Shell):
 
 
 #: What the wrappers print when they, not the container's command, failed: their names, or
-#: systemd's source location (``SYSTEMD_LOG_LOCATION=1``, which nspawn gets for that).
-_WRAPPER_ERRORS = re.compile(r"(unshare: |bwrap: |cc-jail: |src/[\w-]+/[\w.-]+\.c:\d+: )")
+#: systemd's source location (``SYSTEMD_LOG_LOCATION=1``, which nspawn gets for that), but
+#: for nspawn's word on a container a signal ended, which is the command's end.
+_WRAPPER_ERRORS = re.compile(
+    r"(unshare: |bwrap: |cc-jail: |src/[\w-]+/[\w.-]+\.c:\d+: (?!Container \S+ terminated by))"
+)
 
 
 class NamespaceRuntime(Runtime):
