@@ -242,7 +242,8 @@ def test_nspawn_refusals_are_told_from_the_commands_output() -> None:
         "src/nspawn/nspawn.c:5421: Container r terminated by signal KILL."
     )
     assert not _WRAPPER_ERRORS.match("Failed to do what the command tried")
-    assert _runtime(Path("/")).host_env()["SYSTEMD_LOG_LOCATION"] == "1"
+    env = _runtime(Path("/")).host_env()
+    assert env["SYSTEMD_LOG_LOCATION"] == "1" and env["SYSTEMD_NSPAWN_LOCK"] == "0"
 
 
 def test_nspawn_runs_staged_in_its_cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

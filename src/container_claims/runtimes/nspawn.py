@@ -133,10 +133,11 @@ class NspawnRuntime(NamespaceRuntime):
         ]
 
     def host_env(self) -> dict[str, str]:
-        # nspawn's messages then begin with their source location: a refusal is told apart
-        # from what the container's command printed (the container gets an environment of
-        # its own).
-        return {"SYSTEMD_LOG_LOCATION": "1", **super().host_env()}
+        # nspawn's messages begin with their source location: a refusal is told apart from
+        # what the container's command printed (the container gets an environment of its
+        # own). No lock file beside the copy (``.#COPY.lck``, left by a killed nspawn): no
+        # container writes to the copy (a volatile overlay, or a read-only root).
+        return {"SYSTEMD_LOG_LOCATION": "1", "SYSTEMD_NSPAWN_LOCK": "0", **super().host_env()}
 
     def argv(self, spec: ContainerSpec, name: str = "") -> list[str]:
         """The command line, run by :mod:`jail`'s ``stage`` in cgroups made for ``name``."""
