@@ -321,6 +321,7 @@ def test_runtimes_prints_descriptions(tmp_path: Path, capsys: pytest.CaptureFixt
             """,
             "{path}:3: unknown runtime kind 'dockr' (did you mean 'docker'?); "
             "known kinds: docker, podman, unshare, bwrap, containerd, fake",
+            "known kinds: docker, podman, unshare, bwrap, nspawn, fake",
         ),
         (
             """\

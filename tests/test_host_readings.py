@@ -420,7 +420,7 @@ class PlainRuntime(NamespaceRuntime):
     kind = "plain"
     capabilities = NamespaceRuntime.capabilities | {"host-pid"}
 
-    def argv(self, spec: ContainerSpec) -> list[str]:
+    def argv(self, spec: ContainerSpec, name: str = "") -> list[str]:
         assert spec.command is not None
         return list(spec.command)
 

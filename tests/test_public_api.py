@@ -69,6 +69,7 @@ def test_runtimes_exports() -> None:
 
 def test_runtime_kinds_are_registered_and_importable() -> None:
     assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "containerd"}
+    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "nspawn"}
     for kind in KINDS:
         assert runtime_class(kind).kind == kind
 
@@ -97,6 +98,7 @@ def test_packaged_runtimes_file_names_its_runtimes_docker_first() -> None:
         ("podman-rootless", "podman"),
         ("docker-rootless", "docker"),
         ("containerd", "containerd"),
+        ("nspawn", "nspawn"),
     ]
     assert configs[0].binary == "docker"  # the default runtime is the article's system
 

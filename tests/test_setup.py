@@ -46,6 +46,7 @@ def packages(*args: str) -> list[str]:
         ("unshare", IMAGE),
         ("bwrap", [*IMAGE, "bubblewrap"]),
         ("containerd", [*IMAGE, "containerd"]),
+        ("nspawn", [*IMAGE, "systemd-container"]),
         ("bwrap,gvisor,docker", [*IMAGE, "bubblewrap", *REGISTRY, "runsc"]),
     ],
 )

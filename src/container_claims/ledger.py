@@ -3,8 +3,8 @@
 Every process of a run (the pytest process, and each xdist worker) keeps one ledger file in
 :func:`~container_claims.paths.ledger_dir`, holds an exclusive ``flock`` on it while it lives,
 and appends a line for each thing it makes that could outlive it: the runtimes it used (whose
-labelled containers, volumes and images carry the run id), directories, helper processes and
-host marker files. A clean end removes the file.
+labelled containers, volumes and images carry the run id), directories, helper processes,
+host marker files and cgroups. A clean end removes the file.
 
 A ledger whose lock can be taken belongs to a process that is gone (killed, or ended without
 cleaning up, say because its engine died): :func:`sweep_dead` removes what it names. The lock
@@ -30,9 +30,12 @@ from typing import IO, Any
 
 from container_claims.hostfs import remove_tree
 from container_claims.paths import is_ours, ledger_dir
+from container_claims.processes import remove_cgroup
 
 #: Host marker files live in "/" under this prefix, followed by the run id.
 MARKER_PREFIX = "container-claims-host-marker-"
+#: A cgroup the suite makes is named this, then the run id (``cgroup`` entries).
+CGROUP_PREFIX = "container-claims-"
 #: The file in the ledger directory that sweeps lock, one after another.
 SWEEP_LOCK = "sweep.lock"
 #: Most seconds a sweep waits for another one to end before it goes on beside it.
@@ -260,6 +263,12 @@ def _sweep(
         if is_ours(path) and path.exists():
             remove_tree(path)
             return [f"directory {path}"]
+        return []
+    if kind == "cgroup" and isinstance(entry.get("path"), str):
+        # Only a cgroup named after the run: an entry cannot name any other one.
+        name = pathlib.PurePath(entry["path"]).name
+        if name.startswith(f"{CGROUP_PREFIX}{run.run_id}-") and remove_cgroup(entry["path"]):
+            return [f"cgroup {entry['path']}"]
         return []
     if kind == "marker" and isinstance(entry.get("path"), str):
         path = pathlib.Path(entry["path"])

@@ -27,6 +27,7 @@ import ctypes
 import errno
 import functools
 import os
+import pathlib
 import queue
 import selectors
 import shutil
@@ -360,6 +361,42 @@ def end_session(sid: int, rounds: int = 5) -> int:
                 os.kill(pid, signal.SIGKILL)
         signalled |= members
     return len(signalled)
+
+
+#: Where the kernel's cgroup hierarchies are mounted: a cgroup outside is not one.
+CGROUP_ROOT = "/sys/fs/cgroup/"
+
+
+def remove_cgroup(path: str, timeout: float = 10.0) -> bool:
+    """End every process in the cgroup ``path`` the suite made (and in those below it), then
+    remove it bottom-up: a cgroup is removed by ``rmdir``, once no process is left in it.
+    False when it was not there; an :class:`OSError` when it stays."""
+    root = pathlib.Path(path)
+    if not path.startswith(CGROUP_ROOT) or ".." in root.parts:
+        raise OSError(errno.EINVAL, "not a cgroup the suite made", path)
+    if not root.is_dir():
+        return False
+    deadline = time.monotonic() + timeout
+    while True:
+        groups = sorted(
+            (pathlib.Path(top) for top, _, _ in os.walk(root)), key=lambda g: -len(g.parts)
+        )
+        members = []
+        for group in groups:
+            with contextlib.suppress(OSError):
+                members += (group / "cgroup.procs").read_text().split()
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        try:
+            for group in groups:
+                with contextlib.suppress(FileNotFoundError):
+                    group.rmdir()
+            return True
+        except OSError:  # a process not yet gone (EBUSY)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _session_members(sid: int) -> list[int]:

@@ -18,7 +18,14 @@ and root of process ``PID`` are entered from open descriptors, as ``nsenter`` do
 that is confined before it runs the command; the parent stays on the host and reports the
 child's end as its own.
 
-Both then keep only the capabilities named by ``--keep`` in the bounding set, set
+``stage CGROUP... -- PROGRAM...`` (before a host program that confines by itself, such as
+``systemd-nspawn``): the process moves into the cgroups the suite made for it, takes a mount
+namespace of its own with fresh tmpfs mounts on ``/tmp`` and ``/run``, and executes the host
+program: what that program makes there for itself (nspawn's volatile overlay directories, its
+lock and propagation directories) goes with the namespace, however the program ends, and its
+own cgroups lie below the suite's.
+
+``run`` and ``enter`` then keep only the capabilities named by ``--keep`` in the bounding set, set
 no_new_privs with ``--nnp``, switch to ``--user`` (resolved from the container's
 ``/etc/passwd`` and ``/etc/group`` as runc resolves it, with no NSS module loaded), set the
 environment given by ``--env`` and nothing else, and execute the command.
@@ -90,6 +97,7 @@ CAPABILITIES = {
 _PR_SET_PDEATHSIG, _PR_SET_NAME, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 15, 24, 38
 _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
 _MNT_DETACH = 2
+_CLONE_NEWNS = 0x00020000
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 #: Namespaces an exec enters, in nsenter's order; ``pid`` applies to the child only.
 _NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
@@ -331,12 +339,39 @@ def enter(pid: str, options: Options) -> None:
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 125)
 
 
+#: Where a staged program keeps what is its own, fresh in the staged mount namespace: modes.
+_STAGED_TMPFS = {"/tmp": "1777", "/run": "0755"}
+
+
+def stage(argv: list[str]) -> None:
+    """``stage CGROUP... -- PROGRAM...``: into the cgroups, a mount namespace of its own with
+    fresh ``/tmp`` and ``/run``, then the host program (an absolute path)."""
+    if "--" not in argv:
+        raise Refused("usage: jail.py stage CGROUP... -- PROGRAM...")
+    split = argv.index("--")
+    cgroups, command = argv[:split], argv[split + 1 :]
+    if not command or not os.path.isabs(command[0]):
+        raise Refused("stage runs a host program named by its absolute path")
+    for cgroup in cgroups:
+        if not (cgroup.startswith("/sys/fs/cgroup/") and os.path.isdir(cgroup)):
+            raise Refused(f"{cgroup[:120]!r} is not a cgroup directory")
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as procs:
+            procs.write(str(os.getpid()))
+    _check(_libc.unshare(_CLONE_NEWNS), "unshare the mount namespace")
+    _mount("none", "/", None, _MS_REC | _MS_PRIVATE)
+    for path, mode in _STAGED_TMPFS.items():
+        _mount("cc-stage", path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode={mode},size=64m")
+    os.execv(command[0], command)
+
+
 def main(argv: list[str]) -> None:
     _libc.prctl(_PR_SET_NAME, NAME, 0, 0, 0)
     # Everything is imported: a module asked for later would be looked for in the container's
     # tree. With no path to look in, such a defect is an error, never the container's code.
     sys.path.clear()
     try:
+        if argv[:1] == ["stage"]:
+            stage(argv[1:])
         if len(argv) < 2 or argv[0] not in ("run", "enter"):
             raise Refused("usage: jail.py run ROOT|enter PID [options] -- COMMAND...")
         options = Options(argv[2:])

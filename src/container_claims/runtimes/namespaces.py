@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -54,7 +55,17 @@ def _exit_status(returncode: int) -> int:
 
 #: The programs that set a container up here, before its command runs: the jail names
 #: itself at once, and the interpreter it runs on is its name until then.
-_WRAPPERS = frozenset({"unshare", "bwrap", "cc-jail", Path(sys.executable).name[:15]})
+#: systemd-nspawn's processes keep its name until they run the command, or its stub init.
+_WRAPPERS = frozenset(
+    {
+        "unshare",
+        "bwrap",
+        "cc-jail",
+        "systemd-nspawn",
+        "(sd-stubinit)",
+        Path(sys.executable).name[:15],
+    }
+)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -151,8 +162,12 @@ class _HostPidShell(Shell):
         self._shell.close()
 
 
-#: Prefixes of what the wrappers print when they, not the container's command, failed.
-_WRAPPER_ERRORS = ("unshare: ", "bwrap: ", "cc-jail: ")
+#: What the wrappers print when they, not the container's command, failed: their names, or
+#: systemd's source location (``SYSTEMD_LOG_LOCATION=1``, which nspawn gets for that), but
+#: for nspawn's word on a container a signal ended, which is the command's end.
+_WRAPPER_ERRORS = re.compile(
+    r"(unshare: |bwrap: |cc-jail: |src/[\w-]+/[\w.-]+\.c:\d+: (?!Container \S+ terminated by))"
+)
 
 
 class NamespaceRuntime(Runtime):
@@ -196,7 +211,8 @@ class NamespaceRuntime(Runtime):
         runtimes file's ``env`` (the operator's), nothing of the scenario's."""
         return {"PATH": os.environ.get("PATH", os.defpath), **dict(self.config.env)}
 
-    def argv(self, spec: ContainerSpec) -> list[str]:
+    def argv(self, spec: ContainerSpec, name: str = "") -> list[str]:
+        """The host's command line that starts ``spec`` (as the container ``name``)."""
         # Capabilities keep claims that need these from running here; this is the last guard.
         needed = set(spec.capabilities())
         if spec.image in (None, self.image):
@@ -260,14 +276,14 @@ class NamespaceRuntime(Runtime):
             raise ObservationError(
                 f"{self.kind} sessions here always have a terminal; tty: false is not supported"
             )
-        shell = TerminalShell(self.argv(spec), self.host_env(), prompt_timeout=timeout)
+        shell = TerminalShell(self.argv(spec, name), self.host_env(), prompt_timeout=timeout)
         self._processes[name] = shell.pid
         self._specs[name] = spec
         return _HostPidShell(shell) if spec.pid == "host" else shell
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         process: subprocess.Popen[bytes] = processes.start(
-            self.argv(spec),
+            self.argv(spec, name),
             stdin=subprocess.PIPE if spec.interactive else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -297,7 +313,7 @@ class NamespaceRuntime(Runtime):
         # In the host's PID namespace, no namespace's end takes the command's other processes
         # with it: its session does, when the command ends (as runc's stop does its cgroup's).
         done = run_bounded(
-            self.argv(spec),
+            self.argv(spec, name),
             timeout=timeout,
             limit=OUTPUT_LIMIT,
             stdin=spec.stdin or "",
@@ -317,7 +333,7 @@ class NamespaceRuntime(Runtime):
                 stderr=done.stderr.rstrip("\n"),
             )
         failed_wrapper = done.returncode != 0 and any(
-            line.startswith(_WRAPPER_ERRORS) for line in done.stderr.splitlines()
+            _WRAPPER_ERRORS.match(line) for line in done.stderr.splitlines()
         )
         if done.returncode in (125, 126, 127) or failed_wrapper:
             said = (done.stderr or done.stdout).strip()[-500:] or "nothing"

@@ -1,0 +1,170 @@
+"""The nspawn runtime on this machine: the whole catalogue with the shipped expectations, its
+negative control, and a run killed outright whose leftovers ``cleanup`` removes.
+
+Only nspawn runs here (the packaged entry, or a runtimes file naming nspawn alone): cleanup
+never gets another runtime to sweep."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from container_claims.paths import ledger_dir, runs_dir
+
+from .conftest import CONTROLS, EXPECTATIONS, REPO, SCENARIOS, run_suite
+
+CGROUPS = Path("/sys/fs/cgroup")
+#: A shell that sleeps, with a detached sibling: what a killed run leaves in cgroups.
+LONG = """\
+scenario: nspawn-long
+section: Faults
+container: {command: [/bin/bash], tty: true, interactive: true}
+steps:
+  - run: {name: sibling, detach: true, command: [sleep, "3599"]}
+  - type: sleep 90
+    save: slept
+    timeout: 120
+claims:
+  - id: slept-well
+    says: The shell slept and answered.
+    expect:
+      - that: slept.status
+        equals: 0
+"""
+
+
+def _cgroups_of(run_id: str) -> list[Path]:
+    return [
+        group
+        for hierarchy in (CGROUPS / "unified", CGROUPS / "systemd", CGROUPS)
+        for group in (hierarchy.glob(f"container-claims-{run_id}-*") if hierarchy.is_dir() else [])
+    ]
+
+
+def _leftovers_of(run_id: str) -> list[str]:
+    found = [f"cgroup {group}" for group in _cgroups_of(run_id)]
+    found += [f"root copy {copy}" for copy in runs_dir().glob(f"{run_id}-*")]
+    found += [f"ledger {path}" for path in ledger_dir().glob(f"{run_id}-*.jsonl")]
+    return found
+
+
+def _processes_in(groups: list[Path]) -> list[int]:
+    pids: list[int] = []
+    for group in groups:
+        for top, _, _ in os.walk(group):
+            try:
+                pids += map(int, (Path(top) / "cgroup.procs").read_text().split())
+            except OSError:
+                continue
+    return pids
+
+
+def _nspawn_runtimes_file(tmp_path: Path, **extra: object) -> Path:
+    path = tmp_path / "nspawn.yaml"
+    entry = {"name": "nspawn", "kind": "nspawn", "binary": "systemd-nspawn", **extra}
+    path.write_text(yaml.safe_dump({"runtimes": [entry]}))
+    return path
+
+
+def test_the_catalogue_runs_on_nspawn_as_expected(leaves_nothing: None, tmp_path: Path) -> None:
+    began = time.monotonic()
+    run = run_suite(
+        str(SCENARIOS), "--runtime", "nspawn", "--expect", str(EXPECTATIONS), tmp=tmp_path
+    )
+    took = time.monotonic() - began
+    summary = run.data["summary"]
+    assert run.returncode == 0, run.output[-3000:]
+    assert summary.get("error", 0) == 0 and summary["unexpected"] == 0, summary
+    assert summary["pass"] >= 40, summary
+    assert _leftovers_of(run.data["run_id"]) == []
+    print(f"nspawn: the catalogue in {took:.1f} s: {summary}")
+
+
+def test_nspawn_with_its_stub_init_as_pid_1_fails_the_shells_pid_1(
+    leaves_nothing: None, tmp_path: Path
+) -> None:
+    control = next(
+        entry
+        for entry in yaml.safe_load((CONTROLS / "runtimes.yaml").read_text())["runtimes"]
+        if entry["name"] == "nspawn-as-pid2"
+    )
+    runtimes = tmp_path / "control.yaml"
+    runtimes.write_text(yaml.safe_dump({"runtimes": [control]}))
+    run = run_suite(
+        str(SCENARIOS / "process-namespace.yaml"),
+        "--runtimes-file",
+        str(runtimes),
+        "--runtime",
+        "nspawn-as-pid2",
+        tmp=tmp_path,
+    )
+    for claim in ("shell-is-pid-1", "ps-shows-only-shell-and-ps"):
+        record = run.record(claim, "nspawn-as-pid2")
+        assert record["verdict"] == "fail", (claim, record["evidence"])
+        assert any(not check["ok"] for check in record["evidence"]["checks"])
+    assert run.returncode == 1, run.output[-3000:]
+
+
+def test_a_killed_run_leaves_nothing_of_nspawn_after_cleanup(
+    leaves_nothing: None, tmp_path: Path
+) -> None:
+    scenarios = tmp_path / "killed"
+    scenarios.mkdir()
+    (scenarios / "long.yaml").write_text(LONG)
+    runtimes = _nspawn_runtimes_file(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "container_claims", "run", "-q", str(scenarios)]
+        + ["--runtimes-file", str(runtimes), "--runtime", "nspawn"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run_id = ""
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            copies = [copy.name for copy in runs_dir().glob("*-nspawn")]
+            for copy in copies:
+                candidate = copy.split("-", 1)[0]
+                # The shell and its sibling each in cgroups of their own, both running.
+                if (
+                    len(_cgroups_of(candidate)) >= 4
+                    and len(_processes_in(_cgroups_of(candidate))) >= 4
+                ):
+                    run_id = candidate
+            if run_id:
+                break
+            time.sleep(0.1)
+        assert run_id, f"no nspawn container ran: {process.communicate()[0][-3000:]}"
+        time.sleep(1)  # into the typed sleep
+        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    left = _leftovers_of(run_id)
+    assert any(line.startswith("cgroup") for line in left), left
+    assert any(line.startswith("root copy") for line in left), left
+
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "container_claims", "cleanup", "--runtimes-file", str(runtimes)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert _leftovers_of(run_id) == [], cleanup.stdout + cleanup.stderr
+    assert "cgroup" in cleanup.stdout + cleanup.stderr
+    assert not list(Path("/tmp").glob("nspawn-volatile-*"))
+    assert not Path("/run/systemd/nspawn/propagate").is_dir() or not list(
+        Path("/run/systemd/nspawn/propagate").iterdir()
+    )
