@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "podman": "container_claims.runtimes.podman:PodmanRuntime",
     "unshare": "container_claims.runtimes.unshare:UnshareRuntime",
     "bwrap": "container_claims.runtimes.bwrap:BwrapRuntime",
+    "lxc": "container_claims.runtimes.lxc:LxcRuntime",
 }
 #: The entry point group of runtime kinds from other packages: ``NAME = module:Class``, the
 #: class a :class:`Runtime` whose ``kind`` is NAME (as a package declares in its metadata:

@@ -159,6 +159,10 @@ class NamespaceRuntime(Runtime):
     """Shared by the engine-less kinds; subclasses build the command line."""
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"exec", "host-processes"})
+    #: Names of the processes that set a container up before its command runs.
+    wrappers: ClassVar[frozenset[str]] = _WRAPPERS
+    #: What a failing wrapper's lines begin with (its failure is no verdict).
+    wrapper_errors: ClassVar[tuple[str, ...]] = _WRAPPER_ERRORS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -170,6 +174,11 @@ class NamespaceRuntime(Runtime):
     def wrap(self, spec: ContainerSpec, root: Path) -> list[str]:
         """The command line that runs ``spec`` confined to ``root``."""
         raise NotImplementedError
+
+    def container_argv(self, spec: ContainerSpec, name: str) -> list[str]:
+        """The command line of container ``name`` (a kind that names its containers to the
+        program that runs them needs the name; these do not)."""
+        return self.argv(spec)
 
     # -- plumbing ---------------------------------------------------------------------------
     def source_rootfs(self) -> Path:
@@ -195,14 +204,18 @@ class NamespaceRuntime(Runtime):
         runtimes file's ``env`` (the operator's), nothing of the scenario's."""
         return {"PATH": os.environ.get("PATH", os.defpath), **dict(self.config.env)}
 
-    def argv(self, spec: ContainerSpec) -> list[str]:
-        # Capabilities keep claims that need these from running here; this is the last guard.
+    def refuse_unsupported(self, spec: ContainerSpec) -> None:
+        """Capabilities keep claims that need what the kind lacks from running here; this is
+        the last guard."""
         needed = set(spec.capabilities())
         if spec.image in (None, self.image):
             needed.discard("images")  # the one root filesystem there is
         unsupported = sorted(needed - self.capabilities)
         if unsupported:
             raise ObservationError(f"{self.kind} cannot give a container {', '.join(unsupported)}")
+
+    def argv(self, spec: ContainerSpec) -> list[str]:
+        self.refuse_unsupported(spec)
         binary = shutil.which(self.config.binary)
         if binary is None:
             raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
@@ -259,14 +272,16 @@ class NamespaceRuntime(Runtime):
             raise ObservationError(
                 f"{self.kind} sessions here always have a terminal; tty: false is not supported"
             )
-        shell = TerminalShell(self.argv(spec), self.host_env(), prompt_timeout=timeout)
+        shell = TerminalShell(
+            self.container_argv(spec, name), self.host_env(), prompt_timeout=timeout
+        )
         self._processes[name] = shell.pid
         self._specs[name] = spec
         return _HostPidShell(shell) if spec.pid == "host" else shell
 
     def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
         process: subprocess.Popen[bytes] = processes.start(
-            self.argv(spec),
+            self.container_argv(spec, name),
             stdin=subprocess.PIPE if spec.interactive else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -278,15 +293,16 @@ class NamespaceRuntime(Runtime):
         self._wait_for_command(process, name, timeout)
         return CommandOutcome(output=name, status=0)
 
-    @staticmethod
-    def _wait_for_command(process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    def _wait_for_command(
+        self, process: subprocess.Popen[bytes], name: str, timeout: float
+    ) -> None:
         """Return once the container's command runs, not only its first process: until then
         the wrappers are still setting up its namespaces and root, and an exec entering them
         would not find the container's root yet. A command that ended counts as started."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None or any(
-                _comm(pid) not in _WRAPPERS for pid in _descendants(process.pid)
+                _comm(pid) not in self.wrappers for pid in _descendants(process.pid)
             ):
                 return
             time.sleep(0.01)
@@ -296,7 +312,7 @@ class NamespaceRuntime(Runtime):
         # In the host's PID namespace, no namespace's end takes the command's other processes
         # with it: its session does, when the command ends (as runc's stop does its cgroup's).
         done = run_bounded(
-            self.argv(spec),
+            self.container_argv(spec, name),
             timeout=timeout,
             limit=OUTPUT_LIMIT,
             stdin=spec.stdin or "",
@@ -316,7 +332,7 @@ class NamespaceRuntime(Runtime):
                 stderr=done.stderr.rstrip("\n"),
             )
         failed_wrapper = done.returncode != 0 and any(
-            line.startswith(_WRAPPER_ERRORS) for line in done.stderr.splitlines()
+            line.startswith(self.wrapper_errors) for line in done.stderr.splitlines()
         )
         if done.returncode in (125, 126, 127) or failed_wrapper:
             said = (done.stderr or done.stdout).strip()[-500:] or "nothing"
