@@ -320,7 +320,7 @@ def test_runtimes_prints_descriptions(tmp_path: Path, capsys: pytest.CaptureFixt
                 kind: dockr
             """,
             "{path}:3: unknown runtime kind 'dockr' (did you mean 'docker'?); "
-            "known kinds: docker, podman, unshare, bwrap, fake",
+            "known kinds: docker, podman, unshare, bwrap, lxc, fake",
         ),
         (
             """\

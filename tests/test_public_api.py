@@ -68,7 +68,7 @@ def test_runtimes_exports() -> None:
 
 
 def test_runtime_kinds_are_registered_and_importable() -> None:
-    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap"}
+    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "lxc"}
     for kind in KINDS:
         assert runtime_class(kind).kind == kind
 
@@ -84,7 +84,7 @@ def test_a_package_adds_a_runtime_kind_by_an_entry_point() -> None:
     assert list(known_kinds())[: len(KINDS)] == list(KINDS)  # a built-in kind's name wins
 
 
-def test_packaged_runtimes_file_names_the_five_runtimes_docker_first() -> None:
+def test_packaged_runtimes_file_names_its_runtimes_docker_first() -> None:
     configs = load_runtimes_file()
     assert [(c.name, c.kind) for c in configs] == [
         ("docker", "docker"),
@@ -92,6 +92,7 @@ def test_packaged_runtimes_file_names_the_five_runtimes_docker_first() -> None:
         ("podman", "podman"),
         ("unshare", "unshare"),
         ("bwrap", "bwrap"),
+        ("lxc", "lxc"),
     ]
     assert configs[0].binary == "docker"  # the default runtime is the article's system
 

@@ -45,6 +45,7 @@ def packages(*args: str) -> list[str]:
         ("podman", [*IMAGE, *REGISTRY, "podman", "catatonit"]),
         ("unshare", IMAGE),
         ("bwrap", [*IMAGE, "bubblewrap"]),
+        ("lxc", [*IMAGE, "lxc"]),
         ("bwrap,gvisor,docker", [*IMAGE, "bubblewrap", *REGISTRY, "runsc"]),
     ],
 )
