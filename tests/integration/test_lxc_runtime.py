@@ -102,6 +102,16 @@ def _lxc_run_id() -> str | None:
     return None
 
 
+def _processes_in(run_id: str) -> list[str]:
+    """The PIDs in the run's cgroups, any hierarchy, any depth."""
+    return [
+        pid
+        for top in cgroups_of(run_id)
+        for procs in top.rglob("cgroup.procs")
+        for pid in procs.read_text().split()
+    ]
+
+
 def test_a_killed_run_leaves_nothing_of_lxc_after_cleanup(
     tmp_path: Path, leaves_nothing: None
 ) -> None:
@@ -129,6 +139,12 @@ def test_a_killed_run_leaves_nothing_of_lxc_after_cleanup(
         if process.poll() is None:
             process.kill()
             process.wait()
+    # The containers die with the run (LXC's monitor is killed with it, and its init with
+    # that); what they ran in stays for the sweep.
+    deadline = time.monotonic() + 20
+    while _processes_in(run_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_in(run_id) == []
     left = _left_of(run_id)
     assert any(line.startswith("cgroup") for line in left), left
     assert any(line.startswith("lock") for line in left), left
