@@ -320,8 +320,7 @@ def test_runtimes_prints_descriptions(tmp_path: Path, capsys: pytest.CaptureFixt
                 kind: dockr
             """,
             "{path}:3: unknown runtime kind 'dockr' (did you mean 'docker'?); "
-            "known kinds: docker, podman, unshare, bwrap, containerd, fake",
-            "known kinds: docker, podman, unshare, bwrap, nspawn, fake",
+            "known kinds: docker, podman, unshare, bwrap, containerd, nspawn, lxc, fake",
         ),
         (
             """\

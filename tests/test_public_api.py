@@ -70,6 +70,7 @@ def test_runtimes_exports() -> None:
 def test_runtime_kinds_are_registered_and_importable() -> None:
     assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "containerd"}
     assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "nspawn"}
+    assert set(KINDS) == {"docker", "podman", "unshare", "bwrap", "lxc"}
     for kind in KINDS:
         assert runtime_class(kind).kind == kind
 
@@ -99,6 +100,7 @@ def test_packaged_runtimes_file_names_its_runtimes_docker_first() -> None:
         ("docker-rootless", "docker"),
         ("containerd", "containerd"),
         ("nspawn", "nspawn"),
+        ("lxc", "lxc"),
     ]
     assert configs[0].binary == "docker"  # the default runtime is the article's system
 

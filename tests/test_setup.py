@@ -47,6 +47,7 @@ def packages(*args: str) -> list[str]:
         ("bwrap", [*IMAGE, "bubblewrap"]),
         ("containerd", [*IMAGE, "containerd"]),
         ("nspawn", [*IMAGE, "systemd-container"]),
+        ("lxc", [*IMAGE, "lxc"]),
         ("bwrap,gvisor,docker", [*IMAGE, "bubblewrap", *REGISTRY, "runsc"]),
     ],
 )

@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "bwrap": "container_claims.runtimes.bwrap:BwrapRuntime",
     "containerd": "container_claims.runtimes.containerd:ContainerdRuntime",
     "nspawn": "container_claims.runtimes.nspawn:NspawnRuntime",
+    "lxc": "container_claims.runtimes.lxc:LxcRuntime",
 }
 #: The entry point group of runtime kinds from other packages: ``NAME = module:Class``, the
 #: class a :class:`Runtime` whose ``kind`` is NAME (as a package declares in its metadata:

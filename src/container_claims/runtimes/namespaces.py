@@ -175,6 +175,10 @@ class NamespaceRuntime(Runtime):
 
     capabilities: ClassVar[frozenset[str]] = frozenset({"exec", "host-processes"})
     family: ClassVar[str] = "plain namespaces"
+    #: Names of the processes that set a container up before its command runs.
+    wrappers: ClassVar[frozenset[str]] = _WRAPPERS
+    #: What a failing wrapper's lines begin with (its failure is no verdict).
+    wrapper_errors: ClassVar[re.Pattern[str]] = _WRAPPER_ERRORS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -211,15 +215,21 @@ class NamespaceRuntime(Runtime):
         runtimes file's ``env`` (the operator's), nothing of the scenario's."""
         return {"PATH": os.environ.get("PATH", os.defpath), **dict(self.config.env)}
 
-    def argv(self, spec: ContainerSpec, name: str = "") -> list[str]:
-        """The host's command line that starts ``spec`` (as the container ``name``)."""
-        # Capabilities keep claims that need these from running here; this is the last guard.
+    def refuse_unsupported(self, spec: ContainerSpec) -> None:
+        """Capabilities keep claims that need what the kind lacks from running here; this is
+        the last guard."""
         needed = set(spec.capabilities())
         if spec.image in (None, self.image):
             needed.discard("images")  # the one root filesystem there is
         unsupported = sorted(needed - self.capabilities)
         if unsupported:
             raise ObservationError(f"{self.kind} cannot give a container {', '.join(unsupported)}")
+
+    def argv(self, spec: ContainerSpec, name: str = "") -> list[str]:
+        """The host's command line that starts ``spec`` as the container ``name`` (a kind that
+        names its containers to the program that runs them, or makes things per container,
+        needs the name)."""
+        self.refuse_unsupported(spec)
         binary = shutil.which(self.config.binary)
         if binary is None:
             raise RuntimeUnavailable(f"{self.config.binary!r} is not an executable on PATH")
@@ -295,15 +305,16 @@ class NamespaceRuntime(Runtime):
         self._wait_for_command(process, name, timeout)
         return CommandOutcome(output=name, status=0)
 
-    @staticmethod
-    def _wait_for_command(process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    def _wait_for_command(
+        self, process: subprocess.Popen[bytes], name: str, timeout: float
+    ) -> None:
         """Return once the container's command runs, not only its first process: until then
         the wrappers are still setting up its namespaces and root, and an exec entering them
         would not find the container's root yet. A command that ended counts as started."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None or any(
-                _comm(pid) not in _WRAPPERS for pid in _descendants(process.pid)
+                _comm(pid) not in self.wrappers for pid in _descendants(process.pid)
             ):
                 return
             time.sleep(0.01)
@@ -333,7 +344,7 @@ class NamespaceRuntime(Runtime):
                 stderr=done.stderr.rstrip("\n"),
             )
         failed_wrapper = done.returncode != 0 and any(
-            _WRAPPER_ERRORS.match(line) for line in done.stderr.splitlines()
+            self.wrapper_errors.match(line) for line in done.stderr.splitlines()
         )
         if done.returncode in (125, 126, 127) or failed_wrapper:
             said = (done.stderr or done.stdout).strip()[-500:] or "nothing"
