@@ -20,12 +20,15 @@ from typing import Any
 
 import pytest
 
+from container_claims.runtimes import load_runtimes_file
+
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "scenarios"
 CONTROLS = REPO / "tests" / "controls"
 RUN_LABEL = "org.container-claims.run"
-#: The runtimes of the packaged runtimes file, and the verdicts shipped for this machine.
-RUNTIMES = ["docker", "gvisor", "podman", "unshare", "bwrap"]
+#: Every runtime of the packaged runtimes file (as `--runtime all` names them), and the
+#: verdicts shipped for this machine.
+RUNTIMES = [config.name for config in load_runtimes_file()]
 EXPECTATIONS = REPO / "expectations" / "debian12.yaml"
 
 
@@ -133,8 +136,9 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def all_runtimes(engine: None, five: Path) -> Run:
-    """The whole catalogue on the five runtimes side by side (the default without -n), gated
-    on the expectations, as CI gates it: one run, shared by the tests that read its verdicts."""
+    """The whole catalogue on every packaged runtime side by side (the default without -n),
+    gated on the expectations, as CI gates it: one run, shared by the tests that read its
+    verdicts (each kind's own tests too)."""
     args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
     return run_suite(
         "scenarios", *args, "--expect", str(EXPECTATIONS), "--junitxml", str(five / "side.xml"),

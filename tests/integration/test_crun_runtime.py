@@ -22,7 +22,7 @@ import yaml
 
 from container_claims.runtimes import default_runtimes_file, load_runtimes_file
 
-from .conftest import CONTROLS, EXPECTATIONS, REPO, RUN_LABEL, SCENARIOS, run_suite
+from .conftest import CONTROLS, REPO, RUN_LABEL, SCENARIOS, Run, run_suite
 
 CRUN = ["docker-crun", "podman-crun"]
 #: docker-crun's engine, as the packaged entry names it (scripts/setup starts it).
@@ -55,16 +55,15 @@ def podman(*args: str) -> str:
 
 
 def test_the_catalogue_runs_on_both_with_the_shipped_expectations(
-    crun_engine: None, tmp_path: Path
+    crun_engine: None, all_runtimes: Run
 ) -> None:
-    args = [arg for name in CRUN for arg in ("--runtime", name)]
-    run = run_suite(str(SCENARIOS), *args, "--expect", str(EXPECTATIONS), tmp=tmp_path)
-
-    assert run.returncode == 0, run.output[-3000:]
-    verdicts = [r["verdict"] for r in run.data["results"]]
+    """Read from the run of every packaged runtime (the gate on the expectations is there)."""
+    run = all_runtimes
+    verdicts = [r["verdict"] for r in run.data["results"] if r["runtime"] in CRUN]
     assert "error" not in verdicts and verdicts.count("pass") > 100, run.output[-3000:]
     for info in run.data["runtimes"]:  # what ran them: crun, as its own binary reports
-        assert info["version"]["oci_runtime"].startswith("crun: crun version"), info
+        if info["name"] in CRUN:
+            assert info["version"]["oci_runtime"].startswith("crun: crun version"), info
     # Their confinement, observed: crun's pivot_root, as runc's (an expected deviation).
     for name in CRUN:
         assert run.verdict("confined-by-chroot", name) == "fail"

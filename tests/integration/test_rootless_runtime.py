@@ -19,7 +19,7 @@ import yaml
 
 from container_claims.runtimes import load_runtimes_file
 
-from .conftest import EXPECTATIONS, REPO, RUN_LABEL, SCENARIOS, Run, run_suite
+from .conftest import REPO, RUN_LABEL, Run
 
 ROOTLESS = ["podman-rootless", "docker-rootless"]
 
@@ -33,19 +33,15 @@ def user() -> pwd.struct_passwd:
         pytest.fail(f"no user {name}: run scripts/setup first", pytrace=False)
 
 
-@pytest.fixture(scope="module")
-def catalogue(engine: None, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    tmp = tmp_path_factory.mktemp("rootless")
-    runtimes = [arg for name in ROOTLESS for arg in ("--runtime", name)]
-    return run_suite(str(SCENARIOS), *runtimes, "--expect", str(EXPECTATIONS), tmp=tmp)
+@pytest.fixture
+def catalogue(all_runtimes: Run) -> Run:
+    """The run of every packaged runtime (the gate on the expectations is there)."""
+    return all_runtimes
 
 
-def test_the_catalogue_gives_the_shipped_expectations_without_an_error(
-    catalogue: Run, leaves_nothing: None
-) -> None:
-    assert catalogue.returncode == 0, catalogue.output[-3000:]
-    verdicts = [r["verdict"] for r in catalogue.data["results"]]
-    assert "error" not in verdicts and verdicts.count("pass") > 40
+def test_the_catalogue_gives_the_shipped_expectations_without_an_error(catalogue: Run) -> None:
+    verdicts = [r["verdict"] for r in catalogue.data["results"] if r["runtime"] in ROOTLESS]
+    assert "error" not in verdicts and verdicts.count("pass") > 80
 
 
 def test_the_host_sees_the_containers_root_as_the_user(

@@ -1,4 +1,4 @@
-"""The whole catalogue on the five runtimes of the default runtimes file, in one invocation,
+"""The whole catalogue on every runtime of the packaged runtimes file, in one invocation,
 gated as CI gates it: on the expectations shipped for this machine (expectations/debian12.yaml)."""
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def test_parallel_run_of_all_runtimes_gives_the_same_verdicts(
 
 def test_every_observation_has_the_fields_the_format_declares(all_runtimes: Run) -> None:
     """The loader checks each `that:` against the declared fields; here the real probes and
-    commands of the whole catalogue on five runtimes are held to those declarations."""
+    commands of the whole catalogue on every packaged runtime are held to those declarations."""
     checked: set[str] = set()
     problems = []
     for record in all_runtimes.data["results"]:
