@@ -5,23 +5,30 @@ tests/integration/test_containerd_runtime.py."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from container_claims.errors import ObservationError, RuntimeUnavailable
-from container_claims.processes import run_bounded
-from container_claims.runtimes import runtime_class
+from container_claims.processes import Finished, run_bounded
+from container_claims.runtimes import containerd, runtime_class
 from container_claims.runtimes.base import RUN_LABEL, RuntimeConfig
 from container_claims.runtimes.containerd import (
     ContainerdRuntime,
+    LoggedOutput,
     capability_args,
+    logger_uri,
     namespace_of,
     normalized_ref,
     remove_cgroups,
+    with_logged,
 )
 from container_claims.scenario.model import ContainerSpec, Mount, Tmpfs
 
@@ -281,3 +288,73 @@ def test_stdin_is_held_open_until_the_client_may_see_its_end() -> None:
 def test_without_eof_when_stdin_ends_with_its_data() -> None:
     done = run_bounded(["cat"], timeout=10, limit=1000, stdin="x")
     assert (done.returncode, done.stdout) == (0, "x")
+
+
+def run_logger(files: LoggedOutput, stdout: bytes, stderr: bytes) -> int:
+    """Run the logger as the shim does: the container's stdout on fd 3, its stderr on fd 4,
+    fd 5 closed once it is ready, SIGTERM as soon as both pipes are closed; its status."""
+    uri = urllib.parse.urlsplit(logger_uri(files))
+    args = [part for pair in urllib.parse.parse_qsl(uri.query) for part in pair]
+    (out_r, out_w), (err_r, err_w), (ready_r, ready_w) = (os.pipe() for _ in range(3))
+    moved = (  # the three pipes to fds 3, 4 and 5, and no other copy of them
+        "import fcntl, os, sys\n"
+        f"high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in ({out_r}, {err_r}, {ready_w})]\n"
+        f"for fd in ({out_r}, {err_r}, {ready_w}):\n"
+        "    os.close(fd)\n"
+        "for new, fd in enumerate(high, 3):\n"
+        "    os.dup2(fd, new); os.close(fd)\n"
+        "os.execv(sys.argv[1], sys.argv[1:])\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", moved, uri.path, *args], pass_fds=(out_r, err_r, ready_w)
+    ) as logger:
+        for fd in (out_r, err_r, ready_w):
+            os.close(fd)
+        assert os.read(ready_r, 1) == b""  # it is ready
+        os.close(ready_r)
+        for fd, data in ((out_w, stdout), (err_w, stderr)):
+            os.write(fd, data)
+            os.close(fd)
+        logger.send_signal(signal.SIGTERM)
+        return logger.wait(timeout=10)
+
+
+def test_a_one_shot_runs_output_goes_to_a_logger_stdout_and_stderr_apart(tmp_path: Path) -> None:
+    files = LoggedOutput.of(tmp_path, "cc-abc123-x")
+    argv = runtime().argv(ContainerSpec(command=("true",)), "cc-abc123-x", logged=files)
+    assert f"--log-uri={logger_uri(files)}" in argv
+    assert argv[argv.index("--rm") + 1].startswith("--log-uri=binary:///bin/sh?-c=")
+    assert run_logger(files, b"out\n", b"err\n") == 0
+    assert files.read("x") == (b"out\n", b"err\n")
+
+
+def test_a_longer_output_than_kept_is_seen_as_such(tmp_path: Path) -> None:
+    files = LoggedOutput.of(tmp_path, "x")
+    big = b"y" * 60_000  # one pipe's worth: written before the logger reads
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(containerd, "OUTPUT_LIMIT", 50_000)
+        run_logger(files, big, b"")
+        done = with_logged(Finished(0, "", ""), files, "x")
+    assert done.stdout_truncated and not done.stderr_truncated
+    assert len(done.stdout) == 50_000
+
+
+def test_an_output_whose_end_the_logger_did_not_mark_is_an_error(tmp_path: Path) -> None:
+    files = LoggedOutput.of(tmp_path, "x")
+    files.stdout.write_bytes(b"")  # ctr returned, the copy was not finished (or never began)
+    with pytest.raises(ObservationError, match="output of x is not complete"):
+        with_logged(Finished(0, "", ""), files, "x")
+    files.done.touch()  # the negative control: marked, it is an output (an empty one)
+    assert with_logged(Finished(0, "", ""), files, "x").stdout == ""
+
+
+def test_ctr_refusing_a_logged_run_keeps_what_ctr_said(tmp_path: Path) -> None:
+    files = LoggedOutput.of(tmp_path, "x")
+    refused = Finished(1, "", "ctr: image not found\n")
+    assert with_logged(refused, files, "x") is refused
+
+
+@pytest.mark.parametrize("spec", [ContainerSpec(stdin="echo hi\n"), ContainerSpec(tty=True)])
+def test_a_run_with_stdin_or_a_terminal_keeps_ctrs_own_io(spec: ContainerSpec) -> None:
+    assert runtime().logged(spec, "cc-abc123-x") is None
+    assert not any(arg.startswith("--log-uri") for arg in runtime().argv(spec, "cc-abc123-x"))

@@ -15,6 +15,16 @@ namespace, images by other references, nor an engine's records (inspect). Its ow
 stay its own: it sets no_new_privs on every container.
 
 A detached container's output goes to a file (``--log-uri``), read for ``wait ... output``.
+
+A one-shot container's output does not go through ``ctr``'s own FIFOs: ``ctr`` opens its
+side of them in a goroutine, and on the task's end its ``Task.Delete`` cancels an open that
+has not returned yet (``io.Cancel``), dropping the whole output without a word. Under load a
+short command ends first now and then: empty output, status 0. Instead the shim starts a
+logger of ours (``--log-uri=binary://``, :func:`logger_uri`) that gets the container's stdout
+and stderr as pipes of their own and copies each to a file; the shim closes the pipes and
+waits for it when ``ctr`` deletes the task, and the logger marks the end of both copies in a
+third file. ``ctr`` returning without that mark is an error, never an empty output. A run
+that feeds stdin still needs the FIFOs (the shim gives a logged container none).
 ``ctr`` closes a container's stdin at the end of its own only once the task exists (an end
 seen earlier is lost and the command waits forever): so stdin is held open until the task
 runs (:func:`~container_claims.processes.run_bounded`'s ``eof_when``).
@@ -26,10 +36,13 @@ import contextlib
 import os
 import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import threading
 import time
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -62,6 +75,19 @@ _TMPFS_MODE = re.compile(r"[0-7]{3,4}")
 _EXIT_CODE = re.compile(r"exit with non-zero exit code (\d+)")
 #: Seconds between two looks at a task's status, while stdin waits for it to run.
 _POLL = 0.05
+#: The shell the shim runs as a one-shot container's logger.
+_LOGGER_SHELL = "/bin/sh"
+#: The logger: the shim gives it the container's stdout on fd 3, its stderr on fd 4, and
+#: waits for it to close fd 5. Each stream is kept to ``LIMIT`` bytes (the rest is read and
+#: dropped, so the container never blocks) until its end, then the end of both is marked.
+#: SIGTERM, which the shim sends as soon as it closes the pipes, is ignored (by the copies
+#: too): what is still in the pipes is read first; the shim kills it after 12 s.
+_LOGGER_SCRIPT = (
+    "trap '' TERM; exec 5>&-; "
+    "{ HEAD -c LIMIT >OUT; CAT >/dev/null; } <&3 & "
+    "{ HEAD -c LIMIT >ERR; CAT >/dev/null; } <&4 & "
+    "exec 3<&- 4<&-; wait; : >DONE"
+)
 
 
 def namespace_of(run_id: str) -> str:
@@ -103,6 +129,64 @@ def capability_args(spec: ContainerSpec) -> list[str]:
     return [f"--cap-add=CAP_{cap.upper()}" for cap in adds] + [
         f"--cap-drop=CAP_{cap.upper()}" for cap in drops
     ]
+
+
+@dataclass(frozen=True)
+class LoggedOutput:
+    """Where the logger of one container keeps its stdout and stderr, and marks their end."""
+
+    stdout: Path
+    stderr: Path
+    done: Path
+
+    @classmethod
+    def of(cls, directory: Path, name: str) -> LoggedOutput:
+        return cls(*(directory / f"{name}.{part}" for part in ("out", "err", "done")))
+
+    def read(self, name: str) -> tuple[bytes, bytes]:
+        """Both outputs, once the logger marked their end; else :class:`ObservationError`."""
+        if not self.done.exists():
+            raise ObservationError(
+                f"the output of {name} is not complete: its logger did not finish copying it"
+            )
+        return _read_capped(self.stdout), _read_capped(self.stderr)
+
+    def remove(self) -> None:
+        for path in (self.stdout, self.stderr, self.done):
+            path.unlink(missing_ok=True)
+
+
+def _read_capped(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(OUTPUT_LIMIT + 1)
+    except FileNotFoundError:
+        return b""
+
+
+def logger_uri(files: LoggedOutput) -> str:
+    """``--log-uri`` of a logger that copies a container's stdout and stderr to ``files``
+    (:data:`_LOGGER_SCRIPT`). Only the suite's own paths go into it, quoted."""
+    tools = {}
+    for tool in ("head", "cat"):
+        found = shutil.which(tool)
+        if found is None:
+            raise RuntimeUnavailable(f"no {tool!r} for the containers' logger")
+        tools[tool.upper()] = found
+    words = {
+        **tools,
+        "LIMIT": str(OUTPUT_LIMIT + 1),  # one more: a longer output is seen as such
+        "OUT": str(files.stdout),
+        "ERR": str(files.stderr),
+        "DONE": str(files.done),
+    }
+    script = re.sub(
+        r"\b(HEAD|CAT|LIMIT|OUT|ERR|DONE)\b",
+        lambda found: shlex.quote(words[found.group(1)]),
+        _LOGGER_SCRIPT,
+    )
+    # containerd passes each query key and its value as two arguments: ``sh -c SCRIPT``.
+    return f"binary://{_LOGGER_SHELL}?{urllib.parse.urlencode({'-c': script})}"
 
 
 def normalized_ref(image: str) -> str:
@@ -289,8 +373,16 @@ class ContainerdRuntime(Runtime):
         args += [f"--env={key}={value}" for key, value in spec.env]
         return args
 
-    def argv(self, spec: ContainerSpec, name: str, *, detach: bool = False) -> list[str]:
-        """The whole ``ctr run`` command line of ``spec`` as container ``name``."""
+    def argv(
+        self,
+        spec: ContainerSpec,
+        name: str,
+        *,
+        detach: bool = False,
+        logged: LoggedOutput | None = None,
+    ) -> list[str]:
+        """The whole ``ctr run`` command line of ``spec`` as container ``name``; with
+        ``logged``, its output goes to those files (:func:`logger_uri`), not to ``ctr``'s."""
         checked_id(name, "container name")
         ref = self.ensure_namespace()
         args = self.run_args(spec, name)
@@ -299,7 +391,16 @@ class ContainerdRuntime(Runtime):
             args += ["--detach", f"--log-uri=file://{log}"]
         else:
             args.append("--rm")
+            if logged is not None:
+                args.append(f"--log-uri={logger_uri(logged)}")
         return self.ctr_argv(*args, "--", ref, name, *(spec.command or ()))
+
+    def logged(self, spec: ContainerSpec, name: str) -> LoggedOutput | None:
+        """The files a one-shot run of ``spec`` logs to; None for a run that needs ``ctr``'s
+        own FIFOs (stdin) or terminal."""
+        if spec.stdin is not None or spec.tty:
+            return None
+        return LoggedOutput.of(self.logs_dir(), checked_id(name, "container name"))
 
     def _status(self, name: str) -> str | None:
         """The task's status (``RUNNING``, ``STOPPED``, ``CREATED``...), None without one."""
@@ -408,18 +509,25 @@ class ContainerdRuntime(Runtime):
         return CommandOutcome(output=name, status=0)
 
     def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
-        argv = self.argv(spec, name)
+        logged = self.logged(spec, name)
+        argv = self.argv(spec, name, logged=logged)
         with self._lock:
             self._made.add(name)
-        done = run_bounded(
-            argv,
-            timeout=timeout,
-            limit=OUTPUT_LIMIT,
-            stdin=spec.stdin or "",
-            env=self.env(),
-            eof_when=self._started(name),
-        )
-        return self._outcome(done, timeout, f"running {name}")
+        if logged is None:
+            done = run_bounded(
+                argv,
+                timeout=timeout,
+                limit=OUTPUT_LIMIT,
+                stdin=spec.stdin or "",
+                env=self.env(),
+                eof_when=self._started(name),
+            )
+            return self._outcome(done, timeout, f"running {name}")
+        try:
+            done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=self.env())
+            return self._outcome(with_logged(done, logged, name), timeout, f"running {name}")
+        finally:
+            logged.remove()
 
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
         checked_id(name, "container name")
@@ -593,6 +701,22 @@ class ContainerdRuntime(Runtime):
         if self._logs is not None:
             shutil.rmtree(self._logs, ignore_errors=True)
             self._logs = None
+
+
+def with_logged(done: processes.Finished, logged: LoggedOutput, name: str) -> processes.Finished:
+    """What ``ctr`` gave (its own messages, and the status) with the container's output from
+    the logger's files. A timed-out run has what was copied so far; ``ctr`` refusing the run
+    keeps what it said; otherwise an output whose end is not marked is an error."""
+    if done.timed_out or any(line.startswith("ctr: ") for line in done.stderr.splitlines()):
+        return done
+    stdout, stderr = logged.read(name)
+    return processes.Finished(
+        done.returncode,
+        done.stdout + stdout[:OUTPUT_LIMIT].decode(errors="replace"),
+        done.stderr + stderr[:OUTPUT_LIMIT].decode(errors="replace"),
+        stdout_truncated=len(stdout) > OUTPUT_LIMIT,
+        stderr_truncated=len(stderr) > OUTPUT_LIMIT,
+    )
 
 
 def remove_cgroups(namespace: str, root: Path = Path("/sys/fs/cgroup")) -> list[str]:
