@@ -155,6 +155,27 @@ def test_the_program_is_chosen_by_what_the_container_needs(
         runtime.argv(ContainerSpec(user="1000"), "fourth")
 
 
+def test_a_read_only_root_gets_its_mount_points_before_lxc_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LXC mounts a tmpfs once the root is read-only, where it can make no mount point: the
+    copy gets it first (and a writable root is left as it is)."""
+    monkeypatch.setenv("CONTAINER_CLAIMS_HOME", str(tmp_path / "home"))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("lxc-start", "lxc-execute", "lxc-attach"):
+        (bindir / tool).write_text("#!/bin/sh\n")
+        (bindir / tool).chmod(0o755)
+    root = tmp_path / "root"
+    root.mkdir()
+    runtime = _runtime(tmp_path, str(bindir / "lxc-start"))
+    runtime._root = root  # no copy made
+    runtime.argv(ContainerSpec(tmpfs=(Tmpfs(path="/writable"),)), "one")
+    runtime.argv(ContainerSpec(read_only=True, tmpfs=(Tmpfs(path="/scratch/deep"),)), "two")
+    assert not (root / "writable").exists()
+    assert (root / "scratch" / "deep").is_dir()
+
+
 def test_check_says_why_lxc_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(RuntimeUnavailable, match="'lxc-nowhere' is not an executable"):
         _runtime(tmp_path, "lxc-nowhere").check()

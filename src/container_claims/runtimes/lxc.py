@@ -39,7 +39,7 @@ from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.paths import runs_dir
 from container_claims.processes import run_bounded
 from container_claims.runtimes.confinement import DEFAULT_COMMAND
-from container_claims.runtimes.namespaces import NamespaceRuntime
+from container_claims.runtimes.namespaces import NamespaceRuntime, make_mount_point
 from container_claims.scenario.model import ContainerSpec
 
 #: The configuration LXC ships for every distribution: capabilities it drops, the device
@@ -124,6 +124,9 @@ class LxcRuntime(NamespaceRuntime):
         self._names[name] = lxc_name
         directory = self.lxcpath() / lxc_name
         directory.mkdir(mode=0o700)
+        if spec.read_only:  # LXC mounts tmpfs and binds once the root is read-only: too late
+            for target in [tmpfs.path for tmpfs in spec.tmpfs] + [m.target for m in spec.volumes]:
+                make_mount_point(self.root(), target)
         text = lxc_config(
             spec,
             root=self.root(),

@@ -488,3 +488,25 @@ class NamespaceRuntime(Runtime):
             if self._root.exists():
                 remove_tree(self._root)
             self._root = None
+
+
+def make_mount_point(root: Path, target: str) -> None:
+    """The directories of ``target`` missing in ``root`` (as runc makes them before the root
+    becomes read-only), made one at a time below descriptors that follow no link: a link on
+    the way stops it, and the kind resolves that one inside the root itself."""
+    parts = Path(target).parts[1:]
+    if not target.startswith("/") or any(part in (".", "..") for part in parts):
+        raise ObservationError(f"no mount point can be made at {target[:80]!r}")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            try:
+                below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:  # a link, or not a directory: not ours to follow
+                return
+            os.close(fd)
+            fd = below
+    finally:
+        os.close(fd)

@@ -16,7 +16,6 @@ resource limits (``--property=`` needs the bus): ``resources`` is not declared.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import sys
@@ -33,7 +32,7 @@ from container_claims.runtimes.confinement import (
     JAIL,
     kept_capabilities,
 )
-from container_claims.runtimes.namespaces import NamespaceRuntime
+from container_claims.runtimes.namespaces import NamespaceRuntime, make_mount_point
 from container_claims.scenario.model import ContainerSpec, Tmpfs
 
 #: Where cgroup hierarchies are mounted; the unified one is ``unified`` below it on a
@@ -225,28 +224,6 @@ class NspawnRuntime(NamespaceRuntime):
         super().close()
         for name in list(self._cgroups):
             self._release(name)
-
-
-def make_mount_point(root: Path, target: str) -> None:
-    """The directories of ``target`` missing in ``root`` (as runc makes them before the root
-    becomes read-only), made one at a time below descriptors that follow no link: a link on
-    the way stops it, and nspawn resolves that one inside the root itself."""
-    parts = Path(target).parts[1:]
-    if not target.startswith("/") or any(part in (".", "..") for part in parts):
-        raise ObservationError(f"nspawn cannot mount at {target[:80]!r}")
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        for part in parts:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-            try:
-                below = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError:  # a link, or not a directory: not ours to follow
-                return
-            os.close(fd)
-            fd = below
-    finally:
-        os.close(fd)
 
 
 def _path(path: str) -> str:
