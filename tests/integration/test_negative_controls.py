@@ -46,7 +46,7 @@ NEGATIVE_CONTROLS: dict[str, tuple[str, str]] = {
     "shell-is-pid-1": ("docker-init", "process-namespace"),
     "host-pid-1-is-init": ("docker-pid-host", "process-namespace"),
     "host-sees-container-process": ("docker-gvisor", "process-namespace"),
-    "host-sees-shell-as-root": ("podman-rootless", "process-namespace"),
+    "host-sees-shell-as-root": ("podman-rootless", "docker-run/root-on-the-host"),
     "host-pid-differs": ("docker-pid-host", "process-namespace"),
     "pid-in-both-namespaces": ("docker-pid-host", "process-namespace"),
     "container-cannot-see-host-processes": ("docker-pid-host", "process-namespace"),
