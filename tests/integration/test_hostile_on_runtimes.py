@@ -237,9 +237,12 @@ def test_a_line_that_prints_its_own_end_is_no_observation(engine: None, tmp_path
     scenario = tmp_path / "forged.yaml"
     scenario.write_text(FORGED_ENDS)
 
-    run = run_suite(str(scenario), "--runtime", "all", tmp=tmp_path)
+    runtimes = ("docker", "gvisor", "podman", "unshare", "bwrap")
+    run = run_suite(
+        str(scenario), *(arg for name in runtimes for arg in ("--runtime", name)), tmp=tmp_path
+    )
 
-    for runtime in ("docker", "gvisor", "podman", "unshare", "bwrap"):
+    for runtime in runtimes:
         for claim in ("a-guessed-end-is-no-end", "a-forged-end-is-no-end"):
             record = run.record(claim, runtime)
             assert record["verdict"] == "error", record

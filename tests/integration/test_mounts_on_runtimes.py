@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Run, run_suite
+from .conftest import RUNTIMES, Run, run_suite
 
 DIRECTORIES = Path("/var/lib/container-claims/directories")
 
@@ -174,7 +174,7 @@ def test_each_option_holds_where_declared_and_fails_under_its_control(tmp_path: 
     )
 
     capabilities = _capabilities(holds)
-    assert set(capabilities) == {"docker", "gvisor", "podman", "unshare", "bwrap"}
+    assert set(capabilities) == set(RUNTIMES)
     for claim, needs in CLAIMS.items():
         for runtime, declared in capabilities.items():
             record: dict[str, Any] = holds.record(claim, runtime)
@@ -184,8 +184,10 @@ def test_each_option_holds_where_declared_and_fails_under_its_control(tmp_path: 
             else:
                 assert record["verdict"] == "not-applicable", record
                 assert control.verdict(claim, runtime) == "not-applicable"
-    # Where the kinds stand today: the engines honour every option; bwrap directories, their
-    # read-only binds and tmpfs options (and a read-only root with a tmpfs); unshare none.
+    # Where the kinds stand today: the engines run as root honour every option; bwrap,
+    # containerd, nspawn and lxc directories, their read-only binds and tmpfs options (and a
+    # read-only root with a tmpfs); unshare none; the rootless modes cannot reach the suite's
+    # directories (private to root).
     assert {
         r for r in capabilities if CLAIMS["bind-mount-shares-a-host-directory"] <= capabilities[r]
     } == {
@@ -193,6 +195,11 @@ def test_each_option_holds_where_declared_and_fails_under_its_control(tmp_path: 
         "gvisor",
         "podman",
         "bwrap",
+        "docker-crun",
+        "podman-crun",
+        "containerd",
+        "nspawn",
+        "lxc",
     }
     assert _volumes() == volumes  # the anonymous volumes went with their containers
     assert _left_here() == directories
