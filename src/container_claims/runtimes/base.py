@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from container_claims.errors import ObservationError, RuntimeUnavailable
-from container_claims.observations import CommandOutcome
+from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
+from container_claims.processes import Finished
 from container_claims.scenario.model import ContainerSpec
 
 #: Label on every object the suite creates; its value is the run id.
@@ -95,6 +96,19 @@ class RuntimeConfig:
             ssh_config=str(data.get("ssh_config", "")),
             user=str(data.get("user", "")),
         )
+
+
+def completed_outcome(done: Finished) -> CommandOutcome:
+    """What a command that ended by itself gave: its output and status, and whether the
+    output passed what is kept of it."""
+    truncated = done.stdout_truncated or done.stderr_truncated
+    return CommandOutcome(
+        output=done.stdout.rstrip("\n"),
+        status=done.returncode,
+        stderr=done.stderr.rstrip("\n"),
+        truncated=truncated,
+        detail=f"more than {OUTPUT_LIMIT:,} bytes of output" if truncated else "",
+    )
 
 
 @dataclass

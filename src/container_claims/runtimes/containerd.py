@@ -51,7 +51,7 @@ from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.paths import make_temp_dir
 from container_claims.processes import run_bounded
-from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
+from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell, completed_outcome
 from container_claims.runtimes.confinement import CAPABILITIES as DOCKER_CAPABILITIES
 from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import ContainerSpec
@@ -440,14 +440,7 @@ class ContainerdRuntime(Runtime):
         ):
             said = done.stderr.strip()[-500:]
             raise ObservationError(f"ctr refused {what} (exit {done.returncode}): {said}")
-        truncated = done.stdout_truncated or done.stderr_truncated
-        return CommandOutcome(
-            done.stdout.rstrip("\n"),
-            done.returncode,
-            stderr=done.stderr.rstrip("\n"),
-            truncated=truncated,
-            detail=f"more than {OUTPUT_LIMIT:,} bytes of output" if truncated else "",
-        )
+        return completed_outcome(done)
 
     # -- Runtime ----------------------------------------------------------------------------
     def check(self) -> None:

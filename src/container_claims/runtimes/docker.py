@@ -26,7 +26,7 @@ from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.processes import run_bounded
 from container_claims.runtimes import docker_cli, engine_fields, made_images
 from container_claims.runtimes.as_user import RunAs
-from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell
+from container_claims.runtimes.base import RUN_LABEL, Runtime, Shell, completed_outcome
 from container_claims.runtimes.pull_image import pull_image_tar
 from container_claims.runtimes.terminal import TerminalShell
 from container_claims.scenario.model import CAPABILITIES, ContainerSpec
@@ -237,14 +237,7 @@ class DockerRuntime(Runtime):
                 detail=f"{what or args[0]} gave no result within {timeout:g} s",
                 stderr=done.stderr.rstrip("\n"),
             )
-        truncated = done.stdout_truncated or done.stderr_truncated
-        return CommandOutcome(
-            output=done.stdout.rstrip("\n"),
-            status=done.returncode,
-            stderr=done.stderr.rstrip("\n"),
-            truncated=truncated,
-            detail=f"more than {OUTPUT_LIMIT:,} bytes of output" if truncated else "",
-        )
+        return completed_outcome(done)
 
     def _refusal(self, outcome: CommandOutcome, what: str) -> None:
         """Raise when the engine or CLI, not the container's command, gave this outcome."""

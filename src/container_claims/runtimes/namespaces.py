@@ -41,7 +41,7 @@ from container_claims.hostfs import remove_tree
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.paths import rootfs_dir
 from container_claims.processes import Finished, run_bounded
-from container_claims.runtimes.base import Runtime, Shell
+from container_claims.runtimes.base import Runtime, Shell, completed_outcome
 from container_claims.runtimes.confinement import CLEAN_ENV, jail
 from container_claims.runtimes.rootfs_copies import copies_of, copy_path, make_copy
 from container_claims.runtimes.terminal import TerminalShell
@@ -349,14 +349,7 @@ class NamespaceRuntime(Runtime):
         if done.returncode in (125, 126, 127) or failed_wrapper:
             said = (done.stderr or done.stdout).strip()[-500:] or "nothing"
             raise ObservationError(f"{self.kind} refused {what} (exit {done.returncode}): {said}")
-        truncated = done.stdout_truncated or done.stderr_truncated
-        return CommandOutcome(
-            done.stdout.rstrip("\n"),
-            done.returncode,
-            stderr=done.stderr.rstrip("\n"),
-            truncated=truncated,
-            detail=f"more than {OUTPUT_LIMIT:,} bytes of output" if truncated else "",
-        )
+        return completed_outcome(done)
 
     def storage_roots(self) -> list[str]:
         return [str(self.root())]
