@@ -24,6 +24,7 @@ class Run:
     max_rss_kib: int
     status: int
     output: str
+    cpu_seconds: float  # user and system, of the command and what it ran
 
 
 @functools.cache
@@ -42,7 +43,8 @@ def child_env() -> dict[str, str]:
 
 def run(command: list[str], cwd: Path) -> Run:
     """Run ``command`` to its end: wall time, max RSS, exit status, output (stdout and stderr),
-    in :func:`child_env`.
+    CPU time, in :func:`child_env`. On a machine others share, the CPU time is the steadier
+    figure: the wall time counts what waited for a core.
 
     The max RSS is GNU time's (``/usr/bin/time -f %M``): a child forked from this process and
     then exec'd inherits this process's own peak in the kernel's accounting, so ``wait4`` on
@@ -65,7 +67,8 @@ def run(command: list[str], cwd: Path) -> Run:
         max_rss = usage.ru_maxrss
         if GNU_TIME:  # its last line; a line before it tells a non-zero exit
             max_rss = int(rss.read_text().split()[-1])
-    return Run(seconds, max_rss, process.returncode, output)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(seconds, max_rss, process.returncode, output, cpu)
 
 
 def cpu_model() -> str:

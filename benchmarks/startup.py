@@ -1,7 +1,8 @@
 """What the suite costs before its first container starts: collecting the claims.
 
 Two commands, each timed over N rounds (after one round that warms the caches), as separate
-processes, with the peak memory of each (max RSS, GNU time's ``%M``):
+processes, with the CPU time (user and system: steadier than the wall time where others share
+the machine) and peak memory of each (max RSS, GNU time's ``%M``):
 
 - the catalogue (scenarios/): ``container-claims run --runtime docker -- --collect-only -q``;
 - 1,000 scenario files, copies of the catalogue's with claim ids made unique, made in a
@@ -121,6 +122,7 @@ def figures(results: list[Run], target: float | None) -> dict[str, Any]:
     median = statistics.median(times)
     return {
         "median_s": round(median, 4),
+        "cpu_median_s": round(statistics.median(r.cpu_seconds for r in results), 4),
         "min_s": round(min(times), 4),
         "max_s": round(max(times), 4),
         "rounds_s": [round(t, 4) for t in times],
@@ -141,6 +143,7 @@ def show(title: str, numbers: dict[str, Any]) -> None:
         f"({numbers['min_s']:.3f} to {numbers['max_s']:.3f} over "
         f"{len(numbers['rounds_s'])} rounds){verdict}"
     )
+    print(f"  cpu     {numbers['cpu_median_s']:.3f} s median (user and system)")
     print(f"  memory  {numbers['peak_rss_mib']:.1f} MiB peak (max RSS)")
 
 
