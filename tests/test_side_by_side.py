@@ -75,17 +75,19 @@ def test_one_runtime_at_a_time_cannot_meet_so_the_check_above_can_fail(project: 
     assert "never opened meanwhile" in result.stdout.str()
 
 
-@pytest.mark.parametrize("jobs", ["2", "auto"])
-def test_scenarios_of_one_runtime_side_by_side_with_jobs(project: Project, jobs: str) -> None:
-    """Two scenarios of one runtime whose shells open only together: with --jobs they do, and
-    report in order, each opening its container once."""
+@pytest.mark.parametrize("jobs", ["2", "auto", None])
+def test_scenarios_of_one_runtime_side_by_side_with_jobs(
+    project: Project, jobs: str | None
+) -> None:
+    """Two scenarios of one runtime whose shells open only together: with --jobs (auto when
+    not given) they do, and report in order, each opening its container once."""
     gather = project.pytester.path / "gathered"
     gather.mkdir()
     journal = project.pytester.path / "one.journal"
     script = {"typed": {"echo $$": "1"}, "gather": str(gather), "gather_count": 2}
     project.script(one={**script, "meet_timeout": 5, "journal": str(journal)})
 
-    result = project.run("--claims-jobs", jobs, runtime="one")
+    result = project.run(*(("--claims-jobs", jobs) if jobs else ()), runtime="one")
 
     result.assert_outcomes(passed=4)
     lines = [line.split(" ")[0] for line in result.outlines if " PASSED" in line]
@@ -106,7 +108,7 @@ def test_one_scenario_at_a_time_cannot_gather_so_the_check_above_can_fail(
     script = {"typed": {"echo $$": "1"}, "gather": str(gather), "gather_count": 2}
     project.script(one={**script, "meet_timeout": 1})
 
-    result = project.run(runtime="one")  # --jobs 1, the default
+    result = project.run("--claims-jobs", "1", runtime="one")
 
     verdicts = {r["claim"]: r["verdict"] for r in project.json()["results"]}
     assert verdicts["again-shell-is-pid-1"] == "error"

@@ -23,6 +23,7 @@ from pathlib import Path
 from container_claims import ledger
 from container_claims.errors import ObservationError
 from container_claims.execute import ScenarioResult, ScenarioRunner, needed_capabilities
+from container_claims.options import DEFAULT_JOBS
 from container_claims.probes.api import Services
 from container_claims.runtime_pool import RuntimePool
 from container_claims.runtimes import runtime_class
@@ -54,7 +55,7 @@ class ScenarioObserver:
         run_deadline: float | None = None,
         runtime_deadline: float | None = None,
         allow_host_access: bool = False,
-        jobs: int | str = 1,
+        jobs: int | str = DEFAULT_JOBS,
     ) -> None:
         self.runtimes = runtimes
         self.jobs = jobs

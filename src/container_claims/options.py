@@ -45,6 +45,8 @@ def rounds(text: str) -> int:
 
 #: The most scenarios of one runtime observed at once in one process (``--jobs``).
 MAX_JOBS = 16
+#: ``--jobs`` when not given: two per core, within what the runtime's kind allows.
+DEFAULT_JOBS = "auto"
 
 
 def jobs(text: str) -> int | str:
@@ -272,8 +274,8 @@ JOBS = RunOption(
     "claims_jobs",
     "observe up to N scenarios of each runtime at once (without -n), each still starting its "
     "containers once, the claims reported in order with the verdicts of one at a time; auto: "
-    "from the cores and the runtime's kind. Never more than the kind allows: the engine-less "
-    "kinds share one root filesystem copy per process and take one at a time (default 1)",
+    "two per core. Never more than the kind allows: the engine-less kinds share one root "
+    "filesystem copy per process and take one at a time (default auto; 1: one at a time)",
     metavar="N",
     check=jobs,  # no default here: an option left as it was does not ask for claims
     pytest_spelling="--claims-jobs",

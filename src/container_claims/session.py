@@ -33,7 +33,7 @@ from container_claims.errors import InputError, ObservationError
 from container_claims.expectations import Expectations, load_expectations
 from container_claims.image import DEFAULT_IMAGE
 from container_claims.observer import Planned, ScenarioObserver
-from container_claims.options import CHOOSING
+from container_claims.options import CHOOSING, DEFAULT_JOBS
 from container_claims.results import Results
 from container_claims.run_services import RunServices
 from container_claims.runtime_pool import RuntimePool
@@ -127,7 +127,7 @@ class ClaimsSession:
             run_deadline=config.getoption("claims_run_deadline"),
             runtime_deadline=config.getoption("claims_runtime_deadline"),
             allow_host_access=self.allow_host_access,
-            jobs=config.getoption("claims_jobs") or 1,
+            jobs=config.getoption("claims_jobs") or DEFAULT_JOBS,
         )
         self.leftovers: list[str] = []  # what the end of the run could not remove
         self.swept: list[str] = []  # what dead runs had left, removed at the start

@@ -136,9 +136,9 @@ def five(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def all_runtimes(engine: None, five: Path) -> Run:
-    """The whole catalogue on every packaged runtime side by side (the default without -n),
-    gated on the expectations, as CI gates it: one run, shared by the tests that read its
-    verdicts (each kind's own tests too)."""
+    """The whole catalogue on every packaged runtime side by side, several scenarios of each
+    at once (the defaults without -n), gated on the expectations, as CI gates it: one run,
+    shared by the tests that read its verdicts (each kind's own tests too)."""
     args = [arg for name in RUNTIMES for arg in ("--runtime", name)]
     return run_suite(
         "scenarios", *args, "--expect", str(EXPECTATIONS), "--junitxml", str(five / "side.xml"),
