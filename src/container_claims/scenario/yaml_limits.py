@@ -1,15 +1,14 @@
-"""PyYAML's composer with every way to make it recurse, expand or grow bounded.
+"""A YAML event stream with every way to make a loader recurse, expand or grow bounded.
 
 Scenario files are shared like code and run as root, so a file is hostile input: the depth,
 the aliases that contain themselves and the values aliases expand to are counted on the event
-stream, event by event, and refused at their line before they can recurse or expand anywhere.
+stream, event by event, and refused at their line before anything is built from them. The
+composer's own checks (an alias names an anchor defined before it, an anchor is defined once)
+are made here too, in the order PyYAML's composer made them.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import yaml
@@ -28,107 +27,112 @@ MAX_NUMBER_CHARS = 100
 
 
 class Events(Protocol):
-    def check_event(self, *choices: Any) -> bool: ...
-    def peek_event(self) -> Any: ...
+    """A parser's event stream: libyaml's (``yaml.CBaseLoader``) or PyYAML's."""
+
     def get_event(self) -> Any: ...
     def dispose(self) -> None: ...
 
 
-@dataclass
-class _Open:
-    """A mapping or list whose end event has not come yet."""
-
-    anchor: str | None
-    values_before: int
-    height: int = 0  # nesting of its deepest item so far, aliases expanded
+_SCALAR = yaml.ScalarEvent
+_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 
 
-class BoundedLoader(
-    yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
-):
-    """PyYAML's composer over an event stream that is checked as the composer takes each event.
-
-    The composer recurses once per level, and an alias becomes the very node it names: so the
-    depth, the aliases that contain themselves and the values aliases expand to are counted
-    here, event by event, and refused before they can recurse or expand anywhere.
-    """
+class BoundedEvents:
+    """The events of ``events``, each checked as it is taken: :class:`ScenarioError` at the
+    line of the event that goes past a limit, ``yaml.composer.ComposerError`` as PyYAML's
+    composer says an undefined alias or a duplicate anchor."""
 
     def __init__(self, events: Events, path: str) -> None:
-        yaml.composer.Composer.__init__(self)
-        yaml.constructor.SafeConstructor.__init__(self)
-        yaml.resolver.Resolver.__init__(self)
-        self.check_event: Callable[..., bool] = events.check_event  # the composer calls these
-        self.peek_event: Callable[[], Any] = events.peek_event
         self._next_event = events.get_event
         self._path = path
-        self._open: list[_Open] = []
+        # Per open mapping or list: its anchor, the values counted before it, and the height
+        # of its deepest item so far (aliases expanded).
+        self._open: list[list[Any]] = []
         self._anchors: dict[str, tuple[int, int]] = {}  # values and height of each anchor
+        self._marks: dict[str, Any] = {}  # where each anchor is, once its node begins
         self._values = 0
         self._documents = 0
 
     def get_event(self) -> Any:
         event = self._next_event()
-        if isinstance(event, yaml.ScalarEvent):
-            self._count(1, event)
-            if event.anchor is not None:
-                self._anchors[event.anchor] = (1, 0)
-        elif isinstance(event, yaml.CollectionStartEvent):
+        kind = type(event)
+        if kind is _SCALAR:
+            anchor = event.anchor
+            if anchor is not None:
+                self._anchor(anchor, event)
+            self._values += 1
+            if self._values > MAX_VALUES:
+                raise self._too_many(event)
+            if anchor is not None:
+                self._anchors[anchor] = (1, 0)
+                self._marks[anchor] = event.start_mark
+        elif kind in _STARTS:
+            anchor = event.anchor
+            if anchor is not None:
+                self._anchor(anchor, event)
             if len(self._open) >= MAX_DEPTH:
                 raise self._error(event, f"nesting deeper than {MAX_DEPTH} levels")
-            self._count(1, event)
-            self._open.append(_Open(event.anchor, self._values - 1))
-        elif isinstance(event, yaml.CollectionEndEvent):
-            done = self._open.pop()
-            if done.anchor is not None:
-                self._anchors[done.anchor] = (self._values - done.values_before, done.height + 1)
-            self._nest(done.height + 1)
-        elif isinstance(event, yaml.AliasEvent):
+            self._values += 1
+            if self._values > MAX_VALUES:
+                raise self._too_many(event)
+            self._open.append([anchor, self._values - 1, 0])
+            if anchor is not None:
+                self._marks[anchor] = event.start_mark
+        elif kind in _ENDS:
+            anchor, values_before, height = self._open.pop()
+            if anchor is not None:
+                self._anchors[anchor] = (self._values - values_before, height + 1)
+            if self._open and self._open[-1][2] <= height:
+                self._open[-1][2] = height + 1
+        elif kind is yaml.AliasEvent:
             self._alias(event)
-        elif isinstance(event, yaml.DocumentStartEvent):
+        elif kind is yaml.DocumentStartEvent:
             if self._documents:
                 raise self._error(event, "only one YAML document per file")
             self._documents += 1
         return event
 
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if not self.check_event(yaml.AliasEvent):
-            return super().compose_node(parent, index)
-        alias = self.peek_event()
-        node = super().compose_node(parent, index)
-        if node is None:
-            return None
-        node = copy.copy(node)  # shallow: shares the items; the line is where the alias is
-        node.start_mark, node.end_mark = alias.start_mark, alias.end_mark
-        return node
+    def _anchor(self, anchor: str, event: Any) -> None:
+        """PyYAML's composer refuses a second anchor of the same name before it takes the
+        event: before the limits are counted."""
+        first = self._marks.get(anchor)
+        if first is not None:
+            raise yaml.composer.ComposerError(
+                f"found duplicate anchor {anchor!r}; first occurrence",
+                first,
+                "second occurrence",
+                event.start_mark,
+            )
 
-    def _alias(self, event: yaml.AliasEvent) -> None:
+    def _alias(self, event: Any) -> None:
         anchor = event.anchor or ""
         name = clip(anchor, 40)
-        if any(open_.anchor == anchor for open_ in self._open):
+        if any(open_[0] == anchor for open_ in self._open):
             raise self._error(
                 event, f"recursive alias *{name}: it is inside the &{name} it repeats"
             )
-        values, height = self._anchors.get(anchor, (1, 0))  # undefined: the composer says so
+        values, height = self._anchors.get(anchor, (1, 0))  # undefined: said below
         if len(self._open) + height > MAX_DEPTH:
             raise self._error(
                 event, f"nesting deeper than {MAX_DEPTH} levels once *{name} is expanded"
             )
-        self._count(values, event)
-        self._nest(height)
-
-    def _count(self, values: int, event: yaml.Event) -> None:
         self._values += values
-        if self._values <= MAX_VALUES:
-            return
+        if self._values > MAX_VALUES:
+            raise self._too_many(event)
+        if self._open and self._open[-1][2] < height:
+            self._open[-1][2] = height
+        if event.anchor not in self._marks:
+            raise yaml.composer.ComposerError(
+                None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+            )
+
+    def _too_many(self, event: yaml.Event) -> ScenarioError:
         if isinstance(event, yaml.AliasEvent):
             what = f"expands to more than {MAX_VALUES:,} values (aliases repeat too much)"
         else:
             what = f"has more than {MAX_VALUES:,} values"
-        raise self._error(event, f"the document {what}")
-
-    def _nest(self, height: int) -> None:
-        if self._open and self._open[-1].height < height:
-            self._open[-1].height = height
+        return self._error(event, f"the document {what}")
 
     def _error(self, event: yaml.Event, message: str) -> ScenarioError:
         line = event.start_mark.line + 1 if event.start_mark is not None else None
