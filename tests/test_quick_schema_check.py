@@ -61,3 +61,30 @@ def test_a_few_documents_are_not_worth_compiling_for() -> None:
     answers = [quick.valid({"claims": []}) for _ in range(QUICK_AFTER)]
     assert answers == [None] * QUICK_AFTER and quick.compiled is None
     assert quick.valid({"claims": []}) is not None and quick.compiled is not None
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [{"exec": ["true"]}],
+        [{"exec": ["true"], "save": "out"}, {"type": "exit"}],
+        [{"save": "out"}],
+        [{"exec": ["true"], "probe": "host.boot_id"}],
+        [{"exec": ["true"]}, {"stop": "a", "wait": "a"}],
+        [{}],
+    ],
+    ids=["one-kind", "two-steps", "no-kind", "two-kinds", "two-kinds-later", "empty"],
+)
+def test_a_step_has_exactly_one_kind_in_the_quick_check_too(steps: list[Any]) -> None:
+    """The quick check writes the step's "exactly one kind" otherwise (fastjsonschema would
+    raise for each kind a step is not): it must still refuse none and two."""
+    claim = {"id": "a", "says": "A", "expect": [{"that": "out", "equals": 1}]}
+    document = {"section": "s", "steps": steps, "claims": [claim]}
+    quick = _Quick(schema(), asked=QUICK_AFTER)
+    thorough = jsonschema.Draft202012Validator(schema())
+    valid = thorough.is_valid(document)
+    assert valid is (all(sum(kind in step for kind in KINDS) == 1 for step in steps))
+    assert quick.valid(document) is valid
+
+
+KINDS = ("type", "exec", "run", "probe", "stop", "wait", "signal", "commit", "build")
