@@ -4,11 +4,10 @@ some step saves, unique ids and names. Every error is kept, each at its own line
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,14 +130,10 @@ class ScenarioBuilder:
             directories=directories,
         )
 
-    @contextlib.contextmanager
-    def collecting(self) -> Iterator[None]:
+    def collecting(self) -> _Collecting:
         """Keep an error of this part of the file and go on with the next part, so that one
         run reports every error in a file (each at its own line)."""
-        try:
-            yield
-        except ScenarioError as exc:
-            self.errors.append(exc)
+        return _Collecting(self.errors)
 
     def save(self, name: str | None, line: int, shape: Shape) -> None:
         if name is None:
@@ -224,13 +219,14 @@ class ScenarioBuilder:
         ):
             raise self.error(line_of_key(key), problem)
         spec = ContainerSpec.from_values(block)
-        spec = dataclasses.replace(
-            spec,
-            volumes=tuple(
-                dataclasses.replace(m, kind="directory") if m.source in self.directories else m
-                for m in spec.volumes
-            ),
-        )
+        if any(m.source in self.directories for m in spec.volumes):
+            spec = dataclasses.replace(
+                spec,
+                volumes=tuple(
+                    dataclasses.replace(m, kind="directory") if m.source in self.directories else m
+                    for m in spec.volumes
+                ),
+            )
         if spec.ports and spec.network == "none":
             raise self.error(
                 line_of_key("ports"), "ports are published from a network: add network: bridge"
@@ -367,6 +363,25 @@ class ScenarioBuilder:
                 "(write one, or a template that gives one)",
             )
         return Expectation(raw["that"], op, value, line, header=bool(raw.get("header", False)))
+
+
+class _Collecting:
+    """The context of :meth:`ScenarioBuilder.collecting` (a class: a generator's context
+    manager costs several times more, for each step, claim and expectation of every file)."""
+
+    __slots__ = ("errors",)
+
+    def __init__(self, errors: list[ScenarioError]) -> None:
+        self.errors = errors
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> bool:
+        if isinstance(error, ScenarioError):
+            self.errors.append(error)
+            return True
+        return False
 
 
 def _is_number_or_template(value: Any) -> bool:
