@@ -747,3 +747,41 @@ def test_a_claim_whose_steps_printed_no_stderr_shows_none(project: Project) -> N
 
     result.assert_outcomes(failed=1, errors=1, deselected=1)
     assert "stderr:" not in result.stdout.str() and "stderr of step" not in result.stdout.str()
+
+
+GC_WATCH = """\
+import gc
+
+import pytest
+
+
+def pytest_collection_finish(session):
+    print(f"collecting: collector on {gc.isenabled()}, frozen {gc.get_freeze_count() > 0}")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    print(f"started: collector on {gc.isenabled()}, frozen {gc.get_freeze_count() > 0}")
+
+
+def pytest_sessionfinish(session):
+    print(f"finished: collector on {gc.isenabled()}")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "n2"])
+def test_the_cycle_collector_rests_while_scenarios_load_and_works_again_after(
+    project: Project, workers: list[str]
+) -> None:
+    project.scenario("shell.yaml", SHELL)
+    project.pytester.makeconftest(GC_WATCH)
+
+    result = project.run("-s", "-k", "shell-is-pid-1", *workers)
+
+    assert result.ret == pytest.ExitCode.OK
+    printed = result.stdout.str()
+    if workers:  # the controller loads every file as the session starts, and collects nothing
+        assert "started: collector on True, frozen True" in printed
+    else:
+        assert "collecting: collector on False, frozen True" in printed
+    assert "finished: collector on True" in printed
