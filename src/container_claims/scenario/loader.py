@@ -22,8 +22,8 @@ from container_claims.errors import ScenarioError
 from container_claims.scenario.marked import MarkedDict, MarkedList, line_of
 from container_claims.scenario.source import check_size, line_at
 from container_claims.scenario.wording import one_line
-from container_claims.scenario.yaml_limits import MAX_DEPTH, BoundedEvents, Events
-from container_claims.scenario.yaml_values import build
+from container_claims.scenario.yaml_limits import MAX_DEPTH
+from container_claims.scenario.yaml_values import Events, build
 
 __all__ = ["MarkedDict", "MarkedList", "line_of", "load_yaml"]
 
@@ -111,7 +111,7 @@ def _load_events(text: str, path: str, *, fast: bool) -> Any:
     collecting = gc.isenabled()
     gc.disable()  # the up to MAX_VALUES new containers would run the cycle collector over and over
     try:
-        return build(BoundedEvents(events, path), path)
+        return build(events, path)
     except yaml.MarkedYAMLError as exc:
         if exc.problem == _LIBYAML_TOO_DEEP and exc.problem_mark is not None:
             # libyaml's index counts characters, but not a byte order mark: never past the spot

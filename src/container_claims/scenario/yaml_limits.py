@@ -1,15 +1,17 @@
-"""A YAML event stream with every way to make a loader recurse, expand or grow bounded.
+"""The limits on a YAML document: every way to make a loader recurse, expand or grow, bounded.
 
 Scenario files are shared like code and run as root, so a file is hostile input: the depth,
 the aliases that contain themselves and the values aliases expand to are counted on the event
 stream, event by event, and refused at their line before anything is built from them. The
-composer's own checks (an alias names an anchor defined before it, an anchor is defined once)
-are made here too, in the order PyYAML's composer made them.
+counting is done where the events are read, in the loop of :mod:`.yaml_values` (one pass over
+the events, as few steps as can be per event); here are the limits and their words, and the
+refusals of what PyYAML's composer refused (an alias before its anchor, an anchor defined
+twice), in its words.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
@@ -26,114 +28,49 @@ MAX_VALUES = 100_000
 MAX_NUMBER_CHARS = 100
 
 
-class Events(Protocol):
-    """A parser's event stream: libyaml's (``yaml.CBaseLoader``) or PyYAML's."""
-
-    def get_event(self) -> Any: ...
-    def dispose(self) -> None: ...
-
-
-_SCALAR = yaml.ScalarEvent
-_STARTS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
-_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+def too_deep(path: str, event: Any, alias: str | None = None) -> ScenarioError:
+    """A mapping or list at level MAX_DEPTH + 1, or an alias whose anchor would nest there."""
+    expanded = f" once *{clip(alias, 40)} is expanded" if alias is not None else ""
+    return _error(path, event, f"nesting deeper than {MAX_DEPTH} levels{expanded}")
 
 
-class BoundedEvents:
-    """The events of ``events``, each checked as it is taken: :class:`ScenarioError` at the
-    line of the event that goes past a limit, ``yaml.composer.ComposerError`` as PyYAML's
-    composer says an undefined alias or a duplicate anchor."""
+def too_many(path: str, event: Any) -> ScenarioError:
+    """The value past MAX_VALUES (an alias counts every value it repeats)."""
+    if isinstance(event, yaml.AliasEvent):
+        what = f"expands to more than {MAX_VALUES:,} values (aliases repeat too much)"
+    else:
+        what = f"has more than {MAX_VALUES:,} values"
+    return _error(path, event, f"the document {what}")
 
-    def __init__(self, events: Events, path: str) -> None:
-        self._next_event = events.get_event
-        self._path = path
-        # Per open mapping or list: its anchor, the values counted before it, and the height
-        # of its deepest item so far (aliases expanded).
-        self._open: list[list[Any]] = []
-        self._anchors: dict[str, tuple[int, int]] = {}  # values and height of each anchor
-        self._marks: dict[str, Any] = {}  # where each anchor is, once its node begins
-        self._values = 0
-        self._documents = 0
 
-    def get_event(self) -> Any:
-        event = self._next_event()
-        kind = type(event)
-        if kind is _SCALAR:
-            anchor = event.anchor
-            if anchor is not None:
-                self._anchor(anchor, event)
-            self._values += 1
-            if self._values > MAX_VALUES:
-                raise self._too_many(event)
-            if anchor is not None:
-                self._anchors[anchor] = (1, 0)
-                self._marks[anchor] = event.start_mark
-        elif kind in _STARTS:
-            anchor = event.anchor
-            if anchor is not None:
-                self._anchor(anchor, event)
-            if len(self._open) >= MAX_DEPTH:
-                raise self._error(event, f"nesting deeper than {MAX_DEPTH} levels")
-            self._values += 1
-            if self._values > MAX_VALUES:
-                raise self._too_many(event)
-            self._open.append([anchor, self._values - 1, 0])
-            if anchor is not None:
-                self._marks[anchor] = event.start_mark
-        elif kind in _ENDS:
-            anchor, values_before, height = self._open.pop()
-            if anchor is not None:
-                self._anchors[anchor] = (self._values - values_before, height + 1)
-            if self._open and self._open[-1][2] <= height:
-                self._open[-1][2] = height + 1
-        elif kind is yaml.AliasEvent:
-            self._alias(event)
-        elif kind is yaml.DocumentStartEvent:
-            if self._documents:
-                raise self._error(event, "only one YAML document per file")
-            self._documents += 1
-        return event
+def recursive(path: str, event: Any) -> ScenarioError:
+    """An alias inside the mapping or list its anchor names: it would repeat without end."""
+    name = clip(event.anchor or "", 40)
+    return _error(path, event, f"recursive alias *{name}: it is inside the &{name} it repeats")
 
-    def _anchor(self, anchor: str, event: Any) -> None:
-        """PyYAML's composer refuses a second anchor of the same name before it takes the
-        event: before the limits are counted."""
-        first = self._marks.get(anchor)
-        if first is not None:
-            raise yaml.composer.ComposerError(
-                f"found duplicate anchor {anchor!r}; first occurrence",
-                first,
-                "second occurrence",
-                event.start_mark,
-            )
 
-    def _alias(self, event: Any) -> None:
-        anchor = event.anchor or ""
-        name = clip(anchor, 40)
-        if any(open_[0] == anchor for open_ in self._open):
-            raise self._error(
-                event, f"recursive alias *{name}: it is inside the &{name} it repeats"
-            )
-        values, height = self._anchors.get(anchor, (1, 0))  # undefined: said below
-        if len(self._open) + height > MAX_DEPTH:
-            raise self._error(
-                event, f"nesting deeper than {MAX_DEPTH} levels once *{name} is expanded"
-            )
-        self._values += values
-        if self._values > MAX_VALUES:
-            raise self._too_many(event)
-        if self._open and self._open[-1][2] < height:
-            self._open[-1][2] = height
-        if event.anchor not in self._marks:
-            raise yaml.composer.ComposerError(
-                None, None, f"found undefined alias {event.anchor!r}", event.start_mark
-            )
+def second_document(path: str, event: Any) -> ScenarioError:
+    return _error(path, event, "only one YAML document per file")
 
-    def _too_many(self, event: yaml.Event) -> ScenarioError:
-        if isinstance(event, yaml.AliasEvent):
-            what = f"expands to more than {MAX_VALUES:,} values (aliases repeat too much)"
-        else:
-            what = f"has more than {MAX_VALUES:,} values"
-        return self._error(event, f"the document {what}")
 
-    def _error(self, event: yaml.Event, message: str) -> ScenarioError:
-        line = event.start_mark.line + 1 if event.start_mark is not None else None
-        return ScenarioError(self._path, line, message)
+def undefined(event: Any) -> yaml.MarkedYAMLError:
+    """An alias of an anchor not defined before it, as PyYAML's composer says it."""
+    return yaml.composer.ComposerError(
+        None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+    )
+
+
+def defined_twice(first: Any, event: Any) -> yaml.MarkedYAMLError:
+    """An anchor defined again (``first``: where it was), as PyYAML's composer says it: before
+    the event is counted against the limits."""
+    return yaml.composer.ComposerError(
+        f"found duplicate anchor {event.anchor!r}; first occurrence",
+        first,
+        "second occurrence",
+        event.start_mark,
+    )
+
+
+def _error(path: str, event: Any, message: str) -> ScenarioError:
+    line = event.start_mark.line + 1 if event.start_mark is not None else None
+    return ScenarioError(path, line, message)

@@ -4,7 +4,7 @@ Each event from the parser (libyaml's, or PyYAML's for its messages) becomes par
 as it comes, each mapping and list with its lines, and with the checks that SafeLoader's values
 need here: the tags it constructs and no other, keys that are text and unique, ``<<`` merges of
 mappings (composing PyYAML's node tree first and building the values from it cost twice the
-parse). The event stream is bounded (:mod:`.yaml_limits`) before any of it is built.
+parse). Each event is counted against the limits (:mod:`.yaml_limits`) before it is built.
 
 Errors come out as if the whole document had been composed first and built after: a syntax
 error or a limit anywhere wins over a value that cannot be built, and of those the first in
@@ -15,14 +15,24 @@ the first such error is raised once the stream has ended.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import yaml
 
 from container_claims.errors import ScenarioError
 from container_claims.scenario.marked import MarkedDict, MarkedList
 from container_claims.scenario.wording import clip, one_line
-from container_claims.scenario.yaml_limits import MAX_NUMBER_CHARS, BoundedEvents
+from container_claims.scenario.yaml_limits import (
+    MAX_DEPTH,
+    MAX_NUMBER_CHARS,
+    MAX_VALUES,
+    defined_twice,
+    recursive,
+    second_document,
+    too_deep,
+    too_many,
+    undefined,
+)
 
 _YAML = "tag:yaml.org,2002:"
 _TEXT = _YAML + "str"
@@ -55,6 +65,7 @@ _MAPPING_START = yaml.MappingStartEvent
 _SEQUENCE_START = yaml.SequenceStartEvent
 _ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
 _STREAM_END = yaml.StreamEndEvent
+_DOCUMENT_START = yaml.DocumentStartEvent
 
 # The kinds of node.
 _SCALAR, _MAPPING, _LIST = 0, 1, 2
@@ -69,11 +80,19 @@ _MERGE_KEY: Final = object()  # the value of "<<"
 _BAD_KEY: Final = object()  # the value of a key that was refused: built, then dropped
 
 
-def build(events: BoundedEvents, path: str) -> Any:
+class Events(Protocol):
+    """A parser's event stream: libyaml's (``yaml.CBaseLoader``) or PyYAML's."""
+
+    def get_event(self) -> Any: ...
+    def dispose(self) -> None: ...
+
+
+def build(events: Events, path: str) -> Any:
     """The document of ``events`` as marked values; None for a stream without one.
 
     Raises :class:`ScenarioError` for what the limits or the values refuse, and lets through
-    what the parser raises (``yaml.YAMLError``) for its caller to word.
+    what the parser raises (``yaml.YAMLError``, as PyYAML's composer raised its own) for its
+    caller to word.
     """
     return _Builder(path).document(events)
 
@@ -86,6 +105,7 @@ class _Open:
         "count",
         "data",
         "entries",
+        "height",
         "items",
         "key",
         "key_line",
@@ -95,17 +115,26 @@ class _Open:
         "merge_line",
         "merges",
         "tag",
+        "values_before",
         "where",
     )
 
     def __init__(
-        self, mapping: bool, tag: str, line: int, where: tuple[int, ...], anchor: str | None
+        self,
+        mapping: bool,
+        tag: str,
+        line: int,
+        where: tuple[int, ...],
+        anchor: str | None,
+        values_before: int,
     ) -> None:
         self.mapping = mapping
         self.tag = tag
         self.line = line
         self.where = where  # its place in the order of building (see _Builder.begin)
         self.anchor = anchor
+        self.values_before = values_before  # the values counted before it (for its anchor)
+        self.height = 0  # the nesting of its deepest item so far, aliases expanded
         self.count = 0  # the keys or items so far
         self.data: Any
         self.lines: Any  # a mapping's written keys and their lines; a list's item lines
@@ -132,30 +161,45 @@ class _Builder:
         self.open: list[_Open] = []
         self.anchors: dict[str, _Node] = {}
         self.anchored_items: dict[str, list[_Node]] = {}
+        # For the limits: where each anchor begins, and the values and height it repeats.
+        self.marks: dict[str, Any] = {}
+        self.sizes: dict[str, tuple[int, int]] = {}
         self.first: tuple[tuple[int, ...], ScenarioError] | None = None  # see defer
 
-    def document(self, events: BoundedEvents) -> Any:
+    def document(self, events: Events) -> Any:
         get = events.get_event
         get()  # the stream's start
         if type(get()) is _STREAM_END:  # else the document's start
             return None
         root = self.root(get)
         get()  # the document's end
-        get()  # the stream's end: a second document is refused as it is taken
+        event = get()  # the stream's end
+        if type(event) is _DOCUMENT_START:
+            raise second_document(self.path, event)
         value = self.value(root, None, 0)
         if self.first is not None:
             raise self.first[1]
         return value
 
     def root(self, get: Any) -> _Node:
-        """Every event of the document, each built into its parent; the root node."""
+        """Every event of the document, each counted against the limits, then built into its
+        parent (in the order PyYAML's composer counted and refused them); the root node."""
         open_ = self.open
         anchors = self.anchors
+        marks = self.marks
+        path = self.path
+        values = 0  # the values so far, aliases expanded
         while True:
             event = get()
             kind = type(event)
             node: _Node
             if kind is _SCALAR_EVENT:
+                anchor = event.anchor
+                if anchor is not None and anchor in marks:
+                    raise defined_twice(marks[anchor], event)
+                values += 1
+                if values > MAX_VALUES:
+                    raise too_many(path, event)
                 tag = event.tag
                 value = event.value
                 if tag is None:
@@ -166,7 +210,7 @@ class _Builder:
                 elif tag == "!":
                     tag = _resolve(value, event.implicit)
                 line = event.start_mark.line + 1
-                if tag == _TEXT and event.anchor is None and open_:
+                if tag == _TEXT and anchor is None and open_:
                     # Text, as most scalars are: what take would do, without a node.
                     parent = open_[-1]
                     if parent.mapping:
@@ -187,14 +231,31 @@ class _Builder:
                         parent.count += 1
                         continue
                 node = (_SCALAR, tag, value, event.style, line, None)
-                if event.anchor is not None:
-                    anchors[event.anchor] = node
+                if anchor is not None:
+                    anchors[anchor] = node
+                    marks[anchor] = event.start_mark
+                    self.sizes[anchor] = (1, 0)
             elif kind is _MAPPING_START or kind is _SEQUENCE_START:
-                self.begin(event, kind is _MAPPING_START)
+                anchor = event.anchor
+                if anchor is not None and anchor in marks:
+                    raise defined_twice(marks[anchor], event)
+                if len(open_) >= MAX_DEPTH:
+                    raise too_deep(path, event)
+                values += 1
+                if values > MAX_VALUES:
+                    raise too_many(path, event)
+                self.begin(event, kind is _MAPPING_START, values - 1)
+                if anchor is not None:
+                    marks[anchor] = event.start_mark
                 continue
             elif kind in _ENDS:
-                node = self.end(open_.pop())
-            else:  # an alias: the limits saw its anchor defined, and closed
+                frame = open_.pop()
+                height = frame.height + 1
+                if open_ and open_[-1].height < height:
+                    open_[-1].height = height
+                node = self.end(frame, values)
+            else:  # an alias, counted as all it repeats
+                values = self.alias(event, values)
                 name = event.anchor
                 what, tag, value, style, _, _ = anchors[name]
                 node = (what, tag, value, style, event.start_mark.line + 1, name)
@@ -202,7 +263,7 @@ class _Builder:
                 return node
             self.take(open_[-1], node)
 
-    def begin(self, event: Any, mapping: bool) -> None:
+    def begin(self, event: Any, mapping: bool, values_before: int) -> None:
         """A mapping or a list opens: its place in the order of building, its tag checked.
 
         The order is that of a walk of the document where a mapping's keys all come before
@@ -247,20 +308,40 @@ class _Builder:
         if tag != (_MAP if mapping else _SEQ):  # !!set, !!omap, !!python/...: never built
             what = "mapping" if mapping else "list"
             self.defer(own, line, f"the tag {_tag(tag)} is not supported; write a plain {what}")
-        frame = _Open(mapping, tag, line, where, event.anchor)
+        frame = _Open(mapping, tag, line, where, event.anchor, values_before)
         frame.merges = merges
         if event.anchor is not None and not mapping:
             frame.items = []
         self.open.append(frame)
 
-    def end(self, frame: _Open) -> _Node:
+    def end(self, frame: _Open, values: int) -> _Node:
         data = self.merged(frame) if frame.entries is not None else frame.data
         node = (_MAPPING if frame.mapping else _LIST, frame.tag, data, None, frame.line, None)
         if frame.anchor is not None:
             self.anchors[frame.anchor] = node
+            self.sizes[frame.anchor] = (values - frame.values_before, frame.height + 1)
             if frame.items is not None:
                 self.anchored_items[frame.anchor] = frame.items
         return node
+
+    def alias(self, event: Any, values: int) -> int:
+        """The values so far with those an alias repeats; refused if it repeats what contains
+        it, nests too deep once expanded, or passes the limit, and (after these, as PyYAML's
+        composer) if its anchor is not defined before it."""
+        name = event.anchor
+        if any(frame.anchor == name for frame in self.open):
+            raise recursive(self.path, event)
+        size, height = self.sizes.get(name, (1, 0))
+        if len(self.open) + height > MAX_DEPTH:
+            raise too_deep(self.path, event, name)
+        values += size
+        if values > MAX_VALUES:
+            raise too_many(self.path, event)
+        if self.open and self.open[-1].height < height:
+            self.open[-1].height = height
+        if name not in self.marks:
+            raise undefined(event)
+        return values
 
     def take(self, parent: _Open, node: _Node) -> None:
         """``node`` as the next key, value or item of ``parent``."""
