@@ -73,6 +73,8 @@ def strings_in(data: Any) -> Iterator[str]:
 
 def template_names(text: str) -> Iterator[str]:
     """The observation paths a string refers to with ``{{ ... }}``."""
+    if "{{" not in text:  # most strings: no need to run the pattern
+        return
     for match in _TEMPLATE.finditer(text):
         yield match.group(1)
 

@@ -82,7 +82,7 @@ def some_of(names: Mapping[str, Any], limit: int = 10) -> str:
 
 
 def has_template(text: str) -> bool:
-    return next(template_names(text), None) is not None
+    return "{{" in text and next(template_names(text), None) is not None
 
 
 @register_step
