@@ -204,7 +204,7 @@ class _Builder:
                 value = event.value
                 if tag is None:
                     if event.implicit[0] and value[:1] in _IMPLICIT:
-                        tag = _resolve(value, event.implicit)
+                        tag = _RESOLVED.get(value) or _resolve_plain(value)
                     else:
                         tag = _TEXT
                 elif tag == "!":
@@ -523,6 +523,19 @@ class _Builder:
 def _place(parent: _Open | None, slot: int) -> tuple[int, ...]:
     """Where the next value or item of ``parent`` is in the order of building."""
     return () if parent is None else (*parent.where, slot, parent.count)
+
+
+#: The tags of short plain scalars resolved so far (the same keys and words come back in
+#: file after file: "type", "true", "10"...), up to a bound.
+_RESOLVED: dict[str, str] = {}
+
+
+def _resolve_plain(value: str) -> str:
+    """The implicit tag of a plain scalar, remembered in :data:`_RESOLVED` when short."""
+    tag = _resolve(value, (True, False))
+    if len(value) <= 64 and len(_RESOLVED) < 4096:
+        _RESOLVED[value] = tag
+    return tag
 
 
 def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
