@@ -13,7 +13,7 @@ import pytest
 
 from container_claims.errors import ScenarioError
 from container_claims.scenario.loader import load_yaml
-from container_claims.scenario.schema_check import QUICK_AFTER, _Quick
+from container_claims.scenario.schema_check import QUICK_AFTER, _Quick, _quick_form
 from container_claims.scenario.schemas import schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,3 +88,23 @@ def test_a_step_has_exactly_one_kind_in_the_quick_check_too(steps: list[Any]) ->
 
 
 KINDS = ("type", "exec", "run", "probe", "stop", "wait", "signal", "commit", "build")
+
+
+def test_the_quick_form_drops_annotations_not_properties_of_their_names() -> None:
+    toy = {
+        "type": "object",
+        "description": "an annotation",
+        "properties": {
+            "description": {"type": "string", "description": "a property of that name"},
+            "kind": {"enum": [{"description": "data"}]},
+        },
+        "additionalProperties": False,
+    }
+    assert _quick_form(toy) == {
+        "type": "object",
+        "properties": {
+            "description": {"type": "string"},
+            "kind": {"enum": [{"description": "data"}]},
+        },
+        "additionalProperties": False,
+    }

@@ -210,7 +210,7 @@ class _Quick:
             import fastjsonschema  # here: a run of a few files never needs it (10 ms)
 
             draft7 = {
-                **_one_key_of(self.schema),
+                **_quick_form(self.schema),
                 "$schema": "http://json-schema.org/draft-07/schema#",
             }
             self.compiled = fastjsonschema.compile(draft7)
@@ -222,17 +222,31 @@ class _Quick:
         return True
 
 
-def _one_key_of(schema: Any) -> Any:
-    """``schema`` with each ``oneOf`` whose branches each require one key of their own (a
-    step's kinds) written as what it means, exactly one of those keys: at most one
-    (``dependencies``) and at least one (``not`` none of them). The same answers, but
-    fastjsonschema tries every branch of a ``oneOf`` and raises for each one not taken (eight
-    exceptions a step), where these raise at most once."""
+def _quick_form(schema: Any) -> Any:
+    """``schema`` as the quick check compiles it, with the same answers in less code:
+
+    - without its annotations (descriptions...), which fastjsonschema would copy into the
+      code of every refusal: a quarter of its code, of the time and memory compiling takes;
+    - each ``oneOf`` whose branches each require one key of their own (a step's kinds)
+      written as what it means, exactly one of those keys: at most one (``dependencies``)
+      and at least one (``not`` none of them). fastjsonschema tries every branch of a
+      ``oneOf`` and raises for each one not taken (eight exceptions a step); these raise at
+      most once.
+    """
     if isinstance(schema, list):
-        return [_one_key_of(item) for item in schema]
+        return [_quick_form(item) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    result = {key: _one_key_of(value) for key, value in schema.items()}
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key in _VALUES:
+            result[key] = value
+        elif key in _NAMED and isinstance(value, dict):  # names, each with its schema
+            result[key] = {name: _quick_form(sub) for name, sub in value.items()}
+        else:
+            result[key] = _quick_form(value)
     branches = result.get("oneOf")
     if not isinstance(branches, list) or not branches:
         return result
@@ -258,6 +272,17 @@ def _one_key_of(schema: Any) -> Any:
         {"not": {"properties": dict.fromkeys(keys, False)}},
     ]
     return result
+
+
+#: What a schema says that does not change its answers (and ``default``, which
+#: fastjsonschema would write into the document it checks).
+_ANNOTATIONS = frozenset(
+    {"description", "title", "examples", "$comment", "markdownDescription", "default"}
+)
+#: Keywords whose value is data, not a schema.
+_VALUES = frozenset({"enum", "const"})
+#: Keywords whose value maps names (of properties, of definitions) to schemas.
+_NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions"})
 
 
 #: The quick checks, by the id of the schema they check (module-level constants that live as
