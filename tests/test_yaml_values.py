@@ -86,6 +86,14 @@ def test_an_alias_is_a_copy_at_the_line_of_the_alias() -> None:
     assert document["b"].key_lines == {"x": 1}
 
 
+def test_what_a_merge_takes_is_a_copy() -> None:
+    document = load_yaml("z: &z [2]\na: &a {x: [1], y: *z}\nb: {<<: *a}\nc: {<<: [*a]}\n", "f.yaml")
+    assert document["b"] == document["c"] == {"x": [1], "y": [2]}
+    reached = _containers(document)
+    assert len(reached) == len(set(reached))
+    assert document["b"].key_lines == {"x": 2, "y": 2}
+
+
 def test_a_list_of_merged_mappings_can_itself_be_repeated() -> None:
     document = load_yaml("a: &a {x: 1}\nb: {<<: &m [*a], y: 2}\nc: *m\n", "f.yaml")
     assert document == {"a": {"x": 1}, "b": {"x": 1, "y": 2}, "c": [{"x": 1}]}
@@ -140,6 +148,15 @@ def _document(seed: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _containers(value: Any) -> list[int]:
+    """The ids of every mapping and list in ``value``, as often as each is reached."""
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in _containers(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in _containers(item))]
+    return []
+
+
 def _marked_everywhere(value: Any) -> bool:
     if isinstance(value, dict):
         return (
@@ -162,3 +179,5 @@ def test_a_valid_document_loads_as_safe_load_makes_it(seed: int) -> None:
     document = load_yaml(text, "f.yaml")
     assert document == yaml.safe_load(text), text
     assert _marked_everywhere(document), text
+    reached = _containers(document)
+    assert len(reached) == len(set(reached)), f"an alias shares what it repeats: {text}"

@@ -165,6 +165,10 @@ class _Builder:
         self.marks: dict[str, Any] = {}
         self.sizes: dict[str, tuple[int, int]] = {}
         self.first: tuple[tuple[int, ...], ScenarioError] | None = None  # see defer
+        # Where a mapping or list repeats another (an alias, a merge): copied once the whole
+        # document is read, so that a document over the limits is refused before anything
+        # is repeated (as the composer refused it before anything was built).
+        self.repeats: list[tuple[Any, Any]] = []  # (mapping or list, key or index)
 
     def document(self, events: Events) -> Any:
         get = events.get_event
@@ -179,6 +183,8 @@ class _Builder:
         value = self.value(root, None, 0)
         if self.first is not None:
             raise self.first[1]
+        for container, key in self.repeats:
+            container[key] = _copy(container[key])
         return value
 
     def root(self, get: Any) -> _Node:
@@ -357,6 +363,8 @@ class _Builder:
                 if key is not _BAD_KEY:
                     if parent.entries is None:
                         parent.data[key] = value
+                        if type(value) is _Repeat:
+                            self.repeats.append((parent.data, key))
                     else:
                         parent.entries.append((key, value, parent.key_line))
             parent.key = _NO_KEY
@@ -366,6 +374,8 @@ class _Builder:
                 value = self.value(node, parent, 3)
             else:
                 value = self.value(node, parent, 2)
+            if type(value) is _Repeat:
+                self.repeats.append((parent.data, len(parent.data)))
             parent.data.append(value)
             parent.lines.append(node[4])
             if parent.items is not None:
@@ -389,7 +399,7 @@ class _Builder:
                 line,
                 f"the tag {_tag(tag)} is not supported; write a plain {what}",
             )
-        return _copy(value, line)
+        return _Repeat(value, line)
 
     def scalar(
         self, tag: str, value: str, style: str | None, line: int, parent: _Open | None, slot: int
@@ -460,15 +470,18 @@ class _Builder:
         if kind == _LIST and alias is not None:  # the items of the anchor, checked again
             for index, item in enumerate(self.anchored_items[alias]):
                 if self.source(item, (*merged, 0, index), written_here=False):
-                    sources.append(_copy(item[2]))
+                    sources.append(item[2])
             if tag != _SEQ:
                 self.defer(
                     (*merged, 1), line, f"the tag {_tag(tag)} is not supported; write a plain list"
                 )
         elif kind == _LIST:  # its items were checked as they came
-            sources = [item for item in value if isinstance(item, MarkedDict)]
+            for item in value:
+                mapping = item.value if type(item) is _Repeat else item
+                if isinstance(mapping, MarkedDict):
+                    sources.append(mapping)
         elif self.source(node, (*merged, 0, 0), written_here=True):
-            sources = [_copy(value) if alias is not None else value]
+            sources = [value]
         assert parent.entries is not None
         parent.entries.append((None, sources, 0))
 
@@ -495,7 +508,7 @@ class _Builder:
 
         A key written in the mapping overrides a merged one, and among ``<<: [*a, *b]`` the
         first mapping listed wins (YAML's merge rule); merged keys keep the line of their
-        anchor.
+        anchor, and their values are copies (made with the aliases', at the end).
         """
         assert frame.entries is not None
         written = frame.lines
@@ -506,10 +519,16 @@ class _Builder:
             if key is not None:
                 result[key] = value
                 lines[key] = line
+                if type(value) is _Repeat:
+                    self.repeats.append((result, key))
                 continue
             for source in value:
                 for merged_key, merged_value in source.items():
                     if merged_key not in written and merged_key not in result:
+                        if isinstance(merged_value, MarkedDict | MarkedList):
+                            merged_value = _Repeat(merged_value, None)
+                        if type(merged_value) is _Repeat:
+                            self.repeats.append((result, merged_key))
                         result[merged_key] = merged_value
                         lines[merged_key] = source.key_lines[merged_key]
         return result
@@ -542,8 +561,21 @@ def _resolve(value: str, implicit: tuple[bool, bool]) -> str:
     return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-any-return,no-untyped-call]
 
 
+class _Repeat:
+    """In place of a mapping or list that repeats ``value`` (at ``line``, if given: where an
+    alias is) until the document is read: then a copy (see ``_Builder.repeats``)."""
+
+    __slots__ = ("line", "value")
+
+    def __init__(self, value: Any, line: int | None) -> None:
+        self.value = value
+        self.line = line
+
+
 def _copy(value: Any, line: int | None = None) -> Any:
-    """A fresh copy of a built value, at ``line`` if given: where an alias repeats it."""
+    """A fresh copy of a built value, at ``line`` if given; what it repeats, copied too."""
+    if type(value) is _Repeat:
+        return _copy(value.value, value.line)
     if isinstance(value, MarkedDict):
         mapping = MarkedDict({key: _copy(item) for key, item in value.items()})
         mapping.line = value.line if line is None else line
