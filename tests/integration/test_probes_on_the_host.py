@@ -61,10 +61,21 @@ def test_confinement_reports_chroot_for_a_chrooted_process(ctx: Any, chrooted_sl
     assert found["root_link"] == str(rootfs_dir())
 
 
-def test_confinement_reports_a_sandbox_kernel_by_its_boot_id(ctx: Any, chrooted_sleep: int) -> None:
+def test_confinement_reports_a_sandbox_kernel_by_its_boot_id(ctx: Any) -> None:
+    # As gVisor's shell reports itself: a namespace no host process is in, a boot id of its own.
+    found = host.confinement(ctx, "pid:[111]", "1", "00000000-0000-0000-0000-000000000000")
+    assert found["mechanism"] == "sandbox-kernel"
+
+
+def test_a_boot_id_mounted_over_is_no_sandbox_kernel(ctx: Any, chrooted_sleep: int) -> None:
+    """The host runs the process: a boot id other than the host's was mounted over it (as LXC
+    and nspawn do), and the host's reading of its root decides."""
     namespace, nspid = _identity(chrooted_sleep)
     found = host.confinement(ctx, namespace, nspid, "00000000-0000-0000-0000-000000000000")
-    assert found["mechanism"] == "sandbox-kernel"
+    assert found["mechanism"] == "chroot"
+    assert found["boot_id_masked"] is True
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    assert host.confinement(ctx, namespace, nspid, boot)["boot_id_masked"] is False
 
 
 def test_find_process_sees_both_pids(ctx: Any, chrooted_sleep: int) -> None:

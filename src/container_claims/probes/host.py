@@ -186,22 +186,26 @@ def find_process(ctx: ProbeContext, pid_namespace: str, ns_pid: str) -> dict[str
 def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str) -> dict[str, Any]:
     """How a container process is kept inside its root filesystem, as the host sees it.
 
-    ``sandbox-kernel``: the container runs on another kernel (its boot id differs);
-    ``chroot``: the process's root is a directory of the host's tree (``/proc/PID/root``);
-    ``pivot_root``: its root is the root of its own mount namespace; ``none``: the host's root.
+    ``sandbox-kernel``: the container runs on another kernel (its boot id differs, and no host
+    process is the one it names); ``chroot``: the process's root is a directory of the host's
+    tree (``/proc/PID/root``); ``pivot_root``: its root is the root of its own mount
+    namespace; ``none``: the host's root. A process the host does run whose boot id differs
+    had one mounted over it (LXC and nspawn do): ``boot_id_masked``, and the host's reading
+    of its root decides.
 
     Limit: a root moved onto ``/`` of a private mount namespace and then chrooted into (runc's
     no-pivot mode) looks the same from ``/proc`` as ``pivot_root`` and is reported as such.
     """
     host = ctx.host
     host_boot = host.read_text(BOOT_ID)
-    if str(boot_id).strip() != host_boot:
+    masked = str(boot_id).strip() != host_boot
+    pid = _locate(host, str(pid_namespace).strip(), str(ns_pid))
+    if masked and pid is None:
         return {
             "mechanism": "sandbox-kernel",
             "container_boot_id": boot_id,
             "host_boot_id": host_boot,
         }
-    pid = _locate(host, str(pid_namespace).strip(), str(ns_pid))
     if pid is None:
         raise ObservationError(f"no host process is PID {ns_pid} in {pid_namespace}")
     root = host.readlink(f"/proc/{pid}/root")
@@ -217,6 +221,7 @@ def confinement(ctx: ProbeContext, pid_namespace: str, ns_pid: str, boot_id: str
         "pid": pid,
         "root_link": root,
         "own_mount_namespace": own_mounts,
+        "boot_id_masked": masked,
     }
 
 

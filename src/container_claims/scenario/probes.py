@@ -218,6 +218,10 @@ _CONFINEMENT = mapping(
     pid=number("the process's host PID"),
     root_link=text("where /proc/PID/root points"),
     own_mount_namespace=boolean(),
+    boot_id_masked=boolean(
+        "(not sandbox-kernel) whether the process, which the host runs, reads a boot id other"
+        " than the host's: one mounted over it"
+    ),
     container_boot_id=text("(sandbox-kernel) the container kernel's boot id"),
     host_boot_id=text("(sandbox-kernel) the host kernel's boot id"),
 )
@@ -317,7 +321,8 @@ PROBES: dict[str, ProbeInfo] = {
             "boot_id": Arg(
                 "text",
                 doc="the boot id read inside the container (/proc/sys/kernel/random/boot_id): "
-                "another than the host's means a kernel of the sandbox's own",
+                "another than the host's, of a process the host does not run, means a kernel "
+                "of the sandbox's own",
             ),
         },
         summary="how the process is confined to its root: chroot, pivot_root or a sandbox kernel",
