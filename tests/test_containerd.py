@@ -358,3 +358,35 @@ def test_ctr_refusing_a_logged_run_keeps_what_ctr_said(tmp_path: Path) -> None:
 def test_a_run_with_stdin_or_a_terminal_keeps_ctrs_own_io(spec: ContainerSpec) -> None:
     assert runtime().logged(spec, "cc-abc123-x") is None
     assert not any(arg.startswith("--log-uri") for arg in runtime().argv(spec, "cc-abc123-x"))
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_an_execs_output_goes_to_a_logger_and_an_unmarked_end_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, marked: bool
+) -> None:
+    """ctr task exec deletes its process as ctr run --rm deletes a task, and lost the whole
+    output of an exec under load: the exec's output comes from its logger's files too."""
+    made = runtime()
+    made._logs = tmp_path
+    seen: list[list[str]] = []
+
+    def ctr_exec(argv: list[str], **_: Any) -> Finished:
+        seen.append(argv)
+        logger = next(arg for arg in argv if arg.startswith("--log-uri=binary://"))
+        exec_id = next(arg for arg in argv if arg.startswith("--exec-id=")).split("=", 1)[1]
+        files = LoggedOutput.of(tmp_path, exec_id)
+        assert logger == f"--log-uri={logger_uri(files)}"
+        files.stdout.write_bytes(b"7 sleep 600 \n")
+        if marked:  # the shim waited for the logger, which marked the end
+            files.done.touch()
+        return Finished(0, "", "")
+
+    monkeypatch.setattr(containerd, "run_bounded", ctr_exec)
+    if marked:
+        assert made.exec("cc-abc123-x", ("sh", "-c", "echo"), 10).output == "7 sleep 600 "
+    else:
+        with pytest.raises(ObservationError, match="output of the exec in cc-abc123-x is not"):
+            made.exec("cc-abc123-x", ("sh", "-c", "echo"), 10)
+    argv = seen[0]
+    assert argv[argv.index("--") + 1 :] == ["cc-abc123-x", "sh", "-c", "echo"]
+    assert list(tmp_path.iterdir()) == []  # the logger's files go with the exec

@@ -23,7 +23,8 @@ short command ends first now and then: empty output, status 0. Instead the shim 
 logger of ours (``--log-uri=binary://``, :func:`logger_uri`) that gets the container's stdout
 and stderr as pipes of their own and copies each to a file; the shim closes the pipes and
 waits for it when ``ctr`` deletes the task, and the logger marks the end of both copies in a
-third file. ``ctr`` returning without that mark is an error, never an empty output. A run
+third file. ``ctr`` returning without that mark is an error, never an empty output. An exec
+(``ctr task exec``, whose process is deleted the same way) logs its output so too. A run
 that feeds stdin still needs the FIFOs (the shim gives a logged container none).
 ``ctr`` closes a container's stdin at the end of its own only once the task exists (an end
 seen earlier is lost and the command waits forever): so stdin is held open until the task
@@ -523,11 +524,22 @@ class ContainerdRuntime(Runtime):
             logged.remove()
 
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
+        """``command`` beside the task of ``name``, its output through a logger as a one-shot
+        run's (``ctr task exec`` deletes the process as ``ctr run --rm`` deletes the task, and
+        lost an exec's whole output the same way under load)."""
         checked_id(name, "container name")
         exec_id = f"cc-exec-{secrets.token_hex(4)}"
-        argv = self.ctr_argv("tasks", "exec", f"--exec-id={exec_id}", "--", name, *command)
-        done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=self.env())
-        return self._outcome(done, timeout, f"the exec in {name}")
+        logged = LoggedOutput.of(self.logs_dir(), exec_id)
+        argv = self.ctr_argv(
+            "tasks", "exec", f"--exec-id={exec_id}", f"--log-uri={logger_uri(logged)}",
+            "--", name, *command,
+        )  # fmt: skip
+        what = f"the exec in {name}"
+        try:
+            done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=self.env())
+            return self._outcome(with_logged(done, logged, what), timeout, what)
+        finally:
+            logged.remove()
 
     def _reap(self, name: str) -> int | None:
         """Delete a stopped task, keeping its exit status (``ctr task delete`` says it)."""
