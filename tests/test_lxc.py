@@ -124,6 +124,17 @@ def test_the_program_and_its_arguments() -> None:
     assert "--foreground" not in ran and ran[-4:] == ["-l", "INFO", "--", "/bin/bash"]
 
 
+def _lxc_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of stand-ins for LXC's programs, and a suite home of the test's own."""
+    monkeypatch.setenv("CONTAINER_CLAIMS_HOME", str(tmp_path / "home"))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in ("lxc-start", "lxc-execute", "lxc-attach"):
+        (bindir / tool).write_text("#!/bin/sh\n")
+        (bindir / tool).chmod(0o755)
+    return bindir
+
+
 def _runtime(tmp_path: Path, binary: str = "lxc-start") -> LxcRuntime:
     config = RuntimeConfig("lxc", "lxc", binary=binary, rootfs=str(tmp_path))
     return LxcRuntime(config, image="i", run_id="abc123")
@@ -132,12 +143,7 @@ def _runtime(tmp_path: Path, binary: str = "lxc-start") -> LxcRuntime:
 def test_the_program_is_chosen_by_what_the_container_needs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("CONTAINER_CLAIMS_HOME", str(tmp_path / "home"))
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for tool in ("lxc-start", "lxc-execute", "lxc-attach"):
-        (bindir / tool).write_text("#!/bin/sh\n")
-        (bindir / tool).chmod(0o755)
+    bindir = _lxc_tools(tmp_path, monkeypatch)
     runtime = _runtime(tmp_path, str(bindir / "lxc-start"))
     runtime._root = tmp_path  # no copy made
     shell = runtime.argv(ContainerSpec(tty=True), "main")
@@ -160,12 +166,7 @@ def test_a_read_only_root_gets_its_mount_points_before_lxc_starts(
 ) -> None:
     """LXC mounts a tmpfs once the root is read-only, where it can make no mount point: the
     copy gets it first (and a writable root is left as it is)."""
-    monkeypatch.setenv("CONTAINER_CLAIMS_HOME", str(tmp_path / "home"))
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for tool in ("lxc-start", "lxc-execute", "lxc-attach"):
-        (bindir / tool).write_text("#!/bin/sh\n")
-        (bindir / tool).chmod(0o755)
+    bindir = _lxc_tools(tmp_path, monkeypatch)
     root = tmp_path / "root"
     root.mkdir()
     runtime = _runtime(tmp_path, str(bindir / "lxc-start"))
