@@ -17,7 +17,8 @@ import pytest
 from container_claims.errors import SHOWN_ERRORS, MoreErrors, ScenarioError, ScenarioErrors
 from container_claims.scenario import load_scenario
 from container_claims.scenario.loader import MarkedDict, MarkedList, load_yaml
-from container_claims.scenario.schema_check import _Validator, canonical, schema_errors
+from container_claims.scenario.schema_check import schema_errors
+from container_claims.scenario.schema_explain import _Validator, canonical
 from container_claims.scenario.schema_wording import schema_error
 from container_claims.scenario.schemas import schema
 from container_claims.scenario.validate import _LISTS

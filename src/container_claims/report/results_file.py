@@ -119,7 +119,10 @@ def _quick_results_check() -> tuple[Callable[[Any], Any], type[Exception]]:
     from container_claims.scenario.validate import results_schema
 
     draft7 = {**results_schema(), "$schema": "http://json-schema.org/draft-07/schema#"}
-    return fastjsonschema.compile(draft7), fastjsonschema.JsonSchemaException
+    return (
+        fastjsonschema.compile(draft7, detailed_exceptions=False),
+        fastjsonschema.JsonSchemaException,
+    )
 
 
 #: The schema's types in a reader's words.
