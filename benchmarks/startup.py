@@ -8,7 +8,11 @@ the machine) and peak memory of each (max RSS, GNU time's ``%M``):
 - 1,000 scenario files, copies of the catalogue's with claim ids made unique, made in a
   temporary directory: ``python -m pytest DIR --runtime docker --collect-only -q
   -p no:cacheprovider`` (the plugin as pytest loads it, without the command line). The cost
-  per file is the median of the 1,000 files less that of one such file, over 999.
+  per file is the median of the 1,000 files less that of one such file, over 999;
+- pytest's own floor for those files: the same 1,000 files and as many items, collected by a
+  ``conftest.py`` that reads each file and counts its claims, with this suite's plugin off
+  (``-p no:container_claims``). What the suite adds is the difference: loading, checking
+  and building each scenario.
 
 Then one more collection of the catalogue under ``python -X importtime``: the ten modules
 that cost the most, cumulatively (each with what it imports), so the make-up of start-up
@@ -61,6 +65,34 @@ PYTEST_OPTIONS = ["--runtime", "docker", "--collect-only", "-q", "-p", "no:cache
 CLAIM_ID = re.compile(r"(?m)^(\s*- id: )([a-z0-9]+(?:-[a-z0-9]+)*)[ \t]*$")
 SCENARIO_NAME = re.compile(r"(?m)^(scenario: )(\S+)[ \t]*$")
 COLLECTED = re.compile(r"(\d+) tests? collected")
+
+#: pytest collecting the files without this suite: one item per claim, as :func:`generate`
+#: counts them, named as the suite names its items (on one runtime).
+FLOOR_CONFTEST = f"""
+import re
+
+import pytest
+
+CLAIM_ID = re.compile({CLAIM_ID.pattern!r})
+
+
+class Claim(pytest.Item):
+    def runtest(self):
+        pass
+
+
+class ScenarioFile(pytest.File):
+    def collect(self):
+        for found in CLAIM_ID.finditer(self.path.read_text()):
+            name = f"{{found[2]}}[docker]"
+            yield Claim.from_parent(self, name=name, nodeid=f"{{self.nodeid}}::{{name}}")
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".yaml":
+        return ScenarioFile.from_parent(parent, path=file_path)
+"""
+FLOOR_OPTIONS = ["-p", "no:container_claims", "--collect-only", "-q", "-p", "no:cacheprovider"]
 
 
 def machine() -> dict[str, Any]:
@@ -215,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     show(f"catalogue (scenarios/, {catalogue_claims} claims): {catalogue['command']}", catalogue)
 
     with tempfile.TemporaryDirectory(prefix="cc-bench-startup-") as scratch:
-        many, one = Path(scratch) / "many", Path(scratch) / "one"
+        many, one, floor = Path(scratch) / "many", Path(scratch) / "one", Path(scratch) / "floor"
         many.mkdir()
         one.mkdir()
+        floor.mkdir()
         claims = generate(many, FILES)
         one_claims = generate(one, 1)
+        generate(floor, FILES)
+        (floor / "conftest.py").write_text(FLOOR_CONFTEST)
         files = figures(
             rounds([*PYTEST_COMMAND, str(many), *PYTEST_OPTIONS], REPO, args.rounds, claims),
             FILES_TARGET_S,
@@ -227,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         single = figures(
             rounds([*PYTEST_COMMAND, str(one), *PYTEST_OPTIONS], REPO, args.rounds, one_claims),
             None,
+        )
+        pytest_floor = figures(
+            rounds([*PYTEST_COMMAND, str(floor), *FLOOR_OPTIONS], REPO, args.rounds, claims), None
         )
     per_file_ms = (files["median_s"] - single["median_s"]) / (FILES - 1) * 1000
     files.update(
@@ -241,6 +279,23 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"  per file {per_file_ms:.2f} ms (the median less one file's, "
         f"{single['median_s']:.3f} s, over {FILES - 1})"
+    )
+    pytest_floor["command"] = f"python -m pytest DIR {' '.join(FLOOR_OPTIONS)}"
+    added_ms = (files["median_s"] - pytest_floor["median_s"]) / FILES * 1000
+    files.update(
+        pytest_floor_s=pytest_floor["median_s"],
+        over_pytest_floor=round(files["median_s"] / pytest_floor["median_s"], 2),
+        added_per_file_ms=round(added_ms, 2),
+    )
+    report["pytest_floor"] = pytest_floor
+    show(
+        f"pytest's floor, the same files and {claims:,} items from a conftest.py that loads "
+        f"nothing: {pytest_floor['command']}",
+        pytest_floor,
+    )
+    print(
+        f"  the suite / the floor: {files['over_pytest_floor']:.2f}; the suite adds "
+        f"{added_ms:.2f} ms a file (loading, checking and building a scenario)"
     )
 
     imports = heaviest_imports(10)
