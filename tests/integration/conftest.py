@@ -146,10 +146,14 @@ def all_runtimes(engine: None, five: Path) -> Run:
     )  # fmt: skip
 
 
-def run_cleanup(timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``container-claims cleanup`` in the repository, as a user would."""
+def run_cleanup(
+    runtimes_file: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``container-claims cleanup`` in the repository, as a user would; of the runtimes in
+    ``runtimes_file`` only, if given (never another runtime's objects)."""
+    only = ["--runtimes-file", str(runtimes_file)] if runtimes_file is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "container_claims", "cleanup"],
+        [sys.executable, "-m", "container_claims", "cleanup", *only],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -7,30 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
+
+from tests.support.background_run import background_run, wait_for
 
 from .conftest import REPO, RUN_LABEL, docker, host_markers, labelled_objects, run_cleanup
 
 
 def _labelled_containers() -> set[str]:
     return set(docker("ps", "-q", "--filter", f"label={RUN_LABEL}").split())
-
-
-def _wait_for_a_labelled_container(
-    process: subprocess.Popen[str], before: set[str], timeout: float = 120
-) -> None:
-    """Until the run has started a container of its own (not one another run is still
-    ending), so the signal reaches it mid-run, not while Python starts."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _labelled_containers() - before:
-            return
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before it started a container: {process.communicate()}")
-        time.sleep(0.1)
-    pytest.fail("no labelled container appeared")
 
 
 def _signals_as_from_a_shell() -> None:
@@ -47,33 +33,19 @@ def test_an_interrupted_run_leaves_nothing(
     engine: None, sig: signal.Signals, runtimes: list[str]
 ) -> None:
     before = _labelled_containers()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "container_claims",
-            "run",
-            "-q",
-            "scenarios/process-namespace.yaml",
-            "scenarios/interactive-shell.yaml",
-            *(arg for name in runtimes for arg in ("--runtime", name)),
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    with background_run(
+        "scenarios/process-namespace.yaml",
+        "scenarios/interactive-shell.yaml",
+        *(arg for name in runtimes for arg in ("--runtime", name)),
         # As a user's shell starts it: with SIGINT handled, even when this test runs where it
         # is ignored (a background job of a non-interactive shell), where Python keeps it so.
         preexec_fn=_signals_as_from_a_shell,
-    )
-    try:
-        _wait_for_a_labelled_container(process, before)
+    ) as process:
+        # A container of its own (not one another run is still ending), so the signal
+        # reaches the run mid-run, not while Python starts.
+        wait_for("it starts a container", lambda: _labelled_containers() - before, process)
         os.kill(process.pid, sig)  # the run we started, by its PID
         output, _ = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 130, output[-2000:]
     assert labelled_objects() == []
     assert host_markers() == []

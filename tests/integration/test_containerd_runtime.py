@@ -6,16 +6,15 @@ Only namespaces the suite made (``cc-RUNID``, labelled with the run id) are look
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import CONTROLS, REPO, RUN_LABEL, SCENARIOS, Run, run_suite
+from tests.support.background_run import background_run, kill, wait_for
+
+from .conftest import CONTROLS, RUN_LABEL, SCENARIOS, Run, run_cleanup, run_suite
 from .test_faults import LONG
 
 SOCKET = "/run/docker/containerd/containerd.sock"
@@ -113,30 +112,16 @@ def test_a_run_killed_mid_scenario_leaves_nothing_after_cleanup(
     (scenarios / "long.yaml").write_text(LONG.replace("SECONDS", "90").replace("SIBLING", sibling))
     before = set(namespaces())
     logs = set(Path("/tmp").glob("cc-containerd-*"))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", str(scenarios)]
-        + ["--runtime", "containerd"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        namespace = ""
-        deadline = time.monotonic() + 120
-        while not namespace and time.monotonic() < deadline:
-            assert process.poll() is None, process.communicate()[0][-3000:]
-            for name in set(namespaces()) - before:
-                if sibling in ctr("tasks", "ls", namespace=name):
-                    namespace = name
-            time.sleep(0.2)
-        assert namespace, "the sibling container never ran"
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+    def sibling_namespace() -> str | None:
+        for name in set(namespaces()) - before:
+            if sibling in ctr("tasks", "ls", namespace=name):
+                return name
+        return None
+
+    with background_run(str(scenarios), "--runtime", "containerd") as process:
+        namespace = wait_for("the sibling container runs", sibling_namespace, process, every=0.2)
+        kill(process)
     run_id = namespaces()[namespace]
     assert namespace == f"cc-{run_id}"
     assert ctr("tasks", "ls", "-q", namespace=namespace).split()  # left running: to sweep
@@ -144,15 +129,9 @@ def test_a_run_killed_mid_scenario_leaves_nothing_after_cleanup(
 
     runtimes = tmp_path / "containerd-only.yaml"
     runtimes.write_text(yaml.safe_dump({"runtimes": [ENTRY]}))
-    cleanup = subprocess.run(
-        [sys.executable, "-m", "container_claims", "cleanup", "--runtimes-file", str(runtimes)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert f"namespace {namespace}" in cleanup.stdout + cleanup.stderr
+    cleaned = run_cleanup(runtimes)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert f"namespace {namespace}" in cleaned.stdout + cleaned.stderr
     assert namespace not in namespaces()
     assert cgroups(namespace) == []
     assert set(Path("/tmp").glob("cc-containerd-*")) <= logs  # its output files went too

@@ -11,18 +11,16 @@ once ``cleanup`` (of these two runtimes only) has run.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from container_claims.runtimes import default_runtimes_file, load_runtimes_file
+from tests.support.background_run import background_run, kill, wait_for
 
-from .conftest import CONTROLS, REPO, RUN_LABEL, SCENARIOS, Run, run_suite
+from .conftest import CONTROLS, RUN_LABEL, SCENARIOS, Run, run_cleanup, run_suite
 
 CRUN = ["docker-crun", "podman-crun"]
 #: docker-crun's engine, as the packaged entry names it (scripts/setup starts it).
@@ -135,32 +133,21 @@ def test_a_run_killed_outright_leaves_nothing_after_cleanup(
             entry["binary"] = str((default_runtimes_file().parent / entry["binary"]).resolve())
     runtimes = tmp_path / "runtimes.yaml"
     runtimes.write_text(yaml.safe_dump({"runtimes": entries}))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", str(scenario),
-         "--runtimes-file", str(runtimes), "--runtime", "all"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        run_ids: dict[str, str] = {}
-        deadline = time.monotonic() + 120
-        while len(run_ids_running(sibling)) < 2 and time.monotonic() < deadline:
-            assert process.poll() is None, process.communicate()[0][-3000:]
-            time.sleep(0.2)
-        run_ids = run_ids_running(sibling)
-        assert len(run_ids) == 2 and len(set(run_ids.values())) == 1, run_ids
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+    def on_both_engines() -> dict[str, str] | None:
+        found = run_ids_running(sibling)
+        return found if len(found) == 2 else None
+
+    with background_run(
+        str(scenario), "--runtimes-file", str(runtimes), "--runtime", "all"
+    ) as process:
+        run_ids = wait_for("the sibling runs on both engines", on_both_engines, process, every=0.2)
+        assert len(set(run_ids.values())) == 1, run_ids
+        kill(process)
     (run_id,) = set(run_ids.values())
     assert labelled(run_id), "the killed run left its containers running"
 
-    cleaned = subprocess.run(
-        [sys.executable, "-m", "container_claims", "cleanup", "--runtimes-file", str(runtimes)],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+    cleaned = run_cleanup(runtimes)
 
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     assert labelled(run_id) == [], cleaned.stdout + cleaned.stderr

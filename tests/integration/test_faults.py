@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from container_claims.paths import ledger_dir, runs_dir
+from tests.support.background_run import background_run, kill, wait_for
 from tests.support.control_engine import ControlEngine
 
 from .conftest import (
@@ -78,29 +79,6 @@ def _write(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text)
     return path
-
-
-def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", *args],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_for(
-    what: str, ready: object, process: subprocess.Popen[str], timeout: float = 120
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
-            return
-        if process.poll() is not None:
-            pytest.fail(f"the run ended before {what}: {process.communicate()[0][-3000:]}")
-        time.sleep(0.1)
-    pytest.fail(f"{what}: did not happen within {timeout:g} s")
 
 
 def _long(seconds: int) -> tuple[str, str]:
@@ -167,26 +145,16 @@ def test_sigkill_leaves_nothing_that_the_next_run_does_not_sweep(
     _write(scenarios, "a-quick.yaml", QUICK)
     text, sibling = _long(90)
     _write(scenarios, "b-long.yaml", text)
-    process = _start(
+    with background_run(
         str(scenarios), "--runtime", "docker", "--runtime", "podman", "--runtime", "unshare"
-    )
-    try:
-        _wait_for(
-            "a sibling container runs", lambda: _running_sibling(sibling) is not None, process
-        )
-        run_id = _running_sibling(sibling)
-        assert run_id is not None
-        _wait_for(
+    ) as process:
+        run_id = wait_for("a sibling container runs", lambda: _running_sibling(sibling), process)
+        wait_for(
             "the marker file exists", lambda: any(run_id in p.name for p in host_markers()), process
         )
         helpers = _recorded_processes(run_id)
         assert helpers, "the podman service and the marker process are in the ledger"
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill(process)
     # Helper processes die with the run (parent-death signal): podman's service, the marker.
     deadline = time.monotonic() + 20
     while any(_alive(pid) for pid in helpers) and time.monotonic() < deadline:
@@ -216,20 +184,16 @@ def test_cleanup_leaves_a_live_run_alone(engine: None, tmp_path: Path) -> None:
         "run", "-d", "--network=none", f"--name={stale}", f"--label={RUN_LABEL}=deadbeef",
         "--", "container-claims/test:bookworm", "sleep", "600",
     )  # fmt: skip
-    live = _start(str(scenario), "--json", str(tmp_path / "live.json"))
     try:
-        _wait_for("a sibling container runs", lambda: _running_sibling(sibling) is not None, live)
-        run_id = _running_sibling(sibling)
-        cleanup = run_cleanup(timeout=300)
-        output, _ = live.communicate(timeout=300)
+        with background_run(str(scenario), "--json", str(tmp_path / "live.json")) as live:
+            run_id = wait_for("a sibling container runs", lambda: _running_sibling(sibling), live)
+            cleanup = run_cleanup(timeout=300)
+            output, _ = live.communicate(timeout=300)
     finally:
-        if live.poll() is None:
-            live.kill()
-            live.wait()
         subprocess.run(["docker", "rm", "-f", stale], capture_output=True, check=False)
     assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
     assert f"container {stale}" in cleanup.stdout  # a dead run's object goes
-    assert run_id is not None and run_id not in cleanup.stdout  # the live run's stay
+    assert run_id not in cleanup.stdout  # the live run's stay
     results = json.loads((tmp_path / "live.json").read_text())
     assert [r["verdict"] for r in results["results"]] == ["pass"], output[-3000:]
     assert live.returncode == 0
@@ -353,12 +317,11 @@ claims:
                 {"runtimes": [{"name": "doomed", "kind": "docker", "env": control.env}]}
             ),
         )
-        process = _start(
+        with background_run(
             str(scenario), "--runtimes-file", str(runtimes), "--runtime", "doomed",
             "--json", str(tmp_path / "out.json"),
-        )  # fmt: skip
-        try:
-            _wait_for(
+        ) as process:  # fmt: skip
+            wait_for(
                 "the session's container runs",
                 lambda: control.docker("ps", "-q", check=False).stdout.strip() != "",
                 process,
@@ -367,10 +330,6 @@ claims:
             assert control.pid is not None
             os.kill(control.pid, signal.SIGKILL)  # the engine this test started, by its PID
             output, _ = process.communicate(timeout=300)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
         results = json.loads((tmp_path / "out.json").read_text())
         verdicts = {r["claim"]: r["verdict"] for r in results["results"]}
         assert verdicts == {"after-ran": "error", "nothing-to-see": "error"}, output[-3000:]
@@ -413,15 +372,12 @@ def test_repeat_reports_whether_each_verdict_was_stable(engine: None, tmp_path: 
 
 def test_two_runs_at_once_give_the_same_verdicts(engine: None, tmp_path: Path) -> None:
     outputs = [tmp_path / "first.json", tmp_path / "second.json"]
-    processes = [_start("scenarios", "--json", str(out)) for out in outputs]
-    try:
-        for process in processes:
-            process.communicate(timeout=600)
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+    with (
+        background_run("scenarios", "--json", str(outputs[0])) as one,
+        background_run("scenarios", "--json", str(outputs[1])) as other,
+    ):
+        one.communicate(timeout=600)
+        other.communicate(timeout=600)
     first, second = (json.loads(out.read_text()) for out in outputs)
     assert first["run_id"] != second["run_id"]
     verdicts = [
@@ -440,7 +396,6 @@ def test_objects_that_outlive_a_lost_engine_are_swept_by_the_next_run(
 ) -> None:
     text, sibling = _long(8)
     scenario = _write(tmp_path, "lost.yaml", text)
-    process = _start(str(scenario), "--runtime", "podman")
 
     def sibling_run_id() -> str | None:
         lines = _podman(
@@ -454,10 +409,8 @@ def test_objects_that_outlive_a_lost_engine_are_swept_by_the_next_run(
             (line.split()[1] for line in lines if line.split()[0].endswith(f"-{sibling}")), None
         )
 
-    try:
-        _wait_for("podman's sibling container runs", lambda: sibling_run_id() is not None, process)
-        run_id = sibling_run_id()
-        assert run_id is not None
+    with background_run(str(scenario), "--runtime", "podman") as process:
+        run_id = wait_for("podman's sibling container runs", sibling_run_id, process)
         (service,) = [
             json.loads(line)["pid"]
             for path in _ledgers(run_id)
@@ -466,10 +419,6 @@ def test_objects_that_outlive_a_lost_engine_are_swept_by_the_next_run(
         ]
         os.kill(service, signal.SIGKILL)  # the run's API service, by the PID it recorded
         output, _ = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     # The run could not remove its containers through the lost service: it says so and keeps
     # its ledger.
     assert "could not remove" in output, output[-3000:]

@@ -10,8 +10,6 @@ drops mid-run makes only its own claims errors.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +21,10 @@ import yaml
 from container_claims.ledger import MARKER_PREFIX
 from container_claims.runtimes import load_runtimes_file
 from container_claims.runtimes.remote import REFUSED, SshTarget, read_tcp
+from tests.support.background_run import background_run
 from tests.support.test_hosts import TestHost, write_fleet_file
 
-from .conftest import REPO, Run, claims_needing, run_suite
+from .conftest import Run, claims_needing, run_suite
 
 
 @pytest.fixture(scope="module")
@@ -191,21 +190,15 @@ def test_a_host_that_drops_mid_run_leaves_the_others_verdicts_intact(
 ) -> None:
     first, second = fleet["hosts"]
     out = fleet["folder"] / "dropped.json"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", "scenarios",
-         "--runtimes-file", str(fleet["runtimes"]),
-         "--runtime", f"docker-{first.name}", "--runtime", f"docker-{second.name}",
-         "--json", str(out)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
+    with background_run(
+        "scenarios",
+        "--runtimes-file", str(fleet["runtimes"]),
+        "--runtime", f"docker-{first.name}", "--runtime", f"docker-{second.name}",
+        "--json", str(out),
+    ) as process:  # fmt: skip
         time.sleep(4)  # the run is under way on both hosts
         first.stop_sshd(sessions=True)  # the first host drops off the network
         output, _ = process.communicate(timeout=600)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     data = json.loads(out.read_text())
     dropped = verdicts(Run(process.returncode, output, data), f"docker-{first.name}")
     kept = verdicts(Run(process.returncode, output, data), f"docker-{second.name}")

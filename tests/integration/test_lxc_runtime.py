@@ -4,20 +4,16 @@ a negative control of its own, and nothing left of a run killed outright once ``
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from container_claims.paths import ledger_dir, runs_dir
 from container_claims.runtimes.lxc import LOCK_ROOT, cgroups_of, locks_of
+from tests.support.background_run import background_run, kill, wait_for
 
-from .conftest import CONTROLS, REPO, SCENARIOS, Run, run_suite
+from .conftest import CONTROLS, SCENARIOS, Run, run_cleanup, run_suite
 
 #: A terminal session that sleeps beside a container in the background: a killed run leaves
 #: both containers' configs, cgroups and lock files, and the root filesystem copy.
@@ -115,24 +111,12 @@ def test_a_killed_run_leaves_nothing_of_lxc_after_cleanup(
     only_lxc.write_text(
         yaml.safe_dump({"runtimes": [{"name": "lxc", "kind": "lxc", "binary": "lxc-start"}]})
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", str(scenario),
-         "--runtimes-file", str(only_lxc), "--runtime", "lxc"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while (run_id := _lxc_run_id()) is None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"no two lxc containers ran: {process.communicate()[0][-3000:]}")
-            time.sleep(0.1)
+    with background_run(
+        str(scenario), "--runtimes-file", str(only_lxc), "--runtime", "lxc"
+    ) as process:
+        run_id = wait_for("two lxc containers run", _lxc_run_id, process)
         time.sleep(1)  # the shell is typed into: the run is mid-scenario
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill(process)
     # The containers die with the run (LXC's monitor is killed with it, and its init with
     # that); what they ran in stays for the sweep.
     deadline = time.monotonic() + 20
@@ -144,11 +128,8 @@ def test_a_killed_run_leaves_nothing_of_lxc_after_cleanup(
     assert any(line.startswith("lock") for line in left), left
     assert any(line.startswith("ledger") for line in left), left
 
-    cleanup = subprocess.run(
-        [sys.executable, "-m", "container_claims", "cleanup", "--runtimes-file", str(only_lxc)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    cleaned = run_cleanup(only_lxc)
 
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert f"run {run_id}" in cleanup.stdout, cleanup.stdout
-    assert _left_of(run_id) == [], cleanup.stdout
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert f"run {run_id}" in cleaned.stdout, cleaned.stdout
+    assert _left_of(run_id) == [], cleaned.stdout

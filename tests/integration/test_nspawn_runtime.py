@@ -7,17 +7,15 @@ never gets another runtime to sweep."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
 from container_claims.paths import ledger_dir, runs_dir
+from tests.support.background_run import background_run, kill, wait_for
 
-from .conftest import CONTROLS, REPO, SCENARIOS, Run, run_suite
+from .conftest import CONTROLS, SCENARIOS, Run, run_cleanup, run_suite
 
 CGROUPS = Path("/sys/fs/cgroup")
 #: A shell that sleeps, with a detached sibling: what a killed run leaves in cgroups.
@@ -113,52 +111,30 @@ def test_a_killed_run_leaves_nothing_of_nspawn_after_cleanup(
     scenarios.mkdir()
     (scenarios / "long.yaml").write_text(LONG)
     runtimes = _nspawn_runtimes_file(tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", str(scenarios)]
-        + ["--runtimes-file", str(runtimes), "--runtime", "nspawn"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    run_id = ""
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            copies = [copy.name for copy in runs_dir().glob("*-nspawn")]
-            for copy in copies:
-                candidate = copy.split("-", 1)[0]
-                # The shell and its sibling each in cgroups of their own, both running.
-                if (
-                    len(_cgroups_of(candidate)) >= 4
-                    and len(_processes_in(_cgroups_of(candidate))) >= 4
-                ):
-                    run_id = candidate
-            if run_id:
-                break
-            time.sleep(0.1)
-        assert run_id, f"no nspawn container ran: {process.communicate()[0][-3000:]}"
+
+    def running() -> str | None:
+        """The run whose shell and sibling run, each in cgroups of their own."""
+        for copy in runs_dir().glob("*-nspawn"):
+            candidate = copy.name.split("-", 1)[0]
+            cgroups = _cgroups_of(candidate)
+            if len(cgroups) >= 4 and len(_processes_in(cgroups)) >= 4:
+                return candidate
+        return None
+
+    with background_run(
+        str(scenarios), "--runtimes-file", str(runtimes), "--runtime", "nspawn"
+    ) as process:
+        run_id = wait_for("an nspawn container runs", running, process, timeout=60)
         time.sleep(1)  # into the typed sleep
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill(process)
     left = _leftovers_of(run_id)
     assert any(line.startswith("cgroup") for line in left), left
     assert any(line.startswith("root copy") for line in left), left
 
-    cleanup = subprocess.run(
-        [sys.executable, "-m", "container_claims", "cleanup", "--runtimes-file", str(runtimes)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
-    assert _leftovers_of(run_id) == [], cleanup.stdout + cleanup.stderr
-    assert "cgroup" in cleanup.stdout + cleanup.stderr
+    cleaned = run_cleanup(runtimes)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert _leftovers_of(run_id) == [], cleaned.stdout + cleaned.stderr
+    assert "cgroup" in cleaned.stdout + cleaned.stderr
     assert not list(Path("/tmp").glob("nspawn-volatile-*"))
     assert not Path("/run/systemd/nspawn/propagate").is_dir() or not list(
         Path("/run/systemd/nspawn/propagate").iterdir()

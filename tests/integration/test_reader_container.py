@@ -6,16 +6,14 @@ held."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.support.background_run import background_run, kill, wait_for
 
 from .conftest import REPO, RUN_LABEL, SCENARIOS, Run, claims_needing, docker, run_suite
 
@@ -171,25 +169,17 @@ def test_a_run_killed_outright_leaves_its_reader_to_the_next_runs_sweep(
     engine: None, tmp_path: Path
 ) -> None:
     before = set(readers_left())
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "container_claims", "run", "-q",
-            "scenarios/process-namespace.yaml",
-            "--runtimes-file", str(runtimes_file(tmp_path)),
-            "--runtime", "docker-reader",
-        ],
-        cwd=REPO,
+    with background_run(
+        "scenarios/process-namespace.yaml",
+        "--runtimes-file", str(runtimes_file(tmp_path)),
+        "--runtime", "docker-reader",
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        reader, held = wait_for_held_marker(process, before)
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:  # fmt: skip
+        reader, held = wait_for(
+            "its reader holds the marker process", lambda: held_marker(before), process, every=0.05
+        )
+        kill(process, timeout=60)
     assert reader in readers_left()  # nothing could clean up after SIGKILL
 
     nxt = run_suite(str(SCENARIOS / "process-namespace.yaml"), "-k", "shell-is-pid-1", tmp=tmp_path)
@@ -199,21 +189,16 @@ def test_a_run_killed_outright_leaves_its_reader_to_the_next_runs_sweep(
     assert not Path(f"/proc/{held}").exists()  # the marker process ended with its reader
 
 
-def wait_for_held_marker(process: subprocess.Popen[bytes], before: set[str]) -> tuple[str, int]:
-    """The run's reader, once it holds the marker process (the host's PID of that)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        for reader in set(readers_left()) - before:
-            run_id = reader.split("-")[1]
-            found = subprocess.run(
-                ["pgrep", "-f", f"^container-claims-host-marker-{run_id}-"],
-                capture_output=True,
-                text=True,
-                check=False,
-            ).stdout.split()
-            if found:
-                return reader, int(found[0])
-        if process.poll() is not None:
-            pytest.fail("the run ended before its reader held the marker process")
-        time.sleep(0.05)
-    pytest.fail("no reader held a marker process")
+def held_marker(before: set[str]) -> tuple[str, int] | None:
+    """A new reader, once it holds its run's marker process (the host's PID of that)."""
+    for reader in set(readers_left()) - before:
+        run_id = reader.split("-")[1]
+        found = subprocess.run(
+            ["pgrep", "-f", f"^container-claims-host-marker-{run_id}-"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if found:
+            return reader, int(found[0])
+    return None

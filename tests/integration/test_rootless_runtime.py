@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +16,9 @@ import pytest
 import yaml
 
 from container_claims.runtimes import load_runtimes_file
+from tests.support.background_run import background_run, kill, wait_for
 
-from .conftest import REPO, RUN_LABEL, Run
+from .conftest import REPO, RUN_LABEL, Run, run_cleanup
 
 ROOTLESS = ["podman-rootless", "docker-rootless"]
 
@@ -125,26 +124,12 @@ def test_a_killed_run_leaves_nothing_after_cleanup_of_these_runtimes(
     only.write_text(
         yaml.safe_dump({"runtimes": [e for e in entries["runtimes"] if e["name"] in ROOTLESS]})
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "container_claims", "run", "-q", str(tmp_path / "long.yaml")]
-        + ["--runtimes-file", str(only), "--runtime", "all"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while len(_labelled(user)) < 4:  # both mains and both siblings run
-            assert process.poll() is None, process.communicate()[0][-3000:]
-            assert time.monotonic() < deadline, "the containers did not start"
-            time.sleep(0.5)
-        os.kill(process.pid, signal.SIGKILL)  # the run we started, by its PID
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with background_run(
+        str(tmp_path / "long.yaml"), "--runtimes-file", str(only), "--runtime", "all"
+    ) as process:
+        both = "both mains and both siblings run"
+        wait_for(both, lambda: len(_labelled(user)) >= 4, process, every=0.5)
+        kill(process)
     # The run's API service, run as the user, dies with it (parent-death signal).
     deadline = time.monotonic() + 20
     while _services(user) and time.monotonic() < deadline:
@@ -154,17 +139,11 @@ def test_a_killed_run_leaves_nothing_after_cleanup_of_these_runtimes(
     assert left != []
     run_id = left[0].split()[1].split("-")[1]
 
-    cleanup = subprocess.run(
-        [sys.executable, "-m", "container_claims", "cleanup", "--runtimes-file", str(only)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    cleaned = run_cleanup(only)
 
     # Its exit status also tells of other dead runs' leftovers on this machine: only this
     # run's must all be gone.
-    said = cleanup.stdout + cleanup.stderr
+    said = cleaned.stdout + cleaned.stderr
     assert f"removed run {run_id}: " in said, said
     assert not [line for line in said.splitlines() if run_id in line and "could not" in line]
     assert _labelled(user) == [], said
