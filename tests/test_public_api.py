@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -215,6 +217,21 @@ def test_draft_exports() -> None:
         "summary_lines",
         "write_drafts",
     ]
+
+
+def test_the_command_line_starts_without_the_drafter() -> None:
+    """The drafter's names are imported on first use: the command line builds its parser
+    (with the article formats, from .article) without the 50 ms of drafting."""
+    program = (
+        "import sys\n"
+        "from container_claims.cli.parser import build_parser\n"
+        "build_parser()\n"
+        "print(*sorted(m for m in sys.modules if m.startswith('container_claims.draft')))\n"
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert started.stdout.split() == ["container_claims.draft", "container_claims.draft.article"]
 
 
 def test_entry_points() -> None:
