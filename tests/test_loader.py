@@ -200,6 +200,17 @@ INVALID = {
         """,
         ["'Shell_Is_PID_1' is not kebab-case (lowercase words joined by hyphens"],
     ),
+    "claim-id-with-a-last-newline": (
+        """\
+        section: S
+        claims:
+          - id: "shell-is-pid-1\\n"  # <-
+            says: A
+            expect: [{that: image, equals: x}]
+        """,
+        # A pattern's $ ends the text, as JSON Schema says: Python's would let the newline by.
+        ["'shell-is-pid-1\\n' is not kebab-case"],
+    ),
     "duplicate-claim-id": (
         """\
         section: S

@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+import yaml
 
 from container_claims.errors import ScenarioError
 from container_claims.scenario.loader import load_yaml
 from container_claims.scenario.schema_check import _Quick, _quick_form
+from container_claims.scenario.schema_explain import _Validator
 from container_claims.scenario.schemas import schema
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def broken(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(("name", "document"), documents(), ids=lambda v: str(v)[:40])
 def test_the_quick_check_answers_as_jsonschema(name: str, document: Any) -> None:
-    thorough = jsonschema.Draft202012Validator(schema())
+    thorough = _Validator(schema())
     quick = _Quick(schema())
     assert quick.valid(document) is thorough.is_valid(document), name
     if isinstance(document, dict):
@@ -76,7 +77,7 @@ def test_a_step_has_exactly_one_kind_in_the_quick_check_too(steps: list[Any]) ->
     claim = {"id": "a", "says": "A", "expect": [{"that": "out", "equals": 1}]}
     document = {"section": "s", "steps": steps, "claims": [claim]}
     quick = _Quick(schema())
-    thorough = jsonschema.Draft202012Validator(schema())
+    thorough = _Validator(schema())
     valid = thorough.is_valid(document)
     assert valid is (all(sum(kind in step for kind in KINDS) == 1 for step in steps))
     assert quick.valid(document) is valid
@@ -127,3 +128,64 @@ def test_valid_files_are_checked_without_jsonschema() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+def other_documents() -> list[tuple[str, dict[str, Any], Any]]:
+    """The runtimes files' and the expectations files' schemas, each with the repository's
+    files of its kind and those made invalid in one place each, as a reader mistypes them."""
+    from container_claims.expectations import _SCHEMA as EXPECTATIONS
+    from container_claims.runtimes import _FILE_SCHEMA as RUNTIMES
+
+    runtimes = [
+        yaml.safe_load(path.read_text())
+        for path in (
+            REPO / "src/container_claims/runtimes.yaml",
+            REPO / "tests/controls/runtimes.yaml",
+        )
+    ]
+    expectations = [yaml.safe_load((REPO / "expectations/debian12.yaml").read_text())]
+    runtime_variants: list[dict[str, Any]] = [
+        {"start_timeout": True},
+        {"start_timeout": 0},
+        {"start_timeout": "5"},
+        {"name": "docker\n"},
+        {"name": "-docker"},
+        {"run_args": ["--privileged", 1]},
+        {"env": {"A": 1}},
+        {"host": "h" * 301},
+        {"surprise": 1},
+    ]
+    expectation_variants: list[dict[str, Any]] = [
+        {"verdict": "passed"},
+        {"verdict": 1},
+        {"reason": "   "},
+        {"reason": "two\nlines"},
+        {"reason": "ends with a newline\n"},
+        {"link": "javascript:alert(1)"},
+        {"claim": ""},
+    ]
+    found = []
+    for number, document in enumerate(runtimes):
+        found.append((f"runtimes-{number}", RUNTIMES, document))
+        for index, change in enumerate(runtime_variants):
+            changed = copy.deepcopy(document)
+            changed["runtimes"][0].update(change)
+            found.append((f"runtimes-{number}-{index}", RUNTIMES, changed))
+    for number, document in enumerate(expectations):
+        found.append((f"expectations-{number}", EXPECTATIONS, document))
+        for index, change in enumerate(expectation_variants):
+            changed = copy.deepcopy(document)
+            changed["expectations"][0].update(change)
+            found.append((f"expectations-{number}-{index}", EXPECTATIONS, changed))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("name", "against", "document"), other_documents(), ids=lambda v: str(v)[:40]
+)
+def test_the_quick_check_of_other_files_answers_as_jsonschema(
+    name: str, against: dict[str, Any], document: Any
+) -> None:
+    """The runtimes and expectations files are checked by the quick check first too."""
+    thorough = _Validator(against)
+    assert _Quick(against).valid(document) is thorough.is_valid(document), name

@@ -9,6 +9,8 @@ many bad items costs no more than their count, and only the first of them are ex
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -155,6 +157,36 @@ def _unique_items(
             return
 
 
+def _pattern(
+    validator: jsonschema.protocols.Validator, pattern: str, instance: Any, _schema: Any
+) -> Iterator[jsonschema.ValidationError]:
+    """``pattern`` as JSON Schema reads it (ECMA-262): ``$`` ends the text. Python's ``$``
+    also matches before a last newline, which let ``id: "abc\\n"`` through every pattern
+    that ends in ``$``; the quick check (fastjsonschema) reads it the same way as this."""
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@functools.cache
+def _ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` with each ``$`` that ends the text (not escaped, not in a class) as
+    ``\\Z``, which matches at the very end only."""
+    out, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = "\\Z"
+        out.append(char)
+    return re.compile("".join(out))
+
+
 _Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator, {"uniqueItems": _unique_items}
+    jsonschema.Draft202012Validator, {"uniqueItems": _unique_items, "pattern": _pattern}
 )
