@@ -147,3 +147,24 @@ def test_ctrl_c_signals_come_back_to_their_default_when_asked() -> None:
 def test_no_child_of_the_product_runs_python_code_between_fork_and_exec() -> None:
     source = Path(processes.__file__).parent
     assert [str(path) for path in source.rglob("*.py") if "preexec_fn=" in path.read_text()] == []
+
+
+def test_the_environment_is_copied_while_another_thread_changes_it() -> None:
+    """pytest sets and deletes PYTEST_CURRENT_TEST around every test, in its thread, while
+    scenarios are observed in others: a copy made meanwhile must not raise (``dict(os.environ)``
+    did, now and then: a KeyError in place of a verdict)."""
+    done = threading.Event()
+
+    def changing() -> None:
+        while not done.is_set():
+            os.environ["CC_TEST_CHANGING"] = "x"
+            del os.environ["CC_TEST_CHANGING"]
+
+    thread = threading.Thread(target=changing)
+    thread.start()
+    try:
+        copies = [processes.environment({"ADDED": "1"}) for _ in range(20_000)]
+    finally:
+        done.set()
+        thread.join()
+    assert all(copy["ADDED"] == "1" and copy["PATH"] == os.environ["PATH"] for copy in copies)

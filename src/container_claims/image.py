@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from container_claims import hostfs
 from container_claims.errors import ClaimsError, InputError
 from container_claims.paths import ROOTFS_SUITE, rootfs_dir
-from container_claims.processes import last_line, pipe
+from container_claims.processes import environment, last_line, pipe
 
 __all__ = [
     "CONTENT_LABEL",
@@ -135,10 +135,7 @@ def content_hash() -> str:
 
 
 def _docker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    if extra:
-        env.update(extra)
-    return env
+    return environment(extra)
 
 
 def check_engine(docker_binary: str, env: Mapping[str, str] | None = None) -> str:

@@ -45,6 +45,16 @@ _T = TypeVar("_T")
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
+def environment(added: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with ``added`` over it, read while another thread may
+    change it: pytest sets and deletes ``PYTEST_CURRENT_TEST`` around every test, and
+    ``dict(os.environ)`` reads the names, then each value, so a name deleted in between
+    raised KeyError in a scenario observed beside the tests (an error instead of a verdict)."""
+    names = list(os.environ)
+    found = {name: value for name in names if (value := os.environ.get(name)) is not None}
+    return {**found, **(added or {})}
+
+
 def die_with_parent_term() -> None:
     """Called in this process itself (an xdist worker, say), never between fork and exec:
     SIGTERM when the thread that started this process ends. Children are started with
@@ -427,7 +437,7 @@ def pipe(
     ``consumer_env`` is added to the consumer's environment only (``DOCKER_HOST`` of the engine
     that loads what the default engine saved, say). Both processes die with ours.
     """
-    env = {**os.environ, **consumer_env} if consumer_env else None
+    env = environment(consumer_env) if consumer_env else None
     with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as consumer_err:
         first = start(
             producer,

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from container_claims.errors import ObservationError, RuntimeUnavailable
 from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
-from container_claims.processes import Finished
+from container_claims.processes import Finished, environment
 from container_claims.scenario.model import ContainerSpec
 
 #: Label on every object the suite creates; its value is the run id.
@@ -174,9 +174,7 @@ class Runtime(abc.ABC):
 
     def env(self) -> dict[str, str]:
         """Environment for the runtime's processes: ours plus the entry's ``env``."""
-        import os
-
-        return {**os.environ, **dict(self.config.env)}
+        return environment(dict(self.config.env))
 
     def check(self) -> None:
         """Raise :class:`RuntimeUnavailable` with the reason when this runtime cannot run here."""

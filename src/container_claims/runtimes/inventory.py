@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from container_claims.errors import InputError
+from container_claims.processes import environment
 
 #: ``--hosts`` entries of this form name inventory hosts: a group or host pattern.
 SCHEME = "ansible://"
@@ -86,7 +87,7 @@ def read_inventory(path: str) -> dict[str, Any]:
             text=True,
             errors="replace",
             timeout=120,
-            env={**os.environ, "ANSIBLE_VERBOSITY": "0"},  # its noise would break the JSON
+            env=environment({"ANSIBLE_VERBOSITY": "0"}),  # its noise would break the JSON
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InputError(f"--ansible-inventory {path}: ansible-inventory failed: {exc}") from None
