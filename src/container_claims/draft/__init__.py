@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from container_claims.draft.drafting import DraftFile, Skipped
     from container_claims.draft.drafts import Drafts, draft_article, summary_lines, write_drafts
 
-#: The module of each name of this package's.
+#: Where each of the package's names is defined.
 _HOMES = {
     "DraftFile": "drafting",
     "Drafts": "drafts",
