@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +32,7 @@ from container_claims.scenario.model import CAPABILITIES, OPERATORS
 from container_claims.scenario.probe_docs import arguments_table
 from container_claims.scenario.probes import PROBES, Arg, ProbeInfo
 from container_claims.scenario.steps import STEPS
+from tests.support.project import fresh_python
 
 FakeRuntimes = Callable[[Path, Mapping[str, Mapping[str, Any]]], Path]  # the conftest fixture
 
@@ -228,10 +227,8 @@ def test_the_command_line_starts_without_the_drafter() -> None:
         "build_parser()\n"
         "print(*sorted(m for m in sys.modules if m.startswith('container_claims.draft')))\n"
     )
-    started = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert started.stdout.split() == ["container_claims.draft", "container_claims.draft.article"]
+    imported = fresh_python(program).split()
+    assert imported == ["container_claims.draft", "container_claims.draft.article"]
 
 
 def test_entry_points() -> None:

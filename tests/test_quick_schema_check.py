@@ -5,8 +5,6 @@ hostile corpus, and documents made invalid one way each."""
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from container_claims.scenario.loader import load_yaml
 from container_claims.scenario.schema_check import _Quick, _quick_form
 from container_claims.scenario.schema_explain import _Validator
 from container_claims.scenario.schemas import schema
+from tests.support.project import fresh_python
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,10 +123,7 @@ def test_valid_files_are_checked_without_jsonschema() -> None:
         "    pass\n"
         "print('jsonschema' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert result.stdout.split() == ["False", "True"]
+    assert fresh_python(program).split() == ["False", "True"]
 
 
 def other_documents() -> list[tuple[str, dict[str, Any], Any]]:
@@ -165,18 +161,16 @@ def other_documents() -> list[tuple[str, dict[str, Any], Any]]:
         {"claim": ""},
     ]
     found = []
-    for number, document in enumerate(runtimes):
-        found.append((f"runtimes-{number}", RUNTIMES, document))
-        for index, change in enumerate(runtime_variants):
-            changed = copy.deepcopy(document)
-            changed["runtimes"][0].update(change)
-            found.append((f"runtimes-{number}-{index}", RUNTIMES, changed))
-    for number, document in enumerate(expectations):
-        found.append((f"expectations-{number}", EXPECTATIONS, document))
-        for index, change in enumerate(expectation_variants):
-            changed = copy.deepcopy(document)
-            changed["expectations"][0].update(change)
-            found.append((f"expectations-{number}-{index}", EXPECTATIONS, changed))
+    for key, against, documents, variants in (
+        ("runtimes", RUNTIMES, runtimes, runtime_variants),
+        ("expectations", EXPECTATIONS, expectations, expectation_variants),
+    ):
+        for number, document in enumerate(documents):
+            found.append((f"{key}-{number}", against, document))
+            for index, change in enumerate(variants):
+                changed = copy.deepcopy(document)
+                changed[key][0].update(change)  # the file's first entry
+                found.append((f"{key}-{number}-{index}", against, changed))
     return found
 
 

@@ -83,3 +83,11 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``container-claims run -q ARGS``, as :func:`run_command`."""
     return run_command("run", "-q", *args, cwd=cwd, env=env)
+
+
+def fresh_python(program: str) -> str:
+    """What ``program`` prints, run by a Python of its own: one that has imported nothing of
+    this test run (to see what a command or a load imports by itself)."""
+    return subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    ).stdout

@@ -517,11 +517,7 @@ class ContainerdRuntime(Runtime):
                 eof_when=self._started(name),
             )
             return self._outcome(done, timeout, f"running {name}")
-        try:
-            done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=self.env())
-            return self._outcome(with_logged(done, logged, name), timeout, f"running {name}")
-        finally:
-            logged.remove()
+        return self._run_logged(argv, logged, timeout, output_of=name, what=f"running {name}")
 
     def exec(self, name: str, command: tuple[str, ...], timeout: float) -> CommandOutcome:
         """``command`` beside the task of ``name``, its output through a logger as a one-shot
@@ -535,9 +531,16 @@ class ContainerdRuntime(Runtime):
             "--", name, *command,
         )  # fmt: skip
         what = f"the exec in {name}"
+        return self._run_logged(argv, logged, timeout, output_of=what, what=what)
+
+    def _run_logged(
+        self, argv: list[str], logged: LoggedOutput, timeout: float, *, output_of: str, what: str
+    ) -> CommandOutcome:
+        """``argv`` (a ``ctr`` run or exec whose output goes to ``logged``) to its end, with
+        the output from the logger's files (:func:`with_logged`), which go with it."""
         try:
             done = run_bounded(argv, timeout=timeout, limit=OUTPUT_LIMIT, env=self.env())
-            return self._outcome(with_logged(done, logged, what), timeout, what)
+            return self._outcome(with_logged(done, logged, output_of), timeout, what)
         finally:
             logged.remove()
 
