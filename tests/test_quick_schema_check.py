@@ -13,7 +13,7 @@ import yaml
 
 from container_claims.errors import ScenarioError
 from container_claims.scenario.loader import load_yaml
-from container_claims.scenario.schema_check import _Quick, _quick_form
+from container_claims.scenario.schema_check import QuickCheck, _quick_form
 from container_claims.scenario.schema_explain import _Validator
 from container_claims.scenario.schemas import schema
 from tests.support.project import fresh_python
@@ -51,7 +51,7 @@ def broken(document: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("name", "document"), documents(), ids=lambda v: str(v)[:40])
 def test_the_quick_check_answers_as_jsonschema(name: str, document: Any) -> None:
     thorough = _Validator(schema())
-    quick = _Quick(schema())
+    quick = QuickCheck(schema())
     assert quick.valid(document) is thorough.is_valid(document), name
     if isinstance(document, dict):
         for variant in broken(document):
@@ -75,7 +75,7 @@ def test_a_step_has_exactly_one_kind_in_the_quick_check_too(steps: list[Any]) ->
     raise for each kind a step is not): it must still refuse none and two."""
     claim = {"id": "a", "says": "A", "expect": [{"that": "out", "equals": 1}]}
     document = {"section": "s", "steps": steps, "claims": [claim]}
-    quick = _Quick(schema())
+    quick = QuickCheck(schema())
     thorough = _Validator(schema())
     valid = thorough.is_valid(document)
     assert valid is (all(sum(kind in step for kind in KINDS) == 1 for step in steps))
@@ -182,4 +182,4 @@ def test_the_quick_check_of_other_files_answers_as_jsonschema(
 ) -> None:
     """The runtimes and expectations files are checked by the quick check first too."""
     thorough = _Validator(against)
-    assert _Quick(against).valid(document) is thorough.is_valid(document), name
+    assert QuickCheck(against).valid(document) is thorough.is_valid(document), name

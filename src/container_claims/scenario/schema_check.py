@@ -48,7 +48,7 @@ def schema_errors(document: MarkedDict, against: dict[str, Any], where: str) -> 
 
 
 @dataclasses.dataclass
-class _Quick:
+class QuickCheck:
     """A schema's quick check (fastjsonschema), compiled at its first question."""
 
     schema: dict[str, Any]
@@ -140,15 +140,15 @@ _NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions"})
 
 #: The quick checks, by the id of the schema they check (module-level constants that live as
 #: long as the process).
-_QUICK: dict[int, _Quick] = {}
+_QUICK: dict[int, QuickCheck] = {}
 
 
-def _quick_check(against: dict[str, Any]) -> _Quick:
+def _quick_check(against: dict[str, Any]) -> QuickCheck:
     """Whether a document is valid, ten times faster than jsonschema: fastjsonschema compiles
     the schema to Python once per process. Only a document it refuses goes on to jsonschema,
     whose errors say where and why. (The schema uses nothing draft 7 lacks; a test holds the
     two to the same answers over the scenarios and the corpus.)"""
     known = _QUICK.get(id(against))
     if known is None or known.schema is not against:
-        known = _QUICK[id(against)] = _Quick(against)
+        known = _QUICK[id(against)] = QuickCheck(against)
     return known
