@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -88,6 +89,7 @@ class _Split:
     #: The quick check of each part of the schema asked about, by its id (the schema lives
     #: as long as this).
     quick: dict[int, QuickCheck] = dataclasses.field(init=False, default_factory=dict)
+    quick_by_text: dict[str, QuickCheck] = dataclasses.field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         properties = dict(self.against.get("properties", {}))
@@ -126,8 +128,13 @@ class _Split:
             return schema
         quick = self.quick.get(id(schema))
         if quick is None:
-            defs = {"$defs": self.against["$defs"]} if "$defs" in self.against else {}
-            quick = self.quick[id(schema)] = QuickCheck({**schema, **defs})
+            # Parts written alike (steps' and after's items) share one: compiling costs.
+            same = json.dumps(schema, sort_keys=True)
+            quick = self.quick_by_text.get(same)
+            if quick is None:
+                defs = {"$defs": self.against["$defs"]} if "$defs" in self.against else {}
+                quick = self.quick_by_text[same] = QuickCheck({**schema, **defs})
+            self.quick[id(schema)] = quick
         return quick.valid(value)
 
     def _first_bad(
