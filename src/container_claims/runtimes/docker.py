@@ -255,10 +255,13 @@ class DockerRuntime(Runtime):
         """The words saying that the ssh connection to the engine was lost, or ""."""
         return self._remote.lost() if self._remote is not None else ""
 
-    def run_argv(self, spec: ContainerSpec, name: str, image: str) -> list[str]:
-        """The ``BINARY run ...`` command line for a spec (image and names already resolved)."""
+    def run_argv(
+        self, spec: ContainerSpec, name: str, image: str, *, options: tuple[str, ...] = ()
+    ) -> list[str]:
+        """The ``BINARY run ...`` command line for a spec (image and names already resolved),
+        with the suite's own ``options`` after the entry's run arguments."""
         return docker_cli.run_argv(
-            [self.config.binary, "run", *self.config.run_args],
+            [self.config.binary, "run", *self.config.run_args, *options],
             spec,
             name=name,
             image=image,

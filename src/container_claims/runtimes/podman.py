@@ -4,10 +4,15 @@ Podman has no daemon, so the API the Docker SDK talks to is a ``podman system se
 this runtime starts on a private socket when first used and stops (by its PID) on close. The
 service dies with the suite's process even when that is killed outright (parent-death signal),
 and its directory is in the run's ledger, for the next run to sweep.
+
+A one-shot container's output is read from the log its conmon writes, not from the attach:
+Podman's attach lost a short-lived container's whole stdout under load (status 0, nothing
+printed) where the log has it, as conmon reads the container's pipes itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -16,11 +21,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from container_claims import ledger, processes
-from container_claims.errors import RuntimeUnavailable
+from container_claims.errors import ObservationError, RuntimeUnavailable
+from container_claims.observations import OUTPUT_LIMIT, CommandOutcome
 from container_claims.paths import make_temp_dir
 from container_claims.processes import end_child
 from container_claims.runtimes.docker import DockerRuntime
 from container_claims.runtimes.engine_fields import named_oci_runtime
+from container_claims.scenario.model import ContainerSpec
 
 SERVICE_TIMEOUT = 20.0
 
@@ -40,6 +47,7 @@ class PodmanRuntime(DockerRuntime):
 
     _service: subprocess.Popen[bytes] | None = None
     _service_dir: Path | None = None
+    _logs: Path | None = None  # the one-shot containers' logs, while they run
 
     def engine_url(self) -> str | None:
         if self.config.over_ssh:
@@ -116,9 +124,40 @@ class PodmanRuntime(DockerRuntime):
             lacks |= {"network", "ports"}
         return frozenset(lacks)
 
+    def run(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        """A one-shot container, attached to stdin only; its output from the log conmon
+        writes (k8s-file, in the suite's directory, whatever log driver the entry's run
+        arguments name), which goes with it (a kept container keeps it). A terminal's output
+        (one stream, as the terminal showed it) and an engine on another machine (whose log
+        is there) are read from the attach."""
+        if spec.tty or self.config.host:
+            return super().run(spec, name, timeout)
+        log = self._logs_dir() / f"{name}.log"
+        options = ("--attach=stdin", "--log-driver=k8s-file", f"--log-opt=path={log}")
+        argv = self.run_argv(spec, name, spec.image or self.image, options=options)
+        try:
+            outcome = self._cli(argv[1:], timeout=timeout, stdin=spec.stdin, what=f"running {name}")
+            self._refusal(outcome, f"to run {name}")
+            return _with_log(outcome, log, name)
+        finally:
+            if spec.remove:  # else the container is kept, and its log for `podman logs`
+                log.unlink(missing_ok=True)
+
+    def _logs_dir(self) -> Path:
+        with self._first_use:
+            if self._logs is None:
+                self._logs = make_temp_dir("podman-logs")
+                ledger.record("dir", path=str(self._logs))
+                if self.config.user:  # conmon runs as the user: it writes the logs
+                    self.user().give(self._logs)
+            return self._logs
+
     def close(self) -> None:
         super().close()
         self._stop_service()
+        if self._logs is not None:
+            shutil.rmtree(self._logs, ignore_errors=True)
+            self._logs = None
 
     def env(self) -> dict[str, str]:
         env = super().env()
@@ -126,4 +165,48 @@ class PodmanRuntime(DockerRuntime):
         return env
 
 
-__all__ = ["PodmanRuntime"]
+def _with_log(outcome: CommandOutcome, log: Path, name: str) -> CommandOutcome:
+    """The outcome of ``podman run --attach=stdin`` (the CLI printed the container's id, and
+    its own messages on stderr) with the container's output from its log: stdout as the
+    output, stderr after the CLI's. A run that timed out has what was logged so far."""
+    if not log.exists():
+        if not outcome.completed:
+            return outcome
+        raise ObservationError(f"the output of {name} was not logged: {outcome.stderr[-300:]}")
+    stdout, stderr, cut = read_k8s_log(log, OUTPUT_LIMIT)
+    said = "\n".join(part for part in (outcome.stderr, stderr.rstrip("\n")) if part)
+    truncated = outcome.truncated or cut
+    detail = outcome.detail or (f"more than {OUTPUT_LIMIT:,} bytes of output" if cut else "")
+    return dataclasses.replace(
+        outcome, output=stdout.rstrip("\n"), stderr=said, truncated=truncated, detail=detail
+    )
+
+
+def read_k8s_log(path: Path, limit: int) -> tuple[str, str, bool]:
+    """stdout and stderr from a log in the k8s-file format conmon writes, a line per piece
+    (``TIME STREAM F|P CONTENT``: F ends a line, P is part of one), each kept up to
+    ``limit`` bytes, and whether either was longer. Reading stops once both are."""
+    kept = {b"stdout": bytearray(), b"stderr": bytearray()}
+    cut = False
+    with path.open("rb") as handle:
+        while line := handle.readline(_LOG_LINE_MOST):
+            fields = line.rstrip(b"\n").split(b" ", 3)
+            if len(fields) != 4 or fields[1] not in kept or fields[2] not in (b"F", b"P"):
+                raise ObservationError(f"{path.name} is not a log conmon wrote: {line[:80]!r}")
+            _, stream, tag, content = fields
+            piece = content + (b"\n" if tag == b"F" else b"")
+            room = limit - len(kept[stream])
+            kept[stream] += piece[: max(room, 0)]
+            if len(piece) > room:
+                cut = True
+                if all(len(part) >= limit for part in kept.values()):
+                    break
+    out, err = (kept[stream].decode("utf-8", errors="replace") for stream in (b"stdout", b"stderr"))
+    return out, err, cut
+
+
+#: The longest line of a log read at once: conmon writes a line per 8 KiB of output at most.
+_LOG_LINE_MOST = 16 * 1024
+
+
+__all__ = ["PodmanRuntime", "read_k8s_log"]
