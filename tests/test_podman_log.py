@@ -174,3 +174,13 @@ def test_a_terminal_or_another_machines_engine_is_read_from_the_attach(
     monkeypatch.setattr(on, "_cli", cli)
     assert on.run(spec, "cc-r1-c", timeout=5).output == "as attached"
     assert not any(arg.startswith(("--attach", "--log")) for arg in attached[0])
+
+
+@pytest.mark.parametrize("name", ["../escape", ".hidden", "a/b"])
+def test_a_name_that_is_no_file_name_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    on, given = podman_runtime(tmp_path, monkeypatch)
+    with pytest.raises(ObservationError, match="cannot name a log file"):
+        on.run(ContainerSpec(command=("true",)), name, timeout=5)
+    assert given == []
