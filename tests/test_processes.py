@@ -168,3 +168,30 @@ def test_the_environment_is_copied_while_another_thread_changes_it() -> None:
         done.set()
         thread.join()
     assert all(copy["ADDED"] == "1" and copy["PATH"] == os.environ["PATH"] for copy in copies)
+
+
+def test_the_engines_client_reads_nothing_from_the_environment_per_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same race through the Docker SDK: requests iterates os.environ for proxies on
+    every call to the engine (a KeyError seen under --jobs). Our clients never ask it."""
+    import docker
+    import requests
+
+    from container_claims.runtimes.base import RuntimeConfig
+    from container_claims.runtimes.docker import DockerRuntime
+
+    def offline(**_: object) -> docker.DockerClient:  # no engine here: no version asked
+        return docker.DockerClient(base_url="unix:///nonexistent.sock", version="1.41")
+
+    def environment_read(*_: object, **__: object) -> dict[str, str]:
+        raise AssertionError("the environment was read for proxies")
+
+    monkeypatch.setattr(docker.DockerClient, "from_env", offline)
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", environment_read)
+    config = RuntimeConfig(name="d", kind="docker", env=(("DOCKER_HOST", "unix:///x.sock"),))
+    client = DockerRuntime(config, image="img", run_id="r1").client()
+    settings = client.api.merge_environment_settings(
+        "http+docker://localhost/info", {}, None, None, None
+    )
+    assert settings["proxies"] == {}

@@ -123,6 +123,11 @@ class DockerRuntime(Runtime):
                     "(is its dockerd running? "
                     "scripts/setup starts those of the packaged runtimes)"
                 ) from exc
+            # No proxy, netrc or CA bundle from the environment: the engine's address is a
+            # socket or loopback, and requests reads them by iterating os.environ on every
+            # call, which raised KeyError while pytest deleted PYTEST_CURRENT_TEST in its
+            # thread (an error instead of a verdict, under --jobs).
+            self._client.api.trust_env = False
         return self._client
 
     #: On another machine: the engine's socket there, and the variable its CLI reads the
