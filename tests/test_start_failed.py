@@ -4,6 +4,7 @@ engine left behind (a container "created" but not running, a port that does not 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,31 @@ def test_steps_that_name_a_container_that_did_not_start_are_errors(
         "status": "created",
     }
     assert not result.fatal
+
+
+class Broken(FakeRuntime):
+    """A defect in a library the runtime calls: a KeyError from a mapping's lookup."""
+
+    def start(self, spec: ContainerSpec, name: str, timeout: float) -> CommandOutcome:
+        import collections
+
+        empty: collections.ChainMap[str, str] = collections.ChainMap({})
+        empty["PYTEST_CURRENT_TEST"]
+        raise AssertionError("not reached")
+
+
+def test_an_internal_error_says_where_it_was_raised_and_from_which_code_of_ours(
+    tmp_path: Path,
+) -> None:
+    """An internal error is a defect to report: its message names the frame that raised it
+    and the last frame of the suite's own that led there."""
+    path = tmp_path / "start-failed.yaml"
+    path.write_text(SCENARIO)
+    runtime = Broken(RuntimeConfig(name="fake", kind="fake"), image="img", run_id="r1")
+    result = ScenarioRunner(load_scenario(path), runtime, services=None).run()  # type: ignore[arg-type]
+    assert result.fatal is not None
+    assert re.fullmatch(
+        r"internal error: KeyError: 'PYTEST_CURRENT_TEST' "
+        r"\(at __init__\.py:\d+ in __missing__, from execute\.py:\d+ in \w+\)",
+        result.fatal,
+    ), result.fatal

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import secrets
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from container_claims.errors import ObservationError
@@ -73,6 +76,24 @@ class ScenarioResult:
     transcript: str = ""
     fatal: str | None = None  # the scenario could not go on: what stopped it
     duration_s: float = 0.0
+
+
+def raised_at(exc: BaseException) -> str:
+    """Where ``exc`` was raised, and where it left the suite's own code when that is
+    elsewhere (a library's frame alone does not say which call of ours reached it): what a
+    report of an internal error needs."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "no traceback"
+    ours = [frame for frame in frames if f"{os.sep}container_claims{os.sep}" in frame.filename]
+
+    def place(frame: traceback.FrameSummary) -> str:
+        return f"{Path(frame.filename).name}:{frame.lineno} in {frame.name}"
+
+    where = f"at {place(frames[-1])}"
+    if ours and ours[-1] is not frames[-1]:
+        where += f", from {place(ours[-1])}"
+    return where
 
 
 def needed_observations(scenario: Scenario, claim: Claim) -> set[str]:
@@ -175,7 +196,7 @@ class ScenarioRunner:
         except ObservationError as exc:
             self.result.fatal = str(exc)
         except Exception as exc:  # a defect must cost this scenario, once, not the whole run
-            self.result.fatal = f"internal error: {type(exc).__name__}: {exc}"
+            self.result.fatal = f"internal error: {type(exc).__name__}: {exc} ({raised_at(exc)})"
         finally:
             self._cleanup()
             if self._shell is not None:
