@@ -142,9 +142,13 @@ def test_the_running_containers_a_message_names_are_ten_and_a_count(tmp_path: Pa
     ],
 )
 def test_an_item_listed_twice_is_named_at_its_line(body: str, message: str) -> None:
+    assert message in told(body)
+
+
+def told(body: str) -> list[str]:
+    """What the schema check says of a scenario made of a section, a claim and ``body``."""
     document = load_yaml("section: S\n" + CLAIM + body, "f.yaml")
-    found = schema_errors(document, schema(), "f.yaml")
-    assert message in [str(e) for e in found.described.values()]
+    return [str(e) for e in schema_errors(document, schema(), "f.yaml").described.values()]
 
 
 @pytest.mark.parametrize(
@@ -254,9 +258,7 @@ def test_item_by_item_refuses_what_the_whole_document_does(name: str, document: 
 def test_the_first_bad_item_of_a_nested_list_is_the_one_told(body: str, message: str) -> None:
     """A list or mapping inside a part (a step, the container) is one part however many of
     its members are bad: the first, in the file's order, is the one told."""
-    document = load_yaml("section: S\n" + CLAIM + body, "f.yaml")
-    found = schema_errors(document, schema(), "f.yaml")
-    assert [str(e) for e in found.described.values()] == [message]
+    assert told(body) == [message]
 
 
 def test_each_bad_member_of_a_top_level_mapping_is_a_part() -> None:
