@@ -134,10 +134,6 @@ def content_hash() -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def _docker_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    return environment(extra)
-
-
 def check_engine(docker_binary: str, env: Mapping[str, str] | None = None) -> str:
     """Return the server version, or raise PrerequisiteError saying what does not answer."""
     where = (env or {}).get("DOCKER_HOST") or os.environ.get("DOCKER_HOST") or "the default engine"
@@ -149,7 +145,7 @@ def check_engine(docker_binary: str, env: Mapping[str, str] | None = None) -> st
     try:
         result = subprocess.run(
             [docker_binary, "info", "--format", "{{.ServerVersion}}"],
-            env=_docker_env(env),
+            env=environment(env),
             capture_output=True,
             text=True,
             timeout=_ENGINE_TIMEOUT,
@@ -175,7 +171,7 @@ def image_info(
     """``(id, labels)`` of ``tag`` in the engine, or None when the engine does not have it."""
     result = subprocess.run(
         [docker_binary, "image", "inspect", "--format", "{{json .}}", tag],
-        env=_docker_env(env),
+        env=environment(env),
         capture_output=True,
         text=True,
         timeout=60,
